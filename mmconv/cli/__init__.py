@@ -1,0 +1,1 @@
+"""Console scripts: one module per script, all sharing :mod:`mmconv.cli.common`."""

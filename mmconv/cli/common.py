@@ -1,0 +1,88 @@
+"""What every console script shares: MMdnn-compatible argument parsing and error reporting.
+
+Scripts raise :class:`mmconv.errors.MmconvError` for anything the user can fix;
+:func:`run` prints it as one line and exits with its code.  ``--debug`` shows
+the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from mmconv import __version__
+from mmconv.errors import MmconvError, UsageError
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line and exit with code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def make_parser(prog: str, description: str) -> Parser:
+    """A parser with the options every script has (``--debug``, ``--version``)."""
+    parser = Parser(prog=prog, description=description)
+    parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def parse_input_shapes(values: Sequence[str] | None) -> list[tuple[int, ...]] | None:
+    """Parse MMdnn's ``--inputShape 3,224,224 [1,10 ...]``: one comma-separated shape per input.
+
+    Shapes exclude the batch axis, as in MMdnn.  Brackets are tolerated
+    (``[3,224,224]``) because MMdnn's docs show both spellings.
+    """
+    if not values:
+        return None
+    shapes = []
+    for text in values:
+        cleaned = text.strip().strip("[]()")
+        try:
+            dims = tuple(int(d) for d in cleaned.split(",") if d.strip())
+        except ValueError:
+            raise UsageError(
+                f"--inputShape {text!r}: expected comma-separated integers such as 3,224,224"
+            ) from None
+        if not dims or any(d <= 0 for d in dims):
+            raise UsageError(f"--inputShape {text!r}: every dimension must be a positive integer")
+        shapes.append(dims)
+    return shapes
+
+
+def split_names(values: Sequence[str] | None) -> list[str] | None:
+    """Node-name lists may be given space- or comma-separated (MMdnn accepted both)."""
+    if not values:
+        return None
+    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
+    return names or None
+
+
+def run(prog: str, body: Callable[[argparse.Namespace], int | None], parser: Parser,
+        argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv``, run ``body`` and turn errors into one line on stderr plus an exit code."""
+    args = parser.parse_args(argv)
+    try:
+        return body(args) or 0
+    except MmconvError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug in mmconv, not the user's fault: say so plainly
+        if args.debug:
+            traceback.print_exc()
+        print(
+            f"{prog}: internal error: {type(exc).__name__}: {exc} "
+            "(this is a bug in mmconv; rerun with --debug and report it)",
+            file=sys.stderr,
+        )
+        return 1

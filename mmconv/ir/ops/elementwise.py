@@ -1,0 +1,61 @@
+"""Elementwise arithmetic with numpy (ONNX multidirectional) broadcasting."""
+
+from __future__ import annotations
+
+from mmconv.ir.core import Node, Value
+from mmconv.ir.ops._common import broadcast, need, same
+from mmconv.ir.registry import Attr, op
+
+
+def _infer_binary(node: Node, inputs: list[Value | None]) -> list[tuple]:
+    a, b = need(node, inputs, 0), need(node, inputs, 1)
+    return [(a.dtype, broadcast(node, [a.shape, b.shape]))]
+
+
+def _infer_compare(node: Node, inputs: list[Value | None]) -> list[tuple]:
+    ((_, shape),) = _infer_binary(node, inputs)
+    return [("bool", shape)]
+
+
+_BINARY = {
+    "Add": "A + B", "Sub": "A - B", "Mul": "A * B", "Div": "A / B", "Pow": "A ^ B",
+    "Max": "max(A, B)", "Min": "min(A, B)",
+}
+for _name, _formula in _BINARY.items():
+    op(_name, onnx=_name, inputs=["A", "B"],
+       doc=f"Y = {_formula}, elementwise with numpy broadcasting.")(_infer_binary)
+
+for _name, _formula in {"Equal": "A == B", "Greater": "A > B", "Less": "A < B",
+                        "GreaterOrEqual": "A >= B", "LessOrEqual": "A <= B"}.items():
+    op(_name, onnx=_name, inputs=["A", "B"],
+       doc=f"Y = {_formula} as bool, elementwise with numpy broadcasting.")(_infer_compare)
+
+_UNARY = {
+    "Identity": "X", "Neg": "-X", "Abs": "|X|", "Exp": "exp(X)", "Log": "log(X)",
+    "Sqrt": "sqrt(X)", "Reciprocal": "1 / X", "Floor": "floor(X)", "Ceil": "ceil(X)",
+    "Round": "X rounded half to even", "Sign": "sign(X)",
+}
+for _name, _formula in _UNARY.items():
+    op(_name, onnx=_name, inputs=["X"], doc=f"Elementwise: Y = {_formula}.")(same)
+
+
+@op(
+    "Clip",
+    onnx="Clip",
+    inputs=["X"],
+    attrs={"min": Attr("float", float("-inf")), "max": Attr("float", float("inf"))},
+    doc="Y = min(max(X, min), max); bounds are attributes (static).",
+)
+def infer_clip(node: Node, inputs: list[Value | None]) -> list[tuple]:
+    return same(node, inputs)
+
+
+@op(
+    "Where",
+    onnx="Where",
+    inputs=["condition", "X", "Y"],
+    doc="Elementwise choice: X where condition is true, else Y; numpy broadcasting.",
+)
+def infer_where(node: Node, inputs: list[Value | None]) -> list[tuple]:
+    c, x, y = (need(node, inputs, i) for i in range(3))
+    return [(x.dtype, broadcast(node, [c.shape, x.shape, y.shape]))]

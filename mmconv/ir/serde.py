@@ -1,0 +1,210 @@
+"""IR files: ``PREFIX.pb`` (binary graph), ``PREFIX.json`` (the same, readable), ``PREFIX.npy``.
+
+The weights file is numpy's npz archive under the ``.npy`` name MMdnn used:
+``numpy.load(path)`` (``allow_pickle`` stays False) returns a mapping from
+weight name (``<node>/<param>``, e.g. ``conv1/W``) to array.  The graph file
+records every weight's dtype and shape, and loading checks the two agree.
+This is the only module that knows about protobuf.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+
+from mmconv import __version__
+from mmconv.errors import IRError, ModelFormatError
+from mmconv.fsutil import atomic_path
+from mmconv.ir import graph_pb2 as pb
+from mmconv.ir.core import AttrValue, Graph, Value
+from mmconv.ir.infer import infer_shapes
+from mmconv.ir.registry import get_schema
+
+#: Bumped when a change makes old IR files unreadable.
+IR_VERSION = 1
+
+_DTYPE_TO_PB = {
+    "float32": pb.FLOAT32, "float64": pb.FLOAT64, "float16": pb.FLOAT16, "int8": pb.INT8,
+    "int16": pb.INT16, "int32": pb.INT32, "int64": pb.INT64, "uint8": pb.UINT8, "bool": pb.BOOL,
+}
+_PB_TO_DTYPE = {v: k for k, v in _DTYPE_TO_PB.items()}
+
+
+def ir_paths(prefix: str | os.PathLike[str]) -> tuple[Path, Path, Path]:
+    """The ``.pb``, ``.json`` and ``.npy`` paths for an IR prefix."""
+    prefix = str(prefix)
+    return Path(prefix + ".pb"), Path(prefix + ".json"), Path(prefix + ".npy")
+
+
+# -- to protobuf --------------------------------------------------------------
+def _value_to_pb(value: Value, msg: pb.ValueInfo) -> None:
+    msg.name = value.name
+    msg.dtype = _DTYPE_TO_PB[value.dtype]
+    msg.shape.dims.extend(-1 if d is None else d for d in value.shape)
+
+
+def _attr_to_pb(kind: str, value: AttrValue, msg: pb.AttrValue) -> None:
+    if kind == "int":
+        msg.i = value
+    elif kind == "float":
+        msg.f = value
+    elif kind == "str":
+        msg.s = value
+    elif kind == "bool":
+        msg.b = value
+    elif kind == "ints":
+        msg.ints.SetInParent()
+        msg.ints.values.extend(value)
+    elif kind == "floats":
+        msg.floats.SetInParent()
+        msg.floats.values.extend(value)
+    else:
+        msg.strings.SetInParent()
+        msg.strings.values.extend(value)
+
+
+def to_proto(graph: Graph) -> pb.Graph:
+    """The graph as a protobuf message (shapes are inferred first)."""
+    infer_shapes(graph)
+    msg = pb.Graph(ir_version=IR_VERSION, name=graph.name, producer=f"mmconv {__version__}")
+    for value in graph.inputs:
+        _value_to_pb(value, msg.inputs.add())
+    msg.outputs.extend(graph.outputs)
+    for node in graph.nodes:
+        schema = get_schema(node.op)
+        nmsg = msg.nodes.add(name=node.name, op=node.op)
+        nmsg.inputs.extend(node.inputs)
+        nmsg.outputs.extend(node.outputs)
+        for key in sorted(node.attrs):
+            _attr_to_pb(schema.attrs[key].type, node.attrs[key], nmsg.attrs[key])
+        for out in node.outputs:
+            _value_to_pb(graph.values[out], msg.values.add())
+    for name in graph.weights:
+        _value_to_pb(graph.values[name], msg.weights.add())
+    for key in sorted(graph.metadata):
+        msg.metadata[key] = graph.metadata[key]
+    return msg
+
+
+# -- from protobuf ------------------------------------------------------------
+def _value_from_pb(msg: pb.ValueInfo) -> Value:
+    if msg.dtype not in _PB_TO_DTYPE:
+        raise IRError(f"value {msg.name!r} has unknown dtype {msg.dtype}")
+    shape = tuple(None if d == -1 else int(d) for d in msg.shape.dims)
+    if any(d is not None and d < 0 for d in shape):
+        raise IRError(f"value {msg.name!r} has a negative dimension")
+    return Value(msg.name, _PB_TO_DTYPE[msg.dtype], shape)
+
+
+def _attr_from_pb(node: str, op: str, key: str, kind: str, msg: pb.AttrValue) -> AttrValue:
+    field = msg.WhichOneof("value")
+    expected = {"int": "i", "float": "f", "str": "s", "bool": "b", "ints": "ints",
+                "floats": "floats", "strs": "strings"}[kind]
+    if field != expected:
+        raise IRError(f"node {node!r} ({op}): attribute {key!r} should be {kind}, file has {field}")
+    raw = getattr(msg, field)
+    if kind in ("ints", "floats", "strs"):
+        return tuple(raw.values)
+    return raw
+
+
+def from_proto(msg: pb.Graph, weights: dict[str, np.ndarray]) -> Graph:
+    """Rebuild a validated :class:`Graph` from its message and its weight arrays."""
+    if msg.ir_version > IR_VERSION:
+        raise IRError(
+            f"IR version {msg.ir_version} is newer than this mmconv understands "
+            f"({IR_VERSION}); upgrade mmconv"
+        )
+    graph = Graph(msg.name or "model")
+    for vmsg in msg.inputs:
+        value = _value_from_pb(vmsg)
+        graph.add_input(value.name, value.dtype, value.shape)
+    declared = {w.name: _value_from_pb(w) for w in msg.weights}
+    missing = sorted(set(declared) - set(weights))
+    if missing:
+        raise IRError(f"weights file lacks {len(missing)} weights, e.g. {missing[0]!r}")
+    for name, value in declared.items():
+        array = weights[name]
+        if array.dtype.name != value.dtype or tuple(array.shape) != value.shape:
+            raise IRError(
+                f"weight {name!r} is {array.dtype.name}{list(array.shape)} in the "
+                f"weights file but {value.dtype}{list(value.shape)} in the graph"
+            )
+        graph.add_weight(name, array)
+    for nmsg in msg.nodes:
+        schema = get_schema(nmsg.op)
+        attrs = {}
+        for key, amsg in nmsg.attrs.items():
+            spec = schema.attrs.get(key)
+            if spec is None:
+                raise IRError(f"node {nmsg.name!r} ({nmsg.op}): unknown attribute {key!r}")
+            attrs[key] = _attr_from_pb(nmsg.name, nmsg.op, key, spec.type, amsg)
+        graph.add_node(nmsg.op, list(nmsg.inputs), nmsg.name, list(nmsg.outputs), **attrs)
+    graph.outputs = list(msg.outputs)
+    graph.metadata = dict(msg.metadata)
+    infer_shapes(graph)
+    for vmsg in msg.values:
+        stored = _value_from_pb(vmsg)
+        inferred = graph.values.get(stored.name)
+        if inferred is not None and inferred != stored:
+            raise IRError(
+                f"value {stored.name!r} is recorded as {stored.dtype}"
+                f"{list(stored.shape)} but infers to {inferred.dtype}{list(inferred.shape)}"
+            )
+    return graph
+
+
+# -- files --------------------------------------------------------------------
+def save(graph: Graph, prefix: str | os.PathLike[str]) -> tuple[Path, Path, Path]:
+    """Write ``PREFIX.pb``, ``PREFIX.json`` and ``PREFIX.npy``; each appears whole or not at all."""
+    msg = to_proto(graph)
+    pb_path, json_path, npy_path = ir_paths(prefix)
+    with atomic_path(npy_path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **graph.weights)
+    with atomic_path(pb_path) as tmp:
+        tmp.write_bytes(msg.SerializeToString(deterministic=True))
+    text = json.dumps(
+        json_format.MessageToDict(msg, preserving_proto_field_name=True), indent=1, sort_keys=True
+    )
+    with atomic_path(json_path) as tmp:
+        tmp.write_text(text + "\n", encoding="utf-8")
+    return pb_path, json_path, npy_path
+
+
+def load_weights(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """Read an IR weights file (npz, no pickle) into a dict."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise ModelFormatError(f"{path}: not an mmconv weights file (expected npz data)")
+            return {name: archive[name] for name in archive.files}
+    except FileNotFoundError:
+        raise ModelFormatError(f"{path}: no such file") from None
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise ModelFormatError(f"{path}: unreadable weights file ({exc})") from None
+
+
+def load(graph_path: str | os.PathLike[str], weights_path: str | os.PathLike[str]) -> Graph:
+    """Load an IR graph (``.pb``) and its weights (``.npy``) and validate them together."""
+    graph_path = Path(graph_path)
+    try:
+        data = graph_path.read_bytes()
+    except FileNotFoundError:
+        raise ModelFormatError(f"{graph_path}: no such file") from None
+    msg = pb.Graph()
+    try:
+        msg.ParseFromString(data)
+    except DecodeError:
+        raise ModelFormatError(f"{graph_path}: not an mmconv IR graph (protobuf parse failed)") from None
+    if not msg.nodes and not msg.outputs:
+        raise ModelFormatError(f"{graph_path}: not an mmconv IR graph (no nodes, no outputs)")
+    try:
+        return from_proto(msg, load_weights(weights_path))
+    except IRError as exc:
+        raise IRError(f"{graph_path}: {exc}") from None
