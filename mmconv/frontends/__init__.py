@@ -1,0 +1,36 @@
+"""Frontends: a source format in, an IR :class:`~mmconv.ir.Graph` out.
+
+Each frontend is a subpackage exposing::
+
+    def convert(network: str | None, weights: str | None, *,
+                input_shapes: list[tuple[int, ...]] | None = None,
+                input_names: list[str] | None = None,
+                output_names: list[str] | None = None) -> Graph
+
+``network``/``weights`` are MMdnn's ``-n``/``-w`` (a framework with a single
+model file takes it from either).  Frontends never import emitters or each
+other; the CLI finds them here by name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from mmconv.errors import UsageError
+
+#: Frontend name -> module; aliases are the spellings MMdnn accepted.
+FRONTENDS = {
+    "cntk": "mmconv.frontends.cntk",
+}
+ALIASES: dict[str, str] = {}
+
+
+def get_frontend(name: str) -> ModuleType:
+    """The frontend module for ``name``, or a UsageError listing the supported ones."""
+    key = ALIASES.get(name.lower(), name.lower())
+    if key not in FRONTENDS:
+        raise UsageError(
+            f"source framework {name!r} is not supported yet (supported: {', '.join(FRONTENDS)})"
+        )
+    return importlib.import_module(FRONTENDS[key])

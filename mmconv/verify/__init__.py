@@ -1,0 +1,1 @@
+"""Verification: run a source and a converted model on the same inputs and compare."""

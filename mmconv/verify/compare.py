@@ -1,0 +1,93 @@
+"""Output comparison with the project's one tolerance rule.
+
+float32 default: ``max|a-b| <= 1e-4 * max(1, max|ref|)``.  The report carries
+the numbers a user needs to judge a mismatch (max abs/rel error, the
+tolerance that would have passed, top-1 agreement), after Polygraphy's
+OutputCompareResult.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Relative tolerance per dtype, scaled by max(1, max|ref|).
+DEFAULT_RTOL = {"float32": 1e-4, "float64": 1e-9, "float16": 1e-2}
+
+
+@dataclass(frozen=True)
+class OutputComparison:
+    """How one output of the converted model compares with the reference."""
+
+    name: str
+    max_abs: float
+    max_rel: float
+    tolerance: float
+    #: the smallest relative factor (in the rule above) that would have passed
+    needed_rtol: float
+    top1_agreement: float | None
+    shape_ok: bool
+
+    @property
+    def passed(self) -> bool:
+        return self.shape_ok and self.max_abs <= self.tolerance
+
+    def __str__(self) -> str:
+        top1 = "" if self.top1_agreement is None else f", top-1 agree {self.top1_agreement:.1%}"
+        verdict = "ok" if self.passed else "MISMATCH"
+        return (
+            f"{self.name}: {verdict} max|a-b|={self.max_abs:.3g} (tolerance {self.tolerance:.3g}, "
+            f"max rel {self.max_rel:.3g}, passes at rtol>={self.needed_rtol:.3g}{top1})"
+        )
+
+
+def compare(name: str, ref: np.ndarray, got: np.ndarray, rtol: float | None = None
+            ) -> OutputComparison:
+    """Compare one output; ``rtol`` defaults by the reference's dtype."""
+    ref = np.asarray(ref)
+    got = np.asarray(got)
+    if rtol is None:
+        rtol = DEFAULT_RTOL.get(ref.dtype.name, 1e-4)
+    if ref.shape != got.shape:
+        if ref.size == got.size:
+            got = got.reshape(ref.shape)
+            shape_ok = True
+        else:
+            return OutputComparison(name, float("inf"), float("inf"), 0.0, float("inf"), None,
+                                    False)
+    else:
+        shape_ok = True
+    r = ref.astype(np.float64)
+    g = got.astype(np.float64)
+    scale = max(1.0, float(np.max(np.abs(r)))) if r.size else 1.0
+    diff = np.abs(r - g)
+    max_abs = float(np.max(diff)) if diff.size else 0.0
+    if not np.all(np.isfinite(g[np.isfinite(r)])):
+        max_abs = float("inf")
+    max_rel = float(np.max(diff / np.maximum(np.abs(r), 1e-12))) if diff.size else 0.0
+    top1 = None
+    if r.ndim >= 2 and r.shape[-1] > 1:
+        top1 = float(np.mean(np.argmax(r, axis=-1) == np.argmax(g, axis=-1)))
+    return OutputComparison(name, max_abs, max_rel, rtol * scale, max_abs / scale, top1, shape_ok)
+
+
+def compare_all(refs: Mapping[str, np.ndarray] | Sequence[np.ndarray],
+                gots: Mapping[str, np.ndarray] | Sequence[np.ndarray],
+                rtol: float | None = None) -> list[OutputComparison]:
+    """Compare outputs pairwise, by name for mappings or by position for sequences."""
+    if isinstance(refs, Mapping):
+        assert isinstance(gots, Mapping)
+        return [compare(k, refs[k], gots[k], rtol) for k in refs]
+    return [compare(f"output {i}", r, g, rtol) for i, (r, g) in enumerate(zip(refs, gots,
+                                                                           strict=True))]
+
+
+def assert_close(ref: np.ndarray, got: np.ndarray, rtol: float | None = None,
+                 name: str = "output") -> OutputComparison:
+    """Raise AssertionError with the full report if ``got`` is not within tolerance."""
+    result = compare(name, ref, got, rtol)
+    if not result.passed:
+        raise AssertionError(str(result))
+    return result
