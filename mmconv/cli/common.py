@@ -11,10 +11,14 @@ import argparse
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from mmconv import __version__
 from mmconv.errors import MmconvError, UsageError
+
+if TYPE_CHECKING:
+    from mmconv.ir import Graph
 
 
 class Parser(argparse.ArgumentParser):
@@ -26,7 +30,7 @@ class Parser(argparse.ArgumentParser):
 
 def make_parser(prog: str, description: str) -> Parser:
     """A parser with the options every script has (``--debug``, ``--version``)."""
-    parser = Parser(prog=prog, description=description)
+    parser = Parser(prog=prog, description=description, allow_abbrev=False)
     parser.add_argument("--debug", action="store_true", help="show a traceback on errors")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
@@ -61,6 +65,44 @@ def split_names(values: Sequence[str] | None) -> list[str] | None:
         return None
     names = [n.strip() for v in values for n in v.split(",") if n.strip()]
     return names or None
+
+
+def add_source_flags(parser: Parser) -> None:
+    """Flags that describe how to read the source model (mmtoir and mmconvert share them)."""
+    parser.add_argument(
+        "--inputShape", nargs="+", metavar="SHAPE",
+        help="shape of each input without the batch axis, e.g. 3,224,224; several inputs "
+        "are separated by spaces",
+    )
+    parser.add_argument(
+        "--inNodeName", "-inode", nargs="+", metavar="NAME",
+        help="names of the input nodes (default: the model's inputs)",
+    )
+    parser.add_argument(
+        "--dstNodeName", "-node", nargs="+", metavar="NAME",
+        help="names of the output nodes (default: the model's outputs, training-only "
+        "nodes such as losses dropped)",
+    )
+
+
+def convert_source(framework: str, network: str | None, weights: str | None,
+                   args: argparse.Namespace) -> Graph:
+    """Run the frontend for ``framework`` with the shared source flags."""
+    from mmconv.frontends import get_frontend
+
+    frontend = get_frontend(framework)
+    if not network and not weights:
+        raise UsageError("give the source model with -n/--network or -w/--weights")
+    for path in (network, weights):
+        if path and not Path(path).exists():
+            raise UsageError(f"{path}: no such file or directory")
+    return frontend.convert(
+        network,
+        weights,
+        input_shapes=parse_input_shapes(args.inputShape),
+        input_names=split_names(args.inNodeName),
+        output_names=split_names(args.dstNodeName),
+    )
 
 
 def run(prog: str, body: Callable[[argparse.Namespace], int | None], parser: Parser,

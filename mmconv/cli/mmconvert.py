@@ -1,0 +1,65 @@
+"""``mmconvert``: source model to target model in one step, through IR in a temporary folder.
+
+Same flags as MMdnn's ``mmconvert``::
+
+    mmconvert -sf cntk -iw ResNet50_ImageNet_CNTK.model -df onnx -om resnet50.onnx
+
+The IR is written to and read back from a temporary folder (so the one-step
+path exercises exactly the files the step-by-step path would), which is
+removed on success and on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from mmconv.cli.common import add_source_flags, convert_source, make_parser, run
+from mmconv.emitters import get_emitter
+from mmconv.ir import serde
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = make_parser("mmconvert", "Convert a model between frameworks in one step.")
+    parser.add_argument("--srcFramework", "-sf", required=True, metavar="FRAMEWORK",
+                        help="source framework, e.g. cntk")
+    parser.add_argument("--inputNetwork", "-in", metavar="PATH",
+                        help="source network file")
+    parser.add_argument("--inputWeight", "-iw", metavar="PATH",
+                        help="source weights file (for CNTK: the .model file)")
+    parser.add_argument("--dstFramework", "-df", required=True, metavar="FRAMEWORK",
+                        help="target framework, e.g. onnx")
+    parser.add_argument("--outputModel", "-om", required=True, metavar="PATH",
+                        help="the model file to write")
+    add_source_flags(parser)
+    parser.add_argument("--opset", type=int, metavar="N",
+                        help="ONNX opset of the output (ONNX target only)")
+    return parser
+
+
+def _emit_options(args: argparse.Namespace) -> dict[str, object]:
+    """Target options given on the command line; unset ones are left to the emitter."""
+    return {"opset": args.opset} if args.opset is not None else {}
+
+
+def _main(args: argparse.Namespace) -> int:
+    emitter = get_emitter(args.dstFramework)
+    graph = convert_source(args.srcFramework, args.inputNetwork, args.inputWeight, args)
+    with tempfile.TemporaryDirectory(prefix="mmconv-") as tmp:
+        pb_path, _, npy_path = serde.save(graph, Path(tmp) / "ir")
+        graph = serde.load(pb_path, npy_path)
+        emitter.emit_model(graph, Path(args.outputModel), **_emit_options(args))
+    print(f"wrote {args.outputModel} ({len(graph.nodes)} nodes; inputs "
+          f"{[v.name for v in graph.inputs]}, outputs {graph.outputs})")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run("mmconvert", _main, build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

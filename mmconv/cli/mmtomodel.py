@@ -1,0 +1,49 @@
+"""``mmtomodel``: run generated code with its weights and save a native model file.
+
+Same flags as MMdnn's ``mmtomodel``::
+
+    mmtomodel -f pytorch -in model.py -iw weights.npy -o model.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mmconv.cli.common import make_parser, run
+from mmconv.emitters import get_emitter
+from mmconv.errors import UsageError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = make_parser("mmtomodel", "Build a native model file from code made by mmtocode.")
+    parser.add_argument("--framework", "-f", required=True, metavar="FRAMEWORK",
+                        help="target framework of the code")
+    parser.add_argument("--inputNetwork", "-in", "-n", required=True, metavar="PATH",
+                        help="the code written by mmtocode")
+    parser.add_argument("--inputWeight", "-iw", "-w", required=True, metavar="PATH",
+                        help="the weights written by mmtocode")
+    parser.add_argument("--outputModel", "-o", "-om", required=True, metavar="PATH",
+                        help="the model file to write")
+    return parser
+
+
+def _main(args: argparse.Namespace) -> int:
+    emitter = get_emitter(args.framework)
+    for path in (args.inputNetwork, args.inputWeight):
+        if not Path(path).exists():
+            raise UsageError(f"{path}: no such file")
+    emitter.code_to_model(Path(args.inputNetwork), Path(args.inputWeight),
+                          Path(args.outputModel))
+    print(f"wrote {args.outputModel}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run("mmtomodel", _main, build_parser(), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
