@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,13 +125,14 @@ def op(
     """Declare an IR op; decorates its shape-inference function.
 
     ``onnx`` names the ONNX operator whose semantics the op follows, if any
-    (differences are spelled out in ``doc``).
+    (differences are spelled out in ``doc``).  The op's family (for docs) is
+    the module that declares it, so shared inference functions can live anywhere.
     """
+    family = sys._getframe(1).f_globals["__name__"].rsplit(".", 1)[-1]
 
     def register(infer: InferFn) -> InferFn:
         if name in _REGISTRY:
             raise ValueError(f"IR op {name} registered twice")
-        family = infer.__module__.rsplit(".", 1)[-1]
         _REGISTRY[name] = OpSchema(
             name=name,
             family=family,

@@ -1,0 +1,123 @@
+"""IR files: PREFIX.pb / .json / .npy round trip, no pickle, hostile and mismatched files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from google.protobuf import json_format
+
+from mmconv.errors import IRError, ModelFormatError
+from mmconv.ir import Graph, graph_pb2, serde
+
+
+def sample_graph() -> Graph:
+    rng = np.random.default_rng(0)
+    g = Graph("sample")
+    g.metadata["source"] = "test"
+    g.add_input("data", "float32", (None, 3, 8, 8))
+    g.add_weight("conv1/W", rng.standard_normal((4, 3, 3, 3)).astype(np.float32))
+    g.add_weight("conv1/B", rng.standard_normal(4).astype(np.float32))
+    g.add_node("Conv", ["data", "conv1/W", "conv1/B"], "conv1", pads=(1, 1, 1, 1))
+    for p in ("scale", "B", "mean", "var"):
+        g.add_weight(f"bn1/{p}", rng.random(4).astype(np.float32) + 0.5)
+    g.add_node("BatchNormalization", ["conv1", "bn1/scale", "bn1/B", "bn1/mean", "bn1/var"],
+               "bn1", epsilon=1e-3)
+    g.add_node("MaxPool", ["bn1"], "pool1", kernel_shape=(2, 2), strides=(2, 2),
+               ceil_mode=True)
+    g.add_node("Flatten", ["pool1"], "flat")
+    g.add_weight("fc/W", rng.standard_normal((10, 64)).astype(np.float64))
+    g.add_node("Dense", ["flat", "fc/W"], "fc")
+    g.add_node("Softmax", ["fc"], "prob")
+    g.outputs = ["prob"]
+    return g
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    g = sample_graph()
+    pb_path, json_path, npy_path = serde.save(g, tmp_path / "m")
+    assert [p.name for p in (pb_path, json_path, npy_path)] == ["m.pb", "m.json", "m.npy"]
+    back = serde.load(pb_path, npy_path)
+    assert [n.name for n in back.nodes] == [n.name for n in g.nodes]
+    assert back.nodes[0].attrs == {"pads": (1, 1, 1, 1)}
+    assert back.nodes[2].attr("ceil_mode") is True
+    assert back.metadata == {"source": "test"}
+    assert back.value("prob").shape == (None, 10)
+    for name, array in g.weights.items():
+        np.testing.assert_array_equal(back.weights[name], array)
+        assert back.weights[name].dtype == array.dtype
+
+
+def test_weights_load_with_plain_numpy_without_pickle(tmp_path: Path) -> None:
+    g = sample_graph()
+    _, _, npy = serde.save(g, tmp_path / "m")
+    with np.load(npy, allow_pickle=False) as archive:
+        assert sorted(archive.files) == sorted(g.weights)
+        np.testing.assert_array_equal(archive["conv1/W"], g.weights["conv1/W"])
+
+
+def test_json_is_the_same_graph(tmp_path: Path) -> None:
+    pb_path, json_path, _ = serde.save(sample_graph(), tmp_path / "m")
+    data = json.loads(json_path.read_text())
+    assert [n["op"] for n in data["nodes"]][:3] == ["Conv", "BatchNormalization", "MaxPool"]
+    from_json = json_format.ParseDict(data, graph_pb2.Graph())
+    from_pb = graph_pb2.Graph.FromString(pb_path.read_bytes())
+    assert from_json == from_pb
+
+
+def test_save_is_deterministic(tmp_path: Path) -> None:
+    a = serde.save(sample_graph(), tmp_path / "a")
+    b = serde.save(sample_graph(), tmp_path / "b")
+    for pa, pb_ in zip(a, b, strict=True):
+        assert pa.read_bytes() == pb_.read_bytes()
+
+
+def test_weight_mismatch_is_reported(tmp_path: Path) -> None:
+    pb_path, _, npy = serde.save(sample_graph(), tmp_path / "m")
+    weights = serde.load_weights(npy)
+    weights["conv1/W"] = weights["conv1/W"][:2]
+    with open(tmp_path / "bad.npy", "wb") as f:
+        np.savez(f, **weights)
+    with pytest.raises(IRError, match="weight 'conv1/W' is float32\\[2, 3, 3, 3\\]"):
+        serde.load(pb_path, tmp_path / "bad.npy")
+    del weights["conv1/W"]
+    with open(tmp_path / "short.npy", "wb") as f:
+        np.savez(f, **weights)
+    with pytest.raises(IRError, match="lacks 1 weights"):
+        serde.load(pb_path, tmp_path / "short.npy")
+
+
+def test_pickled_weights_refused(tmp_path: Path) -> None:
+    pb_path, _, _ = serde.save(sample_graph(), tmp_path / "m")
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ModelFormatError, match="obj.npy"):
+        serde.load(pb_path, tmp_path / "obj.npy")
+
+
+def test_garbage_graph_file(tmp_path: Path) -> None:
+    _, _, npy = serde.save(sample_graph(), tmp_path / "m")
+    bad = tmp_path / "bad.pb"
+    bad.write_bytes(b"\xff\xfe not a protobuf \x00\x01" * 10)
+    with pytest.raises(ModelFormatError, match="bad.pb"):
+        serde.load(bad, npy)
+    with pytest.raises(ModelFormatError, match="no such file"):
+        serde.load(tmp_path / "nothing.pb", npy)
+
+
+def test_unknown_op_in_file_rejected_on_load(tmp_path: Path) -> None:
+    pb_path, _, npy = serde.save(sample_graph(), tmp_path / "m")
+    msg = graph_pb2.Graph.FromString(pb_path.read_bytes())
+    msg.nodes[1].op = "MysteryOp"
+    pb_path.write_bytes(msg.SerializeToString())
+    with pytest.raises(IRError, match="m.pb: unknown IR op 'MysteryOp'"):
+        serde.load(pb_path, npy)
+
+
+def test_failed_save_leaves_no_files(tmp_path: Path) -> None:
+    g = sample_graph()
+    g.outputs = ["not_there"]
+    with pytest.raises(IRError):
+        serde.save(g, tmp_path / "m")
+    assert list(tmp_path.iterdir()) == []
