@@ -201,7 +201,9 @@ def load(graph_path: str | os.PathLike[str], weights_path: str | os.PathLike[str
     try:
         msg.ParseFromString(data)
     except DecodeError:
-        raise ModelFormatError(f"{graph_path}: not an mmconv IR graph (protobuf parse failed)") from None
+        raise ModelFormatError(
+            f"{graph_path}: not an mmconv IR graph (protobuf parse failed)"
+        ) from None
     if not msg.nodes and not msg.outputs:
         raise ModelFormatError(f"{graph_path}: not an mmconv IR graph (no nodes, no outputs)")
     try:

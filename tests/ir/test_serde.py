@@ -80,7 +80,7 @@ def test_weight_mismatch_is_reported(tmp_path: Path) -> None:
     weights["conv1/W"] = weights["conv1/W"][:2]
     with open(tmp_path / "bad.npy", "wb") as f:
         np.savez(f, **weights)
-    with pytest.raises(IRError, match="weight 'conv1/W' is float32\\[2, 3, 3, 3\\]"):
+    with pytest.raises(IRError, match=r"weight 'conv1/W' is float32\[2, 3, 3, 3\]"):
         serde.load(pb_path, tmp_path / "bad.npy")
     del weights["conv1/W"]
     with open(tmp_path / "short.npy", "wb") as f:
@@ -92,7 +92,7 @@ def test_weight_mismatch_is_reported(tmp_path: Path) -> None:
 def test_pickled_weights_refused(tmp_path: Path) -> None:
     pb_path, _, _ = serde.save(sample_graph(), tmp_path / "m")
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(ModelFormatError, match="obj.npy"):
+    with pytest.raises(ModelFormatError, match=r"obj\.npy"):
         serde.load(pb_path, tmp_path / "obj.npy")
 
 
@@ -100,7 +100,7 @@ def test_garbage_graph_file(tmp_path: Path) -> None:
     _, _, npy = serde.save(sample_graph(), tmp_path / "m")
     bad = tmp_path / "bad.pb"
     bad.write_bytes(b"\xff\xfe not a protobuf \x00\x01" * 10)
-    with pytest.raises(ModelFormatError, match="bad.pb"):
+    with pytest.raises(ModelFormatError, match=r"bad\.pb"):
         serde.load(bad, npy)
     with pytest.raises(ModelFormatError, match="no such file"):
         serde.load(tmp_path / "nothing.pb", npy)
@@ -111,7 +111,7 @@ def test_unknown_op_in_file_rejected_on_load(tmp_path: Path) -> None:
     msg = graph_pb2.Graph.FromString(pb_path.read_bytes())
     msg.nodes[1].op = "MysteryOp"
     pb_path.write_bytes(msg.SerializeToString())
-    with pytest.raises(IRError, match="m.pb: unknown IR op 'MysteryOp'"):
+    with pytest.raises(IRError, match=r"m\.pb: unknown IR op 'MysteryOp'"):
         serde.load(pb_path, npy)
 
 

@@ -103,5 +103,6 @@ def infer_concat(node: Node, inputs: list[Value | None]) -> list[tuple]:
     for v in vals[1:]:
         if v.rank != rank:
             raise IRError(f"node {node.name!r} (Concat): inputs differ in rank")
-        out[axis] = None if out[axis] is None or v.shape[axis] is None else out[axis] + v.shape[axis]
+        a, b = out[axis], v.shape[axis]
+        out[axis] = None if a is None or b is None else a + b
     return [(vals[0].dtype, tuple(out))]
