@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install mmconv with its test dependencies, build the real CNTK 2.7 runtime
+# the tests check against, lint, and run the test suite.  Extra arguments go
+# to pytest (e.g. scripts/test.sh -k onnx).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/_venv.sh
+pip_install -e ".[test]"
+
+if cntk_python="$(bash scripts/setup_cntk_env.sh)"; then
+  export MMCONV_CNTK_PYTHON="$cntk_python"
+elif [ "${CI:-}" = "true" ]; then
+  echo "test.sh: the CNTK runtime could not be built; CI needs it" >&2
+  exit 1
+else
+  echo "test.sh: no CNTK runtime (needs Python 3.6); CNTK-backed tests will be skipped" >&2
+fi
+
+ruff check .
+python scripts/gen_docs.py --check
+python -m pytest "$@"
