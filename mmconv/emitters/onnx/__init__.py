@@ -1,0 +1,85 @@
+"""The ONNX emitter: IR graph -> ``.onnx`` model file.
+
+``mmconvert -df onnx`` calls :func:`emit_model`.  Each IR op has a handler in
+the module of its family (``conv.py``, ``pool.py``, ... mirroring
+``mmconv/ir/ops/``), registered in :data:`HANDLERS`; opset differences are
+handled inside the handler that knows the op.  See :mod:`.builder` for names,
+dynamic dims and opset policy.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from mmconv.emitters.onnx.builder import (
+    DEFAULT_OPSET,
+    MAX_OPSET,
+    MIN_OPSET,
+    build_model,
+    check_opset,
+    load_handlers,
+    missing_handlers,
+)
+from mmconv.emitters.onnx.context import HANDLERS, EmitContext
+from mmconv.errors import UnsupportedError, UsageError
+from mmconv.fsutil import atomic_path
+from mmconv.ir.core import Graph
+
+__all__ = [
+    "DEFAULT_OPSET", "HANDLERS", "MAX_OPSET", "MIN_OPSET", "EmitContext", "build_model",
+    "check_opset", "code_to_model", "emit_code", "emit_model", "missing_handlers",
+]
+
+load_handlers()
+
+_NO_CODE = "ONNX code output (mmtocode -f onnx) is not supported yet; use mmconvert -df onnx"
+
+
+def emit_model(
+    graph: Graph,
+    output_path: str | os.PathLike[str],
+    opset: int | None = None,
+    *,
+    check: bool = True,
+    **options: Any,
+) -> None:
+    """Write ``graph`` as an ONNX model to ``output_path``, atomically.
+
+    The model is checked with ``onnx.checker.check_model(full_check=True)``
+    before anything is written, so a file that appears is a valid model and a
+    failed emit leaves no file.  ``check=False`` skips the check (it costs a
+    full serialization, noticeable only on models of hundreds of MB).
+    """
+    if options:
+        raise UsageError(
+            f"the ONNX emitter has no option(s) {', '.join(sorted(options))} "
+            "(it takes: opset, check)"
+        )
+    model = build_model(graph, opset)
+    if check:
+        try:
+            onnx.checker.check_model(model, full_check=True)
+        except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UnsupportedError(
+                f"the ONNX model emitted for graph {graph.name!r} at opset "
+                f"{model.opset_import[0].version} fails onnx.checker ({first}); this is "
+                "likely an mmconv bug, please report it with the model"
+            ) from exc
+    data = model.SerializeToString(deterministic=True)
+    with atomic_path(Path(output_path), suffix=".onnx") as tmp:
+        tmp.write_bytes(data)
+
+
+def emit_code(graph: Graph, code_path: Path, weights_path: Path) -> None:
+    """Not yet: there is no ONNX-building code output; the model file is the product."""
+    raise UnsupportedError(_NO_CODE)
+
+
+def code_to_model(code_path: Path, weights_path: Path, output_path: Path) -> None:
+    """Not yet: see :func:`emit_code`."""
+    raise UnsupportedError(_NO_CODE)

@@ -1,0 +1,186 @@
+"""The state one ONNX emission shares between its op handlers.
+
+Handlers (one module per IR op family, registered in :data:`HANDLERS`) see the
+IR node and an :class:`EmitContext`; they never build protobuf by hand beyond
+``ctx.add``/``ctx.const``.  The context owns naming (so emitted helper values
+never collide with IR names), the opset (so every opset decision is made in
+the handler that knows the op) and the ONNX nodes and initializers produced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from onnx import NodeProto, TensorProto, helper, numpy_helper
+
+from mmconv.dispatch import Registry
+from mmconv.errors import UnsupportedError
+from mmconv.ir.core import Graph, Node, Shape
+
+#: A handler turns one IR node into ONNX nodes through the context.
+Handler = Callable[["EmitContext", Node], None]
+
+#: IR op name -> handler.  Filled by the family modules of this package.
+HANDLERS: Registry[Handler] = Registry("ONNX emit handler")
+
+
+class EmitContext:
+    """Collects the ONNX nodes and initializers for one IR graph at one opset."""
+
+    def __init__(self, graph: Graph, opset: int) -> None:
+        self.graph = graph
+        self.opset = opset
+        self.nodes: list[NodeProto] = []
+        #: Constants the handlers created (IR weights are added by the builder).
+        self.constants: list[TensorProto] = []
+        self._taken: set[str] = set(graph.values) | {n.name for n in graph.nodes}
+        self._node: Node | None = None
+        self._uses: dict[str, int] = {}
+        for n in graph.nodes:
+            for name in n.inputs:
+                if name:
+                    self._uses[name] = self._uses.get(name, 0) + 1
+        for name in graph.outputs:
+            self._uses[name] = self._uses.get(name, 0) + 1
+        #: IR weights to be stored in another (same-size) shape: name -> shape.
+        self.reshaped_weights: dict[str, tuple[int, ...]] = {}
+
+    # -- the IR side --------------------------------------------------------
+    def shape(self, name: str) -> Shape:
+        """Static IR shape of a value (``None`` for a dynamic dim)."""
+        return self.graph.value(name).shape
+
+    def dtype(self, name: str) -> str:
+        """IR dtype name (a numpy dtype name) of a value."""
+        return self.graph.value(name).dtype
+
+    def rank(self, name: str) -> int:
+        return self.graph.value(name).rank
+
+    def weight(self, name: str) -> np.ndarray | None:
+        """The array of a weight, or None when ``name`` is computed at run time."""
+        return self.graph.weights.get(name)
+
+    # -- naming -------------------------------------------------------------
+    def fresh(self, base: str) -> str:
+        """A name no IR value, IR node or earlier helper uses: ``base`` or ``base_1``..."""
+        name, i = base, 0
+        while name in self._taken:
+            i += 1
+            name = f"{base}_{i}"
+        self._taken.add(name)
+        return name
+
+    # -- building -----------------------------------------------------------
+    def add(
+        self,
+        op_type: str,
+        inputs: Sequence[str],
+        outputs: Sequence[str] | None = None,
+        *,
+        name: str | None = None,
+        **attrs: Any,
+    ) -> list[str]:
+        """Append an ONNX node; returns its output names.
+
+        Without ``outputs`` one fresh output named after the current IR node
+        and ``op_type`` is made (a helper value of a decomposition).  Without
+        ``name`` the node is named after its first output, so helper nodes and
+        values read as ``<ir node>/<step>`` in Netron.
+        """
+        if outputs is None:
+            base = self._node.name if self._node is not None else "mmconv"
+            outputs = [self.fresh(f"{base}/{op_type}")]
+        node_name = name if name is not None else outputs[0]
+        attrs = {k: v for k, v in attrs.items() if v is not None}
+        self.nodes.append(helper.make_node(op_type, list(inputs), list(outputs),
+                                           name=node_name, **attrs))
+        return list(outputs)
+
+    def const(self, array: np.ndarray | Sequence[Any], hint: str, dtype: Any = None) -> str:
+        """Add a constant initializer made by the emitter; returns its (fresh) name."""
+        arr = np.asarray(array, dtype=dtype)
+        base = self._node.name if self._node is not None else "mmconv"
+        name = self.fresh(f"{base}/{hint}")
+        self.constants.append(numpy_helper.from_array(arr, name))
+        return name
+
+    def int64s(self, values: Sequence[int], hint: str) -> str:
+        """A 1-D int64 constant, the form ONNX wants for shapes, axes and pads."""
+        return self.const(np.asarray(list(values), dtype=np.int64), hint)
+
+    def scalar(self, value: float, like: str, hint: str) -> str:
+        """A 0-d constant of the same dtype as value ``like`` (for eps, bounds...)."""
+        return self.const(np.asarray(value, dtype=self.dtype(like)), hint)
+
+    def as_shape(self, name: str, shape: Sequence[int], hint: str) -> str:
+        """Value ``name`` (same element count) seen with a static ``shape``.
+
+        A weight read only by this node is stored in that shape under its own
+        name (a layout choice, not a computation, and it keeps the IR weight
+        name); anything else gets a Reshape node.
+        """
+        shape = tuple(int(d) for d in shape)
+        if self.shape(name) == shape:
+            return name
+        if name in self.graph.weights and self._uses.get(name) == 1:
+            self.reshaped_weights[name] = shape
+            return name
+        return self.add("Reshape", [name, self.int64s(shape, f"{hint}_shape")])[0]
+
+    def reduce(self, op_type: str, x: str, axes: Sequence[int], keepdims: bool = True) -> str:
+        """A Reduce* node over ``axes``: ReduceSum takes axes as an input from opset 13,
+        the other reductions from opset 18; before that they are an attribute."""
+        from_opset = 13 if op_type == "ReduceSum" else 18
+        if self.opset >= from_opset:
+            return self.add(op_type, [x, self.int64s(axes, "axes")], keepdims=int(keepdims))[0]
+        return self.add(op_type, [x], axes=list(axes), keepdims=int(keepdims))[0]
+
+    # -- opset and errors ---------------------------------------------------
+    def unsupported(self, node: Node, why: str) -> UnsupportedError:
+        """The one error form: the node, its op, the opset and what to do."""
+        return UnsupportedError(
+            f"node {node.name!r} ({node.op}): {why} (ONNX opset {self.opset})"
+        )
+
+    def require(self, node: Node, opset: int, what: str | None = None) -> None:
+        """Fail unless the target opset is at least ``opset`` for ``what`` this node needs."""
+        if self.opset < opset:
+            what = what or f"ONNX {node.op}"
+            raise UnsupportedError(
+                f"node {node.name!r} ({node.op}): {what} needs ONNX opset >= {opset}, "
+                f"the target is opset {self.opset}; pass a higher --opset"
+            )
+
+    def emit(self, node: Node) -> None:
+        """Run the handler of ``node``'s op (the builder checked that one exists)."""
+        handler = HANDLERS.get(node.op)
+        if handler is None:
+            raise UnsupportedError(
+                f"node {node.name!r}: IR op {node.op} has no ONNX emitter handler yet"
+            )
+        self._node = node
+        try:
+            handler(self, node)
+        finally:
+            self._node = None
+
+
+def present(inputs: Sequence[str]) -> list[str]:
+    """Inputs with trailing omitted ("") ones dropped, as ONNX prefers them."""
+    out = list(inputs)
+    while out and not out[-1]:
+        out.pop()
+    return out
+
+
+def axis_of(node: Node, rank: int, attr: str = "axis") -> int:
+    """The node's axis attribute made non-negative.
+
+    Always emitting non-negative axes keeps one code path for every opset
+    (negative axes are only legal in many ops from opset 11 on).
+    """
+    axis = int(node.attr(attr))
+    return axis + rank if axis < 0 else axis
