@@ -20,8 +20,10 @@ from mmconv.verify.compare import assert_close
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cntk"
 _MANIFEST = json.loads((FIXTURES / "MANIFEST.json").read_text())["fixtures"]
-NAMES = [e["name"] for e in _MANIFEST]
-V1_NAMES = [e["name"] for e in _MANIFEST if "v1" in e["formats"]]
+_BY_NAME = {e["name"]: e for e in _MANIFEST}
+#: fixtures CNTK's CPU build can evaluate (conv_dilation cannot: GPU-only op)
+NAMES = [e["name"] for e in _MANIFEST if e.get("cntk_cpu_eval", True)]
+V1_NAMES = [n for n in NAMES if "v1" in _BY_NAME[n]["formats"]]
 
 
 def _io(name: str) -> dict[str, np.ndarray]:
@@ -58,11 +60,22 @@ def results(cntk_python: str) -> dict[tuple[str, str], list[np.ndarray]]:
     return dict(zip(keys, outs, strict=True))
 
 
-def _check(ref: list[np.ndarray], got: list[np.ndarray]) -> None:
+def _check(ref: list[np.ndarray], got: list[np.ndarray], same_shape: bool = True) -> None:
     assert len(got) == len(ref)
     for i, (r, g) in enumerate(zip(ref, got, strict=True)):
-        assert g.shape == r.shape, f"output {i}: shape {g.shape} != {r.shape}"
+        if same_shape:
+            assert g.shape == r.shape, f"output {i}: shape {g.shape} != {r.shape}"
         assert_close(r, g, name=f"output {i}")
+
+
+def _v1_in_v2_order(name: str, got: list[np.ndarray]) -> list[np.ndarray]:
+    """A legacy model's outputs come back in another order; MANIFEST.json maps them."""
+    order = [o["index"] for o in _BY_NAME[name]["v1_outputs"]]
+    assert sorted(order) == list(range(len(got)))
+    out: list[np.ndarray] = [np.empty(0)] * len(got)
+    for pos, idx in enumerate(order):
+        out[idx] = got[pos]
+    return out
 
 
 @pytest.mark.cntk
@@ -74,9 +87,10 @@ def test_v2_reproduces_reference(results, name: str) -> None:
 @pytest.mark.cntk
 @pytest.mark.parametrize("name", V1_NAMES)
 def test_v1_by_name_agrees_with_v2(results, name: str) -> None:
-    ref = _outputs(_io(name))
-    _check(ref, results[(name, "v1")])
-    _check(results[(name, "v2")], results[(name, "v1")])
+    # legacy outputs may differ in shape only by unit axes (reductions keep (1, 1, 1))
+    got = _v1_in_v2_order(name, results[(name, "v1")])
+    _check(_outputs(_io(name)), got, same_shape=False)
+    _check(results[(name, "v2")], got, same_shape=False)
 
 
 @pytest.mark.cntk
