@@ -1,0 +1,192 @@
+"""Independent numpy implementations of IR op semantics, the oracle of the emitter tests.
+
+Written from the IR op docs (mmconv/ir/ops/*.py), with direct loops where that
+is clearest; float64 throughout.  Nothing here calls mmconv or onnx, so a
+shared misunderstanding cannot hide a bug.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def _fill(values: Sequence[int], n: int, default: int) -> list[int]:
+    return list(values) if values else [default] * n
+
+
+def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, strides: Sequence[int] = (),
+         pads: Sequence[int] = (), dilations: Sequence[int] = (), group: int = 1) -> np.ndarray:
+    """N-d grouped, strided, dilated cross-correlation with explicit begin/end zero pads."""
+    x, w = x.astype(np.float64), w.astype(np.float64)
+    n = w.ndim - 2
+    s, d = _fill(strides, n, 1), _fill(dilations, n, 1)
+    p = _fill(pads, 2 * n, 0)
+    xp = np.pad(x, [(0, 0), (0, 0)] + [(p[i], p[n + i]) for i in range(n)])
+    out_c, cg = w.shape[0], w.shape[1]
+    mg = out_c // group
+    k = w.shape[2:]
+    out_sp = [(xp.shape[2 + i] - ((k[i] - 1) * d[i] + 1)) // s[i] + 1 for i in range(n)]
+    y = np.zeros((x.shape[0], out_c, *out_sp))
+    for pos in itertools.product(*(range(o) for o in out_sp)):
+        window = tuple(
+            slice(pos[i] * s[i], pos[i] * s[i] + (k[i] - 1) * d[i] + 1, d[i]) for i in range(n)
+        )
+        for g in range(group):
+            patch = xp[(slice(None), slice(g * cg, (g + 1) * cg), *window)]
+            wg = w[g * mg:(g + 1) * mg]
+            y[(slice(None), slice(g * mg, (g + 1) * mg), *pos)] = np.tensordot(
+                patch, wg, axes=(list(range(1, n + 2)), list(range(1, n + 2))))
+    if b is not None:
+        y += b.astype(np.float64).reshape(1, -1, *([1] * n))
+    return y
+
+
+def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None,
+                   strides: Sequence[int] = (), pads: Sequence[int] = (),
+                   dilations: Sequence[int] = (), group: int = 1,
+                   output_padding: Sequence[int] = ()) -> np.ndarray:
+    """Scatter each input pixel times the kernel, then crop the pads (W is [C, M/group, *k])."""
+    x, w = x.astype(np.float64), w.astype(np.float64)
+    n = w.ndim - 2
+    s, d = _fill(strides, n, 1), _fill(dilations, n, 1)
+    p = _fill(pads, 2 * n, 0)
+    extra = _fill(output_padding, n, 0)
+    cin, mg = w.shape[0], w.shape[1]
+    cg = cin // group
+    k = w.shape[2:]
+    full = [(x.shape[2 + i] - 1) * s[i] + (k[i] - 1) * d[i] + 1 + extra[i] for i in range(n)]
+    y = np.zeros((x.shape[0], mg * group, *full))
+    for pos in itertools.product(*(range(x.shape[2 + i]) for i in range(n))):
+        for kk in itertools.product(*(range(k[i]) for i in range(n))):
+            at = tuple(pos[i] * s[i] + kk[i] * d[i] for i in range(n))
+            for g in range(group):
+                xin = x[(slice(None), slice(g * cg, (g + 1) * cg), *pos)]  # [N, cg]
+                wk = w[(slice(g * cg, (g + 1) * cg), slice(None), *kk)]  # [cg, mg]
+                y[(slice(None), slice(g * mg, (g + 1) * mg), *at)] += xin @ wk
+    crop = tuple(slice(p[i], full[i] - p[n + i]) for i in range(n))
+    y = y[(slice(None), slice(None), *crop)]
+    if b is not None:
+        y += b.astype(np.float64).reshape(1, -1, *([1] * n))
+    return y
+
+
+def _pool_out(size: int, k: int, s: int, d: int, pb: int, pe: int, ceil: bool) -> int:
+    span = (k - 1) * d + 1
+    if not ceil:
+        return (size + pb + pe - span) // s + 1
+    out = -(-(size + pb + pe - span) // s) + 1
+    if (out - 1) * s >= size + pb:  # last window must start inside input or begin pad
+        out -= 1
+    return out
+
+
+def pool(x: np.ndarray, mode: str, kernel_shape: Sequence[int], strides: Sequence[int] = (),
+         pads: Sequence[int] = (), dilations: Sequence[int] = (), ceil_mode: bool = False,
+         count_include_pad: bool = False) -> np.ndarray:
+    """Max or average pooling by direct loops.
+
+    Padding never wins a max.  The average divides by the real elements of the
+    window, or with count_include_pad by the window positions that lie inside
+    the padded input (a ceil-mode window hanging past the end padding does not
+    count its overhang, as in onnxruntime and PyTorch).
+    """
+    x = x.astype(np.float64)
+    kernel = kernel_shape
+    n = len(kernel)
+    s, d = _fill(strides, n, 1), _fill(dilations, n, 1)
+    p = _fill(pads, 2 * n, 0)
+    sizes = x.shape[2:]
+    out_sp = [_pool_out(sizes[i], kernel[i], s[i], d[i], p[i], p[n + i], ceil_mode)
+              for i in range(n)]
+    y = np.zeros((*x.shape[:2], *out_sp))
+    for pos in itertools.product(*(range(o) for o in out_sp)):
+        idx_per_axis = []
+        padded_count = 1
+        for i in range(n):
+            coords = [pos[i] * s[i] - p[i] + kk * d[i] for kk in range(kernel[i])]
+            padded_count *= sum(1 for c in coords if -p[i] <= c < sizes[i] + p[n + i])
+            idx_per_axis.append([c for c in coords if 0 <= c < sizes[i]])
+        window = x[(slice(None), slice(None), *np.ix_(*idx_per_axis))]
+        flat = window.reshape(*x.shape[:2], -1)
+        if mode == "max":
+            y[(slice(None), slice(None), *pos)] = flat.max(axis=-1)
+        else:
+            count = padded_count if count_include_pad else flat.shape[-1]
+            y[(slice(None), slice(None), *pos)] = flat.sum(axis=-1) / count
+    return y
+
+
+def batch_norm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray, mean: np.ndarray,
+               var: np.ndarray, epsilon: float, spatial: bool) -> np.ndarray:
+    x = x.astype(np.float64)
+    shape = (1, -1, *([1] * (x.ndim - 2))) if spatial else (1, *x.shape[1:])
+    s, b, m, v = (a.astype(np.float64).reshape(shape) for a in (scale, bias, mean, var))
+    return (x - m) / np.sqrt(v + epsilon) * s + b
+
+
+def lrn(x: np.ndarray, size: int, alpha: float, beta: float, bias: float) -> np.ndarray:
+    x = x.astype(np.float64)
+    channels = x.shape[1]
+    y = np.empty_like(x)
+    lo, hi = (size - 1) // 2, math.ceil((size - 1) / 2)
+    for c in range(channels):
+        window = x[:, max(0, c - lo):min(channels, c + hi + 1)]
+        y[:, c] = x[:, c] / (bias + alpha / size * (window ** 2).sum(axis=1)) ** beta
+    return y
+
+
+def layer_norm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray | None, axis: int,
+               epsilon: float) -> np.ndarray:
+    x = x.astype(np.float64)
+    axes = tuple(range(axis % x.ndim, x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+    y = (x - mean) / np.sqrt(var + epsilon) * scale.astype(np.float64)
+    return y + bias.astype(np.float64) if bias is not None else y
+
+
+def softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    x = x.astype(np.float64)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    return np.log(softmax(x, axis))
+
+
+def hardmax(x: np.ndarray, axis: int) -> np.ndarray:
+    """1 at the first maximum along ``axis``."""
+    first = np.argmax(x, axis=axis)
+    y = np.zeros(x.shape)
+    np.put_along_axis(y, np.expand_dims(first, axis), 1.0, axis=axis)
+    return y
+
+
+ACTIVATIONS = {
+    "Relu": lambda x: np.maximum(x, 0),
+    "Sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+    "Tanh": np.tanh,
+    "Softplus": lambda x: np.log1p(np.exp(x)),
+    "Elu": lambda x, alpha=1.0: np.where(x > 0, x, alpha * (np.exp(x) - 1)),
+    "Selu": lambda x, alpha=1.6732632423543772, gamma=1.0507009873554805: gamma * np.where(
+        x > 0, x, alpha * (np.exp(x) - 1)),
+    "LeakyRelu": lambda x, alpha=0.01: np.where(x >= 0, x, alpha * x),
+    "HardSigmoid": lambda x, alpha=0.2, beta=0.5: np.clip(alpha * x + beta, 0, 1),
+}
+
+UNARY = {
+    "Identity": lambda x: x, "Neg": np.negative, "Abs": np.abs, "Exp": np.exp, "Log": np.log,
+    "Sqrt": np.sqrt, "Reciprocal": lambda x: 1 / x, "Floor": np.floor, "Ceil": np.ceil,
+    "Round": np.round, "Sign": np.sign,
+}
+
+BINARY = {
+    "Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide, "Pow": np.power,
+    "Max": np.maximum, "Min": np.minimum, "Equal": np.equal, "Greater": np.greater,
+    "Less": np.less, "GreaterOrEqual": np.greater_equal, "LessOrEqual": np.less_equal,
+}
