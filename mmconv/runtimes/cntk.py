@@ -80,13 +80,24 @@ def _is_noise(line: str) -> bool:
 
 
 def _error_line(stderr: str) -> str:
-    """One line for the user: the worker's own message if any, else the last meaningful line."""
+    """One line for the user from a failed child's stderr.
+
+    In order of preference: the worker's own message; the exception line of
+    the last Python traceback (CNTK appends a native ``[CALL STACK]`` to its
+    exception text, so the literal last line is a stack address); the last
+    line that is neither CNTK's import-time warning noise nor a stack frame.
+    """
     lines = stderr.splitlines()
     for line in reversed(lines):
         if line.startswith(_WORKER_ERROR_PREFIX):
             return line[len(_WORKER_ERROR_PREFIX):].strip()
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent")]
+    if starts:
+        for line in lines[starts[-1] + 1:]:
+            if line and not line[0].isspace():
+                return line.strip()
     for line in reversed(lines):
-        if not _is_noise(line):
+        if not _is_noise(line) and not line.lstrip().startswith(("[0x", "[CALL STACK]")):
             return line.strip()
     return "no error message"
 

@@ -136,6 +136,17 @@ def test_unknown_input_name_is_a_clean_error(cntk_python: str) -> None:
 
 
 @pytest.mark.cntk
+def test_cntk_native_error_is_one_line(cntk_python: str) -> None:
+    """CNTK's CPU build has no dilated convolution: its C++ error arrives as one line."""
+    x = np.zeros((2, 3, 16, 16), np.float32)
+    with pytest.raises(MmconvError) as info:
+        bridge.run_model(FIXTURES / "conv_dilation.v2.model", [x], python=cntk_python)
+    msg = str(info.value)
+    assert "Dilated convolution on CPU is not yet implemented" in msg
+    assert "\n" not in msg and "CALL STACK" not in msg
+
+
+@pytest.mark.cntk
 def test_run_script_reports_last_stderr_line(cntk_python: str, tmp_path: Path) -> None:
     ok = tmp_path / "ok.py"
     ok.write_text("import sys, cntk\nprint('cntk', cntk.__version__, sys.argv[1])\n")
@@ -145,6 +156,10 @@ def test_run_script_reports_last_stderr_line(cntk_python: str, tmp_path: Path) -
     bad.write_text("import cntk\nraise ValueError('generated code broke')\n")
     with pytest.raises(MmconvError, match=r"bad\.py failed: ValueError: generated code broke$"):
         bridge.run_script(bad, python=cntk_python)
+    native = tmp_path / "native.py"  # a CNTK C++ exception carries a [CALL STACK] tail
+    native.write_text("import cntk as C\nC.reshape(C.input_variable(6), (4,))\n")
+    with pytest.raises(MmconvError, match=r"native\.py failed: ValueError: Reshape: .*\.$"):
+        bridge.run_script(native, python=cntk_python)
     slow = tmp_path / "slow.py"
     slow.write_text("import time\ntime.sleep(30)\n")
     with pytest.raises(MmconvError, match="timed out"):
