@@ -57,6 +57,14 @@ class BlockInfo:
     uid: str
     name: str
     op_name: str
+    #: The outer values bound to the block's arguments, in argument order (v2 reader;
+    #: empty when unknown). With ``outputs`` this lets a converter replace the whole
+    #: block by one IR op (e.g. CNTK's Softmax-with-axis block -> Softmax).
+    inputs: tuple[str, ...] = ()
+    #: The block's outputs (uids of its inner root's outputs).
+    outputs: tuple[str, ...] = ()
+    #: The block function's own attributes (e.g. ``axis``), storage order as elsewhere.
+    attrs: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass

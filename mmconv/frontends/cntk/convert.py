@@ -1,0 +1,348 @@
+"""CNTK :class:`Model` -> IR :class:`Graph`: the driver around the op converters.
+
+Steps: pick the outputs (``--dstNodeName`` or the model's, minus training-only
+criteria), keep the functions they need, fail once listing every op without a
+converter, declare inputs, run the converters in topological order, then
+shape inference and the clean-up passes.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mmconv.errors import IRError, UnsupportedError, UsageError
+from mmconv.frontends.cntk.converters import BLOCK_CONVERTERS, CONVERTERS
+from mmconv.frontends.cntk.model import BlockInfo, Function, Model, Variable
+from mmconv.ir.core import Graph, Shape, Value
+from mmconv.ir.infer import infer_shapes
+from mmconv.ir.passes import run_default_passes
+from mmconv.ir.registry import get_schema
+
+#: Ops that only make sense while training; outputs computed by them are dropped.
+TRAINING_OPS = frozenset({
+    "CrossEntropyWithSoftmax", "ClassificationError", "SquaredError", "LambdaRank", "NDCG",
+    "EditDistanceError", "ForwardBackward", "CosDistanceWithNegativeSamples",
+    "LatticeSequenceWithSoftmax", "LabelsToGraph",
+})
+BATCH_AXIS = "defaultBatchAxis"
+
+
+@dataclass
+class Unit:
+    """What one converter call handles: a primitive function, or a whole block."""
+
+    function: Function
+    block: BlockInfo | None = None
+
+    @property
+    def op(self) -> str:
+        return self.block.op_name if self.block else self.function.op
+
+    @property
+    def inputs(self) -> list[str]:
+        return list(self.block.inputs) if self.block else self.function.inputs
+
+    @property
+    def outputs(self) -> list[str]:
+        return list(self.block.outputs) if self.block else self.function.outputs
+
+    @property
+    def attrs(self) -> dict:
+        return self.block.attrs if self.block else self.function.attrs
+
+
+@dataclass
+class Context:
+    """What a converter works with: the model, the graph being built and the uid -> value map."""
+
+    model: Model
+    graph: Graph
+    #: CNTK variable uid -> IR value name.
+    values: dict[str, str] = field(default_factory=dict)
+    #: IR values that carry the batch axis first (CNTK's dynamic batch axis).
+    batched_values: set[str] = field(default_factory=set)
+    _weights: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    # -- names -------------------------------------------------------------
+    def node_name(self, unit: Unit) -> str:
+        """The IR name for a function: its own name, else the block it is the output of,
+        else ``<innermost block>/<op>``, else its uid; made unique."""
+        fn = unit.function
+        if unit.block is not None and unit.block.name:
+            return self.graph.unique_name(unit.block.name)
+        if fn.name:
+            return self.graph.unique_name(fn.name)
+        for block in reversed(fn.blocks):
+            if fn.outputs and fn.outputs[0] in block.outputs:
+                if block.name:
+                    return self.graph.unique_name(block.name)
+            else:
+                break
+        named = [b for b in fn.blocks if b.name]
+        if named:
+            return self.graph.unique_name(f"{named[-1].name}/{fn.op}")
+        return self.graph.unique_name(fn.uid)
+
+    def layer_name(self, unit: Unit, node_name: str) -> str:
+        """The name weights are prefixed with: the innermost named block, else the node."""
+        named = [b for b in unit.function.blocks if b.name]
+        return named[-1].name if named else node_name
+
+    # -- values ------------------------------------------------------------
+    def var(self, uid: str) -> Variable:
+        return self.model.variables[uid]
+
+    def is_weight(self, uid: str) -> bool:
+        return self.var(uid).kind in ("parameter", "constant")
+
+    def array(self, uid: str) -> np.ndarray:
+        value = self.var(uid).value
+        if value is None:
+            raise UnsupportedError(f"{self.model.path}: {uid!r} has no value")
+        return value
+
+    def weight(self, uid: str, layer: str, param: str | None = None,
+               array: np.ndarray | None = None, key: str = "") -> str:
+        """The IR weight for parameter/constant ``uid`` (optionally transformed: pass
+        ``array`` and a ``key`` naming the transformation), named ``<layer>/<param>``."""
+        cache = (uid, key)
+        if cache in self._weights:
+            return self._weights[cache]
+        var = self.var(uid)
+        data = self.array(uid) if array is None else array
+        name = self.graph.unique_name(f"{layer}/{param or var.name or var.uid}")
+        self.graph.add_weight(name, np.ascontiguousarray(data))
+        self._weights[cache] = name
+        return name
+
+    def input(self, uid: str, unit: Unit, node_name: str) -> str:
+        """The IR value for a CNTK input uid (weights are created on first use)."""
+        if uid in self.values:
+            return self.values[uid]
+        if self.is_weight(uid):
+            name = self.weight(uid, self.layer_name(unit, node_name))
+            self.values.setdefault(uid, name)
+            return name
+        raise IRError(f"{self.model.path}: value {uid!r} is used before it is computed")
+
+    def shape(self, name: str) -> Shape:
+        return self.graph.value(name).shape
+
+    def dtype(self, name: str) -> str:
+        return self.graph.value(name).dtype
+
+    def batched(self, name: str) -> bool:
+        """True when IR value ``name`` carries the batch axis first (CNTK dynamic axis)."""
+        return name in self.batched_values
+
+    # -- building ----------------------------------------------------------
+    def add(self, op: str, inputs: Sequence[str], name: str, batched: bool | None = None,
+            **attrs: object) -> str:
+        """Add a node and infer its output at once (converters need shapes as they go).
+
+        ``batched`` says whether the output has the batch axis; by default it has one
+        when any non-weight input has one.
+        """
+        node = self.graph.add_node(op, list(inputs), name, **attrs)  # type: ignore[arg-type]
+        schema = get_schema(op)
+        ins: list[Value | None] = [self.graph.values[i] if i else None for i in node.inputs]
+        assert schema.infer is not None
+        for out, (dtype, shape) in zip(node.outputs, schema.infer(node, ins), strict=False):
+            self.graph.values[out] = Value(out, dtype, tuple(shape))
+        if batched is None:
+            batched = any(self.batched(i) for i in inputs if i)
+        if batched:
+            self.batched_values.update(node.outputs)
+        return node.outputs[0]
+
+    def constant(self, name: str, array: np.ndarray) -> str:
+        """A synthesized constant weight (e.g. a reshaped parameter)."""
+        name = self.graph.unique_name(name)
+        self.graph.add_weight(name, np.ascontiguousarray(array))
+        return name
+
+
+# -- selecting what to convert ---------------------------------------------------------
+def _producers(model: Model) -> dict[str, Function]:
+    return {out: f for f in model.functions for out in f.outputs}
+
+
+def _needed(model: Model, outputs: Sequence[str]) -> list[Function]:
+    """Functions the outputs depend on, in the model's (topological) order."""
+    producer = _producers(model)
+    keep: set[str] = set()
+    stack = [producer[o] for o in outputs if o in producer]
+    while stack:
+        f = stack.pop()
+        if f.uid in keep:
+            continue
+        keep.add(f.uid)
+        stack.extend(producer[i] for i in f.inputs if i in producer)
+    return [f for f in model.functions if f.uid in keep]
+
+
+def _output_names(model: Model) -> dict[str, str]:
+    """Names a user may give in --dstNodeName for each function output."""
+    names: dict[str, str] = {}
+    for f in model.functions:
+        if not f.outputs:
+            continue
+        out = f.outputs[0]
+        names.setdefault(f.uid, out)
+        for block in f.blocks:
+            if block.name and out in block.outputs:
+                names.setdefault(block.name, out)
+        if f.name:
+            names[f.name] = out
+    return names
+
+
+def _select_outputs(model: Model, output_names: Sequence[str] | None) -> list[str]:
+    producer = _producers(model)
+    if output_names:
+        table = _output_names(model)
+        missing = [n for n in output_names if n not in table]
+        if missing:
+            known = ", ".join(sorted(n for n in table if not n[-1].isdigit())[:20])
+            raise UsageError(
+                f"{model.path}: no output named {', '.join(map(repr, missing))} (named "
+                f"functions: {known or 'none'})")
+        return [table[n] for n in output_names]
+    kept, dropped = [], []
+    for out in model.outputs:
+        f = producer.get(out)
+        if f is not None and f.op in TRAINING_OPS:
+            dropped.append(f"{f.display_name} ({f.op})")
+        else:
+            kept.append(out)
+    if not kept:
+        raise UnsupportedError(
+            f"{model.path}: every output is a training criterion ({', '.join(dropped)}); "
+            "pick the prediction with --dstNodeName")
+    if dropped:
+        needed = {i for f in _needed(model, kept) for i in f.inputs}
+        unused = [v.display_name for v in model.inputs if v.uid not in needed]
+        extra = f" and the inputs they alone need: {', '.join(unused)}" if unused else ""
+        print(f"mmconv: dropped training-only outputs {', '.join(dropped)}{extra}",
+              file=sys.stderr)
+    return kept
+
+
+def _units(model: Model, functions: list[Function]) -> list[Unit]:
+    """Group functions into converter calls: a block with a block converter is one unit,
+    converted at its root (all its inputs are computed by then)."""
+    units: list[Unit] = []
+    for f in functions:
+        block = next((b for b in f.blocks if b.op_name in BLOCK_CONVERTERS and b.outputs), None)
+        if block is None:
+            units.append(Unit(f))
+        elif f.outputs and f.outputs[0] == block.outputs[0]:
+            units.append(Unit(f, block))
+    return units
+
+
+def _check_supported(model: Model, units: list[Unit]) -> None:
+    missing: dict[str, list[str]] = {}
+    for u in units:
+        if u.block is None and u.op not in CONVERTERS:
+            missing.setdefault(u.op, []).append(u.function.display_name)
+    if missing:
+        counts = Counter({op: len(names) for op, names in missing.items()})
+        parts = []
+        for op, n in counts.most_common():
+            names = missing[op]
+            shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+            parts.append(f"{op} x{n} ({shown})")
+        raise UnsupportedError(
+            f"{model.path}: CNTK ops without a converter: {'; '.join(parts)}")
+
+
+# -- inputs --------------------------------------------------------------------------
+def _declare_inputs(ctx: Context, used: list[Variable],
+                    input_shapes: list[tuple[int, ...]] | None,
+                    input_names: list[str] | None) -> None:
+    model = ctx.model
+    shapes: dict[str, tuple[int, ...]] = {}
+    if input_shapes is not None:
+        names = input_names or [v.display_name for v in used]
+        if len(input_shapes) != len(names):
+            raise UsageError(
+                f"{model.path}: {len(input_shapes)} input shapes given for {len(names)} inputs "
+                f"({', '.join(names)})")
+        shapes = {n: tuple(s) for n, s in zip(names, input_shapes, strict=True)}
+    if input_names:
+        unknown = [n for n in input_names if n not in {v.display_name for v in used}]
+        if unknown:
+            raise UsageError(
+                f"{model.path}: no input named {', '.join(map(repr, unknown))} (inputs: "
+                f"{', '.join(v.display_name for v in used)})")
+    for var in used:
+        axes = var.dynamic_axes
+        if any(a != BATCH_AXIS for a in axes):
+            raise UnsupportedError(
+                f"{model.path}: input {var.display_name!r} has a sequence axis "
+                f"({', '.join(axes)}); sequence models are not supported yet")
+        shape = tuple(var.shape)
+        given = shapes.get(var.display_name)
+        if given is not None:
+            ok = len(given) == len(shape) and all(
+                s < 0 or s == g for s, g in zip(shape, given, strict=True))
+            if not ok:
+                raise UsageError(
+                    f"{model.path}: input {var.display_name!r} has shape {list(shape)} in the "
+                    f"model, --inputShape gave {list(given)}")
+            shape = given
+        if any(d < 0 for d in shape):
+            raise UsageError(
+                f"{model.path}: input {var.display_name!r} has free dimensions "
+                f"{list(shape)}; give its shape with --inputShape")
+        batched = BATCH_AXIS in axes
+        name = ctx.graph.unique_name(var.display_name)
+        ctx.graph.add_input(name, var.dtype, ((None,) if batched else ()) + shape)
+        if batched:
+            ctx.batched_values.add(name)
+        ctx.values[var.uid] = name
+
+
+def convert_model(model: Model, *, input_shapes: list[tuple[int, ...]] | None = None,
+                  input_names: list[str] | None = None,
+                  output_names: list[str] | None = None) -> Graph:
+    """The IR graph of a CNTK model (see the module docstring for the steps)."""
+    # Registering converters happens on import of the family modules.
+    outputs = _select_outputs(model, output_names)
+    functions = _needed(model, outputs)
+    units = _units(model, functions)
+    _check_supported(model, units)
+
+    graph = Graph(model.name or "model")
+    ctx = Context(model, graph)
+    used_uids = {i for f in functions for i in f.inputs}
+    used_inputs = [v for v in model.inputs if v.uid in used_uids]
+    if not used_inputs and not functions:
+        raise UnsupportedError(f"{model.path}: the model computes nothing")
+    _declare_inputs(ctx, used_inputs, input_shapes, input_names)
+
+    for unit in units:
+        if unit.block is not None:
+            BLOCK_CONVERTERS.get(unit.op)(ctx, unit)  # type: ignore[misc]
+        else:
+            CONVERTERS.get(unit.op)(ctx, unit)  # type: ignore[misc]
+    missing = [o for o in outputs if o not in ctx.values]
+    if missing:
+        raise IRError(f"{model.path}: outputs {missing} were not produced")
+    graph.outputs = list(dict.fromkeys(ctx.values[o] for o in outputs))
+    graph.metadata.update({
+        "source_framework": "cntk",
+        "source_format": f"cntk-{model.format}",
+        "source_file": model.path.replace("\\", "/").rsplit("/", 1)[-1],
+        "layout": "NCHW",
+    })
+    infer_shapes(graph)
+    run_default_passes(graph)
+    infer_shapes(graph)
+    return graph
