@@ -17,6 +17,19 @@ set -euo pipefail
 
 home="${MMCONV_CNTK_HOME:-$HOME/.cache/mmconv/cntk-env}"
 py36="${MMCONV_PY36:-}"
+# apt and pip are chatty; their output goes to this log and is shown only when a step fails
+# (stdout must stay clean: callers use $(scripts/setup_cntk_env.sh) as the interpreter path).
+log="${TMPDIR:-/tmp}/mmconv-setup-cntk-env.$$.log"
+trap 'rm -f "$log"' EXIT
+
+quiet() {  # quiet DESCRIPTION CMD...: run CMD with output to the log; on failure show its tail
+  local what="$1"; shift
+  if ! "$@" >>"$log" 2>&1; then
+    echo "setup_cntk_env: $what failed; last lines of its output:" >&2
+    tail -n 25 "$log" >&2
+    exit 1
+  fi
+}
 
 if [ -z "$py36" ]; then
   if command -v pyenv >/dev/null 2>&1 && [ -x "$(pyenv root)/versions/3.6.15/bin/python" ]; then
@@ -34,7 +47,9 @@ mpi_so="$(ls /usr/lib/x86_64-linux-gnu/libmpi.so.40* 2>/dev/null | head -n1 || t
 if [ -z "$mpi_so" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup_cntk_env: installing libopenmpi3 (apt)" >&2
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libopenmpi3) >&2
+    quiet "apt-get update" apt-get update -qq
+    quiet "apt-get install libopenmpi3" env DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends libopenmpi3
   else
     echo "setup_cntk_env: OpenMPI 4 (libmpi.so.40) is missing; install Debian's libopenmpi3" >&2
     exit 1
@@ -47,7 +62,7 @@ mpicxx_so="$(ls $libdir/libmpi_cxx.so.40 2>/dev/null || ls $libdir/openmpi/lib/l
 if [ ! -x "$home/bin/python" ]; then
   echo "setup_cntk_env: creating venv at $home" >&2
   mkdir -p "$(dirname "$home")"
-  "$py36" -m venv "$home"
+  quiet "creating the venv" "$py36" -m venv "$home"
 fi
 mkdir -p "$home/mpilib"
 ln -sf "$mpi_so" "$home/mpilib/libmpi.so.12"
@@ -63,9 +78,16 @@ chmod +x "$home/python"
 
 if ! "$home/python" -c "import cntk" >/dev/null 2>&1; then
   echo "setup_cntk_env: installing cntk 2.7 (this takes a few minutes)" >&2
-  "$home/bin/python" -m pip install -q --upgrade "pip<22" >&2
-  "$home/bin/python" -m pip install -q "cntk==2.7.post2" >&2
+  quiet "pip install pip<22" "$home/bin/python" -m pip install -q --disable-pip-version-check \
+    --upgrade "pip<22"
+  quiet "pip install cntk==2.7.post2" "$home/bin/python" -m pip install -q \
+    --disable-pip-version-check "cntk==2.7.post2"
 fi
-"$home/python" -c "import cntk, sys; sys.stderr.write('setup_cntk_env: cntk %s ready\n' % cntk.__version__)" 2>&1 | grep -v -iE "warning|gpu|cuda" >&2 || true
-"$home/python" -c "import cntk" >/dev/null 2>&1
+# One import that both checks the env and reports the version (CNTK's GPU warnings silenced).
+if ! version="$("$home/python" -W ignore -c "import cntk; print(cntk.__version__)" 2>>"$log")"; then
+  echo "setup_cntk_env: cntk does not import in $home; last lines:" >&2
+  tail -n 25 "$log" >&2
+  exit 1
+fi
+echo "setup_cntk_env: cntk $version ready" >&2
 echo "$home/python"
