@@ -216,8 +216,9 @@ def _select_outputs(model: Model, output_names: Sequence[str] | None) -> list[st
     kept, dropped = [], []
     for out in model.outputs:
         f = producer.get(out)
-        if f is not None and f.op in TRAINING_OPS:
-            dropped.append(f"{f.display_name} ({f.op})")
+        op = f and next((b.op_name for b in f.blocks if b.op_name in TRAINING_OPS), f.op)
+        if f is not None and op in TRAINING_OPS:
+            dropped.append(f"{f.display_name} ({op})")
         else:
             kept.append(out)
     if not kept:

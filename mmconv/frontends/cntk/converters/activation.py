@@ -64,3 +64,32 @@ def convert_softmax_block(ctx: Context, unit: Unit) -> None:
     x = ins[0]
     axis = static_axis(unit.attrs["axis"], len(sample_shape(ctx, x)), name)
     finish(ctx, unit, ctx.add(unit.op, [x], name, axis=ir_axis(axis, ctx.batched(x))))
+
+
+_PARAM_BLOCKS = {"ELU": ("Elu", ("alpha",)), "LeakyReLU": ("LeakyRelu", ("alpha",)),
+                 "SELU": ("Selu", ("alpha", "gamma"))}
+
+
+@BLOCK_CONVERTERS.register(*_PARAM_BLOCKS)
+def convert_param_activation(ctx: Context, unit: Unit) -> None:
+    """CNTK builds these from Less/Select/ElementTimes (and ELU); one IR op each."""
+    op, keys = _PARAM_BLOCKS[unit.op]
+    name, ins = start(ctx, unit)
+    if len(ins) != 1:
+        raise unsupported(ctx, unit, f"{len(ins)} inputs")
+    attrs = {k: float(unit.attrs[k]) for k in keys if k in unit.attrs}
+    finish(ctx, unit, ctx.add(op, ins, name, **attrs))
+
+
+@BLOCK_CONVERTERS.register("PReLU")
+def convert_prelu(ctx: Context, unit: Unit) -> None:
+    """``C.param_relu(alpha, x)``: the slope parameter broadcasts against the sample."""
+    name, ins = start(ctx, unit)
+    if len(ins) != 2:
+        raise unsupported(ctx, unit, f"{len(ins)} inputs")
+    weights = [i for i, uid in enumerate(unit.inputs) if ctx.is_weight(uid)]
+    if len(weights) != 1:
+        raise unsupported(ctx, unit, "a computed slope")
+    slope = ins[weights[0]]
+    x = ins[1 - weights[0]]
+    finish(ctx, unit, ctx.add("PRelu", [x, slope], name))

@@ -24,12 +24,18 @@ if TYPE_CHECKING:
     from mmconv.frontends.cntk.convert import Context, Unit
 
 
-def auto_pads(n: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
-    """CNTK's (begin, end) padding for one auto-padded axis (see the module docstring)."""
+def auto_pads(n: int, k: int, stride: int, dilation: int, ceil: bool = False
+              ) -> tuple[int, int]:
+    """CNTK's (begin, end) padding for one auto-padded axis (see the module docstring).
+
+    With ``ceil`` (pooling's ``ceilOutDim``) the output is ``ceil((n-1)/stride)+1``
+    and ``extra`` may be -1; CNTK's C++ integer division truncates toward zero,
+    which the centre computation reproduces.
+    """
     ek = (k - 1) * dilation + 1
-    out = (n - 1) // stride + 1
+    out = -(-(n - 1) // stride) + 1 if ceil else (n - 1) // stride + 1
     extra = n - ((out - 1) * stride + 1)
-    center = extra // 2
+    center = int(extra / 2)
     lo = (ek - 1) // 2 - center
     hi = (ek - 1) - (ek - 1) // 2 - (extra - center)
     if hi < 0 and (n + lo - ek) // stride + 1 == out:
@@ -39,12 +45,12 @@ def auto_pads(n: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
 
 def resolve_pads(ctx: Context, unit: Unit, spatial: tuple, kernel: list[int],
                  strides: list[int], dilations: list[int], auto: list[bool],
-                 lower: list[int], upper: list[int]) -> list[int]:
+                 lower: list[int], upper: list[int], ceil: bool = False) -> list[int]:
     """ONNX-order pads (all begins, then all ends) for the spatial axes."""
     begins, ends = [], []
     for i, n in enumerate(spatial):
         if auto[i]:
-            lo, hi = auto_pads(n, kernel[i], strides[i], dilations[i])
+            lo, hi = auto_pads(n, kernel[i], strides[i], dilations[i], ceil)
         else:
             lo, hi = lower[i], upper[i]
         if lo < 0 or hi < 0:

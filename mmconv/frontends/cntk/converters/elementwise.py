@@ -56,3 +56,9 @@ def convert_divide(ctx: Context, unit: Unit) -> None:
 @CONVERTERS.register(*_UNARY)
 def convert_unary(ctx: Context, unit: Unit) -> None:
     simple(ctx, unit, _UNARY[unit.op])
+
+
+@BLOCK_CONVERTERS.register("ElementMin", "ElementMax")
+def convert_min_max(ctx: Context, unit: Unit) -> None:
+    """CNTK saves element_min/max as Less/Greater + Select blocks: one Min/Max."""
+    binary(ctx, unit, "Min" if unit.op == "ElementMin" else "Max")

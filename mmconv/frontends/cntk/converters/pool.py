@@ -1,9 +1,9 @@
 """Pooling (max/average), with CNTK's auto padding, ``ceilOutDim`` and ``includePad``.
 
 Auto padding follows the convolution rule (:mod:`.conv`).  ``ceilOutDim``
-rounds the output size up (IR ``ceil_mode``); with auto padding CNTK's ceil
-rule would add a window that starts past the input, which is reported
-unsupported when it changes the size.  A window covering the whole input with
+rounds the output size up (IR ``ceil_mode``); with auto padding it is folded
+into the resolved pads instead (CNTK computes ``ceil((n-1)/stride)+1`` windows
+there, the last one reaching into the end padding).  A window covering the whole input with
 no padding is global pooling.
 """
 
@@ -50,9 +50,13 @@ def convert_pooling(ctx: Context, unit: Unit) -> None:
     lower = per_axis(a.get("lowerPad", (0,)), n, 0, what)
     upper = per_axis(a.get("upperPad", (0,)), n, 0, what)
     ceil = bool(a.get("ceilOutDim", False))
-    pads = resolve_pads(ctx, unit, spatial, window, strides, [1] * n, auto, lower, upper)
-    if ceil and any(auto[i] and (spatial[i] - 1) % strides[i] for i in range(n)):
-        raise unsupported(ctx, unit, "ceilOutDim together with auto padding")
+    pads = resolve_pads(ctx, unit, spatial, window, strides, [1] * n, auto, lower, upper,
+                        ceil)
+    if ceil and any(auto):
+        # Auto-padded axes already have CNTK's ceil-mode size in their pads.
+        if not all(auto):
+            raise unsupported(ctx, unit, "ceilOutDim with auto padding on some axes only")
+        ceil = False
     op = "MaxPool" if kind == MAX_POOLING else "AveragePool"
     if list(window) == list(spatial) and not any(pads):
         out = ctx.add("GlobalMaxPool" if kind == MAX_POOLING else "GlobalAveragePool", [x], name)
