@@ -111,7 +111,9 @@ def build_model(graph: Graph, opset: int | None = None) -> ModelProto:
         raise UnsupportedError(
             f"{len(problems)} nodes cannot be emitted as ONNX: " + "; ".join(problems)
         )
-    used = {name for n in graph.nodes for name in n.inputs if name} | set(graph.outputs)
+    # Only weights the emitted nodes read: a folded per-element BN leaves its raw
+    # statistics unused, and ONNX tools warn about dead initializers.
+    used = {name for n in ctx.nodes for name in n.input if name} | set(graph.outputs)
     initializers: list[TensorProto] = [
         numpy_helper.from_array(
             np.ascontiguousarray(array).reshape(ctx.reshaped_weights.get(name, array.shape)),
