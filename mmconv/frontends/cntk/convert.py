@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mmconv.errors import IRError, UnsupportedError, UsageError
+from mmconv.errors import IRError, ModelFormatError, UnsupportedError, UsageError
 from mmconv.frontends.cntk.converters import BLOCK_CONVERTERS, CONVERTERS
 from mmconv.frontends.cntk.model import BlockInfo, Function, Model, Variable
 from mmconv.ir.core import Graph, Shape, Value
@@ -329,10 +329,16 @@ def convert_model(model: Model, *, input_shapes: list[tuple[int, ...]] | None = 
     _declare_inputs(ctx, used_inputs, input_shapes, input_names)
 
     for unit in units:
-        if unit.block is not None:
-            BLOCK_CONVERTERS.get(unit.op)(ctx, unit)  # type: ignore[misc]
-        else:
-            CONVERTERS.get(unit.op)(ctx, unit)  # type: ignore[misc]
+        table = BLOCK_CONVERTERS if unit.block is not None else CONVERTERS
+        try:
+            table.get(unit.op)(ctx, unit)  # type: ignore[misc]
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError,
+                OverflowError) as exc:
+            # The reader checks structure, not each op's attribute types and values; a
+            # corrupt attribute surfaces here and is reported as a bad file, not a crash.
+            raise ModelFormatError(
+                f"{model.path}: {unit.op} {unit.function.display_name!r} has malformed "
+                f"attributes or inputs ({type(exc).__name__}: {exc})") from exc
     missing = [o for o in outputs if o not in ctx.values]
     if missing:
         raise IRError(f"{model.path}: outputs {missing} were not produced")
