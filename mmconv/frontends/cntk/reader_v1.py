@@ -59,7 +59,7 @@ class ByteReader:
     huge allocation or a hang.
     """
 
-    def __init__(self, data: bytes, path: str) -> None:
+    def __init__(self, data: bytes | bytearray, path: str) -> None:
         self.data = data
         self.view = memoryview(data)
         self.pos = 0
@@ -264,7 +264,7 @@ class V1Network:
     groups: dict[str, list[str]]
 
 
-def parse_v1(data: bytes, path: str = "<memory>") -> V1Network:
+def parse_v1(data: bytes | bytearray, path: str = "<memory>") -> V1Network:
     """Parse the bytes of a v1 file into a :class:`V1Network` (no translation)."""
     from mmconv.frontends.cntk.v1_nodes import read_node_fields
 
@@ -375,8 +375,11 @@ def read_v1(path: str | os.PathLike[str]) -> Model:
 
     spath = os.fspath(path)
     try:
+        # A bytearray, so parameter arrays (views into it, no copy) are writable.
         with open(spath, "rb") as f:
-            data = f.read()
+            data = bytearray(os.fstat(f.fileno()).st_size)
+            n = f.readinto(data)
+        del data[n:]
     except OSError as e:
         raise ModelFormatError(f"{spath}: cannot read the model file ({e.strerror})") from None
     net = parse_v1(data, spath)
