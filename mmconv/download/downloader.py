@@ -37,12 +37,13 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote
 
 import requests
+import urllib3
 
 from mmconv import __version__
 from mmconv.download.catalog import ModelEntry, url_file_name
@@ -219,7 +220,8 @@ class Downloader:
             verified = self._verify(target, part, digests)
         except ModelFormatError as exc:
             part.unlink(missing_ok=True)
-            raise DownloadError(f"{target.label}: {exc}; the download was removed") from None
+            prefix = "" if target.label == target.file else f"{target.label}: "
+            raise DownloadError(f"{prefix}{exc}; the download was removed") from None
         os.replace(part, dest)
         return Result(dest, digests.length, digests.sha256.hexdigest(), verified, True)
 
@@ -244,7 +246,7 @@ class Downloader:
         def mismatch(what: str, expected: str, got: str) -> ModelFormatError:
             looks = describe_head(read_head(path))
             return ModelFormatError(
-                f"{path.name}: {what} mismatch (expected {expected}, got {got}; "
+                f"{target.file}: {what} mismatch (expected {expected}, got {got}; "
                 f"{digests.length} bytes that look like {looks})"
             )
 
@@ -265,7 +267,7 @@ class Downloader:
             if not sha256.startswith(target.sha256_prefix):
                 raise mismatch("sha256 prefix", target.sha256_prefix, sha256[:16])
             checked.append("sha256 prefix matches")
-        checked.append(check_format(path, target.format))
+        checked.append(check_format(path, target.format, target.file))
         return "; ".join(checked)
 
     # -- transfer ---------------------------------------------------------------------------
@@ -366,7 +368,7 @@ class Downloader:
                        unit_divisor=1024, desc=target.file, leave=False)
         try:
             with open(part, mode) as out:
-                for chunk in response.iter_content(chunk_size=self.settings.chunk_size):
+                for chunk in _chunks(response, self.settings.chunk_size):
                     if not chunk:
                         continue
                     out.write(chunk)
@@ -375,11 +377,26 @@ class Downloader:
                     if total is not None and digests.length > total:
                         raise _Retryable(f"server sent more than the {total} bytes it announced")
         except (requests.ConnectionError, requests.Timeout,
-                requests.exceptions.ChunkedEncodingError) as exc:
+                requests.exceptions.ChunkedEncodingError, urllib3.exceptions.HTTPError) as exc:
             raise _Retryable(f"transfer of {target.file} interrupted at byte "
                              f"{digests.length}: {_reason(exc)}") from None
         finally:
             progress.close()
+
+
+def _chunks(response: requests.Response, size: int) -> Iterator[bytes]:
+    """The body in chunks of at most ``size``, each handed over as soon as it arrives.
+
+    ``iter_content`` waits to fill a whole chunk, so when a connection is cut
+    the partly filled chunk is lost and the resume starts earlier than it
+    could; urllib3 2's ``read1`` returns what has arrived.
+    """
+    read1 = getattr(response.raw, "read1", None)
+    if read1 is None:  # urllib3 1.x
+        yield from response.iter_content(chunk_size=size)
+        return
+    while chunk := read1(size):
+        yield chunk
 
 
 def _reason(exc: BaseException) -> str:

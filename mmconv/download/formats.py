@@ -62,10 +62,12 @@ def read_head(path: Path, n: int = 512) -> bytes:
         return f.read(n)
 
 
-def check_format(path: str | Path, fmt: str) -> str:
+def check_format(path: str | Path, fmt: str, name: str | None = None) -> str:
     """Return a short description (``"CNTK v2 model"``) if ``path`` is a ``fmt`` model.
 
-    Raises :class:`ModelFormatError` when it is not, and
+    ``name`` is what messages call the file (the downloader checks
+    ``X.part`` but the user asked for ``X``).  Raises
+    :class:`ModelFormatError` when it is not a ``fmt`` model, and
     :class:`RuntimeUnavailableError` when the check itself cannot run here.
     """
     path = Path(path)
@@ -73,7 +75,13 @@ def check_format(path: str | Path, fmt: str) -> str:
               "pytorch": _check_pytorch}
     if fmt not in checks:
         raise ValueError(f"no format check for {fmt!r}")
-    return checks[fmt](path)
+    try:
+        return checks[fmt](path)
+    except ModelFormatError as exc:
+        if name is None or name == path.name:
+            raise
+        text = str(exc).replace(str(path), name).replace(path.name, name)
+        raise ModelFormatError(text) from exc
 
 
 def _not_a(path: Path, what: str, detail: str = "") -> ModelFormatError:
@@ -82,8 +90,12 @@ def _not_a(path: Path, what: str, detail: str = "") -> ModelFormatError:
     return ModelFormatError(f"{path.name} is not {what}: it looks like {looks}{extra}")
 
 
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())[:200]
+def _one_line(text: object, path: Path | None = None) -> str:
+    """An error text on one short line, with the full path shortened to the file name."""
+    text = str(text)
+    if path is not None:
+        text = text.replace(str(path), path.name)
+    return " ".join(text.split())[:200]
 
 
 def _check_cntk(path: Path) -> str:
@@ -97,7 +109,7 @@ def _check_cntk(path: Path) -> str:
     try:
         version = probe(str(path))
     except ModelFormatError as exc:
-        raise _not_a(path, "a CNTK model", _one_line(exc)) from exc
+        raise _not_a(path, "a CNTK model", _one_line(exc, path)) from exc
     return f"CNTK {version} model"
 
 
@@ -111,7 +123,7 @@ def _check_onnx(path: Path) -> str:
         model = onnx.load(str(path), load_external_data=False)
         onnx.checker.check_model(model)
     except Exception as exc:  # onnx raises DecodeError, ValidationError, ... for bad files
-        raise _not_a(path, "an ONNX model", _one_line(exc)) from exc
+        raise _not_a(path, "an ONNX model", _one_line(exc, path)) from exc
     opsets = ", ".join(f"{o.domain or 'ai.onnx'} {o.version}" for o in model.opset_import)
     return f"ONNX model (IR {model.ir_version}, opset {opsets})"
 
