@@ -29,6 +29,7 @@ import contextlib
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import traceback
 import warnings
@@ -81,7 +82,8 @@ def _fan_in(shape):
 
 def randomize(model, rng):
     """Overwrite every parameter and BN statistic with seeded, non-default values."""
-    for p in sorted(model.parameters, key=lambda v: v.uid):
+    # CNTK's graph order; not sorted by uid, whose numbers depend on what was built before
+    for p in model.parameters:
         shape = tuple(p.shape)
         dt = np.dtype(p.dtype)
         name = p.name
@@ -94,7 +96,7 @@ def randomize(model, rng):
         else:
             v = rng.normal(0.0, np.sqrt(2.0 / _fan_in(shape)), shape)
         p.value = np.asarray(v, dtype=dt)
-    for c in sorted(model.constants, key=lambda v: v.uid):
+    for c in model.constants:
         shape = tuple(c.shape)
         dt = np.dtype(c.dtype)
         if c.name == "aggregate_mean":
@@ -335,6 +337,52 @@ def fx_pool_variants():
     return Spec(C.combine(outs), ["pool"],
                 ["MaxPooling(autoPadding)", "AveragePooling(autoPadding)", "includePad",
                  "ceilOutDim", "GlobalMaxPooling", "GlobalAveragePooling", "Combine"])
+
+
+def _native(func):
+    """A Function made by a cntk_py (SWIG) call, as the Python API's Function class.
+
+    The Python wrappers of pooling/convolution_transpose do not expose CNTK's
+    explicit lowerPad/upperPad overloads; the SWIG layer does.
+    """
+    func.__class__ = C.Function
+    return func
+
+
+@fixture
+def fx_pool_explicit_pads():
+    """Pooling with explicit asymmetric lowerPad/upperPad (a C++ overload), ceil, includePad.
+
+    The SWIG call takes window and strides in Python order but the pad vectors
+    in CNTK's storage order (W, H, C).
+    """
+    x = C.input_variable((3, 11, 10), name="x")
+    outs = [
+        # without ceilOutDim CNTK wants the padded extent to be covered exactly
+        _native(C.cntk_py.pooling(x, C.MAX_POOLING, (3, 3), (2, 2), [2, 1, 0], [1, 1, 0],
+                                  False, False, "max_pads")),
+        _native(C.cntk_py.pooling(x, C.AVG_POOLING, (3, 3), (2, 2), [1, 0, 0], [0, 2, 0],
+                                  False, False, "avg_pads_excl")),
+        _native(C.cntk_py.pooling(x, C.AVG_POOLING, (3, 3), (2, 2), [1, 0, 0], [0, 2, 0],
+                                  False, True, "avg_pads_incl")),
+        _native(C.cntk_py.pooling(x, C.MAX_POOLING, (2, 2), (2, 2), [1, 1, 0], [0, 0, 0],
+                                  True, False, "max_pads_ceil")),
+    ]
+    return Spec(C.combine(outs), ["pool"],
+                ["MaxPooling(lowerPad/upperPad)", "AveragePooling(lowerPad/upperPad)",
+                 "includePad", "ceilOutDim", "Combine"])
+
+
+@fixture
+def fx_conv_transpose_explicit_pads():
+    """ConvolutionTranspose with explicit asymmetric lowerPad/upperPad (CNTK's C++ overload)."""
+    x = C.input_variable((2, 6, 7), name="x")
+    w = C.parameter((2, 3, 3, 3), name="W")
+    # overload: (W, x, strides, sharing, lowerPad, upperPad, outputShape, dilation,
+    #            maxTempMemSizeInSamples, name); no autoPadding argument
+    z = _native(C.cntk_py.convolution_transpose(w, x, (2, 2, 2), [True], [1, 0, 0],
+                                                [0, 1, 0], (0,), (1,), 0, "deconv_pads"))
+    return Spec(z, ["conv"], ["ConvolutionTranspose(lowerPad/upperPad)"])
 
 
 # ---- op families: normalization
@@ -815,48 +863,94 @@ def build(name, func, out_dir):
     return entry
 
 
+def _child(name, out_dir, verbose):
+    """Build one fixture in this (fresh) process; print its manifest entry as JSON."""
+    with contextlib.suppress(Exception):  # already CPU-only
+        C.device.try_set_default_device(C.device.cpu())
+    func = dict(FIXTURES)[name]
+    try:
+        entry = build(name, func, out_dir)
+    except Exception as exc:
+        if verbose:
+            traceback.print_exc()
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        print(json.dumps({"name": name, "failed": lines[0]}))
+        return 1
+    print(json.dumps(entry))
+    return 0
+
+
+def _run_children(names, out_dir, jobs, verbose):
+    """Each fixture in its own process, ``jobs`` at a time.
+
+    Why: CNTK numbers uids (``Parameter123``) from process-wide counters, so
+    building fixtures in one process would make every model file depend on
+    all the fixtures built before it; adding one would rewrite the others.
+    """
+    pending = list(names)
+    running = []
+    results = {}
+    while pending or running:
+        while pending and len(running) < jobs:
+            name = pending.pop(0)
+            cmd = [sys.executable, "-W", "ignore", os.path.abspath(__file__), "--child", name,
+                   "--out", out_dir] + (["--verbose"] if verbose else [])
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                    stderr=None if verbose else subprocess.DEVNULL,
+                                    universal_newlines=True)
+            running.append((name, proc))
+        name, proc = running.pop(0)
+        out, _ = proc.communicate()
+        lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+        results[name] = (json.loads(lines[-1]) if lines
+                         else {"name": name, "failed": f"child exited with {proc.returncode}"})
+    return results
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="tests/fixtures/cntk", help="output folder")
     parser.add_argument("--only", nargs="*", help="build only these fixtures")
     parser.add_argument("--list", action="store_true", help="list fixture names and exit")
-    parser.add_argument("--verbose", action="store_true", help="show tracebacks of failures")
+    parser.add_argument("--jobs", type=int, default=2, help="fixtures built in parallel")
+    parser.add_argument("--verbose", action="store_true", help="show CNTK output and tracebacks")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.list:
         for name, _ in FIXTURES:
             print(name)
         return 0
-    with contextlib.suppress(Exception):  # already CPU-only
-        C.device.try_set_default_device(C.device.cpu())
     os.makedirs(args.out, exist_ok=True)
+    if args.child:
+        return _child(args.child, args.out, args.verbose)
+    known = [n for n, _ in FIXTURES]
+    unknown = sorted(set(args.only or ()) - set(known))
+    if unknown:
+        parser.error("unknown fixture(s): " + ", ".join(unknown))
     manifest_path = os.path.join(args.out, "MANIFEST.json")
     entries = {}
     if args.only and os.path.exists(manifest_path):  # keep the others' entries
         with open(manifest_path) as fh:
             entries = {e["name"]: e for e in json.load(fh)["fixtures"]}
+    names = [n for n in known if not args.only or n in args.only]
+    results = _run_children(names, args.out, max(1, args.jobs), args.verbose)
     failed = []
-    for name, func in FIXTURES:
-        if args.only and name not in args.only:
-            continue
-        try:
-            entry = build(name, func, args.out)
-        except Exception as exc:
-            if args.verbose:
-                traceback.print_exc()
-            lines = str(exc).strip().splitlines() or [type(exc).__name__]
-            sys.stderr.write(f"{name:<24} FAILED: {lines[0]}\n")
+    for name in names:
+        entry = results[name]
+        if "failed" in entry:
+            sys.stderr.write("{:<28} FAILED: {}\n".format(name, entry["failed"]))
             failed.append(name)
+            entries.pop(name, None)
             continue
         entries[name] = entry
         note = "  (v1: {})".format(entry["v1_error"]) if "v1_error" in entry else ""
-        sys.stderr.write("{:<24} {}{}\n".format(name, "+".join(entry["formats"]), note))
-    order = [n for n, _ in FIXTURES]
+        sys.stderr.write("{:<28} {}{}\n".format(name, "+".join(entry["formats"]), note))
     manifest = {
         "generator": "scripts/make_cntk_fixtures.py",
         "cntk_version": C.__version__,
         "batch": BATCH,
         "fixtures": sorted(entries.values(),
-                           key=lambda e: order.index(e["name"]) if e["name"] in order else 1e9),
+                           key=lambda e: known.index(e["name"]) if e["name"] in known else 1e9),
     }
     with open(manifest_path, "w") as fh:
         json.dump(manifest, fh, indent=1, sort_keys=True)
