@@ -96,7 +96,7 @@ def _main(args: argparse.Namespace) -> int:
 
     result = Downloader(Settings.from_env()).fetch(target, args.path)
     action = "saved as" if result.downloaded else "already present and verified at"
-    print(f"{target.label} {action} [{result.path}]")
+    print(f"{target.label} {action} [{result.path.resolve()}]")
     print(f"  {result.size} bytes ({human_size(result.size)}), sha256 {result.sha256}; "
           f"verified: {result.verified}")
     return 0

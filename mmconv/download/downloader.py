@@ -380,6 +380,9 @@ class Downloader:
                 requests.exceptions.ChunkedEncodingError, urllib3.exceptions.HTTPError) as exc:
             raise _Retryable(f"transfer of {target.file} interrupted at byte "
                              f"{digests.length}: {_reason(exc)}") from None
+        except OSError as exc:  # after the network errors: requests' errors are OSErrors too
+            raise DownloadError(f"{target.label}: cannot write {part}: "
+                                f"{exc.strerror or exc}") from None
         finally:
             progress.close()
 

@@ -212,3 +212,15 @@ def test_404_is_one_line_and_exit_1(server, tmp_path: Path) -> None:
     assert "HTTP 404" in done.stderr and "Traceback" not in done.stderr
     assert done.stderr.strip().count("\n") == 0
     assert list(tmp_path.iterdir()) == []
+
+
+def test_output_path_that_is_a_file_is_one_clear_error(server, tmp_path: Path,
+                                                       resnet18_bytes: bytes,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    url = server.add("ResNet18_ImageNet_CNTK.model", resnet18_bytes)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    assert main(["-f", "cntk", "-n", "resnet18", "--url", url, "-o", str(blocker)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot create output folder" in err and err.count("\n") == 1
+    assert server.requests == []
