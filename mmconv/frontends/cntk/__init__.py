@@ -7,11 +7,11 @@ Entry points: :func:`probe` (which format a file is, by its content),
 
 from __future__ import annotations
 
-import importlib
 import os
 
-from mmconv.errors import ModelFormatError, UnsupportedError
+from mmconv.errors import ModelFormatError, UsageError
 from mmconv.frontends.cntk.model import Model
+from mmconv.ir import Graph
 
 #: The first bytes of a legacy v1 file: "BCN" in UTF-16LE, zero-terminated.
 V1_MAGIC = "BCN\0".encode("utf-16-le")
@@ -43,16 +43,9 @@ def read_model(path: str | os.PathLike[str]) -> Model:
     path = os.fspath(path)
     kind = probe(path)
     if kind == "v1":
-        try:
-            reader_v1 = importlib.import_module("mmconv.frontends.cntk.reader_v1")
-        except ModuleNotFoundError as exc:
-            if exc.name != "mmconv.frontends.cntk.reader_v1":
-                raise
-            raise UnsupportedError(
-                f"{path}: this is a legacy CNTK v1 model; reading v1 files is coming in a "
-                "later version (meanwhile, load it in CNTK 2.7 and save it again with "
-                "Function.save to get the v2 format)") from None
-        return reader_v1.read_v1(path)
+        from mmconv.frontends.cntk.reader_v1 import read_v1
+
+        return read_v1(path)
     from mmconv.frontends.cntk.reader_v2 import read_v2
 
     return read_v2(path)
@@ -61,14 +54,12 @@ def read_model(path: str | os.PathLike[str]) -> Model:
 def convert(network: str | None, weights: str | None, *,
             input_shapes: list[tuple[int, ...]] | None = None,
             input_names: list[str] | None = None,
-            output_names: list[str] | None = None):
+            output_names: list[str] | None = None) -> Graph:
     """CNTK model file -> IR Graph (MMdnn took the model as ``-n``; either flag works)."""
-    from mmconv.frontends.cntk.convert import convert_model
+    from mmconv.frontends.cntk.builder import convert_model
 
     path = weights or network
     if not path:
-        from mmconv.errors import UsageError
-
         raise UsageError("CNTK: give the model file with -n (or -w)")
     return convert_model(read_model(path), input_shapes=input_shapes,
                          input_names=input_names, output_names=output_names)

@@ -117,7 +117,7 @@ def test_functions_match_v2(name: str) -> None:
 def _onnx_outputs(model: Model, io: Any) -> list[np.ndarray]:
     ort = pytest.importorskip("onnxruntime")
     from mmconv.emitters.onnx import build_model
-    from mmconv.frontends.cntk.convert import convert_model
+    from mmconv.frontends.cntk.builder import convert_model
 
     graph = convert_model(model)
     sess = ort.InferenceSession(build_model(graph).SerializeToString(),

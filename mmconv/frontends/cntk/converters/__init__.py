@@ -6,7 +6,7 @@ for blocks CNTK builds out of primitives that one IR op expresses better; such a
 block is converted as a whole and its inner functions are not visited.
 
 A converter is ``fn(ctx: Context, unit: Unit) -> None`` (see
-:mod:`mmconv.frontends.cntk.convert`): it adds IR nodes and maps each of the
+:mod:`mmconv.frontends.cntk.builder`): it adds IR nodes and maps each of the
 unit's CNTK outputs to an IR value in ``ctx.values``.
 """
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from mmconv.errors import UnsupportedError
 
 if TYPE_CHECKING:
-    from mmconv.frontends.cntk.convert import Context, Unit
+    from mmconv.frontends.cntk.builder import Context, Unit
 
 
 def start(ctx: Context, unit: Unit) -> tuple[str, list[str]]:

@@ -21,7 +21,7 @@ from mmconv.frontends.cntk.converters._util import (
 )
 
 if TYPE_CHECKING:
-    from mmconv.frontends.cntk.convert import Context, Unit
+    from mmconv.frontends.cntk.builder import Context, Unit
 
 _UNARY = {
     "ReLU": "Relu", "Sigmoid": "Sigmoid", "StableSigmoid": "Sigmoid", "Tanh": "Tanh",

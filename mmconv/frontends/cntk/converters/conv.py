@@ -21,7 +21,7 @@ from mmconv.frontends.cntk.converters import CONVERTERS
 from mmconv.frontends.cntk.converters._util import finish, sample_shape, unsupported
 
 if TYPE_CHECKING:
-    from mmconv.frontends.cntk.convert import Context, Unit
+    from mmconv.frontends.cntk.builder import Context, Unit
 
 
 def auto_pads(n: int, k: int, stride: int, dilation: int, ceil: bool = False

@@ -16,7 +16,7 @@ from mmconv.frontends.cntk.converters import BLOCK_CONVERTERS, CONVERTERS
 from mmconv.frontends.cntk.converters._util import finish, sample_shape, simple, start
 
 if TYPE_CHECKING:
-    from mmconv.frontends.cntk.convert import Context, Unit
+    from mmconv.frontends.cntk.builder import Context, Unit
 
 _BINARY = {"Plus": "Add", "Minus": "Sub", "ElementTimes": "Mul", "ElementDivide": "Div",
            "Pow": "Pow"}

@@ -8,7 +8,7 @@ from mmconv.frontends.cntk.converters import CONVERTERS
 from mmconv.frontends.cntk.converters._util import finish, start, unsupported
 
 if TYPE_CHECKING:
-    from mmconv.frontends.cntk.convert import Context, Unit
+    from mmconv.frontends.cntk.builder import Context, Unit
 
 
 @CONVERTERS.register("NoOp", "StopGradient", "Pass", "Dropout")

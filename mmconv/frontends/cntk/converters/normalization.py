@@ -18,7 +18,7 @@ from mmconv.frontends.cntk.converters import CONVERTERS
 from mmconv.frontends.cntk.converters._util import finish, sample_shape, unsupported
 
 if TYPE_CHECKING:
-    from mmconv.frontends.cntk.convert import Context, Unit
+    from mmconv.frontends.cntk.builder import Context, Unit
 
 _ROLES = ("scale", "bias", "mean", "var")
 

@@ -17,7 +17,7 @@ from mmconv.frontends.cntk.converters._util import finish, sample_shape, start, 
 from mmconv.frontends.cntk.converters.conv import resolve_pads
 
 if TYPE_CHECKING:
-    from mmconv.frontends.cntk.convert import Context, Unit
+    from mmconv.frontends.cntk.builder import Context, Unit
 
 MAX_POOLING, AVG_POOLING = 0, 1
 

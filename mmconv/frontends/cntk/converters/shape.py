@@ -17,7 +17,7 @@ from mmconv.frontends.cntk.converters.elementwise import align
 from mmconv.frontends.cntk.model import Axis
 
 if TYPE_CHECKING:
-    from mmconv.frontends.cntk.convert import Context, Unit
+    from mmconv.frontends.cntk.builder import Context, Unit
 
 
 @CONVERTERS.register("Reshape")
