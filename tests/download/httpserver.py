@@ -38,6 +38,7 @@ class Behaviour:
     ranges: bool = True             # honour Range (False: always 200 with the whole file)
     wrong_range: bool = False       # answer a Range with 206 starting at byte 0
     content_type: str = "application/octet-stream"
+    send_length: bool = True        # False: no Content-Length, the body ends when we close
 
 
 @dataclass
@@ -163,7 +164,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
-        self.send_header("Content-Length", str(len(data) - start))
+        if b.send_length:
+            self.send_header("Content-Length", str(len(data) - start))
+        else:
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
 
         end = len(data)
@@ -183,7 +188,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if server.wait(b.stall_for):
                     break
         self.wfile.flush()
-        if end < len(data):  # cut: close so the client sees a short body
+        if end < len(data) or not b.send_length:  # close: a short body, or the end of one
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)

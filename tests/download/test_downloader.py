@@ -331,3 +331,22 @@ def test_settings_from_env() -> None:
         Settings.from_env({"MMCONV_DOWNLOAD_TIMEOUT": "soon"})
     with pytest.raises(UsageError):
         Settings.from_env({"MMCONV_DOWNLOAD_TIMEOUT": "0"})
+
+
+def test_truncated_model_without_content_length_is_caught_by_the_reader(
+        server: FileServer, fast: Settings, tmp_path: Path, v1_model: bytes) -> None:
+    # no Content-Length: the transport cannot tell the body was cut; the CNTK reader can
+    url = server.add("ResNet18_ImageNet_CNTK.model", v1_model, cut_at=len(v1_model) // 2,
+                     cut_times=100, send_length=False)
+    with pytest.raises(DownloadError) as info:
+        make_downloader(fast).fetch(cntk_target("resnet18", url), tmp_path)
+    assert "ResNet18_ImageNet_CNTK.model is not a readable CNTK model" in str(info.value)
+    assert leftovers(tmp_path) == []
+
+
+def test_whole_model_without_content_length_is_fine(
+        server: FileServer, fast: Settings, tmp_path: Path, v2_model: bytes) -> None:
+    url = server.add("ResNet18_ImageNet_CNTK.model", v2_model, send_length=False)
+    result = make_downloader(fast).fetch(cntk_target("resnet18", url), tmp_path)
+    assert result.path.read_bytes() == v2_model
+    assert "parsed completely" in result.verified

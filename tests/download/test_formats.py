@@ -28,10 +28,14 @@ def write(tmp_path: Path, name: str, data: bytes) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("fixture", "version"), [("convnet.v1.model", "v1"),
-                                                  ("convnet.v2.model", "v2")])
-def test_real_cntk_models_pass(fixture: str, version: str) -> None:
-    assert check_format(CNTK_DIR / fixture, "cntk") == f"CNTK {version} model"
+@pytest.mark.parametrize("fixture", sorted(p.name for p in CNTK_DIR.glob("*.model")))
+def test_real_cntk_models_pass_and_their_truncations_fail(fixture: str, tmp_path: Path) -> None:
+    version = fixture.rsplit(".", 2)[-2]  # name.v1.model / name.v2.model
+    assert check_format(CNTK_DIR / fixture, "cntk") == f"CNTK {version} model, parsed completely"
+    data = (CNTK_DIR / fixture).read_bytes()
+    cut = write(tmp_path, "ResNet50_ImageNet_CNTK.model", data[: len(data) // 2])
+    with pytest.raises(ModelFormatError, match="is not a readable CNTK model"):
+        check_format(cut, "cntk")
 
 
 @pytest.mark.parametrize(("data", "looks"), [
