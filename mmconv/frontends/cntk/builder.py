@@ -8,6 +8,7 @@ shape inference and the clean-up passes.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -310,6 +311,10 @@ def _declare_inputs(ctx: Context, used: list[Variable],
         ctx.values[var.uid] = name
 
 
+def _uid_of(ctx: Context, value_name: str) -> str:
+    return next(uid for uid, name in ctx.values.items() if name == value_name)
+
+
 def convert_model(model: Model, *, input_shapes: list[tuple[int, ...]] | None = None,
                   input_names: list[str] | None = None,
                   output_names: list[str] | None = None) -> Graph:
@@ -343,7 +348,12 @@ def convert_model(model: Model, *, input_shapes: list[tuple[int, ...]] | None = 
     if missing:
         raise IRError(f"{model.path}: outputs {missing} were not produced")
     graph.outputs = list(dict.fromkeys(ctx.values[o] for o in outputs))
+    source_of = {ctx.values[o]: o for o in reversed(outputs)}
     graph.metadata.update({
+        # which CNTK variables (uids) the IR inputs and outputs are, in order, so a
+        # verifier can feed and fetch exactly these in real CNTK
+        "source_inputs": json.dumps([_uid_of(ctx, v.name) for v in graph.inputs]),
+        "source_outputs": json.dumps([source_of[o] for o in graph.outputs]),
         "source_framework": "cntk",
         "source_format": f"cntk-{model.format}",
         "source_file": model.path.replace("\\", "/").rsplit("/", 1)[-1],
