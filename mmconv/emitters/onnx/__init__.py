@@ -20,9 +20,12 @@ from mmconv.emitters.onnx.builder import (
     MAX_OPSET,
     MIN_OPSET,
     build_model,
+    build_skeleton,
     check_opset,
+    check_skeleton,
     load_handlers,
     missing_handlers,
+    write_model,
 )
 from mmconv.emitters.onnx.context import HANDLERS, EmitContext
 from mmconv.errors import UnsupportedError, UsageError
@@ -35,6 +38,9 @@ __all__ = [
 ]
 
 load_handlers()
+
+#: protobuf cannot serialize a message of 2 GiB or more.
+_PROTOBUF_LIMIT = 2**31 - 2**20
 
 _NO_CODE = "ONNX code output (mmtocode -f onnx) is not supported yet; use mmconvert -df onnx"
 
@@ -50,19 +56,26 @@ def emit_model(
     """Write ``graph`` as an ONNX model to ``output_path``, atomically.
 
     The model is checked with ``onnx.checker.check_model(full_check=True)``
-    before anything is written, so a file that appears is a valid model and a
-    failed emit leaves no file.  ``check=False`` skips the check (it costs a
-    full serialization, noticeable only on models of hundreds of MB).
+    (see :func:`check_skeleton`) before anything is written, and written to a
+    temporary file renamed into place, so a failed emit leaves no file.  The
+    weights are streamed from the IR's arrays (:func:`write_model`): emitting
+    needs little memory beyond the IR.  ``check=False`` skips the check.
     """
     if options:
         raise UsageError(
             f"the ONNX emitter has no option(s) {', '.join(sorted(options))} "
             "(it takes: opset, check)"
         )
-    model = build_model(graph, opset)
+    size = sum(int(a.nbytes) for a in graph.weights.values())
+    if size >= _PROTOBUF_LIMIT:
+        raise UnsupportedError(
+            f"graph {graph.name!r} has {size / 2**30:.1f} GiB of weights; ONNX files over 2 GiB "
+            "need external data, which mmconv does not write yet"
+        )
+    model, weights = build_skeleton(graph, opset)
     if check:
         try:
-            onnx.checker.check_model(model, full_check=True)
+            check_skeleton(model, weights)
         except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UnsupportedError(
@@ -70,9 +83,8 @@ def emit_model(
                 f"{model.opset_import[0].version} fails onnx.checker ({first}); this is "
                 "likely an mmconv bug, please report it with the model"
             ) from exc
-    data = model.SerializeToString(deterministic=True)
-    with atomic_path(Path(output_path), suffix=".onnx") as tmp:
-        tmp.write_bytes(data)
+    with atomic_path(Path(output_path), suffix=".onnx") as tmp, tmp.open("wb") as out:
+        write_model(out, model, weights)
 
 
 def emit_code(graph: Graph, code_path: Path, weights_path: Path) -> None:

@@ -9,9 +9,11 @@ finds ``conv1`` in the ONNX model where it was in the source.  Dynamic dims
 from __future__ import annotations
 
 import importlib
+from typing import BinaryIO
 
 import numpy as np
-from onnx import ModelProto, TensorProto, ValueInfoProto, helper, numpy_helper
+import onnx
+from onnx import ModelProto, TensorProto, ValueInfoProto, helper
 
 from mmconv import __version__
 from mmconv.emitters.onnx.context import HANDLERS, EmitContext
@@ -86,14 +88,32 @@ def _ir_version(opset: int) -> int:
     return max(4, helper.find_min_ir_version_for([helper.make_opsetid("", opset)]))
 
 
+#: An IR weight as it goes into the model: its name and array (in the stored shape).
+Weights = list[tuple[str, np.ndarray]]
+
+
 def build_model(graph: Graph, opset: int | None = None) -> ModelProto:
     """The ONNX model of an IR graph at ``opset`` (default :data:`DEFAULT_OPSET`).
 
+    For in-memory use (tests, verification).  :func:`emit_model` writes the same
+    model without ever holding it in memory as one message.  The model is not
+    checked here; see :func:`check_skeleton`.
+    """
+    model, weights = build_skeleton(graph, opset)
+    for name, array in weights:
+        fill_tensor(model.graph.initializer.add(), name, array)
+    return model
+
+
+def build_skeleton(graph: Graph, opset: int | None = None) -> tuple[ModelProto, Weights]:
+    """The model without the IR's weights as initializers, and those weights.
+
     Shapes are (re)inferred first (cheap, idempotent), so handlers can rely on
-    every value's shape and a hand-built graph needs no extra step.
-    Every node whose op or attributes the opset cannot express is collected and
-    reported in one :class:`UnsupportedError`, so a user sees all problems at once.
-    The model is not checked here; :func:`emit_model` runs ``onnx.checker``.
+    every value's shape and a hand-built graph needs no extra step.  Every node
+    whose op or attributes the opset cannot express is collected and reported
+    in one :class:`UnsupportedError`, so a user sees all problems at once.
+    Constants the handlers made (shapes, axes, folded BN) are in the skeleton;
+    the weights follow them when the model is completed or written.
     """
     opset = check_opset(opset)
     load_handlers()
@@ -111,40 +131,121 @@ def build_model(graph: Graph, opset: int | None = None) -> ModelProto:
         raise UnsupportedError(
             f"{len(problems)} nodes cannot be emitted as ONNX: " + "; ".join(problems)
         )
-    # Only weights the emitted nodes read: a folded per-element BN leaves its raw
-    # statistics unused, and ONNX tools warn about dead initializers.
-    used = {name for n in ctx.nodes for name in n.input if name} | set(graph.outputs)
-    initializers: list[TensorProto] = [
-        numpy_helper.from_array(
-            np.ascontiguousarray(array).reshape(ctx.reshaped_weights.get(name, array.shape)),
-            name,
-        )
-        for name, array in graph.weights.items()
-        if name in used
-    ]
-    initializers.extend(ctx.constants)
     for out in graph.outputs:
         if out not in graph.values:
             raise IRError(f"graph output {out!r} is not produced by any node")
-    onnx_graph = helper.make_graph(
-        ctx.nodes,
-        graph.name,
-        [_input_info(v) for v in graph.inputs],
-        [_output_info(graph.value(o)) for o in graph.outputs],
-        initializer=initializers,
-    )
-    model = helper.make_model(
-        onnx_graph,
-        opset_imports=[helper.make_opsetid("", opset)],
-        ir_version=_ir_version(opset),
-        producer_name="mmconv",
-        producer_version=__version__,
-    )
+    # Filled in place: helper.make_graph/make_model copy every message twice.
+    model = ModelProto()
+    model.ir_version = _ir_version(opset)
+    model.opset_import.add(domain="", version=opset)
+    model.producer_name = "mmconv"
+    model.producer_version = __version__
+    onnx_graph = model.graph
+    onnx_graph.name = graph.name
+    onnx_graph.node.extend(ctx.nodes)
+    onnx_graph.input.extend(_input_info(v) for v in graph.inputs)
+    onnx_graph.output.extend(_output_info(graph.value(o)) for o in graph.outputs)
+    onnx_graph.initializer.extend(ctx.constants)
     for key in sorted(graph.metadata):
-        entry = model.metadata_props.add()
-        entry.key = key
-        entry.value = str(graph.metadata[key])
-    return model
+        model.metadata_props.add(key=key, value=str(graph.metadata[key]))
+    # Only weights the emitted nodes read: a folded per-element BN leaves its raw
+    # statistics unused, and ONNX tools warn about dead initializers.
+    used = {name for n in ctx.nodes for name in n.input if name} | set(graph.outputs)
+    weights = [
+        (name, array.reshape(ctx.reshaped_weights.get(name, array.shape)))
+        for name, array in graph.weights.items()
+        if name in used
+    ]
+    return model, weights
+
+
+def check_skeleton(model: ModelProto, weights: Weights) -> None:
+    """``onnx.checker.check_model(full_check=True)`` without copying the weights.
+
+    The weights are declared as typed graph inputs instead of initializers:
+    the checker and shape inference see every name, dtype and shape, and
+    only the constants' values (kept in the skeleton) drive inference.  The
+    weight bytes themselves are written by :func:`write_model`, which the
+    tests check on real files.
+    """
+    probe = ModelProto()
+    probe.CopyFrom(model)
+    probe.graph.input.extend(
+        helper.make_tensor_value_info(name, _tensor_type(array.dtype.name), array.shape)
+        for name, array in weights
+    )
+    onnx.checker.check_model(probe, full_check=True)
+
+
+def fill_tensor(tensor: TensorProto, name: str, array: np.ndarray) -> None:
+    """An initializer as little-endian raw bytes, written into the model's own message."""
+    tensor.CopyFrom(_tensor_header(name, array))
+    tensor.raw_data = _little_endian(array).tobytes()
+
+
+def _little_endian(array: np.ndarray) -> np.ndarray:
+    """C-ordered little-endian data, as raw_data stores it (no copy when it already is;
+    unlike np.ascontiguousarray this keeps 0-d arrays 0-d)."""
+    return array.astype(array.dtype.newbyteorder("<"), order="C", copy=False)
+
+
+def _tensor_header(name: str, array: np.ndarray) -> TensorProto:
+    tensor = TensorProto()
+    tensor.dims.extend(array.shape)
+    tensor.data_type = _tensor_type(array.dtype.name)
+    tensor.name = name
+    return tensor
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number: int, length: int) -> bytes:
+    """Tag and length of a length-delimited protobuf field (wire type 2)."""
+    return _varint(number << 3 | 2) + _varint(length)
+
+
+#: Field numbers in onnx.proto: ModelProto.graph, GraphProto.initializer,
+#: TensorProto.raw_data.
+_MODEL_GRAPH, _GRAPH_INITIALIZER, _TENSOR_RAW_DATA = 7, 5, 9
+
+
+def write_model(out: BinaryIO, model: ModelProto, weights: Weights) -> None:
+    """Write ``model`` completed by ``weights`` as one ModelProto, streaming the weights.
+
+    Serializing a whole model copies its weights twice (into TensorProtos, then
+    into the output bytes); here each weight goes from its numpy buffer straight
+    to the file, so writing costs no memory beyond the IR.  The bytes are a
+    standard ModelProto with one graph field; only the field order differs from
+    SerializeToString's (the graph comes last, the initializers after the
+    outputs), which every protobuf reader accepts.
+    """
+    graph_bytes = model.graph.SerializeToString()
+    entries = []
+    graph_len = len(graph_bytes)
+    for name, array in weights:
+        data = _little_endian(array)
+        head = _tensor_header(name, data).SerializeToString() + _field(_TENSOR_RAW_DATA,
+                                                                         data.nbytes)
+        tensor_len = len(head) + data.nbytes
+        entry_head = _field(_GRAPH_INITIALIZER, tensor_len) + head
+        entries.append((entry_head, data))
+        graph_len += len(entry_head) + data.nbytes
+    rest = ModelProto()
+    rest.CopyFrom(model)
+    rest.ClearField("graph")
+    out.write(rest.SerializeToString())
+    out.write(_field(_MODEL_GRAPH, graph_len))
+    out.write(graph_bytes)
+    for entry_head, data in entries:
+        out.write(entry_head)
+        out.write(memoryview(data.reshape(-1)).cast("B"))
 
 
 def missing_handlers() -> list[str]:

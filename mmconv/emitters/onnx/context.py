@@ -37,6 +37,7 @@ class EmitContext:
         self.constants: list[TensorProto] = []
         self._taken: set[str] = set(graph.values) | {n.name for n in graph.nodes}
         self._node: Node | None = None
+        self._node_names: set[str] = set()
         self._uses: dict[str, int] = {}
         for n in graph.nodes:
             for name in n.inputs:
@@ -94,6 +95,10 @@ class EmitContext:
             base = self._node.name if self._node is not None else "mmconv"
             outputs = [self.fresh(f"{base}/{op_type}")]
         node_name = name if name is not None else outputs[0]
+        if node_name in self._node_names:
+            # The IR does not require unique node names; onnxruntime does.
+            node_name = self.fresh(node_name)
+        self._node_names.add(node_name)
         attrs = {k: v for k, v in attrs.items() if v is not None}
         self.nodes.append(helper.make_node(op_type, list(inputs), list(outputs),
                                            name=node_name, **attrs))

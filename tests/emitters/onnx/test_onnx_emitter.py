@@ -74,6 +74,35 @@ def test_emit_model_file_passes_checker_and_runs(tmp_path: Path, data: np.ndarra
     assert_close(conv_net_reference(g, data), run_onnx(path, [data])[0])
 
 
+def test_streamed_file_equals_in_memory_model(tmp_path: Path) -> None:
+    """emit_model streams weights; the file must parse to exactly build_model's message."""
+    g = Graph("dtypes")
+    g.add_input("x", "float32", [None, 3])
+    weights = {
+        "f32": np.arange(6, dtype=np.float32).reshape(2, 3), "f16": np.ones(3, np.float16),
+        "f64": np.full((1, 3), 0.25), "i64": np.arange(3, dtype=np.int64) - 1,
+        "i32": np.array([7], np.int32), "flag": np.array([True, False, True]),
+        "scalar": np.array(2.5, np.float32), "big_endian": np.arange(3, dtype=">f4"),
+    }
+    for name, array in weights.items():
+        g.add_weight(name, array)
+    g.add_node("Dense", ["x", "f32"], "fc")
+    g.add_node("Mul", ["fc", "scalar"], "scaled")
+    g.add_node("Add", ["x", "big_endian"], "shifted")
+    g.outputs = ["scaled", "shifted", "f16", "f64", "i64", "i32", "flag"]
+    path = tmp_path / "d.onnx"
+    onnx_emitter.emit_model(g, path, opset=13)
+    loaded = onnx.load(str(path))
+    assert loaded == onnx_emitter.build_model(g, 13)
+    onnx.checker.check_model(loaded, full_check=True)
+    x = np.ones((2, 3), np.float32)
+    outs = run_onnx(path, [x])
+    np.testing.assert_allclose(outs[0], 2.5 * (x @ weights["f32"].T))
+    np.testing.assert_array_equal(outs[1], x + np.arange(3))
+    for got, name in zip(outs[2:], g.outputs[2:], strict=True):
+        assert got.dtype == weights[name].dtype and np.array_equal(got, weights[name])
+
+
 def test_dynamic_batch(tmp_path: Path, data: np.ndarray) -> None:
     g = conv_net()
     path = tmp_path / "m.onnx"
@@ -281,6 +310,33 @@ def test_helper_names_do_not_collide() -> None:
     x = np.random.default_rng(0).standard_normal((2, 4, 3)).astype(np.float32)
     assert_close(ref.softmax(np.maximum(x, 0), 1).astype(np.float32),
                  OnnxRunner(model).run([x])[0])
+
+
+def test_duplicate_ir_node_names_made_unique() -> None:
+    """The IR only requires unique value names; onnxruntime also wants unique node names."""
+    g = Graph("dup")
+    g.add_input("x", "float32", [None, 2])
+    g.add_node("Relu", ["x"], "n", outputs=["a"])
+    g.add_node("Neg", ["a"], "n", outputs=["b"])
+    g.outputs = ["b"]
+    model = onnx_emitter.build_model(g)
+    assert [n.name for n in model.graph.node] == ["n", "n_1"]
+    x = np.array([[-1.0, 2.0]], np.float32)
+    np.testing.assert_array_equal(OnnxRunner(model).run([x])[0], -np.maximum(x, 0))
+
+
+def test_outputs_that_are_inputs_or_weights(tmp_path: Path) -> None:
+    g = Graph("passthrough")
+    g.add_input("x", "float32", [None, 2])
+    g.add_weight("w", np.array([3.0, 4.0], np.float32))
+    g.add_node("Add", ["x", "w"], "y")
+    g.outputs = ["y", "x", "w"]
+    onnx_emitter.emit_model(g, tmp_path / "p.onnx")
+    x = np.array([[1.0, 2.0]], np.float32)
+    y, x_out, w_out = run_onnx(tmp_path / "p.onnx", [x])
+    np.testing.assert_array_equal(y, x + g.weights["w"])
+    np.testing.assert_array_equal(x_out, x)
+    np.testing.assert_array_equal(w_out, g.weights["w"])
 
 
 def test_metadata_and_producer() -> None:
