@@ -26,7 +26,8 @@ Why each piece exists:
   says what a file *was*, not what it *is*, and would let a truncated or
   replaced file pass.
 - **Bounded retries**: connection errors, timeouts and 5xx are retried with
-  exponential backoff (``retries`` times, capped delay); 4xx is final at once.
+  exponential backoff (``retries`` failures in a row without progress, a hard
+  cap on attempts in all, capped delay); 4xx is final at once.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ ENV_RETRIES = "MMCONV_DOWNLOAD_RETRIES"
 ENV_BACKOFF = "MMCONV_DOWNLOAD_BACKOFF"
 
 PART_SUFFIX = ".part"
+#: Hard cap on attempts, as a multiple of ``retries + 1`` (see Downloader._transfer).
+MAX_ATTEMPTS_FACTOR = 10
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 _UNSATISFIED_RANGE = re.compile(r"bytes\s+\*/(\d+)")
 
@@ -273,14 +276,22 @@ class Downloader:
     # -- transfer ---------------------------------------------------------------------------
 
     def _transfer(self, target: Target, part: Path) -> _Digests:
-        """Bring ``part`` to the complete file, retrying; return digests of its bytes."""
+        """Bring ``part`` to the complete file, retrying; return digests of its bytes.
+
+        ``retries`` bounds consecutive failures *without progress*: an attempt
+        that added bytes before failing resets the count (a long download over
+        a link that drops now and then still finishes), but never more than
+        :data:`MAX_ATTEMPTS_FACTOR` times ``retries + 1`` attempts in all.
+        ``retries=0`` means exactly one attempt.
+        """
         digests: _Digests | None = None
-        failures = 0
-        restarts = 0
+        failures = attempts = restarts = 0
+        max_attempts = (self.settings.retries + 1) * MAX_ATTEMPTS_FACTOR
         while True:
             offset = part.stat().st_size if part.is_file() else 0
             if digests is None or digests.length != offset:
                 digests = _Digests.of_file(part) if offset else _Digests()
+            attempts += 1
             try:
                 if self._attempt(target, part, digests, offset):
                     return digests
@@ -291,15 +302,15 @@ class Downloader:
                 part.unlink(missing_ok=True)
                 digests = None
             except _Retryable as exc:
-                failures += 1
-                if failures > self.settings.retries:
+                progressed = digests.length > offset
+                failures = 1 if progressed and self.settings.retries else failures + 1
+                if failures > self.settings.retries or attempts >= max_attempts:
                     kept = f"; {part.name} kept for resuming" if part.is_file() else ""
                     raise DownloadError(
-                        f"{target.label}: {exc} (gave up after {failures} attempts{kept})"
+                        f"{target.label}: {exc} (gave up after {attempts} attempts{kept})"
                     ) from None
                 delay = self.settings.delay(failures)
-                self.log(f"{exc}; retrying in {delay:g} s "
-                         f"(attempt {failures + 1} of {self.settings.retries + 1})")
+                self.log(f"{exc}; retrying in {delay:g} s")
                 self.sleep(delay)
 
     def _attempt(self, target: Target, part: Path, digests: _Digests, offset: int) -> bool:

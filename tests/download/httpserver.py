@@ -29,6 +29,7 @@ class Behaviour:
 
     cut_at: int | None = None       # close the connection after sending this absolute offset
     cut_times: int = 1              # ... for the first N requests
+    per_response: int | None = None # send at most this many bytes per response, then close
     fail_first: int = 0             # answer 500 to the first N requests
     fail_status: int = 500
     delay: float = 0.0              # wait this long before answering (every request)
@@ -175,6 +176,8 @@ class _Handler(BaseHTTPRequestHandler):
         cut = b.cut_at if b.cut_at is not None and count <= b.cut_times else None
         if cut is not None and start < cut < end:
             end = cut
+        if b.per_response is not None:
+            end = min(end, start + b.per_response)
         stall = b.stall_at if b.stall_at is not None and count <= b.stall_times else None
         position = start
         while position < end:

@@ -350,3 +350,23 @@ def test_whole_model_without_content_length_is_fine(
     result = make_downloader(fast).fetch(cntk_target("resnet18", url), tmp_path)
     assert result.path.read_bytes() == v2_model
     assert "parsed completely" in result.verified
+
+
+def test_failures_after_progress_do_not_use_up_the_retries(
+        server: FileServer, tmp_path: Path, v1_model: bytes) -> None:
+    settings = Settings(timeout=1.0, retries=1, backoff=0.001, chunk_size=4096)
+    step = len(v1_model) // 6 + 1
+    url = server.add("ResNet18_ImageNet_CNTK.model", v1_model, per_response=step)
+    result = make_downloader(settings).fetch(cntk_target("resnet18", url), tmp_path)
+    assert result.path.read_bytes() == v1_model
+    assert len(server.requests) == 6 and all(r.status == 206 for r in server.requests[1:])
+
+
+def test_attempts_are_capped_even_with_progress(
+        server: FileServer, tmp_path: Path, v1_model: bytes) -> None:
+    settings = Settings(timeout=1.0, retries=1, backoff=0.001, chunk_size=4096)
+    url = server.add("ResNet18_ImageNet_CNTK.model", v1_model, per_response=100)
+    with pytest.raises(DownloadError, match=r"gave up after 20 attempts.*kept for resuming"):
+        make_downloader(settings).fetch(cntk_target("resnet18", url), tmp_path)
+    assert len(server.requests) == 20
+    assert (tmp_path / "ResNet18_ImageNet_CNTK.model.part").stat().st_size == 2000
