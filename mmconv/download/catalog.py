@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -114,7 +114,7 @@ class Catalog:
         known = ", ".join(m.name for m in self.models(fw.name))
         raise UsageError(f"no {fw.title} model named {name!r} (known: {known})")
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[ModelEntry]:
         return iter(self._models)
 
     def __len__(self) -> int:
