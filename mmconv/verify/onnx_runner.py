@@ -36,14 +36,26 @@ def _import_ort() -> Any:
     return onnxruntime
 
 
+def _with_outputs(source: str | bytes, names: Sequence[str]) -> bytes:
+    """The model with more values exposed as graph outputs (types left to onnxruntime)."""
+    import onnx
+
+    model = onnx.load(source) if isinstance(source, str) else onnx.ModelProto.FromString(source)
+    present = {o.name for o in model.graph.output}
+    model.graph.output.extend(onnx.ValueInfoProto(name=n) for n in names if n not in present)
+    return model.SerializeToString()
+
+
 class OnnxRunner:
     """One onnxruntime session (CPU by default), reusable for many runs.
 
     ``model`` is a path, the serialized bytes, or an ``onnx.ModelProto``.
+    ``extra_outputs`` names intermediate values to return after the graph's
+    outputs, to find the first node where a conversion diverges.
     """
 
-    def __init__(self, model: ModelSource, providers: Sequence[str] = ("CPUExecutionProvider",)
-                 ) -> None:
+    def __init__(self, model: ModelSource, providers: Sequence[str] = ("CPUExecutionProvider",),
+                 extra_outputs: Sequence[str] = ()) -> None:
         ort = _import_ort()
         options = ort.SessionOptions()
         options.log_severity_level = 3  # warnings about unused initializers are noise here
@@ -57,6 +69,8 @@ class OnnxRunner:
             source, self.label = model, "ONNX model"
         else:
             source, self.label = model.SerializeToString(), f"ONNX model {model.graph.name!r}"
+        if extra_outputs:
+            source = _with_outputs(source, extra_outputs)
         try:
             self.session = ort.InferenceSession(source, sess_options=options,
                                                 providers=list(providers))

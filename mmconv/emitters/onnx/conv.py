@@ -18,18 +18,26 @@ def window_attrs(node: Node, n: int) -> dict[str, list[int]]:
     return {"strides": strides, "pads": pads_begin + pads_end, "dilations": dilations}
 
 
+def _kernel_shape(ctx: EmitContext, node: Node) -> list[int] | None:
+    """The kernel's spatial size, written out when static (ONNX can infer it from
+    W, but readers like Netron and some converters expect it); None otherwise."""
+    dims = ctx.shape(node.inputs[1])[2:]
+    return None if any(d is None for d in dims) else [int(d) for d in dims]  # type: ignore[arg-type]
+
+
 @HANDLERS.register("Conv")
 def emit_conv(ctx: EmitContext, node: Node) -> None:
-    kernel = list(ctx.shape(node.inputs[1])[2:])
-    ctx.add("Conv", present(node.inputs),
-            node.outputs, name=node.name, kernel_shape=kernel, group=node.attr("group"),
-            **window_attrs(node, len(kernel)))
+    """One Conv node with explicit pads; the IR's OIHW kernel is ONNX's layout already."""
+    ctx.add("Conv", present(node.inputs), node.outputs, name=node.name,
+            kernel_shape=_kernel_shape(ctx, node), group=node.attr("group"),
+            **window_attrs(node, ctx.rank(node.inputs[1]) - 2))
 
 
 @HANDLERS.register("ConvTranspose")
 def emit_conv_transpose(ctx: EmitContext, node: Node) -> None:
-    kernel = list(ctx.shape(node.inputs[1])[2:])
-    extra = list(node.attr("output_padding")) or None
-    ctx.add("ConvTranspose", present(node.inputs),
-            node.outputs, name=node.name, kernel_shape=kernel, group=node.attr("group"),
-            output_padding=extra, **window_attrs(node, len(kernel)))
+    """One ConvTranspose node; explicit pads and output_padding, never output_shape
+    (whose padding split differs between runtimes)."""
+    ctx.add("ConvTranspose", present(node.inputs), node.outputs, name=node.name,
+            kernel_shape=_kernel_shape(ctx, node), group=node.attr("group"),
+            output_padding=list(node.attr("output_padding")) or None,
+            **window_attrs(node, ctx.rank(node.inputs[1]) - 2))

@@ -24,6 +24,7 @@ def _is_float(dtype: str) -> bool:
 
 @HANDLERS.register("Add", "Sub", "Mul", "Div", "Pow")
 def emit_arithmetic(ctx: EmitContext, node: Node) -> None:
+    """Same name, numpy broadcasting in every supported opset (7+)."""
     ctx.add(node.op, node.inputs[:2], node.outputs, name=node.name)
 
 
@@ -57,6 +58,7 @@ def emit_compare(ctx: EmitContext, node: Node) -> None:
 
 @HANDLERS.register(*UNARY)
 def emit_unary(ctx: EmitContext, node: Node) -> None:
+    """Same name in ONNX; Round and Sign only exist from opsets 11 and 9."""
     ctx.require(node, UNARY_FROM.get(node.op, 1))
     ctx.add(node.op, [node.inputs[0]], node.outputs, name=node.name)
 
@@ -87,5 +89,6 @@ def emit_clip(ctx: EmitContext, node: Node) -> None:
 
 @HANDLERS.register("Where")
 def emit_where(ctx: EmitContext, node: Node) -> None:
+    """Where appeared in opset 9; there is no exact older spelling for every dtype."""
     ctx.require(node, 9)
     ctx.add("Where", node.inputs[:3], node.outputs, name=node.name)

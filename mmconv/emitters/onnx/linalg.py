@@ -25,4 +25,5 @@ def emit_dense(ctx: EmitContext, node: Node) -> None:
 
 @HANDLERS.register("MatMul")
 def emit_matmul(ctx: EmitContext, node: Node) -> None:
+    """numpy.matmul semantics, ONNX MatMul's since opset 1."""
     ctx.add("MatMul", node.inputs[:2], node.outputs, name=node.name)

@@ -44,6 +44,7 @@ def _ceil_as_end_pads(ctx: EmitContext, node: Node, kernel: list[int],
 
 
 def _emit_pool(ctx: EmitContext, node: Node) -> None:
+    """MaxPool/AveragePool with pads, strides (and dilations when not 1) spelled out."""
     kernel = list(node.attr("kernel_shape"))
     attrs: dict[str, object] = dict(window_attrs(node, len(kernel)))
     dilations = attrs.pop("dilations")
@@ -67,4 +68,5 @@ HANDLERS.register("MaxPool", "AveragePool")(_emit_pool)
 
 @HANDLERS.register("GlobalAveragePool", "GlobalMaxPool")
 def emit_global_pool(ctx: EmitContext, node: Node) -> None:
+    """Same op and meaning in every opset (spatial axes kept with size 1)."""
     ctx.add(node.op, [node.inputs[0]], node.outputs, name=node.name)

@@ -24,11 +24,13 @@ def emit_reshape(ctx: EmitContext, node: Node) -> None:
 
 @HANDLERS.register("Transpose")
 def emit_transpose(ctx: EmitContext, node: Node) -> None:
+    """Only the IR's own Transpose nodes become Transposes; the emitter adds none."""
     ctx.add("Transpose", [node.inputs[0]], node.outputs, name=node.name,
             perm=list(node.attr("perm")))
 
 
 @HANDLERS.register("Concat")
 def emit_concat(ctx: EmitContext, node: Node) -> None:
+    """The axis is written non-negative: negative Concat axes are legal only from 11."""
     axis = axis_of(node, ctx.rank(node.inputs[0]))
     ctx.add("Concat", node.inputs, node.outputs, name=node.name, axis=axis)

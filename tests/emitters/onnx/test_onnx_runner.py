@@ -47,6 +47,19 @@ def test_by_name_and_position(tmp_path: Path) -> None:
     assert set(OnnxRunner(path).run_dict([A, B])) == {"diff", "sum"}
 
 
+def test_extra_outputs(tmp_path: Path) -> None:
+    path = tmp_path / "m.onnx"
+    onnx.save(_model(), str(path))
+    runner = OnnxRunner(path, extra_outputs=["sum", "a"])
+    assert runner.output_names == ["diff", "sum", "a"]
+    diff, total, a = runner.run([A, B])
+    np.testing.assert_array_equal(total, A + B)
+    np.testing.assert_array_equal(diff, A - B)
+    np.testing.assert_array_equal(a, A)
+    with pytest.raises(ModelFormatError, match="nope"):
+        OnnxRunner(_model(), extra_outputs=["nope"])
+
+
 def test_inputs_cast_to_model_dtype() -> None:
     (diff, _) = run_onnx(_model(), [A.astype(np.float64), B.astype(np.float64)])
     assert diff.dtype == np.float32
