@@ -36,6 +36,12 @@ def _import_ort() -> Any:
     return onnxruntime
 
 
+def _first_line(exc: BaseException) -> str:
+    """onnxruntime's messages run over many lines; the first says what went wrong."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _with_outputs(source: str | bytes, names: Sequence[str]) -> bytes:
     """The model with more values exposed as graph outputs (types left to onnxruntime)."""
     import onnx
@@ -75,8 +81,9 @@ class OnnxRunner:
             self.session = ort.InferenceSession(source, sess_options=options,
                                                 providers=list(providers))
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/...
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelFormatError(f"{self.label}: onnxruntime cannot load it: {first}") from exc
+            raise ModelFormatError(
+                f"{self.label}: onnxruntime cannot load it: {_first_line(exc)}"
+            ) from exc
         self._inputs = self.session.get_inputs()
         self.input_names: list[str] = [i.name for i in self._inputs]
         self.output_names: list[str] = [o.name for o in self.session.get_outputs()]
@@ -114,8 +121,9 @@ class OnnxRunner:
         try:
             return list(self.session.run(self.output_names, feed))
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UsageError(f"{self.label}: onnxruntime failed to run it: {first}") from exc
+            raise UsageError(
+                f"{self.label}: onnxruntime failed to run it: {_first_line(exc)}"
+            ) from exc
 
     def run_dict(self, inputs: Mapping[str, Any] | Sequence[Any]) -> dict[str, np.ndarray]:
         """Like :meth:`run`, keyed by output name."""
