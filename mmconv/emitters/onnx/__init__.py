@@ -34,12 +34,13 @@ from mmconv.ir.core import Graph
 
 __all__ = [
     "DEFAULT_OPSET", "HANDLERS", "MAX_OPSET", "MIN_OPSET", "EmitContext", "build_model",
-    "check_opset", "code_to_model", "emit_code", "emit_model", "missing_handlers",
+    "build_skeleton", "check_opset", "check_skeleton", "code_to_model", "emit_code",
+    "emit_model", "missing_handlers", "write_model",
 ]
 
 load_handlers()
 
-#: protobuf cannot serialize a message of 2 GiB or more.
+#: protobuf readers (onnx.load, onnxruntime) refuse a message of 2 GiB or more.
 _PROTOBUF_LIMIT = 2**31 - 2**20
 
 _NO_CODE = "ONNX code output (mmtocode -f onnx) is not supported yet; use mmconvert -df onnx"
