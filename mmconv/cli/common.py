@@ -91,6 +91,7 @@ def convert_source(framework: str, network: str | None, weights: str | None,
     from mmconv.frontends import get_frontend
 
     frontend = get_frontend(framework)
+    input_shapes = parse_input_shapes(args.inputShape)
     if not network and not weights:
         raise UsageError("give the source model with -n/--network or -w/--weights")
     for path in (network, weights):
@@ -99,7 +100,7 @@ def convert_source(framework: str, network: str | None, weights: str | None,
     return frontend.convert(
         network,
         weights,
-        input_shapes=parse_input_shapes(args.inputShape),
+        input_shapes=input_shapes,
         input_names=split_names(args.inNodeName),
         output_names=split_names(args.dstNodeName),
     )

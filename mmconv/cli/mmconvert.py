@@ -19,7 +19,9 @@ from pathlib import Path
 
 from mmconv.cli.common import add_source_flags, convert_source, make_parser, run
 from mmconv.emitters import get_emitter
-from mmconv.ir import serde
+from mmconv.errors import VerificationError
+from mmconv.ir import Graph, serde
+from mmconv.verify.conversion import verify_conversion
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_source_flags(parser)
     parser.add_argument("--opset", type=int, metavar="N",
                         help="ONNX opset of the output (ONNX target only)")
+    parser.add_argument(
+        "--verify", action="store_true",
+        help="run the source model (for CNTK: in the CNTK runtime, see MMCONV_CNTK_PYTHON) "
+        "and the converted one on the same random inputs and compare every output; exit 1 "
+        "on a mismatch",
+    )
     return parser
 
 
@@ -54,6 +62,22 @@ def _main(args: argparse.Namespace) -> int:
         emitter.emit_model(graph, Path(args.outputModel), **_emit_options(args))
     print(f"wrote {args.outputModel} ({len(graph.nodes)} nodes; inputs "
           f"{[v.name for v in graph.inputs]}, outputs {graph.outputs})")
+    if args.verify:
+        return _verify(graph, args)
+    return 0
+
+
+def _verify(graph: Graph, args: argparse.Namespace) -> int:
+    source = Path(args.inputWeight or args.inputNetwork)
+    results = verify_conversion(graph, (args.srcFramework.lower(), source),
+                                (args.dstFramework.lower(), Path(args.outputModel)))
+    for result in results:
+        print(f"verify {result}")
+    failed = [r.name for r in results if not r.passed]
+    if failed:
+        raise VerificationError(
+            f"{args.outputModel} was written but does not reproduce the source model on "
+            f"outputs {failed} (see the report above)")
     return 0
 
 

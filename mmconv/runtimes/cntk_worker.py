@@ -144,6 +144,13 @@ def _find_output(cntk, model, name):
 
 def _run(cntk, np, job):
     model = _load(cntk, job["model"])
+    if job.get("output_names"):
+        outputs = [_find_output(cntk, model, n) for n in job["output_names"]]
+    else:
+        outputs = list(model.outputs)
+    # Only the arguments the requested outputs depend on are required (a model saved
+    # with its loss has a label input that its prediction does not need).
+    needed = cntk.combine(outputs).arguments
     feeds = {}
     with np.load(job["inputs_npz"], allow_pickle=False) as data:
         for i, key in enumerate(job["input_keys"]):
@@ -155,14 +162,11 @@ def _run(cntk, np, job):
             if value.dtype != want:
                 value = value.astype(want)
             feeds[arg] = value
-    missing = [a.name or a.uid for a in model.arguments if a not in feeds]
+    missing = [a.name or a.uid for a in needed if a not in feeds]
     if missing:
         raise WorkerError("no value given for model argument(s): %s" % ", ".join(missing))
+    feeds = {a: v for a, v in feeds.items() if a in needed}
 
-    if job.get("output_names"):
-        outputs = [_find_output(cntk, model, n) for n in job["output_names"]]
-    else:
-        outputs = list(model.outputs)
     func = cntk.combine(outputs)
     try:
         result = func.eval(feeds, outputs=list(func.outputs), as_numpy=True)

@@ -311,6 +311,17 @@ def _declare_inputs(ctx: Context, used: list[Variable],
         ctx.values[var.uid] = name
 
 
+def _outer_uid(model: Model, uid: str) -> str:
+    """The uid CNTK itself shows for ``uid``: inlined block outputs are known by the block's."""
+    for function in model.functions:
+        if uid in function.outputs:
+            for block in function.blocks:
+                if uid in block.outputs:
+                    return f"{block.uid}_Output_{block.outputs.index(uid)}"
+            break
+    return uid
+
+
 def _uid_of(ctx: Context, value_name: str) -> str:
     return next(uid for uid, name in ctx.values.items() if name == value_name)
 
@@ -348,7 +359,7 @@ def convert_model(model: Model, *, input_shapes: list[tuple[int, ...]] | None = 
     if missing:
         raise IRError(f"{model.path}: outputs {missing} were not produced")
     graph.outputs = list(dict.fromkeys(ctx.values[o] for o in outputs))
-    source_of = {ctx.values[o]: o for o in reversed(outputs)}
+    source_of = {ctx.values[o]: _outer_uid(model, o) for o in reversed(outputs)}
     graph.metadata.update({
         # which CNTK variables (uids) the IR inputs and outputs are, in order, so a
         # verifier can feed and fetch exactly these in real CNTK

@@ -1,0 +1,50 @@
+"""How to run a model file of each framework on named inputs, for verification.
+
+A runner takes the model path, the IR graph the conversion went through (it
+knows the inputs' and outputs' names and what they were called in the source)
+and inputs keyed by IR input name; it returns the outputs in the graph's
+output order.  Source runners may run out of process (CNTK runs in its own
+Python 3.6 through :mod:`mmconv.runtimes.cntk`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+
+from mmconv.dispatch import Registry
+from mmconv.ir import Graph
+
+Runner = Callable[[Path, Graph, Mapping[str, np.ndarray]], list[np.ndarray]]
+RUNNERS: Registry[Runner] = Registry("model runner")
+
+
+def _source_names(graph: Graph, key: str, default: list[str]) -> list[str]:
+    """The source framework's names for the graph's inputs/outputs (frontend metadata)."""
+    text = graph.metadata.get(key)
+    return list(json.loads(text)) if text else default
+
+
+@RUNNERS.register("cntk")
+def run_cntk(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """Real CNTK 2.7, by the uids the CNTK frontend recorded."""
+    from mmconv.runtimes.cntk import run_model
+
+    in_ids = _source_names(graph, "source_inputs", [v.name for v in graph.inputs])
+    out_ids = _source_names(graph, "source_outputs", list(graph.outputs))
+    feeds = {uid: inputs[v.name] for uid, v in zip(in_ids, graph.inputs, strict=True)}
+    return run_model(path, feeds, output_names=out_ids)
+
+
+@RUNNERS.register("onnx")
+def run_onnx_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
+                   ) -> list[np.ndarray]:
+    """onnxruntime; the ONNX emitter keeps IR input and output names."""
+    from mmconv.verify.onnx_runner import OnnxRunner
+
+    runner = OnnxRunner(path)
+    outputs = runner.run_dict({v.name: inputs[v.name] for v in graph.inputs})
+    return [outputs[name] for name in graph.outputs]
