@@ -5,13 +5,17 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${MMCONV_VENV:-$root/.venv}"
 if [ ! -x "$venv/bin/python" ]; then
   "${MMCONV_PYTHON:-python3}" -m venv "$venv"
-  "$venv/bin/python" -m pip install -q --upgrade pip 2>&1 | { grep -v "is ignored" || true; }
+  "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 fi
 # shellcheck disable=SC1091
 . "$venv/bin/activate"
 pip_install() {
-  # pip's notes about optional local package folders on this machine are noise;
-  # its exit status is kept (PIPESTATUS) so a failed install stops the script.
-  python -m pip install -q "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
-  return "${PIPESTATUS[0]}"
+  # pip's output (build-backend notices, notes about optional local package
+  # folders) is shown only when the install fails.
+  local log status=0
+  log="$(mktemp)"
+  python -m pip install -q "$@" >"$log" 2>&1 || status=$?
+  [ "$status" = 0 ] || cat "$log" >&2
+  rm -f "$log"
+  return "$status"
 }
