@@ -34,7 +34,7 @@ def _main(args: argparse.Namespace) -> int:
     paths = serde.save(graph, args.dstPath)
     size = sum(a.nbytes for a in graph.weights.values()) / 1e6
     print(
-        f"IR: {len(graph.nodes)} nodes, {len(graph.weights)} weights ({size:.1f} MB), "
+        f"IR: {len(graph.nodes)} nodes, {len(graph.weights)} weights ({size:.2f} MB), "
         f"inputs {[v.name for v in graph.inputs]}, outputs {graph.outputs}"
     )
     for path in paths:
