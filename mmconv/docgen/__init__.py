@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 from mmconv.docgen.ir_ops import render_ir_ops
+from mmconv.docgen.support import render_support
 
 
 def generated_docs() -> dict[str, str]:
     """Relative path -> full text of every generated document."""
-    return {"docs/ir-ops.md": render_ir_ops()}
+    return {"docs/ir-ops.md": render_ir_ops(), "docs/support-matrix.md": render_support()}

@@ -1,0 +1,64 @@
+"""``docs/support-matrix.md``: what each frontend reads and each emitter writes.
+
+Rendered from the registries themselves: a frontend package's ``converters``
+module holds its :class:`~mmconv.dispatch.Registry` objects (source op ->
+converter), an emitter package exposes ``HANDLERS`` (IR op -> handler).  So
+adding a converter or a handler updates this page by ``scripts/gen_docs.py``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from itertools import groupby
+
+from mmconv.dispatch import Registry
+from mmconv.emitters import EMITTERS
+from mmconv.frontends import FRONTENDS
+from mmconv.ir.registry import all_schemas
+
+
+def _frontend_registries(module: str) -> list[Registry]:
+    converters = importlib.import_module(f"{module}.converters")
+    return [v for v in vars(converters).values() if isinstance(v, Registry)]
+
+
+def _render_frontend(name: str, module: str) -> list[str]:
+    lines = [f"## Frontend: {name}", ""]
+    for registry in _frontend_registries(module):
+        ops = sorted(registry, key=lambda k: (registry.family(k), k))
+        lines += [f"{registry.kind}: {len(ops)} ops.", "", "| family | source ops |",
+                  "|---|---|"]
+        for family, group in groupby(ops, key=registry.family):
+            lines.append(f"| {family} | {', '.join(f'`{op}`' for op in group)} |")
+        lines.append("")
+    return lines
+
+
+def _render_emitters() -> list[str]:
+    handlers = {name: importlib.import_module(mod).HANDLERS for name, mod in EMITTERS.items()}
+    names = sorted(handlers)
+    lines = ["## Emitters: IR ops per target", "",
+             "| IR op | family | " + " | ".join(names) + " |",
+             "|---|---|" + "---|" * len(names)]
+    for schema in all_schemas():
+        marks = ["yes" if schema.name in handlers[n] else "—" for n in names]
+        lines.append(f"| [{schema.name}](ir-ops.md#{schema.name.lower()}) | {schema.family} | "
+                     + " | ".join(marks) + " |")
+    lines.append("")
+    return lines
+
+
+def render_support() -> str:
+    lines = [
+        "# Support matrix",
+        "",
+        "Generated from the converter and emitter registries by `scripts/gen_docs.py`; "
+        "do not edit by hand. A source op listed here converts with the source "
+        "framework's semantics and is tested against the real framework "
+        "(`tests/frontends/`); unsupported ops are reported all at once, with node names.",
+        "",
+    ]
+    for name, module in FRONTENDS.items():
+        lines += _render_frontend(name, module)
+    lines += _render_emitters()
+    return "\n".join(lines).rstrip() + "\n"
