@@ -31,7 +31,8 @@ MAX_OPSET = 21
 DEFAULT_OPSET = 17
 
 #: The op-family modules; importing them fills HANDLERS.
-FAMILIES = ("activation", "conv", "elementwise", "linalg", "normalization", "pool", "shape")
+FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normalization", "pool",
+            "reduce", "shape")
 
 #: Name of the symbolic batch dim in the model's interface.
 BATCH_DIM = "N"

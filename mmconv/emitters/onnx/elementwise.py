@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+from onnx import helper
+
 from mmconv.emitters.onnx.context import HANDLERS, EmitContext
 from mmconv.ir.core import Node
 
@@ -92,3 +95,15 @@ def emit_where(ctx: EmitContext, node: Node) -> None:
     """Where appeared in opset 9; there is no exact older spelling for every dtype."""
     ctx.require(node, 9)
     ctx.add("Where", node.inputs[:3], node.outputs, name=node.name)
+
+
+@HANDLERS.register("Not")
+def emit_not(ctx: EmitContext, node: Node) -> None:
+    ctx.add("Not", [node.inputs[0]], node.outputs, name=node.name)
+
+
+@HANDLERS.register("Cast")
+def emit_cast(ctx: EmitContext, node: Node) -> None:
+    """``to`` is an IR (numpy) dtype name; ONNX wants its TensorProto code."""
+    to = helper.np_dtype_to_tensor_dtype(np.dtype(node.attr("to")))
+    ctx.add("Cast", [node.inputs[0]], node.outputs, name=node.name, to=int(to))

@@ -34,3 +34,42 @@ def emit_concat(ctx: EmitContext, node: Node) -> None:
     """The axis is written non-negative: negative Concat axes are legal only from 11."""
     axis = axis_of(node, ctx.rank(node.inputs[0]))
     ctx.add("Concat", node.inputs, node.outputs, name=node.name, axis=axis)
+
+
+@HANDLERS.register("Slice")
+def emit_slice(ctx: EmitContext, node: Node) -> None:
+    """Attributes before opset 10 (steps must be 1 there), int64 inputs from 10.
+
+    Axes are written non-negative (negative ones are legal from opset 11 only).
+    """
+    x = node.inputs[0]
+    rank = ctx.rank(x)
+    starts, ends = list(node.attr("starts")), list(node.attr("ends"))
+    axes = [a + rank if a < 0 else a for a in node.attr("axes")] or list(range(len(starts)))
+    steps = list(node.attr("steps")) or [1] * len(starts)
+    if ctx.opset < 10:
+        if any(s != 1 for s in steps):
+            ctx.require(node, 10, "Slice with steps")
+        ctx.add("Slice", [x], node.outputs, name=node.name, starts=starts, ends=ends,
+                axes=axes)
+        return
+    ins = [x, ctx.int64s(starts, "starts"), ctx.int64s(ends, "ends"), ctx.int64s(axes, "axes"),
+           ctx.int64s(steps, "steps")]
+    ctx.add("Slice", ins, node.outputs, name=node.name)
+
+
+@HANDLERS.register("Pad")
+def emit_pad(ctx: EmitContext, node: Node) -> None:
+    """Pads and value are attributes before opset 11 and inputs from 11 (the value
+    with X's dtype)."""
+    x = node.inputs[0]
+    mode, value = node.attr("mode"), float(node.attr("value"))
+    pads = list(node.attr("pads"))
+    if ctx.opset < 11:
+        ctx.add("Pad", [x], node.outputs, name=node.name, mode=mode, pads=pads,
+                value=value if mode == "constant" else None)
+        return
+    ins = [x, ctx.int64s(pads, "pads")]
+    if mode == "constant" and value != 0.0:
+        ins.append(ctx.scalar(value, x, "value"))
+    ctx.add("Pad", ins, node.outputs, name=node.name, mode=mode)

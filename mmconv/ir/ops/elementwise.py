@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mmconv.ir.core import Node, Value
+from mmconv.ir.core import DTYPES, Node, Value
 from mmconv.ir.ops._common import broadcast, need, same
 from mmconv.ir.registry import Attr, op
 
@@ -59,3 +59,27 @@ def infer_clip(node: Node, inputs: list[Value | None]) -> list[tuple]:
 def infer_where(node: Node, inputs: list[Value | None]) -> list[tuple]:
     c, x, y = (need(node, inputs, i) for i in range(3))
     return [(x.dtype, broadcast(node, [c.shape, x.shape, y.shape]))]
+
+
+@op(
+    "Not",
+    onnx="Not",
+    inputs=["X"],
+    doc="Logical negation of a bool tensor.",
+)
+def infer_not(node: Node, inputs: list[Value | None]) -> list[tuple]:
+    return same(node, inputs)
+
+
+@op(
+    "Cast",
+    onnx="Cast",
+    inputs=["X"],
+    attrs={"to": Attr("str", doc="the target dtype (an IR dtype name)", choices=DTYPES)},
+    doc="""Convert the element type, as ONNX Cast: to bool, nonzero is true; from bool, true
+    is 1. Frontends need it where a source framework's comparisons yield numbers (CNTK:
+    float 0/1) or its argmax a float index.""",
+)
+def infer_cast(node: Node, inputs: list[Value | None]) -> list[tuple]:
+    x = need(node, inputs, 0)
+    return [(node.attr("to"), x.shape)]

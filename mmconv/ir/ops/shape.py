@@ -106,3 +106,89 @@ def infer_concat(node: Node, inputs: list[Value | None]) -> list[tuple]:
         a, b = out[axis], v.shape[axis]
         out[axis] = None if a is None or b is None else a + b
     return [(vals[0].dtype, tuple(out))]
+
+
+def slice_bounds(start: int, end: int, step: int, size: int) -> tuple[int, int, int]:
+    """ONNX Slice's clamping of one axis: (start, end, number of elements taken).
+
+    Negative start/end count from the end; then, for a positive step, both are
+    clamped to [0, size], for a negative one start to [0, size-1] and end to
+    [-1, size-1] (so ``end = -size-1`` means "through element 0").
+    """
+    if start < 0:
+        start += size
+    if end < 0:
+        end += size
+    if step > 0:
+        start, end = min(max(start, 0), size), min(max(end, 0), size)
+        count = max(0, -(-(end - start) // step))
+    else:
+        start, end = min(max(start, 0), size - 1), min(max(end, -1), size - 1)
+        count = max(0, -(-(start - end) // -step))
+    return start, end, count
+
+
+@op(
+    "Slice",
+    onnx="Slice",
+    inputs=["X"],
+    attrs={
+        "starts": Attr("ints", doc="first index per sliced axis (negative counts from the end)"),
+        "ends": Attr("ints", doc="end index (exclusive) per sliced axis, clamped as in ONNX"),
+        "axes": Attr("ints", (), "the sliced axes; empty means 0, 1, ... len(starts)-1"),
+        "steps": Attr("ints", (), "step per sliced axis (negative walks backwards); empty "
+                      "means 1"),
+    },
+    doc="""Strided slice as ONNX Slice (opset 10+ semantics) with static starts, ends, axes
+    and steps: along each listed axis take start, start+step, ... up to (not including)
+    end, after ONNX's clamping of out-of-range indices.""",
+)
+def infer_slice(node: Node, inputs: list[Value | None]) -> list[tuple]:
+    x = need(node, inputs, 0)
+    starts, ends = node.attr("starts"), node.attr("ends")
+    axes = node.attr("axes") or tuple(range(len(starts)))
+    steps = node.attr("steps") or (1,) * len(starts)
+    if not len(starts) == len(ends) == len(axes) == len(steps):
+        raise IRError(f"node {node.name!r} (Slice): starts/ends/axes/steps differ in length")
+    out = list(x.shape)
+    seen = set()
+    for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
+        a = norm_axis(node, axis, x.rank)
+        if a in seen or step == 0:
+            raise IRError(f"node {node.name!r} (Slice): axis {a} repeated or step 0")
+        seen.add(a)
+        if out[a] is not None:
+            out[a] = slice_bounds(start, end, step, out[a])[2]
+    return [(x.dtype, tuple(out))]
+
+
+@op(
+    "Pad",
+    onnx="Pad",
+    inputs=["X"],
+    attrs={
+        "pads": Attr("ints", doc="begin values of every axis, then end values (ONNX order); "
+                     "all >= 0"),
+        "mode": Attr("str", "constant", "constant, reflect (mirror without the edge) or edge",
+                     choices=("constant", "reflect", "edge")),
+        "value": Attr("float", 0.0, "the fill value of constant mode"),
+    },
+    doc="""Pad every axis as ONNX Pad (pads and value static): constant fills with value,
+    reflect mirrors the tensor without repeating the border element, edge repeats it.
+    A mirror that repeats the border (CNTK's and TensorFlow's SYMMETRIC) is not a mode:
+    frontends build it from reversed Slices and Concat.""",
+)
+def infer_pad(node: Node, inputs: list[Value | None]) -> list[tuple]:
+    x = need(node, inputs, 0)
+    pads = node.attr("pads")
+    if len(pads) != 2 * x.rank or any(p < 0 for p in pads):
+        raise IRError(
+            f"node {node.name!r} (Pad): pads {list(pads)} must be {2 * x.rank} values >= 0")
+    out = []
+    for i, d in enumerate(x.shape):
+        begin, end = pads[i], pads[x.rank + i]
+        if d is not None and node.attr("mode") == "reflect" and max(begin, end) >= d:
+            raise IRError(f"node {node.name!r} (Pad): reflect padding {max(begin, end)} "
+                          f"needs an axis longer than that (size {d})")
+        out.append(None if d is None else d + begin + end)
+    return [(x.dtype, tuple(out))]

@@ -190,3 +190,27 @@ BINARY = {
     "Max": np.maximum, "Min": np.minimum, "Equal": np.equal, "Greater": np.greater,
     "Less": np.less, "GreaterOrEqual": np.greater_equal, "LessOrEqual": np.less_equal,
 }
+
+
+def _round_half_away(x: np.ndarray) -> np.ndarray:
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+def max_roi_pool(x: np.ndarray, rois: np.ndarray, pooled_shape: Sequence[int],
+                 spatial_scale: float) -> np.ndarray:
+    """Fast R-CNN ROI max pooling (ONNX MaxRoiPool): rounded, scaled boxes, floor/ceil bins."""
+    ph, pw = pooled_shape
+    n_c, height, width = x.shape[1:]
+    out = np.zeros((len(rois), n_c, ph, pw), dtype=x.dtype)
+    for r, (b, *box) in enumerate(rois):
+        x1, y1, x2, y2 = (int(v) for v in _round_half_away(np.asarray(box) * spatial_scale))
+        roi_h, roi_w = max(y2 - y1 + 1, 1), max(x2 - x1 + 1, 1)
+        for i in range(ph):
+            h0 = min(max(int(np.floor(i * roi_h / ph)) + y1, 0), height)
+            h1 = min(max(int(np.ceil((i + 1) * roi_h / ph)) + y1, 0), height)
+            for j in range(pw):
+                w0 = min(max(int(np.floor(j * roi_w / pw)) + x1, 0), width)
+                w1 = min(max(int(np.ceil((j + 1) * roi_w / pw)) + x1, 0), width)
+                if h1 > h0 and w1 > w0:
+                    out[r, :, i, j] = x[int(b), :, h0:h1, w0:w1].max(axis=(1, 2))
+    return out

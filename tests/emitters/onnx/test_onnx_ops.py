@@ -504,6 +504,138 @@ def _() -> Case:  # written as a positive axis: negative ones are legal only fro
     return one("Concat", ["a", "b"], {"a": a, "b": b}, np.concatenate([a, b], -1), axis=-1)
 
 
+# -- reduce ------------------------------------------------------------------------
+_NP_REDUCE = {
+    "ReduceSum": np.sum, "ReduceMean": np.mean, "ReduceMax": np.max, "ReduceMin": np.min,
+    "ReduceProd": np.prod,
+    "ReduceLogSumExp": lambda x, axis, keepdims: np.log(np.sum(np.exp(x.astype(np.float64)),
+                                                               axis=axis, keepdims=keepdims)),
+}
+
+
+def _reduce_case(op: str, axes: tuple[int, ...], keepdims: bool) -> Callable[[], Case]:
+    def build() -> Case:
+        x = rand(2, 3, 4, low=0.5, high=1.5) if op == "ReduceProd" else rand(2, 3, 4)
+        np_axes = axes or None
+        want = _NP_REDUCE[op](x, axis=np_axes, keepdims=keepdims)
+        return one(op, ["x"], {"x": x}, np.asarray(want, dtype=np.float32), axes=axes,
+                   keepdims=keepdims, dynamic=bool(axes) and 0 not in axes)
+    return build
+
+
+case("reduce_sum_axis1")(_reduce_case("ReduceSum", (1,), True))
+case("reduce_mean_last_two_nokeep")(_reduce_case("ReduceMean", (-2, -1), False))
+case("reduce_max_all")(_reduce_case("ReduceMax", (), False))
+case("reduce_min_axis2")(_reduce_case("ReduceMin", (2,), True))
+case("reduce_prod_axis2")(_reduce_case("ReduceProd", (2,), False))
+case("reduce_logsumexp_axis1")(_reduce_case("ReduceLogSumExp", (1,), True))
+
+
+@case("argmax_keepdims")
+def _() -> Case:
+    x = rand(2, 3, 4)
+    return one("ArgMax", ["x"], {"x": x}, np.argmax(x, axis=1)[:, None, :], axis=1)
+
+
+@case("argmin_last_axis_nokeep")
+def _() -> Case:
+    x = rand(2, 3, 4)
+    return one("ArgMin", ["x"], {"x": x}, np.argmin(x, axis=-1), axis=-1, keepdims=False)
+
+
+@case("argmax_select_last")
+def _() -> Case:  # ties: the last index (opset 12+)
+    x = np.asarray([[1, 3, 3, 0], [2, 2, 1, 2]], dtype=np.float32)
+    return one("ArgMax", ["x"], {"x": x}, np.asarray([[2], [3]], dtype=np.int64), axis=1,
+               select_last_index=True, min_opset=12)
+
+
+@case("cumsum_batch_axis")
+def _() -> Case:  # numbering the batch: the frontends' use of it
+    x = np.ones((3, 2, 1), dtype=np.float32)
+    return one("CumSum", ["x"], {"x": x}, np.cumsum(x, axis=0), axis=0, min_opset=11)
+
+
+@case("cumsum_exclusive_reverse")
+def _() -> Case:
+    x = rand(2, 5)
+    want = np.flip(np.cumsum(np.flip(x, 1), axis=1), 1) - x
+    return one("CumSum", ["x"], {"x": x}, want, axis=1, exclusive=True, reverse=True,
+               min_opset=11)
+
+
+# -- shape: Slice, Pad; Cast, Not -----------------------------------------------------
+@case("slice_two_axes")
+def _() -> Case:
+    x = rand(2, 5, 6)
+    return one("Slice", ["x"], {"x": x}, x[:, 1:4, -4:], starts=(1, -4), ends=(4, 100),
+               axes=(1, -1))
+
+
+@case("slice_steps")
+def _() -> Case:
+    x = rand(2, 5, 7)
+    return one("Slice", ["x"], {"x": x}, x[:, :, 1::3], starts=(1,), ends=(7,), axes=(2,),
+               steps=(3,), min_opset=10)
+
+
+@case("slice_reversed_to_start")
+def _() -> Case:  # the symmetric-padding building block: end -size-1 means "through 0"
+    x = rand(2, 3, 5)
+    return one("Slice", ["x"], {"x": x}, x[:, :, 1::-1], starts=(1,), ends=(-6,), axes=(2,),
+               steps=(-1,), min_opset=10)
+
+
+@case("pad_constant_value")
+def _() -> Case:
+    x = rand(2, 3, 4)
+    want = np.pad(x, [(0, 0), (1, 2), (2, 0)], constant_values=0.5)
+    return one("Pad", ["x"], {"x": x}, want, pads=(0, 1, 2, 0, 2, 0), value=0.5)
+
+
+@case("pad_reflect")
+def _() -> Case:
+    x = rand(2, 3, 4)
+    want = np.pad(x, [(0, 0), (2, 1), (1, 3)], mode="reflect")
+    return one("Pad", ["x"], {"x": x}, want, pads=(0, 2, 1, 0, 1, 3), mode="reflect")
+
+
+@case("pad_edge")
+def _() -> Case:
+    x = rand(2, 3, 4)
+    want = np.pad(x, [(0, 0), (0, 2), (3, 1)], mode="edge")
+    return one("Pad", ["x"], {"x": x}, want, pads=(0, 0, 3, 0, 2, 1), mode="edge")
+
+
+@case("cast_bool_to_float")
+def _() -> Case:
+    c = RNG.integers(0, 2, size=(3, 4)).astype(bool)
+    return one("Cast", ["c"], {"c": c}, c.astype(np.float32), to="float32")
+
+
+@case("cast_float_to_int64")
+def _() -> Case:
+    x = np.asarray([[0.0, -1.5, 2.0], [0.25, 0.0, 3.0]], dtype=np.float32)
+    return one("Cast", ["x"], {"x": x}, x.astype(np.int64), to="int64")
+
+
+@case("not")
+def _() -> Case:
+    c = RNG.integers(0, 2, size=(3, 4)).astype(bool)
+    return one("Not", ["c"], {"c": c}, np.logical_not(c))
+
+
+# -- detection ----------------------------------------------------------------------
+@case("max_roi_pool")
+def _() -> Case:
+    x = rand(2, 3, 12, 10)
+    rois = np.asarray([[0, 1.2, 2.6, 15.0, 20.4], [1, 0.0, 0.0, 19.0, 23.0],
+                       [1, 7.0, 9.5, 8.0, 10.0], [0, 30.0, 2.0, 35.0, 5.0]], dtype=np.float32)
+    want = ref.max_roi_pool(x, rois, (3, 2), 0.5)
+    return one("MaxRoiPool", ["x", "rois"], {"x": x, "rois": rois}, want, pooled_shape=(3, 2),
+               spatial_scale=0.5, dynamic=False)
+
+
 # -- the tests --------------------------------------------------------------------
 def _run(c: Case, opset: int) -> list[np.ndarray]:
     model = build_model(c.graph, opset=opset)
