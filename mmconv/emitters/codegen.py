@@ -1,0 +1,118 @@
+"""What every code-emitting target shares: safe identifiers and deterministic source text.
+
+Model-supplied names (node names, weight names) are hostile input for a code
+generator: they may hold dots, dashes, quotes, newlines or Python keywords.
+They enter generated code in exactly two ways:
+
+- as identifiers, only through :class:`Namer` (sanitized, unique, stable);
+- as strings, only through ``repr()`` (:func:`literal`).
+
+This module is shared infrastructure of the emitters, not an emitter; emitters
+import it, never each other.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+import unicodedata
+from collections.abc import Iterable
+
+_NOT_IDENT = re.compile(r"[^0-9a-zA-Z_]+")
+#: Names generated code defines itself; a model name must never shadow them.
+RESERVED = frozenset({
+    "self", "np", "numpy", "torch", "nn", "F", "tf", "keras", "layers", "cntk", "C",
+    "KitModel", "weights", "weight_file", "x", "inputs", "outputs", "model", "load_weights",
+    "__weights_dict", "math", "os", "sys",
+}) | frozenset(dir(builtins))
+
+
+def sanitize(name: str, prefix: str = "n") -> str:
+    """A valid, non-keyword Python identifier derived from ``name`` (not yet unique).
+
+    Non-ASCII letters are transliterated where Unicode allows it; every run of other
+    characters becomes one underscore; a leading digit or an empty result gets
+    ``prefix``; keywords, builtins and names the generated code uses get a trailing
+    underscore.
+    """
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    text = _NOT_IDENT.sub("_", text).strip("_")
+    if not text:
+        text = prefix
+    elif text[0].isdigit():
+        text = f"{prefix}_{text}"
+    if keyword.iskeyword(text) or keyword.issoftkeyword(text) or text in RESERVED:
+        text += "_"
+    return text
+
+
+class Namer:
+    """Assigns each source name one unique, sanitized identifier, deterministically.
+
+    The same source name always maps to the same identifier within one Namer;
+    two names that sanitize alike (``conv.1`` and ``conv-1``) get ``conv_1`` and
+    ``conv_1_2`` in first-come order, so output is stable for a given graph.
+    """
+
+    def __init__(self, prefix: str = "n", taken: Iterable[str] = ()) -> None:
+        self.prefix = prefix
+        self._by_name: dict[str, str] = {}
+        self._used: set[str] = set(taken)
+
+    def __call__(self, name: str) -> str:
+        if name in self._by_name:
+            return self._by_name[name]
+        base = sanitize(name, self.prefix)
+        ident, i = base, 2
+        while ident in self._used:
+            ident = f"{base}_{i}"
+            i += 1
+        self._used.add(ident)
+        self._by_name[name] = ident
+        return ident
+
+
+def literal(value: object) -> str:
+    """A Python literal for a model-supplied value (strings, numbers, tuples): ``repr()``.
+
+    Floats use repr so they round-trip exactly; inf/nan become ``float('inf')`` etc.
+    """
+    if isinstance(value, float):
+        if value != value:
+            return "float('nan')"
+        if value in (float("inf"), float("-inf")):
+            return "float('inf')" if value > 0 else "-float('inf')"
+    if isinstance(value, (list, tuple)):
+        items = ", ".join(literal(v) for v in value)
+        return f"({items},)" if isinstance(value, tuple) and len(value) == 1 else (
+            f"({items})" if isinstance(value, tuple) else f"[{items}]")
+    return repr(value)
+
+
+class CodeWriter:
+    """Builds source text line by line with indentation; ``text()`` ends with one newline."""
+
+    def __init__(self, indent: str = "    ") -> None:
+        self._lines: list[str] = []
+        self._indent = indent
+        self._level = 0
+
+    def line(self, text: str = "") -> None:
+        if "\n" in text or "\r" in text:
+            raise ValueError("a generated line may not contain a line break")
+        self._lines.append(f"{self._indent * self._level}{text}" if text else "")
+
+    def indent(self) -> CodeWriter:
+        """Use as ``with writer.indent(): ...``."""
+        return self
+
+    def __enter__(self) -> CodeWriter:
+        self._level += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._level -= 1
+
+    def text(self) -> str:
+        return "\n".join(self._lines).rstrip() + "\n"
