@@ -135,13 +135,17 @@ class EmitContext:
             return name
         return self.add("Reshape", [name, self.int64s(shape, f"{hint}_shape")])[0]
 
-    def reduce(self, op_type: str, x: str, axes: Sequence[int], keepdims: bool = True) -> str:
+    def reduce(self, op_type: str, x: str, axes: Sequence[int], keepdims: bool = True,
+               outputs: Sequence[str] | None = None, name: str | None = None) -> str:
         """A Reduce* node over ``axes``: ReduceSum takes axes as an input from opset 13,
         the other reductions from opset 18; before that they are an attribute."""
         from_opset = 13 if op_type == "ReduceSum" else 18
         if self.opset >= from_opset:
-            return self.add(op_type, [x, self.int64s(axes, "axes")], keepdims=int(keepdims))[0]
-        return self.add(op_type, [x], axes=list(axes), keepdims=int(keepdims))[0]
+            inputs, attrs = [x, self.int64s(axes, "axes")], {}
+        else:
+            inputs, attrs = [x], {"axes": list(axes)}
+        return self.add(op_type, inputs, outputs, name=name, keepdims=int(keepdims),
+                        **attrs)[0]
 
     # -- opset and errors ---------------------------------------------------
     def unsupported(self, node: Node, why: str) -> UnsupportedError:

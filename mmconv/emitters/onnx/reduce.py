@@ -18,16 +18,11 @@ REDUCE = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
 
 @HANDLERS.register(*REDUCE)
 def emit_reduce(ctx: EmitContext, node: Node) -> None:
+    """One Reduce* node; where its axes go (attribute or input) is the context's concern."""
     x = node.inputs[0]
     rank = ctx.rank(x)
     axes = [a + rank if a < 0 else a for a in node.attr("axes")] or list(range(rank))
-    keep = bool(node.attr("keepdims"))
-    from_opset = 13 if node.op == "ReduceSum" else 18
-    if ctx.opset >= from_opset:
-        ctx.add(node.op, [x, ctx.int64s(axes, "axes")], node.outputs, name=node.name,
-                keepdims=int(keep))
-    else:
-        ctx.add(node.op, [x], node.outputs, name=node.name, axes=axes, keepdims=int(keep))
+    ctx.reduce(node.op, x, axes, bool(node.attr("keepdims")), node.outputs, node.name)
 
 
 @HANDLERS.register("ArgMax", "ArgMin")
