@@ -76,7 +76,9 @@ class Context:
         fn = unit.function
         if unit.block is not None and unit.block.name:
             return self.graph.unique_name(unit.block.name)
-        if fn.name:
+        # Names with a leading underscore are CNTK's own helpers (``_static_axes_subop``
+        # inside a reduce_* block): the user knows the block's name instead.
+        if fn.name and not fn.name.startswith("_"):
             return self.graph.unique_name(fn.name)
         for block in reversed(fn.blocks):
             if fn.outputs and fn.outputs[0] in block.outputs:
@@ -203,6 +205,32 @@ def _output_names(model: Model) -> dict[str, str]:
     return names
 
 
+def _flattened_criterion(model: Model, f: Function, producer: dict[str, Function]
+                         ) -> str | None:
+    """The criterion a block-less (v1) output computes, recognised by its shape.
+
+    A v1 file has no blocks, so ``cross_entropy_with_softmax(z, labels)`` arrives as
+    ``Minus(ReduceElements(LogSum, z), TransposeTimes(labels, z))`` and
+    ``classification_error`` as ``Minus(1, TransposeTimes(labels, Hardmax(z)))``:
+    a Minus of a product with a model *input* (the labels) read as the
+    TransposeTimes' first operand.
+    """
+    if f.op != "Minus" or len(f.inputs) != 2:
+        return None
+    for uid in f.inputs:
+        prod = producer.get(uid)
+        if prod is None or prod.op != "TransposeTimes" or not prod.inputs:
+            continue
+        label = model.variables.get(prod.inputs[0])
+        if label is None or label.kind != "input":
+            continue
+        other = producer.get(f.inputs[1] if uid == f.inputs[0] else f.inputs[0])
+        if other is not None and other.op == "ReduceElements":
+            return "CrossEntropyWithSoftmax"
+        return "ClassificationError"
+    return None
+
+
 def _select_outputs(model: Model, output_names: Sequence[str] | None) -> list[str]:
     producer = _producers(model)
     if output_names:
@@ -218,6 +246,8 @@ def _select_outputs(model: Model, output_names: Sequence[str] | None) -> list[st
     for out in model.outputs:
         f = producer.get(out)
         op = f and next((b.op_name for b in f.blocks if b.op_name in TRAINING_OPS), f.op)
+        if f is not None and op not in TRAINING_OPS:
+            op = _flattened_criterion(model, f, producer) or op
         if f is not None and op in TRAINING_OPS:
             dropped.append(f"{f.display_name} ({op})")
         else:

@@ -7,31 +7,39 @@ import numpy as np
 import pytest
 
 from mmconv.errors import MmconvError, UnsupportedError
-from mmconv.frontends.cntk import convert
+from mmconv.frontends.cntk import convert, read_model
+from mmconv.frontends.cntk.builder import convert_model
+from mmconv.ir import Graph
 from mmconv.verify.compare import assert_close
 from tests.frontends.cntk._common import FIXTURES, fixture
 
 onnx_emitter = pytest.importorskip("mmconv.emitters.onnx")
 onnx_runner = pytest.importorskip("mmconv.verify.onnx_runner")
 
-#: Fixtures whose every op converts and must match CNTK.
+#: Every fixture: each one's every op converts and must match CNTK.  float64 runs
+#: through onnx.reference (onnxruntime has no float64 Conv kernel).
 SUPPORTED = [
-    "act_elu", "act_hardmax", "act_leaky_relu", "act_param_relu", "act_selu",
-    "act_sigmoid_tanh", "act_softmax_axis", "bn_per_element", "combine_two", "conv1d",
-    "conv_depthwise", "conv_dilation", "conv_even_kernel", "conv_even_kernel_strided",
-    "conv_groups", "conv_ops_autopad_mixed", "conv_strides", "conv_valid", "convnet",
-    "dense_chw", "float16", "inception_mini", "math_binary", "math_unary_positive", "mlp",
-    "pool_explicit_pads", "pool_variants", "residual", "with_loss",
+    "act_elu", "act_hardmax", "act_leaky_relu", "act_param_relu", "act_selu", "act_softplus",
+    "act_sigmoid_tanh", "act_softmax_axis", "alexnet_mini", "bn_per_element", "combine_two",
+    "compare_select", "conv1d", "conv_depthwise", "conv_dilation", "conv_even_kernel",
+    "conv_even_kernel_strided", "conv_explicit_pads", "conv_groups", "conv_ops_autopad_mixed",
+    "conv_strides", "conv_transpose", "conv_transpose_explicit_pads", "conv_valid", "convnet",
+    "dense_chw", "fast_rcnn_mini", "float16", "float64", "inception_mini", "layer_norm", "lrn",
+    "math_binary", "math_unary", "math_unary_positive", "mlp", "pool_explicit_pads",
+    "pool_variants", "reductions", "residual", "roipooling", "shape_ops", "times",
+    "with_loss",
 ]
-#: Fixtures using ops not converted yet: they must fail with one clear UnsupportedError.
-NOT_YET = {
-    "act_softplus": "LogPlus", "alexnet_mini": "norm1", "compare_select": "Select",
-    "conv_explicit_pads": "Pad", "conv_transpose": "ConvolutionTranspose",
-    "conv_transpose_explicit_pads": "ConvolutionTranspose",
-    "fast_rcnn_mini": "ROIPooling", "layer_norm": "ReduceElements", "lrn": "lrn",
-    "math_unary": "Clip", "reductions": "ReduceElements", "roipooling": "ROIPooling",
-    "shape_ops": "Slice", "times": "TransposeTimes",
-}
+
+
+def run_graph(graph: Graph, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The graph as ONNX, run by onnxruntime; by onnx.reference when it holds float64
+    values (onnxruntime lacks float64 kernels for Conv and others)."""
+    model = onnx_emitter.build_model(graph)
+    if any(v.dtype == "float64" for v in graph.values.values()):
+        from onnx.reference import ReferenceEvaluator
+
+        return list(ReferenceEvaluator(model).run(None, feed))
+    return onnx_runner.run_onnx(model.SerializeToString(), feed)
 
 
 def _io(name: str) -> tuple[list[np.ndarray], list[np.ndarray], list[str], list[str]]:
@@ -49,39 +57,32 @@ def test_matches_cntk(name: str) -> None:
     ins, refs, in_names, out_names = _io(name)
     assert graph.metadata["source_framework"] == "cntk"
     assert graph.metadata["layout"] == "NCHW"
-    assert graph.outputs == out_names or len(graph.outputs) == len(out_names) or (
-        name == "with_loss")
+    assert graph.outputs == out_names or name == "with_loss"
     feed = {n: x for n, x in zip(in_names, ins, strict=True)
             if n in {v.name for v in graph.inputs}}
-    model = onnx_emitter.build_model(graph)
-    got = onnx_runner.run_onnx(model.SerializeToString(), feed)
+    got = run_graph(graph, feed)
     by_name = dict(zip(graph.outputs, got, strict=True))
     for out, ref in zip(out_names, refs, strict=True):
         if out not in by_name:
             continue  # a training-only output (with_loss) is dropped on purpose
+        assert by_name[out].dtype == ref.dtype, out
         assert_close(ref, by_name[out], name=f"{name}:{out}")
-
-
-def test_float64_ir_shapes_match_cntk() -> None:
-    """onnxruntime has no float64 Conv, so float64 is checked at the IR level here."""
-    graph = convert(None, str(fixture("float64")))
-    _, refs, _, out_names = _io("float64")
-    for out, ref in zip(out_names, refs, strict=True):
-        value = graph.values[out]
-        assert value.dtype == "float64"
-        assert value.shape[1:] == ref.shape[1:]
-
-
-@pytest.mark.parametrize("name", sorted(NOT_YET))
-def test_unsupported_ops_fail_clearly(name: str) -> None:
-    with pytest.raises(UnsupportedError, match=NOT_YET[name]):
-        convert(None, str(fixture(name)))
 
 
 def test_every_fixture_is_classified() -> None:
     names = {p.name[: -len(".v2.model")] for p in FIXTURES.glob("*.v2.model")}
-    unknown = names - set(SUPPORTED) - set(NOT_YET) - {"float64"}
+    unknown = names - set(SUPPORTED)
     assert not unknown, f"new fixtures to classify: {sorted(unknown)}"
+
+
+def test_unsupported_ops_fail_clearly() -> None:
+    """Ops without a converter are collected and named, with counts, in one error."""
+    model = read_model(fixture("convnet"))
+    for f in model.functions:
+        if f.op in ("Convolution", "ReLU"):
+            f.op = f"Made{f.op}Up"
+    with pytest.raises(UnsupportedError, match=r"MadeConvolutionUp x\d+ \(.*MadeReLUUp x"):
+        convert_model(model)
 
 
 def test_training_outputs_dropped_and_reported(capsys: pytest.CaptureFixture[str]) -> None:
@@ -90,6 +91,17 @@ def test_training_outputs_dropped_and_reported(capsys: pytest.CaptureFixture[str
     assert "dropped training-only outputs" in err and "CrossEntropyWithSoftmax" in err
     assert "labels" in err
     assert [v.name for v in graph.inputs] == ["features"]
+
+
+def test_v1_training_outputs_recognised(capsys: pytest.CaptureFixture[str]) -> None:
+    """A v1 file has no blocks: the criteria are recognised from their primitives."""
+    graph = convert(None, str(fixture("with_loss", "v1")))
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "CrossEntropyWithSoftmax" in err and "ClassificationError" in err
+    assert "labels" in err
+    assert [v.name for v in graph.inputs] == ["features"]
+    assert len(graph.outputs) == 1
 
 
 def test_dst_node_name_picks_outputs() -> None:

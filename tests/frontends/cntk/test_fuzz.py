@@ -1,13 +1,20 @@
-"""Hostile input: seeded truncations and bit flips of a real model give only MmconvError."""
+"""Hostile input: seeded truncations and bit flips of a real model, and odd attribute values
+handed to the converters, give only MmconvError."""
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import io
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 from mmconv.errors import MmconvError
-from mmconv.frontends.cntk import convert
+from mmconv.frontends.cntk import convert, read_model
+from mmconv.frontends.cntk.builder import convert_model
+from mmconv.frontends.cntk.model import Axis
 from mmconv.frontends.cntk.reader_v2 import read_v2
 from tests.frontends.cntk._common import fixture
 
@@ -39,3 +46,41 @@ def test_fuzz_reader_and_converter(tmp_path: Path) -> None:
         # Anything else propagates and fails the test, naming the iteration via the seed.
     assert outcomes["error"] > 0
     assert time.monotonic() - start < 20
+
+
+#: Fixtures covering every converter family, in both formats where they exist.
+ATTR_FIXTURES = ["conv_transpose", "lrn", "shape_ops", "reductions", "roipooling",
+                 "compare_select", "math_unary", "times", "pool_variants", "act_softmax_axis",
+                 "fast_rcnn_mini", "layer_norm", "act_softplus", "conv_explicit_pads"]
+
+_ODD_VALUES: list[Any] = [None, -1, 0, 2**40, -(2**40), 1.5, "x", [], [0], [-3, 7, 2**31],
+                          (0,), (-1, -1, -1, -1, -1), [True], Axis(99), Axis(-99),
+                          Axis(0, name="defaultBatchAxis"), [Axis(5), Axis(5)], {"a": 1}]
+
+
+def test_fuzz_converter_attributes() -> None:
+    """Odd attribute values (wrong types, out-of-range axes, negative sizes) on every
+    function of models using each converter give MmconvError only, never a bare
+    TypeError/KeyError/IndexError."""
+    rng = random.Random(1234)
+    start = time.monotonic()
+    outcomes = {"ok": 0, "error": 0}
+    for name in ATTR_FIXTURES:
+        for fmt in ("v2", "v1"):
+            path = fixture(name, fmt)
+            if not path.exists():
+                continue
+            for _ in range(25):
+                model = read_model(path)
+                for f in model.functions:
+                    for key in list(f.attrs):
+                        if rng.random() < 0.3:
+                            f.attrs[key] = copy.deepcopy(rng.choice(_ODD_VALUES))
+                try:
+                    with contextlib.redirect_stderr(io.StringIO()):
+                        convert_model(model)
+                    outcomes["ok"] += 1
+                except MmconvError:
+                    outcomes["error"] += 1
+    assert outcomes["error"] > 0 and outcomes["ok"] > 0
+    assert time.monotonic() - start < 30

@@ -72,3 +72,40 @@ def convert_times(ctx: Context, unit: Unit) -> None:
         finish(ctx, unit, ctx.add("Dense", [x, wt], name))
         return
     raise unsupported(ctx, unit, "a product of two computed values")
+
+
+@CONVERTERS.register("TransposeTimes")
+def convert_transpose_times(ctx: Context, unit: Unit) -> None:
+    """``C.times_transpose(left, right)`` = left @ right^T, saved as
+    ``TransposeTimes(right, left)``.
+
+    A weight ``right`` of Python shape (M, K) is already the IR's [out, in] Dense
+    matrix; a vector weight (K,) acts as (1, K).  Two computed vectors (how CNTK's
+    cross entropy picks the label's logit) are a per-sample dot product: Mul and
+    ReduceSum, of shape (1,).
+    """
+    if len(unit.inputs) != 2:
+        raise unsupported(ctx, unit, f"{len(unit.inputs)} inputs")
+    right_uid, left_uid = unit.inputs
+    name = ctx.node_name(unit)
+    layer = ctx.layer_name(unit, name)
+    if int(unit.attrs.get("outputRank", 1)) != 1:
+        raise unsupported(ctx, unit, f"outputRank {unit.attrs.get('outputRank')}")
+    if ctx.is_weight(right_uid) and not ctx.is_weight(left_uid):
+        w = ctx.array(right_uid)
+        x = ctx.input(left_uid, unit, name)
+        sample = sample_shape(ctx, x)
+        if w.ndim == 1:
+            w = w.reshape(1, -1)
+        if w.ndim != 2 or len(sample) != 1 or sample[0] != w.shape[1] or not ctx.batched(x):
+            raise unsupported(ctx, unit, f"input {list(sample)} against {list(w.shape)}")
+        wt = ctx.weight(right_uid, layer, None, w, key="dense")
+        finish(ctx, unit, ctx.add("Dense", [x, wt], name))
+        return
+    left = ctx.input(left_uid, unit, name)
+    right = ctx.input(right_uid, unit, name)
+    ls, rs = sample_shape(ctx, left), sample_shape(ctx, right)
+    if len(ls) != 1 or ls != rs or not (ctx.batched(left) and ctx.batched(right)):
+        raise unsupported(ctx, unit, f"a product of {list(ls)} and {list(rs)}^T")
+    prod = ctx.add("Mul", [left, right], ctx.graph.unique_name(f"{name}/mul"))
+    finish(ctx, unit, ctx.add("ReduceSum", [prod], name, axes=(1,), keepdims=True))

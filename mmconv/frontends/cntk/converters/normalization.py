@@ -1,4 +1,4 @@
-"""BatchNormalization in inference form.
+"""BatchNormalization in inference form; the LocalResponseNormalization block.
 
 CNTK evaluates BN with the running statistics (``aggregate_mean``,
 ``aggregate_variance`` constants), ``scale``/``bias`` parameters and
@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from mmconv.frontends.cntk.converters import CONVERTERS
-from mmconv.frontends.cntk.converters._util import finish, sample_shape, unsupported
+from mmconv.frontends.cntk.converters import BLOCK_CONVERTERS, CONVERTERS
+from mmconv.frontends.cntk.converters._util import finish, sample_shape, start, unsupported
 
 if TYPE_CHECKING:
     from mmconv.frontends.cntk.builder import Context, Unit
@@ -48,4 +48,25 @@ def convert_batch_norm(ctx: Context, unit: Unit) -> None:
         params.append(ctx.weight(uid, layer, role, arr.reshape(target), key="bn"))
     eps = float(a.get("epsilon", 1e-5))
     out = ctx.add("BatchNormalization", [x, *params], name, epsilon=eps, spatial=spatial)
+    finish(ctx, unit, out)
+
+
+@BLOCK_CONVERTERS.register("LocalResponseNormalization")
+def convert_lrn_block(ctx: Context, unit: Unit) -> None:
+    """``C.local_response_normalization(x, r, bias, alpha, beta)`` is a block computing
+    x / (bias + alpha/(2r+1) * sum of x^2 over 2r+1 channels)^beta: exactly IR LRN
+    with size 2r+1 (always odd).  v1 files carry its primitives instead, which the
+    Convolution converter handles (a kernel over the channel axis)."""
+    a = unit.attrs
+    name, ins = start(ctx, unit)
+    if len(ins) != 1 or "depthRadius" not in a:
+        raise unsupported(ctx, unit, "this form of the block")
+    x = ins[0]
+    if not ctx.batched(x) or len(sample_shape(ctx, x)) < 2:
+        raise unsupported(ctx, unit, f"an input of shape {list(sample_shape(ctx, x))}")
+    radius = int(a["depthRadius"])
+    if radius < 0:
+        raise unsupported(ctx, unit, f"depthRadius {radius}")
+    out = ctx.add("LRN", [x], name, size=2 * radius + 1, alpha=float(a.get("alpha", 1e-4)),
+                  beta=float(a.get("beta", 0.75)), bias=float(a.get("bias", 1.0)))
     finish(ctx, unit, out)
