@@ -7,8 +7,12 @@ use, so the support matrices in docs/ can be generated the same way for all.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import Generic, TypeVar
+
+from mmconv.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -44,3 +48,18 @@ class Registry(Generic[F]):
     def family(self, key: str) -> str:
         """The module (op family) that handles ``key``, for support matrices."""
         return self._table[key].__module__.rsplit(".", 1)[-1]
+
+
+def import_by_name(kind: str, modules: dict[str, str], aliases: dict[str, str],
+                   name: str) -> ModuleType:
+    """Import the module registered for ``name`` (case-insensitive, aliases allowed).
+
+    Frontends and emitters are found this way by the CLI, so a user's
+    ``-f Torch`` and ``-df pytorch`` reach the same module, and an unknown name is
+    one UsageError listing what exists.
+    """
+    key = aliases.get(name.lower(), name.lower())
+    if key not in modules:
+        raise UsageError(
+            f"{kind} {name!r} is not supported yet (supported: {', '.join(modules)})")
+    return importlib.import_module(modules[key])

@@ -14,10 +14,9 @@ Emitters never import frontends or each other; the CLI finds them here by name.
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
-from mmconv.errors import UsageError
+from mmconv.dispatch import import_by_name
 
 #: Emitter name -> module.
 EMITTERS = {
@@ -28,9 +27,4 @@ ALIASES: dict[str, str] = {}
 
 def get_emitter(name: str) -> ModuleType:
     """The emitter module for ``name``, or a UsageError listing the supported ones."""
-    key = ALIASES.get(name.lower(), name.lower())
-    if key not in EMITTERS:
-        raise UsageError(
-            f"target framework {name!r} is not supported yet (supported: {', '.join(EMITTERS)})"
-        )
-    return importlib.import_module(EMITTERS[key])
+    return import_by_name("target framework", EMITTERS, ALIASES, name)

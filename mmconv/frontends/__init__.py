@@ -14,10 +14,9 @@ other; the CLI finds them here by name.
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
-from mmconv.errors import UsageError
+from mmconv.dispatch import import_by_name
 
 #: Frontend name -> module; aliases are the spellings MMdnn accepted.
 FRONTENDS = {
@@ -28,9 +27,4 @@ ALIASES: dict[str, str] = {}
 
 def get_frontend(name: str) -> ModuleType:
     """The frontend module for ``name``, or a UsageError listing the supported ones."""
-    key = ALIASES.get(name.lower(), name.lower())
-    if key not in FRONTENDS:
-        raise UsageError(
-            f"source framework {name!r} is not supported yet (supported: {', '.join(FRONTENDS)})"
-        )
-    return importlib.import_module(FRONTENDS[key])
+    return import_by_name("source framework", FRONTENDS, ALIASES, name)
