@@ -83,3 +83,9 @@ def test_batchnorm_parameter_sizes_checked() -> None:
                      spatial=False) == (None, 4, 5, 5)
     with pytest.raises(IRError, match="scale has shape"):
         out_shape("BatchNormalization", [(None, 4, 5, 5)], per_elem)
+
+
+def test_lrn_size_must_be_odd() -> None:
+    assert out_shape("LRN", [(None, 8, 4, 4)], size=5) == (None, 8, 4, 4)
+    with pytest.raises(IRError, match="positive odd number, got 4"):
+        out_shape("LRN", [(None, 8, 4, 4)], size=4)

@@ -57,6 +57,10 @@ def infer_batch_norm(node: Node, inputs: list[Value | None]) -> list[tuple]:
     Y = X / (bias + alpha / size * sum of X^2 over the channel window) ^ beta.""",
 )
 def infer_lrn(node: Node, inputs: list[Value | None]) -> list[tuple]:
+    size = node.attr("size")
+    if size < 1 or size % 2 == 0:
+        # ONNX LRN centres the window on the channel; an even size has no centre
+        raise IRError(f"node {node.name!r} (LRN): size must be a positive odd number, got {size}")
     return same(node, inputs)
 
 

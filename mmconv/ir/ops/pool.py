@@ -45,7 +45,9 @@ op(
     attrs={
         **POOL_ATTRS,
         "count_include_pad": Attr(
-            "bool", False, "divide by the full window size even where it covers padding"
+            "bool", False, "count the explicit padding in the divisor; the part of a "
+            "ceil_mode window that lies beyond the end padding is never counted "
+            "(onnxruntime's and PyTorch's behaviour)"
         ),
     },
     doc="""Mean over each window, as ONNX AveragePool. Unless count_include_pad,
