@@ -55,11 +55,7 @@ def emit_batch_norm(ctx: EmitContext, node: Node) -> None:
 
 @HANDLERS.register("LRN")
 def emit_lrn(ctx: EmitContext, node: Node) -> None:
-    """ONNX LRN; an even window (which the IR doc rules out, but a file may hold) is
-    refused because onnxruntime rejects it and the window's centre is ambiguous."""
-    if node.attr("size") % 2 == 0:
-        raise ctx.unsupported(node, f"LRN size {node.attr('size')} is even; only odd sizes "
-                              "are supported")
+    """ONNX LRN (the IR guarantees an odd window, which onnxruntime requires)."""
     ctx.add("LRN", [node.inputs[0]], node.outputs, name=node.name, size=node.attr("size"),
             alpha=float(node.attr("alpha")), beta=float(node.attr("beta")),
             bias=float(node.attr("bias")))

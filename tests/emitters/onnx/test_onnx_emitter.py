@@ -16,7 +16,7 @@ from mmconv.ir import Graph
 from mmconv.verify.compare import assert_close
 from mmconv.verify.onnx_runner import OnnxRunner, run_onnx
 
-from . import reference as ref
+from .. import reference as ref
 
 
 def conv_net(name: str = "convnet") -> Graph:

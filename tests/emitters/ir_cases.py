@@ -1,0 +1,621 @@
+"""The IR op case catalogue every emitter runs: tiny IR graphs with numpy-computed outputs.
+
+Each case is a hand-built IR graph with inputs and the output an independent
+numpy oracle (``reference.py``) computes under the IR's semantics
+(docs/ir-ops.md). ``min_opset`` is ONNX-specific (the lowest ONNX opset that
+can express the case); other targets ignore it.  Each emitter's op test
+parametrizes over :data:`CASES`, and a coverage test there makes a new IR op
+without a case fail CI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mmconv.ir import Graph
+
+from . import reference as ref
+
+RNG = np.random.default_rng(1234)
+
+
+def rand(*shape: int, low: float = -2.0, high: float = 2.0) -> np.ndarray:
+    return RNG.uniform(low, high, size=shape).astype(np.float32)
+
+
+@dataclass
+class Case:
+    graph: Graph
+    feeds: dict[str, np.ndarray]
+    expected: list[np.ndarray]
+    min_opset: int = 7
+    node: str = ""
+    #: ONNX op types that must not appear (e.g. no Transpose in conv nets)
+    ops: set[str] = field(default_factory=set)
+
+
+CASES: dict[str, Callable[[], Case]] = {}
+
+
+def case(name: str) -> Callable[[Callable[[], Case]], Callable[[], Case]]:
+    def add(fn: Callable[[], Case]) -> Callable[[], Case]:
+        assert name not in CASES
+        CASES[name] = fn
+        return fn
+    return add
+
+
+def one(op: str, inputs: list[str], feeds: dict[str, np.ndarray], expected: object,
+        weights: dict[str, np.ndarray] | None = None, min_opset: int = 7,
+        dynamic: bool = True, **attrs: object) -> Case:
+    """A graph with one node of ``op``; graph inputs get a dynamic batch axis by default."""
+    g = Graph(f"{op}_graph")
+    for name, array in feeds.items():
+        shape = list(array.shape)
+        if dynamic and shape:
+            shape[0] = None
+        g.add_input(name, array.dtype.name, shape)
+    for name, array in (weights or {}).items():
+        g.add_weight(name, array)
+    node = f"{op.lower()}_node"
+    g.add_node(op, inputs, node, **attrs)  # type: ignore[arg-type]
+    g.outputs = [node]
+    exp = expected if isinstance(expected, list) else [expected]
+    return Case(g, feeds, exp, min_opset, node)
+
+
+# -- conv ---------------------------------------------------------------------
+@case("conv_bias_pads_strides")
+def _() -> Case:
+    x, w, b = rand(2, 3, 7, 6), rand(4, 3, 3, 2), rand(4)
+    attrs = {"strides": (2, 1), "pads": (1, 0, 2, 1)}  # asymmetric
+    return one("Conv", ["x", "W", "B"], {"x": x}, ref.conv(x, w, b, **attrs),
+               {"W": w, "B": b}, **attrs)
+
+
+@case("conv_group_dilated")
+def _() -> Case:
+    x, w = rand(2, 4, 9, 9), rand(6, 2, 3, 3)
+    attrs = {"dilations": (2, 3), "group": 2, "pads": (2, 1, 0, 3)}
+    return one("Conv", ["x", "W"], {"x": x}, ref.conv(x, w, **attrs), {"W": w}, **attrs)
+
+
+@case("conv_depthwise_1d")
+def _() -> Case:
+    x, w = rand(2, 3, 10), rand(3, 1, 4)
+    attrs = {"group": 3, "strides": (3,), "pads": (1, 2)}
+    return one("Conv", ["x", "W"], {"x": x}, ref.conv(x, w, **attrs), {"W": w}, **attrs)
+
+
+@case("conv_transpose")
+def _() -> Case:
+    x, w, b = rand(2, 4, 4, 3), rand(4, 3, 3, 3), rand(6)
+    attrs = {"strides": (2, 3), "pads": (1, 0, 0, 2), "output_padding": (1, 0), "group": 2}
+    return one("ConvTranspose", ["x", "W", "B"], {"x": x}, ref.conv_transpose(x, w, b, **attrs),
+               {"W": w, "B": b}, **attrs)
+
+
+@case("conv_transpose_dilated")
+def _() -> Case:
+    x, w = rand(1, 2, 5), rand(2, 3, 3)
+    attrs = {"dilations": (2,), "pads": (1, 1)}
+    return one("ConvTranspose", ["x", "W"], {"x": x}, ref.conv_transpose(x, w, **attrs),
+               {"W": w}, **attrs)
+
+
+# -- pool ---------------------------------------------------------------------
+@case("maxpool_ceil")
+def _() -> Case:  # before opset 10: extra end pads
+    x = rand(2, 3, 8, 7)
+    attrs = {"kernel_shape": (3, 3), "strides": (2, 2), "ceil_mode": True}
+    return one("MaxPool", ["x"], {"x": x}, ref.pool(x, "max", **attrs), **attrs)
+
+
+@case("maxpool_asymmetric_pads")
+def _() -> Case:
+    x = rand(2, 2, 6, 6, low=-3, high=-1)  # all negative: padding must never win
+    attrs = {"kernel_shape": (3, 2), "strides": (1, 2), "pads": (2, 0, 0, 1)}
+    return one("MaxPool", ["x"], {"x": x}, ref.pool(x, "max", **attrs), **attrs)
+
+
+@case("maxpool_dilated")
+def _() -> Case:
+    x = rand(1, 2, 9, 9)
+    attrs = {"kernel_shape": (2, 3), "dilations": (2, 2), "strides": (1, 2), "pads": (1, 1, 0, 1)}
+    return one("MaxPool", ["x"], {"x": x}, ref.pool(x, "max", **attrs), min_opset=10, **attrs)
+
+
+@case("maxpool_1d_ceil_pads")
+def _() -> Case:
+    x = rand(2, 3, 10)
+    attrs = {"kernel_shape": (3,), "strides": (2,), "pads": (1, 0), "ceil_mode": True}
+    return one("MaxPool", ["x"], {"x": x}, ref.pool(x, "max", **attrs), **attrs)
+
+
+@case("avgpool_pads_exclude")
+def _() -> Case:
+    x = rand(2, 3, 6, 5)
+    attrs = {"kernel_shape": (3, 3), "strides": (2, 2), "pads": (1, 1, 1, 0)}
+    return one("AveragePool", ["x"], {"x": x}, ref.pool(x, "avg", **attrs), **attrs)
+
+
+@case("avgpool_count_include_pad")
+def _() -> Case:
+    x = rand(2, 3, 6, 5)
+    attrs = {"kernel_shape": (3, 2), "strides": (2, 1), "pads": (1, 0, 2, 1),
+             "count_include_pad": True}
+    return one("AveragePool", ["x"], {"x": x}, ref.pool(x, "avg", **attrs), **attrs)
+
+
+@case("avgpool_ceil_exclude")
+def _() -> Case:  # before opset 10: extra end pads, left out of the divisor
+    x = rand(2, 2, 7, 8)
+    attrs = {"kernel_shape": (2, 3), "strides": (2, 2), "ceil_mode": True}
+    return one("AveragePool", ["x"], {"x": x}, ref.pool(x, "avg", **attrs), **attrs)
+
+
+@case("avgpool_ceil_include_pad")
+def _() -> Case:  # the overhang is not padding: needs real ceil_mode (opset 10)
+    x = rand(2, 2, 7, 8)
+    attrs = {"kernel_shape": (3, 3), "strides": (2, 2), "pads": (1, 1, 1, 1),
+             "ceil_mode": True, "count_include_pad": True}
+    return one("AveragePool", ["x"], {"x": x}, ref.pool(x, "avg", **attrs), min_opset=10,
+               **attrs)
+
+
+@case("avgpool_ceil_include_pad_exact")
+def _() -> Case:  # ceil and floor agree here, so ceil_mode can simply be dropped
+    x = rand(2, 2, 7, 7)
+    attrs = {"kernel_shape": (3, 3), "strides": (2, 2), "pads": (1, 1, 1, 1),
+             "ceil_mode": True, "count_include_pad": True}
+    return one("AveragePool", ["x"], {"x": x}, ref.pool(x, "avg", **attrs), **attrs)
+
+
+@case("avgpool_dilated")
+def _() -> Case:
+    x = rand(1, 2, 8, 8)
+    attrs = {"kernel_shape": (2, 2), "dilations": (2, 3), "pads": (1, 0, 0, 1)}
+    return one("AveragePool", ["x"], {"x": x}, ref.pool(x, "avg", **attrs), min_opset=19,
+               **attrs)
+
+
+@case("global_pools")
+def _() -> Case:
+    x = rand(2, 3, 4, 5)
+    g = Graph("global")
+    g.add_input("x", "float32", [None, 3, 4, 5])
+    g.add_node("GlobalAveragePool", ["x"], "gap")
+    g.add_node("GlobalMaxPool", ["x"], "gmp")
+    g.outputs = ["gap", "gmp"]
+    return Case(g, {"x": x}, [x.mean(axis=(2, 3), keepdims=True),
+                              x.max(axis=(2, 3), keepdims=True)])
+
+
+# -- normalization --------------------------------------------------------------
+def _bn_params(shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+    return {"scale": rand(*shape), "B": rand(*shape), "mean": rand(*shape),
+            "var": rand(*shape, low=0.1, high=2.0)}
+
+
+@case("batchnorm_spatial")
+def _() -> Case:
+    x, p = rand(2, 3, 4, 5), _bn_params((3,))
+    return one("BatchNormalization", ["x", "scale", "B", "mean", "var"], {"x": x},
+               ref.batch_norm(x, *p.values(), epsilon=1e-3, spatial=True), p, epsilon=1e-3)
+
+
+@case("batchnorm_spatial_c11_params")
+def _() -> Case:  # CNTK-style [C,1,1] parameters, stored as [C] under their own names
+    x, p = rand(2, 3, 4, 5), _bn_params((3, 1, 1))
+    return one("BatchNormalization", ["x", "scale", "B", "mean", "var"], {"x": x},
+               ref.batch_norm(x, *p.values(), epsilon=1e-5, spatial=True), p)
+
+
+@case("batchnorm_rank2")
+def _() -> Case:
+    x, p = rand(3, 6), _bn_params((6,))
+    return one("BatchNormalization", ["x", "scale", "B", "mean", "var"], {"x": x},
+               ref.batch_norm(x, *p.values(), epsilon=1e-5, spatial=True), p)
+
+
+@case("batchnorm_shared_params")
+def _() -> Case:  # the same [C,1,1] weights feed two BNs: Reshape nodes, weights untouched
+    x, p = rand(2, 3, 4, 5), _bn_params((3, 1, 1))
+    g = Graph("bn_shared")
+    g.add_input("x", "float32", [None, 3, 4, 5])
+    for k, v in p.items():
+        g.add_weight(k, v)
+    g.add_node("BatchNormalization", ["x", *p], "bn1")
+    g.add_node("BatchNormalization", ["bn1", *p], "bn2")
+    g.outputs = ["bn2"]
+    y = ref.batch_norm(x, *p.values(), epsilon=1e-5, spatial=True)
+    return Case(g, {"x": x}, [ref.batch_norm(y, *p.values(), epsilon=1e-5, spatial=True)])
+
+
+@case("batchnorm_per_element")
+def _() -> Case:  # folded into one Mul and one Add at emit time
+    x, p = rand(2, 3, 4, 5), _bn_params((3, 4, 5))
+    return one("BatchNormalization", ["x", "scale", "B", "mean", "var"], {"x": x},
+               ref.batch_norm(x, *p.values(), epsilon=1e-4, spatial=False), p,
+               epsilon=1e-4, spatial=False)
+
+
+@case("batchnorm_per_element_runtime_scale")
+def _() -> Case:  # a parameter computed at run time cannot be folded: arithmetic nodes
+    x, p = rand(2, 3, 4), _bn_params((12,))
+    scale = p.pop("scale")
+    g = Graph("bn_runtime")
+    g.add_input("x", "float32", [None, 3, 4])
+    g.add_input("s", "float32", [12])
+    for k, v in p.items():
+        g.add_weight(k, v)
+    g.add_node("BatchNormalization", ["x", "s", "B", "mean", "var"], "bn", spatial=False)
+    g.outputs = ["bn"]
+    y = ref.batch_norm(x, scale, p["B"], p["mean"], p["var"], epsilon=1e-5, spatial=False)
+    return Case(g, {"x": x, "s": scale}, [y])
+
+
+@case("lrn")
+def _() -> Case:
+    x = rand(2, 7, 3, 3)
+    attrs = {"size": 5, "alpha": 1e-2, "beta": 0.75, "bias": 2.0}
+    return one("LRN", ["x"], {"x": x}, ref.lrn(x, **attrs), **attrs)
+
+
+@case("layernorm_last_axis")
+def _() -> Case:
+    x, s, b = rand(2, 5, 6), rand(6), rand(6)
+    return one("LayerNormalization", ["x", "scale", "B"], {"x": x},
+               ref.layer_norm(x, s, b, -1, 1e-5), {"scale": s, "B": b})
+
+
+@case("layernorm_axis1_no_bias")
+def _() -> Case:
+    x, s = rand(2, 3, 4), rand(3, 4)
+    return one("LayerNormalization", ["x", "scale"], {"x": x},
+               ref.layer_norm(x, s, None, 1, 1e-3), {"scale": s}, axis=1, epsilon=1e-3)
+
+
+# -- activation -------------------------------------------------------------------
+def _activation_case(op: str, **attrs: float) -> Callable[[], Case]:
+    def build() -> Case:
+        x = rand(3, 4, 5, low=-4, high=4)
+        return one(op, ["x"], {"x": x}, ref.ACTIVATIONS[op](x.astype(np.float64), **attrs),
+                   **attrs)
+    return build
+
+
+for _op in ref.ACTIVATIONS:
+    case(_op.lower())(_activation_case(_op))
+case("elu_alpha")(_activation_case("Elu", alpha=0.5))
+case("leakyrelu_alpha")(_activation_case("LeakyRelu", alpha=0.2))
+case("hardsigmoid_alpha_beta")(_activation_case("HardSigmoid", alpha=0.3, beta=0.4))
+case("selu_params")(_activation_case("Selu", alpha=1.5, gamma=1.1))
+
+
+@case("prelu_channel")
+def _() -> Case:
+    x, s = rand(2, 3, 4, 4), rand(3, 1, 1)
+    return one("PRelu", ["x", "slope"], {"x": x}, np.where(x >= 0, x, s * x), {"slope": s})
+
+
+@case("prelu_broadcast_out")
+def _() -> Case:  # the slope broadcasts X up: no ONNX PRelu, relu arithmetic instead
+    x, s = rand(2, 1, 4), rand(3, 1)
+    return one("PRelu", ["x", "slope"], {"x": x}, np.where(x >= 0, x, s * x), {"slope": s},
+               dynamic=False)
+
+
+def _softmax_case(op: str, shape: tuple[int, ...], axis: int, min_opset: int = 7,
+                  ties: bool = False) -> Callable[[], Case]:
+    fn = {"Softmax": ref.softmax, "LogSoftmax": ref.log_softmax, "Hardmax": ref.hardmax}[op]
+
+    def build() -> Case:
+        x = rand(*shape, low=-3, high=3)
+        if ties:
+            x = np.round(x)
+        return one(op, ["x"], {"x": x}, fn(x, axis), min_opset=min_opset, axis=axis)
+    return build
+
+
+for _op in ("Softmax", "LogSoftmax", "Hardmax"):
+    _name = _op.lower()
+    case(f"{_name}_last")(_softmax_case(_op, (2, 3, 5), -1))
+    case(f"{_name}_middle")(  # before 13 decomposed along the axis (Hardmax: OneHot, 9+)
+        _softmax_case(_op, (2, 4, 3), 1, min_opset=9 if _op == "Hardmax" else 7))
+    case(f"{_name}_trailing_ones")(_softmax_case(_op, (2, 5, 1, 1), 1))
+case("hardmax_ties")(_softmax_case("Hardmax", (2, 6, 3), 1, min_opset=9, ties=True))
+
+
+# -- elementwise ------------------------------------------------------------------
+def _binary_case(op: str, a: np.ndarray, b: np.ndarray, min_opset: int = 7,
+                 b_weight: bool = False) -> Callable[[], Case]:
+    def build() -> Case:
+        expected = ref.BINARY[op](a.astype(np.float64) if a.dtype.kind == "f" else a,
+                                  b.astype(np.float64) if b.dtype.kind == "f" else b)
+        if b_weight:
+            return one(op, ["a", "b"], {"a": a}, expected, {"b": b}, min_opset=min_opset)
+        return one(op, ["a", "b"], {"a": a, "b": b}, expected, min_opset=min_opset,
+                   dynamic=False)
+    return build
+
+
+for _op in ("Add", "Sub", "Mul", "Div"):
+    case(f"{_op.lower()}_broadcast")(_binary_case(_op, rand(2, 3, 4), rand(3, 1) + 3,
+                                                  b_weight=True))
+case("pow")(_binary_case("Pow", rand(2, 3, low=0.5, high=2), rand(2, 3)))
+case("max_same_shape")(_binary_case("Max", rand(2, 3), rand(2, 3)))
+case("min_same_shape")(_binary_case("Min", rand(2, 3), rand(2, 3)))
+case("max_broadcast")(_binary_case("Max", rand(2, 3), rand(3), min_opset=8))
+case("min_broadcast")(_binary_case("Min", rand(4, 1), rand(3), min_opset=8))
+_ints_a = RNG.integers(-3, 3, size=(3, 4)).astype(np.float32)
+_ints_b = RNG.integers(-3, 3, size=(4,)).astype(np.float32)
+case("equal_float")(_binary_case("Equal", _ints_a, _ints_b, min_opset=11))
+case("equal_int64")(_binary_case("Equal", _ints_a.astype(np.int64), _ints_b.astype(np.int64)))
+case("greater")(_binary_case("Greater", _ints_a, _ints_b))
+case("less")(_binary_case("Less", _ints_a, _ints_b))
+case("greater_int32")(_binary_case("Greater", _ints_a.astype(np.int32),
+                                   _ints_b.astype(np.int32), min_opset=9))
+case("greater_or_equal")(_binary_case("GreaterOrEqual", _ints_a, _ints_b))
+case("less_or_equal")(_binary_case("LessOrEqual", _ints_a, _ints_b))
+
+
+def _unary_case(op: str, x: np.ndarray, min_opset: int = 7) -> Callable[[], Case]:
+    def build() -> Case:
+        return one(op, ["x"], {"x": x}, ref.UNARY[op](x.astype(np.float64)),
+                   min_opset=min_opset)
+    return build
+
+
+_halves = np.array([[0.5, 1.5, 2.5, -0.5], [-1.5, 0.4, -2.6, 0.0]], dtype=np.float32)
+for _op in ("Identity", "Neg", "Abs", "Exp", "Floor", "Ceil"):
+    case(_op.lower())(_unary_case(_op, rand(2, 3, 4)))
+case("log")(_unary_case("Log", rand(2, 5, low=0.1, high=5)))
+case("sqrt")(_unary_case("Sqrt", rand(2, 5, low=0.0, high=5)))
+case("reciprocal")(_unary_case("Reciprocal", rand(2, 5, low=0.5, high=5)))
+case("round_half_even")(_unary_case("Round", _halves, min_opset=11))
+case("sign")(_unary_case("Sign", _halves, min_opset=9))
+
+
+@case("clip_both")
+def _() -> Case:
+    x = rand(3, 5, low=-3, high=3)
+    return one("Clip", ["x"], {"x": x}, np.clip(x, -1.0, 0.5), min=-1.0, max=0.5)
+
+
+@case("clip_max_only")
+def _() -> Case:  # relu6-style: opset 11+ leaves the min input empty
+    x = rand(3, 5, low=-3, high=8)
+    return one("Clip", ["x"], {"x": x}, np.minimum(x, 6.0), max=6.0)
+
+
+@case("clip_min_only")
+def _() -> Case:
+    x = rand(3, 5, low=-3, high=3)
+    return one("Clip", ["x"], {"x": x}, np.maximum(x, 0.25), min=0.25)
+
+
+@case("clip_int32")
+def _() -> Case:
+    x = RNG.integers(-10, 10, size=(3, 4)).astype(np.int32)
+    return one("Clip", ["x"], {"x": x}, np.clip(x, -2, 3), min=-2.0, max=3.0, min_opset=12)
+
+
+@case("where")
+def _() -> Case:
+    c = RNG.integers(0, 2, size=(3, 4)).astype(bool)
+    x, y = rand(3, 4), rand(4)
+    return one("Where", ["c", "x", "y"], {"c": c, "x": x}, np.where(c, x, y), {"y": y},
+               min_opset=9)
+
+
+# -- linalg -----------------------------------------------------------------------
+@case("dense_bias")
+def _() -> Case:
+    x, w, b = rand(3, 6), rand(4, 6), rand(4)
+    return one("Dense", ["x", "W", "B"], {"x": x},
+               x.astype(np.float64) @ w.T.astype(np.float64) + b, {"W": w, "B": b})
+
+
+@case("dense_no_bias")
+def _() -> Case:  # Gemm's bias is optional only from opset 11: a zero bias before
+    x, w = rand(3, 6), rand(4, 6)
+    return one("Dense", ["x", "W"], {"x": x}, x.astype(np.float64) @ w.T.astype(np.float64),
+               {"W": w})
+
+
+@case("matmul_batched")
+def _() -> Case:
+    a, b = rand(2, 3, 4), rand(4, 5)
+    return one("MatMul", ["a", "b"], {"a": a}, a.astype(np.float64) @ b, {"b": b})
+
+
+@case("matmul_vector")
+def _() -> Case:
+    a, b = rand(3, 4), rand(4)
+    return one("MatMul", ["a", "b"], {"a": a}, a.astype(np.float64) @ b, {"b": b})
+
+
+# -- shape ------------------------------------------------------------------------
+@case("flatten_axis2")
+def _() -> Case:
+    x = rand(2, 3, 4, 5)
+    return one("Flatten", ["x"], {"x": x}, x.reshape(6, 20), axis=2, dynamic=False)
+
+
+@case("flatten_axis1")
+def _() -> Case:
+    x = rand(2, 3, 4)
+    return one("Flatten", ["x"], {"x": x}, x.reshape(2, 12))
+
+
+@case("flatten_axis0")
+def _() -> Case:
+    x = rand(2, 3, 4)
+    return one("Flatten", ["x"], {"x": x}, x.reshape(1, 24), axis=0, dynamic=False)
+
+
+@case("flatten_int64")
+def _() -> Case:
+    x = RNG.integers(0, 9, size=(2, 3, 2)).astype(np.int64)
+    return one("Flatten", ["x"], {"x": x}, x.reshape(2, 6), min_opset=9)
+
+
+@case("reshape_copy_and_infer")
+def _() -> Case:
+    x = rand(2, 3, 4, 2)
+    return one("Reshape", ["x"], {"x": x}, x.reshape(2, 4, 6), shape=(0, 4, -1))
+
+
+@case("transpose")
+def _() -> Case:
+    x = rand(2, 3, 4, 5)
+    return one("Transpose", ["x"], {"x": x}, x.transpose(0, 2, 3, 1), perm=(0, 2, 3, 1))
+
+
+@case("concat_channels")
+def _() -> Case:
+    a, b, c = rand(2, 3, 2), rand(2, 1, 2), rand(2, 2, 2)
+    return one("Concat", ["a", "b", "c"], {"a": a, "b": b}, np.concatenate([a, b, c], 1),
+               {"c": c}, axis=1)
+
+
+@case("concat_negative_axis")
+def _() -> Case:  # written as a positive axis: negative ones are legal only from opset 11
+    a, b = rand(2, 3, 2), rand(2, 3, 4)
+    return one("Concat", ["a", "b"], {"a": a, "b": b}, np.concatenate([a, b], -1), axis=-1)
+
+
+# -- reduce ------------------------------------------------------------------------
+_NP_REDUCE = {
+    "ReduceSum": np.sum, "ReduceMean": np.mean, "ReduceMax": np.max, "ReduceMin": np.min,
+    "ReduceProd": np.prod,
+    "ReduceLogSumExp": lambda x, axis, keepdims: np.log(np.sum(np.exp(x.astype(np.float64)),
+                                                               axis=axis, keepdims=keepdims)),
+}
+
+
+def _reduce_case(op: str, axes: tuple[int, ...], keepdims: bool) -> Callable[[], Case]:
+    def build() -> Case:
+        x = rand(2, 3, 4, low=0.5, high=1.5) if op == "ReduceProd" else rand(2, 3, 4)
+        np_axes = axes or None
+        want = _NP_REDUCE[op](x, axis=np_axes, keepdims=keepdims)
+        return one(op, ["x"], {"x": x}, np.asarray(want, dtype=np.float32), axes=axes,
+                   keepdims=keepdims, dynamic=bool(axes) and 0 not in axes)
+    return build
+
+
+case("reduce_sum_axis1")(_reduce_case("ReduceSum", (1,), True))
+case("reduce_mean_last_two_nokeep")(_reduce_case("ReduceMean", (-2, -1), False))
+case("reduce_max_all")(_reduce_case("ReduceMax", (), False))
+case("reduce_min_axis2")(_reduce_case("ReduceMin", (2,), True))
+case("reduce_prod_axis2")(_reduce_case("ReduceProd", (2,), False))
+case("reduce_logsumexp_axis1")(_reduce_case("ReduceLogSumExp", (1,), True))
+
+
+@case("argmax_keepdims")
+def _() -> Case:
+    x = rand(2, 3, 4)
+    return one("ArgMax", ["x"], {"x": x}, np.argmax(x, axis=1)[:, None, :], axis=1)
+
+
+@case("argmin_last_axis_nokeep")
+def _() -> Case:
+    x = rand(2, 3, 4)
+    return one("ArgMin", ["x"], {"x": x}, np.argmin(x, axis=-1), axis=-1, keepdims=False)
+
+
+@case("argmax_select_last")
+def _() -> Case:  # ties: the last index (opset 12+)
+    x = np.asarray([[1, 3, 3, 0], [2, 2, 1, 2]], dtype=np.float32)
+    return one("ArgMax", ["x"], {"x": x}, np.asarray([[2], [3]], dtype=np.int64), axis=1,
+               select_last_index=True, min_opset=12)
+
+
+@case("cumsum_batch_axis")
+def _() -> Case:  # numbering the batch: the frontends' use of it
+    x = np.ones((3, 2, 1), dtype=np.float32)
+    return one("CumSum", ["x"], {"x": x}, np.cumsum(x, axis=0), axis=0, min_opset=11)
+
+
+@case("cumsum_exclusive_reverse")
+def _() -> Case:
+    x = rand(2, 5)
+    want = np.flip(np.cumsum(np.flip(x, 1), axis=1), 1) - x
+    return one("CumSum", ["x"], {"x": x}, want, axis=1, exclusive=True, reverse=True,
+               min_opset=11)
+
+
+# -- shape: Slice, Pad; Cast, Not -----------------------------------------------------
+@case("slice_two_axes")
+def _() -> Case:
+    x = rand(2, 5, 6)
+    return one("Slice", ["x"], {"x": x}, x[:, 1:4, -4:], starts=(1, -4), ends=(4, 100),
+               axes=(1, -1))
+
+
+@case("slice_steps")
+def _() -> Case:
+    x = rand(2, 5, 7)
+    return one("Slice", ["x"], {"x": x}, x[:, :, 1::3], starts=(1,), ends=(7,), axes=(2,),
+               steps=(3,), min_opset=10)
+
+
+@case("slice_reversed_to_start")
+def _() -> Case:  # the symmetric-padding building block: end -size-1 means "through 0"
+    x = rand(2, 3, 5)
+    return one("Slice", ["x"], {"x": x}, x[:, :, 1::-1], starts=(1,), ends=(-6,), axes=(2,),
+               steps=(-1,), min_opset=10)
+
+
+@case("pad_constant_value")
+def _() -> Case:
+    x = rand(2, 3, 4)
+    want = np.pad(x, [(0, 0), (1, 2), (2, 0)], constant_values=0.5)
+    return one("Pad", ["x"], {"x": x}, want, pads=(0, 1, 2, 0, 2, 0), value=0.5)
+
+
+@case("pad_reflect")
+def _() -> Case:
+    x = rand(2, 3, 4)
+    want = np.pad(x, [(0, 0), (2, 1), (1, 3)], mode="reflect")
+    return one("Pad", ["x"], {"x": x}, want, pads=(0, 2, 1, 0, 1, 3), mode="reflect")
+
+
+@case("pad_edge")
+def _() -> Case:
+    x = rand(2, 3, 4)
+    want = np.pad(x, [(0, 0), (0, 2), (3, 1)], mode="edge")
+    return one("Pad", ["x"], {"x": x}, want, pads=(0, 0, 3, 0, 2, 1), mode="edge")
+
+
+@case("cast_bool_to_float")
+def _() -> Case:
+    c = RNG.integers(0, 2, size=(3, 4)).astype(bool)
+    return one("Cast", ["c"], {"c": c}, c.astype(np.float32), to="float32")
+
+
+@case("cast_float_to_int64")
+def _() -> Case:
+    x = np.asarray([[0.0, -1.5, 2.0], [0.25, 0.0, 3.0]], dtype=np.float32)
+    return one("Cast", ["x"], {"x": x}, x.astype(np.int64), to="int64")
+
+
+@case("not")
+def _() -> Case:
+    c = RNG.integers(0, 2, size=(3, 4)).astype(bool)
+    return one("Not", ["c"], {"c": c}, np.logical_not(c))
+
+
+# -- detection ----------------------------------------------------------------------
+@case("max_roi_pool")
+def _() -> Case:
+    x = rand(2, 3, 12, 10)
+    rois = np.asarray([[0, 1.2, 2.6, 15.0, 20.4], [1, 0.0, 0.0, 19.0, 23.0],
+                       [1, 7.0, 9.5, 8.0, 10.0], [0, 30.0, 2.0, 35.0, 5.0]], dtype=np.float32)
+    want = ref.max_roi_pool(x, rois, (3, 2), 0.5)
+    return one("MaxRoiPool", ["x", "rois"], {"x": x, "rois": rois}, want, pooled_shape=(3, 2),
+               spatial_scale=0.5, dynamic=False)
