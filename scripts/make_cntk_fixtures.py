@@ -530,6 +530,39 @@ def fx_shape_ops():
 
 
 @fixture
+def fx_shape_ops_legacy():
+    """shape_ops without Pad, transpose(perm) and strided slices (the legacy format
+    cannot hold them: CNTK 2.7 refuses the first two and drops slice strides), so reshape, splice, slice and swapaxes with CNTK's reversed axes are tested in
+    v1 files too."""
+    x = C.input_variable((3, 4, 6), name="x")
+    y = C.input_variable((3, 2, 6), name="y")
+    outs = [
+        C.reshape(x, (4, 18), name="reshape"),
+        C.reshape(x, (2, 3, 2), begin_axis=0, end_axis=2, name="reshape_range"),
+        C.splice(x, y, axis=1, name="splice_h"),
+        C.splice(x, x, axis=-1, name="splice_last"),
+        C.slice(x, 0, 1, 3, name="slice_c"),
+        C.slice(x, -1, -5, -1, name="slice_w_neg"),
+        C.slice(x, [1, 2], [1, 0], [4, 5], name="slice_multi"),
+        C.swapaxes(x, 1, 2, name="swapaxes"),
+    ]
+    return Spec(C.combine(outs), ["shape"],
+                ["Reshape", "Reshape(begin/end axis)", "Splice", "Slice(negative indices)",
+                 "Slice(multi-axis)", "TransposeAxes(swap)", "Combine"])
+
+
+@fixture
+def fx_conv_transpose_auto():
+    """ConvolutionTranspose with auto padding and no output_shape (CNTK then makes
+    (n-1)*stride+1 cells), odd and even kernels."""
+    x = C.input_variable((3, 7, 6), name="x")
+    a = L.ConvolutionTranspose((3, 3), 2, strides=2, pad=True, name="deconv_k3")(x)
+    b = L.ConvolutionTranspose((4, 2), 2, strides=(2, 3), pad=True, name="deconv_k4")(x)
+    return Spec(C.combine([a, b]), ["conv"],
+                ["ConvolutionTranspose(auto padding, no output_shape)", "Combine"])
+
+
+@fixture
 def fx_reductions():
     """reduce_sum/mean/max/min/prod/log_sum_exp on one and all axes; argmax/argmin."""
     x = C.input_variable((3, 4, 5), name="x")

@@ -235,8 +235,10 @@ def _slice(r: ByteReader, node: V1Node, version: int) -> dict[str, Any]:
     n = r.count("slice axis count", 8, wide=False) if version >= 22 else 1
     begins, ends, axes, strides = [], [], [], []
     for _ in range(n):
+        # The legacy node keeps RowSlice's (start, count): the end is start + count
+        # (checked against cntk.load_model, which reports endIndex = begin + count).
         begins.append(_signed64(r.u64("slice begin")))
-        ends.append(_signed64(r.u64("slice end")))
+        ends.append(begins[-1] + _signed64(r.u64("slice count")))
         axes.append(r.i32("slice axis") if version >= 3 else 1)
         strides.append(r.i32("slice stride") if version >= 27 else 1)
     return {"beginIndex": begins, "endIndex": ends, "axis": axes, "strides": strides}

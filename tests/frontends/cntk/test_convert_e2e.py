@@ -23,10 +23,12 @@ SUPPORTED = [
     "act_sigmoid_tanh", "act_softmax_axis", "alexnet_mini", "bn_per_element", "combine_two",
     "compare_select", "conv1d", "conv_depthwise", "conv_dilation", "conv_even_kernel",
     "conv_even_kernel_strided", "conv_explicit_pads", "conv_groups", "conv_ops_autopad_mixed",
-    "conv_strides", "conv_transpose", "conv_transpose_explicit_pads", "conv_valid", "convnet",
+    "conv_strides", "conv_transpose", "conv_transpose_auto", "conv_transpose_explicit_pads",
+    "conv_valid", "convnet",
     "dense_chw", "fast_rcnn_mini", "float16", "float64", "inception_mini", "layer_norm", "lrn",
     "math_binary", "math_unary", "math_unary_positive", "mlp", "pool_explicit_pads",
-    "pool_variants", "reductions", "residual", "roipooling", "shape_ops", "times",
+    "pool_variants", "reductions", "residual", "roipooling", "shape_ops", "shape_ops_legacy",
+    "times",
     "with_loss",
 ]
 

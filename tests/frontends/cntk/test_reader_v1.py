@@ -48,6 +48,7 @@ def _normalize_attrs(op: str, attrs: dict[str, Any]) -> dict[str, Any]:
     - Pooling shapes: v1 pooling nodes keep an explicit channel entry (``(2, 2, 1)``
       where v2 has ``(2, 2)``); trailing ones / zeros / False describe the channel axis,
       and a single value stands for all axes.
+    - Slice: ``sliceStrides`` 1 (the default) is written in v2 files only.
     - ReduceElements: a single axis is ``axis`` in some v2 files and ``axisVec`` in
       others; v1 (like CNTK's loader) always gives ``axisVec``.
     """
@@ -66,6 +67,11 @@ def _normalize_attrs(op: str, attrs: dict[str, Any]) -> dict[str, Any]:
                 if len(set(v)) == 1:  # one value stands for every axis
                     v = v[:1]
                 a[key] = tuple(v)
+    if op == "Slice":  # stride 1 is the default: v2 files spell it out, v1 cannot
+        if a.get("sliceStrides") == 1:
+            a.pop("sliceStrides")
+        if set(a.get("sliceStridesVec", (2,))) == {1}:
+            a.pop("sliceStridesVec")
     if op == "ReduceElements" and "axis" in a and "axisVec" not in a:
         a["axisVec"] = (a.pop("axis"),)
     return a
