@@ -1,0 +1,39 @@
+"""Shared helpers of the PyTorch emitter tests: emit a graph, run it eagerly and scripted."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+
+from mmconv.emitters.pytorch import emit
+from mmconv.emitters.pytorch.script import code_module, to_tensors
+from mmconv.ir import Graph
+
+
+def _numpy(out: object) -> list[np.ndarray]:
+    outs = out if isinstance(out, tuple) else (out,)
+    return [o.detach().numpy() for o in outs]  # type: ignore[union-attr]
+
+
+def run_both(graph: Graph, feeds: Mapping[str, np.ndarray]
+             ) -> tuple[list[np.ndarray], list[np.ndarray], str]:
+    """(eager outputs, TorchScript outputs, source) of ``graph`` on ``feeds``.
+
+    The state_dict must load strictly and ``torch.jit.script`` must succeed (no
+    trace fallback: scripting keeps every dynamic axis dynamic).
+    """
+    emitted = emit(graph)
+    args = [torch.from_numpy(np.ascontiguousarray(feeds[v.name])) for v in graph.inputs]
+    with code_module(emitted.source) as module:
+        model = module.KitModel()
+        model.load_state_dict(to_tensors(emitted.state), strict=True)
+        with torch.no_grad():
+            eager = _numpy(model(*args))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                scripted = torch.jit.script(model)
+            script = _numpy(scripted(*args))
+    return eager, script, emitted.source
