@@ -21,8 +21,9 @@ from mmconv.dispatch import import_by_name
 #: Emitter name -> module.
 EMITTERS = {
     "onnx": "mmconv.emitters.onnx",
+    "pytorch": "mmconv.emitters.pytorch",
 }
-ALIASES: dict[str, str] = {}
+ALIASES: dict[str, str] = {"torch": "pytorch"}
 
 
 def get_emitter(name: str) -> ModuleType:

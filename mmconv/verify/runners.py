@@ -48,3 +48,16 @@ def run_onnx_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
     runner = OnnxRunner(path)
     outputs = runner.run_dict({v.name: inputs[v.name] for v in graph.inputs})
     return [outputs[name] for name in graph.outputs]
+
+
+@RUNNERS.register("pytorch", "torch")
+def run_torchscript(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
+                    ) -> list[np.ndarray]:
+    """A TorchScript file (mmconvert -df pytorch): inputs in IR order, outputs likewise."""
+    import torch
+
+    model = torch.jit.load(str(path), map_location="cpu")
+    args = [torch.from_numpy(np.ascontiguousarray(inputs[v.name])) for v in graph.inputs]
+    with torch.no_grad():
+        out = model(*args)
+    return [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]
