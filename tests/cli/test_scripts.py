@@ -126,11 +126,21 @@ def test_debug_shows_traceback(tmp_path: Path) -> None:
     assert "Traceback" in proc.stderr
 
 
-def test_later_targets_say_so(cntk_fixtures_dir: Path, tmp_path: Path) -> None:
+def test_mmtocode_mmtomodel_onnx(cntk_fixtures_dir: Path, tmp_path: Path) -> None:
+    """MMdnn's three-step flow to ONNX: IR -> code + weights -> model, matching CNTK."""
     proc = run("mmtoir", "-f", "cntk", "-n", cntk_fixtures_dir / "mlp.v2.model", "-d",
                tmp_path / "ir")
     assert proc.returncode == 0, proc.stderr
     proc = run("mmtocode", "-f", "onnx", "-n", tmp_path / "ir.pb", "-w", tmp_path / "ir.npy",
-               "-d", tmp_path / "m.py")
-    assert_one_line_error(proc, 1, "not supported yet")
-    assert not (tmp_path / "m.py").exists()
+               "-d", tmp_path / "m.py", "-dw", tmp_path / "w.npy")
+    assert proc.returncode == 0, proc.stderr
+    proc = run("mmtomodel", "-f", "onnx", "-in", tmp_path / "m.py", "-iw", tmp_path / "w.npy",
+               "-o", tmp_path / "m.onnx")
+    assert proc.returncode == 0, proc.stderr
+    ref = np.load(cntk_fixtures_dir / "mlp.io.npz", allow_pickle=False)
+    (got,) = run_onnx(tmp_path / "m.onnx", [ref["in_0"]])
+    assert_close(ref["out_0"], got)
+    proc = run("mmtomodel", "-f", "onnx", "-in", tmp_path / "m.py", "-iw", tmp_path / "ir.pb",
+               "-o", tmp_path / "bad.onnx")
+    assert_one_line_error(proc, 1, "m.py")
+    assert not (tmp_path / "bad.onnx").exists()

@@ -178,6 +178,34 @@ def check_skeleton(model: ModelProto, weights: Weights) -> None:
     onnx.checker.check_model(probe, full_check=True)
 
 
+#: protobuf readers (onnx.load, onnxruntime) refuse a message of 2 GiB or more.
+PROTOBUF_LIMIT = 2**31 - 2**20
+
+
+def check_size(graph: Graph) -> None:
+    """Refuse, before any work, a graph whose weights cannot fit one ONNX protobuf file."""
+    size = sum(int(a.nbytes) for a in graph.weights.values())
+    if size >= PROTOBUF_LIMIT:
+        raise UnsupportedError(
+            f"graph {graph.name!r} has {size / 2**30:.1f} GiB of weights; ONNX files over 2 GiB "
+            "need external data, which mmconv does not write yet"
+        )
+
+
+def checked(graph: Graph, model: ModelProto, weights: Weights) -> None:
+    """:func:`check_skeleton`, with a failure turned into one UnsupportedError line:
+    a model we emit that fails the checker is our bug, and the user should say so."""
+    try:
+        check_skeleton(model, weights)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UnsupportedError(
+            f"the ONNX model emitted for graph {graph.name!r} at opset "
+            f"{model.opset_import[0].version} fails onnx.checker ({first}); this is "
+            "likely an mmconv bug, please report it with the model"
+        ) from exc
+
+
 def fill_tensor(tensor: TensorProto, name: str, array: np.ndarray) -> None:
     """An initializer as little-endian raw bytes, written into the model's own message."""
     tensor.CopyFrom(_tensor_header(name, array))

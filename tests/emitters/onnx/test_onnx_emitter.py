@@ -200,14 +200,6 @@ def test_unknown_option_is_a_usage_error(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_code_output_not_supported_yet(tmp_path: Path) -> None:
-    for call in (lambda: onnx_emitter.emit_code(conv_net(), tmp_path / "m.py", tmp_path / "w"),
-                 lambda: onnx_emitter.code_to_model(tmp_path / "m.py", tmp_path / "w",
-                                                    tmp_path / "m.onnx")):
-        with pytest.raises(UnsupportedError, match="mmconvert -df onnx"):
-            call()
-
-
 # -- opset-dependent forms (the numbers are in test_onnx_ops; here the structure) -------
 def _ops(g: Graph, opset: int) -> list[str]:
     return [n.op_type for n in onnx_emitter.build_model(g, opset).graph.node]
