@@ -1,0 +1,72 @@
+"""The Keras 3 / TensorFlow emitter: IR graph -> Keras functional-model code, ``.keras``
+files and TF SavedModels.
+
+``mmtocode -f keras`` writes readable code defining ``KitModel(weight_file)``
+plus an ``.npz`` weights file; ``mmtomodel -f keras`` runs it and saves a
+``.keras`` file; ``mmconvert -df keras`` does both.  The ``tensorflow`` target
+(:mod:`.tensorflow`) shares everything and saves a SavedModel instead.
+
+Layout: channels-last inside the model with kernels transposed once at emit
+time; a model keeps the source's NCHW inputs/outputs with at most one
+transpose per input and per feature-map output, unless ``nhwc_io=True``
+(``mmconvert --channelsLastIO``) asks for NHWC ones.  See :mod:`.context`.
+Each IR op's handler lives in the module of its family, registered in
+:data:`HANDLERS`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mmconv.emitters.keras.builder import (
+    Generated,
+    build_from_code,
+    build_model,
+    generate,
+    load_handlers,
+    missing_handlers,
+    save_keras,
+    write_code,
+)
+from mmconv.emitters.keras.context import HANDLERS
+from mmconv.errors import UsageError
+from mmconv.ir.core import Graph
+
+__all__ = ["HANDLERS", "Generated", "build_model", "code_to_model", "emit_code", "emit_model",
+           "generate", "missing_handlers"]
+
+load_handlers()
+
+OPTIONS = ("nhwc_io",)
+
+
+def check_options(target: str, options: dict[str, Any]) -> bool:
+    """The ``nhwc_io`` flag; any other option is a UsageError naming the accepted ones."""
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise UsageError(f"the {target} emitter has no option(s) {', '.join(unknown)} "
+                         f"(it takes: {', '.join(OPTIONS)})")
+    return bool(options.get("nhwc_io", False))
+
+
+def emit_code(graph: Graph, code_path: Path, weights_path: Path) -> None:
+    """mmtocode: the Keras code and its .npz weights (NCHW boundary, as the source)."""
+    write_code(graph, Path(code_path), Path(weights_path))
+
+
+def code_to_model(code_path: Path, weights_path: Path, output_path: Path) -> None:
+    """mmtomodel: build the model from the code and save it as a ``.keras`` file."""
+    save_keras(build_from_code(Path(code_path), Path(weights_path)), Path(output_path))
+
+
+def emit_model(graph: Graph, output_path: str | os.PathLike[str], **options: Any) -> None:
+    """mmconvert: code in a temporary folder, built and saved as a ``.keras`` file that
+    ``keras.models.load_model`` loads without mmconv (no custom layers)."""
+    nhwc_io = check_options("Keras", options)
+    with tempfile.TemporaryDirectory(prefix="mmconv-keras-") as tmp:
+        code, weights = Path(tmp) / "model.py", Path(tmp) / "weights.npz"
+        write_code(graph, code, weights, nhwc_io)
+        save_keras(build_from_code(code, weights), Path(output_path))

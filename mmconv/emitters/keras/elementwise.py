@@ -1,0 +1,98 @@
+"""Elementwise ops: numpy-broadcasting arithmetic, comparisons, Where, unary math.
+
+They are layout-transparent: an operand inside a channels-last trunk stays
+there, and a weight operand is rearranged at emit time (:func:`operands`).
+Two runtime operands of one shape use Keras merge layers (``layers.Add`` for a
+residual connection reads as one); anything else uses ``keras.ops``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from mmconv.emitters.codegen import literal
+from mmconv.emitters.keras.context import HANDLERS, EmitContext, operands
+from mmconv.ir.core import Node
+
+_MERGE = {"Add": "Add", "Sub": "Subtract", "Mul": "Multiply", "Max": "Maximum",
+          "Min": "Minimum"}
+_BINARY = {"Add": "add", "Sub": "subtract", "Mul": "multiply", "Div": "divide",
+           "Pow": "power", "Max": "maximum", "Min": "minimum", "Equal": "equal",
+           "Greater": "greater", "GreaterOrEqual": "greater_equal", "Less": "less",
+           "LessOrEqual": "less_equal"}
+_UNARY = {"Abs": "abs", "Neg": "negative", "Exp": "exp", "Log": "log", "Floor": "floor",
+          "Ceil": "ceil", "Round": "round", "Sign": "sign", "Sqrt": "sqrt",
+          "Not": "logical_not"}
+
+
+@HANDLERS.register(*_BINARY)
+def emit_binary(ctx: EmitContext, node: Node) -> None:
+    """A merge layer for two same-shape runtime operands, else ``ops.<fn>``."""
+    a, b = node.inputs[:2]
+    (ea, eb), layout = operands(ctx, node, [a, b])
+    name = ctx.out(node)
+    if (node.op in _MERGE and ctx.runtime(a) and ctx.runtime(b)
+            and ctx.shape(a) == ctx.shape(b)):
+        ctx.define(node, f"layers.{_MERGE[node.op]}(name={literal(name)}"
+                         f"{ctx.dtype_kw(a)})([{ea}, {eb}])", layout)
+        return
+    ctx.define(node, f"ops.{_BINARY[node.op]}({ea}, {eb})", layout)
+
+
+@HANDLERS.register("Where")
+def emit_where(ctx: EmitContext, node: Node) -> None:
+    """``ops.where`` broadcasts like the IR."""
+    exprs, layout = operands(ctx, node, node.inputs[:3])
+    ctx.define(node, f"ops.where({', '.join(exprs)})", layout)
+
+
+@HANDLERS.register(*_UNARY)
+def emit_unary(ctx: EmitContext, node: Node) -> None:
+    """One ``keras.ops`` call; the layout passes through."""
+    x = node.inputs[0]
+    ctx.define(node, f"ops.{_UNARY[node.op]}({ctx.var(x)})", ctx.layout(x))
+
+
+@HANDLERS.register("Reciprocal")
+def emit_reciprocal(ctx: EmitContext, node: Node) -> None:
+    """1 / X (``keras.ops`` has no reciprocal in every backend)."""
+    x = node.inputs[0]
+    ctx.define(node, f"ops.divide(1.0, {ctx.var(x)})", ctx.layout(x))
+
+
+@HANDLERS.register("Identity")
+def emit_identity(ctx: EmitContext, node: Node) -> None:
+    """A named Identity layer, so the IR value keeps a layer of its name."""
+    x = node.inputs[0]
+    name = ctx.out(node)
+    ctx.define(node, f"layers.Identity(name={literal(name)}{ctx.dtype_kw(x)})({ctx.var(x)})",
+               ctx.layout(x))
+
+
+@HANDLERS.register("Cast")
+def emit_cast(ctx: EmitContext, node: Node) -> None:
+    """``ops.cast``: float to int truncates toward zero, to bool is "nonzero", as in ONNX."""
+    x = node.inputs[0]
+    ctx.define(node, f"ops.cast({ctx.var(x)}, {literal(node.attr('to'))})", ctx.layout(x))
+
+
+@HANDLERS.register("Clip")
+def emit_clip(ctx: EmitContext, node: Node) -> None:
+    """``ops.clip`` with both bounds; one infinite bound is a plain maximum/minimum."""
+    x = node.inputs[0]
+    lo, hi = float(node.attr("min")), float(node.attr("max"))
+    is_int = not ctx.dtype(x).startswith("float")
+
+    def bound(v: float) -> str:
+        return literal(int(v) if is_int else v)
+
+    ex = ctx.var(x)
+    if math.isinf(lo) and math.isinf(hi):
+        expr = f"layers.Identity(name={literal(ctx.out(node))})({ex})"
+    elif math.isinf(hi):
+        expr = f"ops.maximum({ex}, {bound(lo)})"
+    elif math.isinf(lo):
+        expr = f"ops.minimum({ex}, {bound(hi)})"
+    else:
+        expr = f"ops.clip({ex}, {bound(lo)}, {bound(hi)})"
+    ctx.define(node, expr, ctx.layout(x))

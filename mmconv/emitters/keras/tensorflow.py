@@ -1,0 +1,34 @@
+"""The ``tensorflow`` target: the Keras emitter's code, saved as a TF SavedModel.
+
+The SavedModel folder has a ``serving_default`` signature whose inputs are
+named like the Keras inputs (the IR names when they are valid identifiers,
+else their sanitized form: TF requires identifiers) and whose outputs are
+keyed by the IR output names; ``tf.saved_model.load`` needs no mmconv.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mmconv.emitters.keras import HANDLERS, check_options, emit_code
+from mmconv.emitters.keras.builder import build_from_code, save_saved_model, write_code
+from mmconv.ir.core import Graph
+
+__all__ = ["HANDLERS", "code_to_model", "emit_code", "emit_model"]
+
+
+def code_to_model(code_path: Path, weights_path: Path, output_path: Path) -> None:
+    """mmtomodel -f tensorflow: build the Keras model from the code, export a SavedModel."""
+    save_saved_model(build_from_code(Path(code_path), Path(weights_path)), Path(output_path))
+
+
+def emit_model(graph: Graph, output_path: str | os.PathLike[str], **options: Any) -> None:
+    """mmconvert -df tensorflow: a SavedModel folder at ``output_path`` (replaced whole)."""
+    nhwc_io = check_options("TensorFlow", options)
+    with tempfile.TemporaryDirectory(prefix="mmconv-tf-") as tmp:
+        code, weights = Path(tmp) / "model.py", Path(tmp) / "weights.npz"
+        write_code(graph, code, weights, nhwc_io)
+        save_saved_model(build_from_code(code, weights), Path(output_path))
