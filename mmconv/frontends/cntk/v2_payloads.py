@@ -15,10 +15,11 @@ buffer: no copy of the values at all.
 The rewrite keeps protobuf's meaning exactly, because only the bytes of a
 packed record are swapped for a reference to the same bytes, and every
 enclosing length is re-encoded.  Anything unexpected (a malformed varint, a
-length past its message, a group, nesting deeper than protobuf allows, a
-values message holding anything but packed records) stops the walk or leaves
-that message untouched; the reader then parses the original bytes the
-ordinary way, so hostile input gets exactly the checks it had before.
+length past its message, a group, nesting deeper than protobuf allows, more
+fields than a real model has, a values message holding anything but packed
+records) stops the walk or leaves that message untouched; the reader then
+parses the original bytes the ordinary way, so hostile input gets exactly the
+checks it had before.
 Submessages smaller than :data:`MIN_DESCEND` bytes are copied as they are:
 walking them in Python would cost more than protobuf's copy.
 """
@@ -34,6 +35,10 @@ import numpy as np
 MIN_DESCEND = 4096
 #: Deepest nesting walked (protobuf's own default recursion limit is 100).
 MAX_DEPTH = 100
+#: Most fields looked at before handing the file to protobuf instead: real models need
+#: about one per variable entry (ResNet-152: ~10 000); a hostile file made of millions of
+#: tiny fields would otherwise keep this Python loop busy for a minute.
+MAX_FIELDS = 1 << 20
 #: Field number of the reference in FloatValues/DoubleValues (cntk_v2_raw.proto).
 PAYLOAD_FIELD = 536870911
 _TAG_LEN = 16
@@ -100,6 +105,7 @@ class _Walker:
         self.buf = buf
         self.tag = os.urandom(_TAG_LEN)
         self.ranges: list[tuple[int, int]] = []
+        self.budget = MAX_FIELDS
 
     def message(self, kind: int, start: int, end: int, depth: int) -> _Pieces | None:
         """New content of a message of ``kind`` at ``buf[start:end]``; None if unchanged."""
@@ -113,6 +119,9 @@ class _Walker:
         done = start  # bytes before this are already in ``out``
         pos = start
         while pos < end:
+            self.budget -= 1
+            if self.budget < 0:
+                raise _Bail
             field_start = pos
             key, pos = _varint(buf, pos, end)
             wire = key & 7
@@ -155,6 +164,9 @@ class _Walker:
         records = []
         pos = start
         while pos < end:
+            self.budget -= 1
+            if self.budget < 0:
+                raise _Bail
             key, pos = _varint(buf, pos, end)
             if key != (1 << 3) | 2:
                 return None  # anything but packed records: leave it to protobuf

@@ -365,3 +365,11 @@ def test_missing_values(tmp_path: Path, reader: Callable[[Path], Model]) -> None
     path, _ = _with_view(tmp_path, lambda view, v: view.ClearField("float_values"))
     with pytest.raises(ModelFormatError, match="holds 0 values"):
         reader(path)
+
+
+def test_walker_gives_up_on_millions_of_tiny_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Work is bounded: a file of tiny fields goes to protobuf instead of a long Python loop."""
+    monkeypatch.setattr(v2_payloads, "MAX_FIELDS", 1000)
+    assert v2_payloads.strip(fixture("convnet").read_bytes()) is not None  # a real model fits
+    tiny = (_key(1, 0) + _varint(1)) * 5000  # 5000 Dictionary.version fields
+    assert v2_payloads.strip(tiny) is None
