@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_source_flags(parser)
     parser.add_argument("--opset", type=int, metavar="N",
                         help="ONNX opset of the output (ONNX target only)")
+    parser.add_argument("--channelsLastIO", action="store_true",
+                        help="Keras/TensorFlow targets: NHWC model inputs and outputs instead "
+                        "of the source's NCHW ones (no boundary transposes)")
     parser.add_argument(
         "--verify", action="store_true",
         help="run the source model (for CNTK: in the CNTK runtime, see MMCONV_CNTK_PYTHON) "
@@ -50,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _emit_options(args: argparse.Namespace) -> dict[str, object]:
     """Target options given on the command line; unset ones are left to the emitter."""
-    return {"opset": args.opset} if args.opset is not None else {}
+    options: dict[str, object] = {"opset": args.opset} if args.opset is not None else {}
+    if args.channelsLastIO:
+        options["nhwc_io"] = True
+    return options
 
 
 def _main(args: argparse.Namespace) -> int:
