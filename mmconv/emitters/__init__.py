@@ -22,6 +22,7 @@ from mmconv.dispatch import import_by_name
 EMITTERS = {
     "onnx": "mmconv.emitters.onnx",
     "pytorch": "mmconv.emitters.pytorch",
+    "cntk": "mmconv.emitters.cntk",
 }
 ALIASES: dict[str, str] = {"torch": "pytorch"}
 

@@ -14,7 +14,7 @@ import numpy as np
 from mmconv.errors import UnsupportedError
 from mmconv.ir import Graph
 from mmconv.verify.compare import OutputComparison, compare
-from mmconv.verify.runners import RUNNERS, Runner
+from mmconv.verify.runners import RUNNERS, TARGET_RUNNERS, Runner
 
 
 def sample_inputs(graph: Graph, batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
@@ -44,7 +44,8 @@ def verify_conversion(graph: Graph, source: tuple[str, Path], target: tuple[str,
                       batch: int = 2, seed: int = 0, rtol: float | None = None
                       ) -> list[OutputComparison]:
     """Run ``source`` and ``target`` (framework, model path) on the same inputs and compare."""
-    run_source, run_target = _runner(source[0]), _runner(target[0])
+    run_source = _runner(source[0])
+    run_target = TARGET_RUNNERS.get(target[0]) or _runner(target[0])
     inputs = sample_inputs(graph, batch, seed)
     expected = run_source(source[1], graph, inputs)
     actual = run_target(target[1], graph, inputs)

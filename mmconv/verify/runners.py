@@ -20,6 +20,9 @@ from mmconv.ir import Graph
 
 Runner = Callable[[Path, Graph, Mapping[str, np.ndarray]], list[np.ndarray]]
 RUNNERS: Registry[Runner] = Registry("model runner")
+#: Runners for a model mmconv *wrote*, where that differs from reading a source model
+#: (a CNTK model from the CNTK emitter is addressed by IR names, not source uids).
+TARGET_RUNNERS: Registry[Runner] = Registry("target model runner")
 
 
 def _source_names(graph: Graph, key: str, default: list[str]) -> list[str]:
@@ -39,6 +42,17 @@ def run_cntk(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]) -> list
     return run_model(path, feeds, output_names=out_ids)
 
 
+@TARGET_RUNNERS.register("cntk")
+def run_cntk_target(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
+                    ) -> list[np.ndarray]:
+    """Real CNTK 2.7 on a model from the CNTK emitter: its inputs and outputs carry the
+    IR names (the source uids recorded in the metadata belong to the source model)."""
+    from mmconv.runtimes.cntk import run_model
+
+    return run_model(path, {v.name: inputs[v.name] for v in graph.inputs},
+                     output_names=list(graph.outputs))
+
+
 @RUNNERS.register("onnx")
 def run_onnx_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
                    ) -> list[np.ndarray]:
@@ -54,9 +68,13 @@ def run_onnx_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
 def run_torchscript(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
                     ) -> list[np.ndarray]:
     """A TorchScript file (mmconvert -df pytorch): inputs in IR order, outputs likewise."""
+    import warnings
+
     import torch
 
-    model = torch.jit.load(str(path), map_location="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated, works
+        model = torch.jit.load(str(path), map_location="cpu")
     args = [torch.from_numpy(np.ascontiguousarray(inputs[v.name])) for v in graph.inputs]
     with torch.no_grad():
         out = model(*args)

@@ -1,0 +1,195 @@
+"""IR graph -> the text of a CNTK 2.7 Python module defining ``KitModel(weight_file)``.
+
+The module runs on Python 3.6 (CNTK's last interpreter): no f-strings, no
+annotations, nothing newer than the 3.6 stdlib.  It builds the network from
+CNTK's own primitives with the IR's layout (channels-first, as CNTK), so a
+converted conv net holds no transposes.  Inputs keep their IR names, shapes
+and the batch as CNTK's dynamic axis (no sequence axis); the returned
+Function's outputs are named after the IR outputs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import zipfile
+from collections.abc import Mapping
+
+import numpy as np
+
+from mmconv import __version__
+from mmconv.emitters.cntk.context import HANDLERS, EmitContext, ints
+from mmconv.emitters.codegen import CodeWriter, literal
+from mmconv.errors import IRError, UnsupportedError
+from mmconv.ir.core import Graph
+from mmconv.ir.infer import infer_shapes
+
+#: The op-family modules; importing them fills HANDLERS.
+FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normalization", "pool",
+            "reduce", "shape")
+
+
+def load_handlers() -> None:
+    """Import every family module so its handlers register (idempotent)."""
+    for family in FAMILIES:
+        importlib.import_module(f"mmconv.emitters.cntk.{family}")
+
+
+def missing_handlers() -> list[str]:
+    """IR ops without a CNTK handler (the tests pin this set)."""
+    from mmconv.ir.registry import all_schemas
+
+    load_handlers()
+    return [s.name for s in all_schemas() if s.name not in HANDLERS]
+
+
+_HEADER = '''\
+import numpy as np
+import cntk as C
+from cntk import cntk_py
+
+
+class _Weights(object):
+    """The weights file (npz, read without pickle); one Parameter/Constant per key."""
+
+    def __init__(self, weight_file):
+        with np.load(weight_file, allow_pickle=False) as data:
+            self._arrays = dict((key, data[key]) for key in data.files)
+        self._made = {}
+
+    def param(self, key):
+        if key not in self._made:
+            self._made[key] = C.parameter(init=self._arrays[key], name=key)
+        return self._made[key]
+
+    def const(self, key):
+        if key not in self._made:
+            self._made[key] = C.constant(self._arrays[key], name=key)
+        return self._made[key]
+'''
+
+#: Helpers for CNTK's explicit-padding overloads, which the Python wrappers hide.
+#: The SWIG layer takes window/strides as tuples (reversed to CNTK's storage
+#: order by its NDShape typemap) and the pads as lists already in storage order
+#: (W, H, C), i.e. reversed Python order with the channel axis last.
+_HELPER_SOURCE = {
+    "_pooling": '''\
+def _pooling(x, kind, window, strides, lower, upper, ceil_out_dim, include_pad, name):
+    """cntk.pooling with explicit lower/upper pads (Python axis order, channel first)."""
+    f = cntk_py.pooling(x, kind, window, strides, list(reversed(lower)),
+                        list(reversed(upper)), ceil_out_dim, include_pad, name)
+    f.__class__ = C.Function
+    return f
+''',
+    "_convolution_transpose": '''\
+def _convolution_transpose(w, x, strides, lower, upper, output_shape, dilation, name):
+    """cntk.convolution_transpose with explicit lower/upper pads (Python axis order)."""
+    f = cntk_py.convolution_transpose(w, x, strides, [True], list(reversed(lower)),
+                                      list(reversed(upper)), output_shape, dilation, 0, name)
+    f.__class__ = C.Function
+    return f
+''',
+}
+
+
+def _input_line(ctx: EmitContext, name: str) -> str:
+    value = ctx.graph.value(name)
+    shape = value.shape
+    if any(d is None for d in shape[1:]):
+        raise UnsupportedError(
+            f"graph input {name!r} {list(shape)}: only the leading (batch) axis may be dynamic "
+            "for the CNTK target")
+    batched = bool(shape) and shape[0] is None
+    static = ints(shape[1:] if batched else shape)  # type: ignore[arg-type]
+    axes = "" if batched else ", dynamic_axes=[]"
+    dtype = ctx.cntk_dtype(value.dtype)
+    return (f"{ctx.ident(name)} = C.input_variable({static}, dtype=np.{dtype}{axes}, "
+            f"name={literal(name)})")
+
+
+def build_code(graph: Graph, **options: object) -> tuple[str, dict[str, np.ndarray]]:
+    """The module's source text and the weights it loads (key -> array).
+
+    All nodes are tried; every one the target cannot express is reported in one
+    :class:`UnsupportedError`.
+    """
+    load_handlers()
+    infer_shapes(graph)
+    for out in graph.outputs:
+        if out not in graph.values:
+            raise IRError(f"graph output {out!r} is not produced by any node")
+    ctx = EmitContext(graph, dict(options))
+    problems: list[str] = []
+    input_lines = []
+    for value in graph.inputs:
+        try:
+            input_lines.append(_input_line(ctx, value.name))
+        except UnsupportedError as exc:
+            problems.append(str(exc))
+    for node in graph.nodes:
+        try:
+            ctx.emit(node)
+        except UnsupportedError as exc:
+            problems.append(str(exc))
+    if problems:
+        if len(problems) == 1:
+            raise UnsupportedError(problems[0])
+        raise UnsupportedError(
+            f"{len(problems)} nodes cannot be emitted as CNTK: " + "; ".join(problems))
+
+    w = CodeWriter()
+    w.line(f'"""A CNTK 2.7 model generated by mmconv {__version__} from an IR graph.')
+    w.line("")
+    w.line("Python 3.6 + cntk 2.7.  KitModel(weight_file) returns the cntk Function; the")
+    w.line("weights file is the .npy (npz) written beside this module.")
+    w.line('"""')
+    w.line(f"# graph: {literal(graph.name)}")
+    for part in _HEADER.splitlines():
+        w.line(part)
+    for helper in sorted(ctx.helpers):
+        w.line("")
+        w.line("")
+        for part in _HELPER_SOURCE[helper].splitlines():
+            w.line(part)
+    w.line("")
+    w.line("")
+    w.line("def KitModel(weight_file):")
+    with w.indent():
+        w.line("_w = _Weights(weight_file)")
+        for line in input_lines:
+            w.line(line)
+        for line in ctx.lines:
+            w.line(line)
+        outs = []
+        for out in graph.outputs:
+            if out in graph.weights or any(v.name == out for v in graph.inputs):
+                ident = ctx.namer(f"{out}/output")
+                w.line(f"{ident} = C.alias({ctx.ref(out)}, name={literal(out)})")
+                outs.append(ident)
+            else:
+                outs.append(ctx.ident(out))
+        if len(outs) == 1:
+            w.line(f"return {outs[0]}")
+        else:
+            w.line(f"return C.combine([{', '.join(outs)}])")
+    return w.text(), ctx.weights
+
+
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def weights_bytes(weights: Mapping[str, np.ndarray]) -> bytes:
+    """An npz archive of ``weights`` that is the same bytes for the same arrays.
+
+    ``numpy.savez`` stamps each member with the current time; a fixed stamp keeps
+    mmtocode's output reproducible.  ``numpy.load`` reads it as any npz.
+    """
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for key in weights:
+            array = np.ascontiguousarray(weights[key])
+            info = zipfile.ZipInfo(key + ".npy", date_time=_EPOCH)
+            info.external_attr = 0o600 << 16
+            with zf.open(info, "w", force_zip64=True) as out:
+                np.lib.format.write_array(out, array, allow_pickle=False)
+    return buf.getvalue()

@@ -1,0 +1,168 @@
+"""Conv and ConvTranspose as ``C.convolution`` / ``C.convolution_transpose``.
+
+The IR's OIHW kernel is CNTK's convolution map layout already, so weights
+pass through untouched.  CNTK's Python ``convolution`` takes no explicit pads,
+only ``auto_padding`` per axis (and neither does any C++ overload of
+``Convolution`` reachable through SWIG), so per spatial axis:
+
+- pads (0, 0): ``auto_padding`` False;
+- pads equal to what CNTK's auto padding would add at that size: True;
+- anything else (asymmetric "same" from TensorFlow, explicit pads): a
+  ``C.pad`` of zeros in front and ``auto_padding`` False on that axis (what
+  CNTK's own ONNX importer does).
+
+ConvolutionTranspose has an explicit-pad overload in SWIG
+(``cntk_py.convolution_transpose(W, x, strides, sharing, lowerPad, upperPad,
+outputShape, dilation, maxTempMem, name)``), used when pads are not zero.
+
+Dilation: CNTK 2.7 runs dilated convolution on GPU only ("Dilated convolution
+on CPU is not yet implemented").  By default the layer keeps its dilation (the
+faithful, retrainable layer); the emit option ``dilation="expand"`` writes the
+kernel with zeros between its taps and dilation 1 instead, which runs on CPU
+and computes the same numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mmconv.emitters.cntk.context import HANDLERS, EmitContext, ints
+from mmconv.emitters.codegen import literal
+from mmconv.ir.core import Node
+from mmconv.ir.ops._common import spatial_attrs
+
+
+def auto_pads(n: int, k: int, stride: int, dilation: int, ceil: bool = False
+              ) -> tuple[int, int]:
+    """The (begin, end) padding CNTK 2.7's ``auto_padding`` adds on one axis of size ``n``.
+
+    CNTK centres the output windows: ``out = (n-1)//stride + 1`` (ceil with
+    ``ceil_out_dim``), and the ``(k_eff - 1)`` padding is split around the
+    leftover pixels as ConvolveGeometry does (measured against CNTK 2.7 by the
+    CNTK frontend, whose ``auto_pads`` is the same rule; the two packages may
+    not import each other).
+    """
+    ek = (k - 1) * dilation + 1
+    out = -(-(n - 1) // stride) + 1 if ceil else (n - 1) // stride + 1
+    extra = n - ((out - 1) * stride + 1)
+    center = int(extra / 2)
+    lo = (ek - 1) // 2 - center
+    hi = (ek - 1) - (ek - 1) // 2 - (extra - center)
+    if hi < 0 and (n + lo - ek) // stride + 1 == out:
+        hi = 0
+    return lo, hi
+
+
+def plan_padding(ctx: EmitContext, x: str, kernel: list[int], strides: list[int],
+                 dilations: list[int], begins: list[int], ends: list[int], ceil: bool = False
+                 ) -> tuple[list[bool], list[tuple[int, int]]]:
+    """Per spatial axis: CNTK ``auto_padding``, and the explicit (begin, end) left over."""
+    spatial = ctx.sample_shape(x)[1:]
+    auto, rest = [], []
+    for i, n in enumerate(spatial):
+        pads = (begins[i], ends[i])
+        if pads == (0, 0):
+            auto.append(False)
+            rest.append((0, 0))
+        elif pads == auto_pads(n, kernel[i], strides[i], dilations[i], ceil):
+            auto.append(True)
+            rest.append((0, 0))
+        else:
+            auto.append(False)
+            rest.append(pads)
+    return auto, rest
+
+
+def _dilate(w: np.ndarray, dilations: list[int]) -> np.ndarray:
+    """The kernel with ``d-1`` zeros between taps on each spatial axis (same numbers, CPU)."""
+    spatial = w.shape[2:]
+    shape = w.shape[:2] + tuple((k - 1) * d + 1 for k, d in zip(spatial, dilations, strict=True))
+    out = np.zeros(shape, dtype=w.dtype)
+    out[(slice(None), slice(None), *(slice(None, None, d) for d in dilations))] = w
+    return out
+
+
+def _dilation_mode(ctx: EmitContext) -> str:
+    return str(ctx.options.get("dilation", "native"))
+
+
+@HANDLERS.register("Conv")
+def emit_conv(ctx: EmitContext, node: Node) -> None:
+    """One ``C.convolution`` (plus a bias ``C.plus`` in the same line)."""
+    x, w = node.inputs[0], node.inputs[1]
+    if not ctx.batched(x):
+        raise ctx.unsupported("convolution of a value without the batch axis")
+    n = ctx.rank(w) - 2
+    strides, dilations, begins, ends = spatial_attrs(node, n)
+    kernel = [int(d) for d in ctx.shape(w)[2:]]  # type: ignore[arg-type]
+    if not ctx.is_weight(w):
+        raise ctx.unsupported("a kernel computed at run time")
+    expand = any(d != 1 for d in dilations) and _dilation_mode(ctx) == "expand"
+    if expand:
+        kernel = [(k - 1) * d + 1 for k, d in zip(kernel, dilations, strict=True)]
+        dil = list(dilations)
+        dilations = [1] * n
+        wexpr = ctx.param(w, lambda a: _dilate(a, dil), "dilated")
+    else:
+        wexpr = ctx.param(w)
+    auto, rest = plan_padding(ctx, x, kernel, strides, dilations, begins, ends)
+    xexpr = ctx.ref(x)
+    if any(p != (0, 0) for p in rest):
+        pattern = [(0, 0), *rest]
+        xexpr = ctx.let(f"C.pad({xexpr}, pattern={literal(pattern)})", "pad")
+    args = [wexpr, xexpr, f"strides={ints([1, *strides])}",
+            f"auto_padding={literal([False, *auto])}"]
+    if any(d != 1 for d in dilations):
+        args.append(f"dilation={ints([1, *dilations])}")
+    group = int(node.attr("group"))
+    if group != 1 and n == 1:
+        raise ctx.unsupported("grouped 1-D convolution: CNTK 2.7 on CPU computes it wrong or "
+                              "fails (mkl err -127)")
+    if group != 1:
+        args.append(f"groups={group}")
+    bias = node.input(2)
+    if bias:
+        conv = f"C.convolution({', '.join(args)})"
+        b = ctx.param(bias, lambda a: a.reshape((-1,) + (1,) * n), "c11")
+        ctx.assign(node, f"C.plus({conv}, {b}, {ctx.name_kw(node)})")
+    else:
+        ctx.assign(node, f"C.convolution({', '.join(args)}, {ctx.name_kw(node)})")
+
+
+@HANDLERS.register("ConvTranspose")
+def emit_conv_transpose(ctx: EmitContext, node: Node) -> None:
+    """``C.convolution_transpose``; explicit pads or output_padding through the SWIG overload."""
+    x, w = node.inputs[0], node.inputs[1]
+    if not ctx.batched(x):
+        raise ctx.unsupported("transposed convolution of a value without the batch axis")
+    if int(node.attr("group")) != 1:
+        raise ctx.unsupported("CNTK 2.7's convolution_transpose has no groups")
+    if not ctx.is_weight(w):
+        raise ctx.unsupported("a kernel computed at run time")
+    n = ctx.rank(w) - 2
+    strides, dilations, begins, ends = spatial_attrs(node, n)
+    out_shape = tuple(int(d) for d in ctx.shape(node.outputs[0])[1:])  # type: ignore[arg-type]
+    wexpr = ctx.param(w)
+    if any(d != 1 for d in dilations) and _dilation_mode(ctx) == "expand":
+        dil = list(dilations)
+        wexpr = ctx.param(w, lambda a: _dilate(a, dil), "dilated")
+        dilations = [1] * n
+    if not any(begins) and not any(ends) and not any(node.attr("output_padding")):
+        args = [wexpr, ctx.ref(x), f"strides={ints([1, *strides])}", "auto_padding=[False]"]
+        if any(d != 1 for d in dilations):
+            args.append(f"dilation={ints([1, *dilations])}")
+        conv = f"C.convolution_transpose({', '.join(args)}, output_shape={ints(out_shape)}"
+    else:
+        ctx.helpers.add("_convolution_transpose")
+        conv = (f"_convolution_transpose({wexpr}, {ctx.ref(x)}, {ints([1, *strides])}, "
+                f"{literal([0, *begins])}, {literal([0, *ends])}, {ints(out_shape)}, "
+                f"{ints([1, *dilations])}")
+    bias = node.input(2)
+    if bias:
+        b = ctx.param(bias, lambda a: a.reshape((-1,) + (1,) * n), "c11")
+        inner = conv + (", name=''" if conv.startswith("_") else "") + ")"
+        ctx.assign(node, f"C.plus({inner}, {b}, {ctx.name_kw(node)})")
+    elif conv.startswith("_"):
+        ctx.assign(node, f"{conv}, {literal(node.outputs[0])})")
+    else:
+        ctx.assign(node, f"{conv}, {ctx.name_kw(node)})")

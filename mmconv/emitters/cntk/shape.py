@@ -1,0 +1,128 @@
+"""Shape ops: Flatten/Reshape (``C.reshape``), Transpose, Concat (``C.splice``), Slice, Pad.
+
+Shapes and axes are those of one sample (the IR shape without its batch
+axis); an op that would move data across the batch is refused.  Only the IR's
+own Transpose nodes become ``C.transpose``; the emitter adds none.
+"""
+
+from __future__ import annotations
+
+from mmconv.emitters.cntk.context import HANDLERS, EmitContext, ints
+from mmconv.emitters.codegen import literal
+from mmconv.ir.core import Node
+
+
+def _reshape(ctx: EmitContext, node: Node) -> None:
+    """The target is the inferred output shape (the IR's 0/-1 already resolved)."""
+    x, out = node.inputs[0], node.outputs[0]
+    shape = ctx.shape(out)
+    if ctx.batched(x):
+        if not shape or shape[0] is not None:
+            raise ctx.unsupported(f"it reshapes across the batch axis ({list(ctx.shape(x))} "
+                                  f"to {list(shape)})")
+        target = shape[1:]
+    else:
+        target = shape
+    if any(d is None for d in target):
+        raise ctx.unsupported(f"a dynamic target shape {list(shape)}")
+    ctx.assign(node, f"C.reshape({ctx.ref(x)}, {ints(target)}, {ctx.name_kw(node)})")  # type: ignore[arg-type]
+
+
+HANDLERS.register("Flatten", "Reshape")(_reshape)
+
+
+@HANDLERS.register("Transpose")
+def emit_transpose(ctx: EmitContext, node: Node) -> None:
+    x = node.inputs[0]
+    perm = [int(p) for p in node.attr("perm")]
+    if ctx.batched(x):
+        if perm[0] != 0:
+            raise ctx.unsupported(f"perm {perm} moves the batch axis")
+        perm = [p - 1 for p in perm[1:]]
+    ctx.assign(node, f"C.transpose({ctx.ref(x)}, perm={ints(perm)}, {ctx.name_kw(node)})")
+
+
+@HANDLERS.register("Concat")
+def emit_concat(ctx: EmitContext, node: Node) -> None:
+    ins = node.inputs
+    lead = next((v for v in ins if ctx.batched(v)), ins[0])
+    axis = ctx.axis(lead, int(node.attr("axis")))
+    parts = ", ".join(ctx.operand(v, lead) for v in ins)
+    ctx.assign(node, f"C.splice({parts}, axis={axis}, {ctx.name_kw(node)})")
+
+
+def _indices(start: int, end: int, step: int, dim: int) -> range:
+    """The positions an ONNX slice takes along one axis of size ``dim`` (after clamping)."""
+    if start < 0:
+        start += dim
+    if end < 0:
+        end += dim
+    if step > 0:
+        start, end = min(max(start, 0), dim), min(max(end, 0), dim)
+    else:
+        start, end = min(max(start, -1), dim - 1), min(max(end, -1), dim - 1)
+    return range(start, end, step)
+
+
+@HANDLERS.register("Slice")
+def emit_slice(ctx: EmitContext, node: Node) -> None:
+    """``C.slice`` with begin/end/strides per axis; a negative step (the mirror of a
+    symmetric pad) as a splice of the single positions, since CNTK 2.7 slices forward only."""
+    x = node.inputs[0]
+    rank = ctx.rank(x)
+    starts, ends = list(node.attr("starts")), list(node.attr("ends"))
+    axes = [int(a) % rank for a in node.attr("axes")] or list(range(len(starts)))
+    steps = list(node.attr("steps")) or [1] * len(starts)
+    sample = ctx.sample_shape(x)
+    forward = []
+    backward = []
+    for axis, start, end, step in zip(axes, starts, ends, steps, strict=True):
+        cntk_axis = ctx.axis(x, axis)
+        taken = _indices(int(start), int(end), int(step), sample[cntk_axis])
+        if step > 0:
+            forward.append((cntk_axis, taken.start, max(taken.stop, taken.start), step))
+        else:
+            backward.append((cntk_axis, list(taken)))
+    expr = ctx.ref(x)
+    if forward:
+        f_axes, f_begin, f_end, f_steps = (list(t) for t in zip(*forward, strict=True))
+        call = (f"C.slice({expr}, axis={literal(f_axes)}, begin_index={literal(f_begin)}, "
+                f"end_index={literal(f_end)}")
+        if any(s != 1 for s in f_steps):
+            call += f", strides={literal(f_steps)}"
+        if not backward:
+            ctx.assign(node, f"{call}, {ctx.name_kw(node)})")
+            return
+        expr = ctx.let(call + ")", "slice")
+    for i, (cntk_axis, taken) in enumerate(backward):
+        if not taken:
+            raise ctx.unsupported("an empty slice")
+        parts = ", ".join(f"C.slice({expr}, {cntk_axis}, {p}, {p + 1})" for p in taken)
+        call = f"C.splice({parts}, axis={cntk_axis}"
+        if i == len(backward) - 1:
+            ctx.assign(node, f"{call}, {ctx.name_kw(node)})")
+        else:
+            expr = ctx.let(call + ")", "reversed")
+
+
+_PAD_MODES = {"constant": "C.ops.CONSTANT_PAD", "reflect": "C.ops.REFLECT_PAD"}
+
+
+@HANDLERS.register("Pad")
+def emit_pad(ctx: EmitContext, node: Node) -> None:
+    """``C.pad`` (constant or reflect); CNTK has no edge mode."""
+    x = node.inputs[0]
+    mode = str(node.attr("mode"))
+    if mode not in _PAD_MODES:
+        raise ctx.unsupported(f"pad mode {mode!r} (CNTK pads constant, reflect, symmetric)")
+    pads = [int(p) for p in node.attr("pads")]
+    rank = ctx.rank(x)
+    pattern = list(zip(pads[:rank], pads[rank:], strict=True))
+    if ctx.batched(x):
+        if pattern[0] != (0, 0):
+            raise ctx.unsupported("it pads the batch axis")
+        pattern = pattern[1:]
+    value = float(node.attr("value"))
+    extra = f", constant_value={literal(value)}" if mode == "constant" and value else ""
+    ctx.assign(node, f"C.pad({ctx.ref(x)}, pattern={literal(pattern)}, "
+                     f"mode={_PAD_MODES[mode]}{extra}, {ctx.name_kw(node)})")
