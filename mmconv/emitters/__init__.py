@@ -23,8 +23,10 @@ EMITTERS = {
     "onnx": "mmconv.emitters.onnx",
     "pytorch": "mmconv.emitters.pytorch",
     "cntk": "mmconv.emitters.cntk",
+    "keras": "mmconv.emitters.keras",
+    "tensorflow": "mmconv.emitters.keras.tensorflow",
 }
-ALIASES: dict[str, str] = {"torch": "pytorch"}
+ALIASES: dict[str, str] = {"torch": "pytorch", "tf": "tensorflow", "tf.keras": "keras"}
 
 
 def get_emitter(name: str) -> ModuleType:

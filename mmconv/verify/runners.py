@@ -79,3 +79,64 @@ def run_torchscript(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
     with torch.no_grad():
         out = model(*args)
     return [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]
+
+
+def _nhwc(model_shapes: list[tuple], graph: Graph) -> bool:
+    """Whether a Keras/TF model was written with NHWC inputs (mmconvert --channelsLastIO):
+    some rank>=3 input's declared shape is the IR shape with the channels moved last."""
+    for shape, value in zip(model_shapes, graph.inputs, strict=True):
+        ir = tuple(value.shape[1:])
+        moved = (*value.shape[2:], value.shape[1])
+        if value.rank >= 3 and tuple(shape[1:]) != ir and tuple(shape[1:]) == moved:
+            return True
+    return False
+
+
+def _to_nchw(arrays: list[np.ndarray], graph: Graph) -> list[np.ndarray]:
+    """NHWC outputs back to the IR's layout (feature maps only)."""
+    return [a.transpose(0, a.ndim - 1, *range(1, a.ndim - 1)) if a.ndim >= 3 else a
+            for a in arrays]
+
+
+def _feeds_nhwc(graph: Graph, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """IR-layout inputs for an NHWC model: feature maps get their channels last."""
+    return [inputs[v.name].transpose(0, *range(2, v.rank), 1) if v.rank >= 3
+            else inputs[v.name] for v in graph.inputs]
+
+
+@RUNNERS.register("keras")
+def run_keras(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """A ``.keras`` file loaded by Keras alone; outputs are keyed by IR name."""
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import keras
+
+    model = keras.models.load_model(str(path))
+    nhwc = _nhwc([tuple(t.shape) for t in model.inputs], graph)
+    feeds = _feeds_nhwc(graph, inputs) if nhwc else [inputs[v.name] for v in graph.inputs]
+    got = model(feeds, training=False)
+    outs = [np.asarray(got[name]) for name in graph.outputs]
+    return _to_nchw(outs, graph) if nhwc else outs
+
+
+@RUNNERS.register("tensorflow")
+def run_saved_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
+                    ) -> list[np.ndarray]:
+    """A SavedModel folder through its ``serving_default`` signature (input keys as the
+    Keras emitter names them, output keys the IR output names)."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    from mmconv.emitters.keras.builder import input_names
+
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    specs = signature.structured_input_signature[1]
+    keys = input_names(graph)
+    nhwc = _nhwc([tuple(specs[k].shape) for k in keys], graph)
+    arrays = _feeds_nhwc(graph, inputs) if nhwc else [inputs[v.name] for v in graph.inputs]
+    got = signature(**{k: tf.constant(a) for k, a in zip(keys, arrays, strict=True)})
+    outs = [got[name].numpy() for name in graph.outputs]
+    return _to_nchw(outs, graph) if nhwc else outs

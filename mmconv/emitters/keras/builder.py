@@ -73,6 +73,14 @@ class Generated:
     input_names: list[str]
 
 
+def input_names(graph: Graph) -> list[str]:
+    """The Keras input names :func:`generate` gives the graph's inputs (also the input
+    keys of the SavedModel signature), without generating the model."""
+    infer_shapes(graph)
+    ctx = EmitContext(graph)
+    return [ctx.ident(v.name) for v in graph.inputs]
+
+
 def _boundary_layout(rank: int, nhwc_io: bool) -> tuple[int, ...]:
     return channels_last(rank) if nhwc_io and rank >= 3 else identity(rank)
 
