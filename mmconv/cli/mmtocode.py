@@ -8,12 +8,14 @@ Same flags as MMdnn's ``mmtocode``::
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from mmconv.cli.common import make_parser, run
 from mmconv.emitters import get_emitter
+from mmconv.errors import UsageError
 from mmconv.ir import serde
 
 
@@ -29,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where to write the code (.py)")
     parser.add_argument("--dstWeightPath", "-dw", "-ow", metavar="PATH",
                         help="where to write the target's weights (default: beside the code)")
+    parser.add_argument("--opset", type=int, metavar="N",
+                        help="ONNX opset the code builds (ONNX target only)")
     return parser
 
 
@@ -43,7 +47,13 @@ def _main(args: argparse.Namespace) -> int:
     graph = serde.load(args.IRModelPath, weights)
     code = Path(args.dstModelPath)
     dst_weights = Path(args.dstWeightPath) if args.dstWeightPath else code.with_suffix(".npy")
-    emitter.emit_code(graph, code, dst_weights)
+    options = {}
+    if args.opset is not None:
+        # Only targets with opsets take the flag; say so instead of a TypeError.
+        if "opset" not in inspect.signature(emitter.emit_code).parameters:
+            raise UsageError(f"--opset applies to the ONNX target only, not {args.dstFramework}")
+        options["opset"] = args.opset
+    emitter.emit_code(graph, code, dst_weights, **options)
     print(f"wrote {code}")
     print(f"wrote {dst_weights}")
     return 0

@@ -132,8 +132,9 @@ def test_mmtocode_mmtomodel_onnx(cntk_fixtures_dir: Path, tmp_path: Path) -> Non
                tmp_path / "ir")
     assert proc.returncode == 0, proc.stderr
     proc = run("mmtocode", "-f", "onnx", "-n", tmp_path / "ir.pb", "-w", tmp_path / "ir.npy",
-               "-d", tmp_path / "m.py", "-dw", tmp_path / "w.npy")
+               "-d", tmp_path / "m.py", "-dw", tmp_path / "w.npy", "--opset", "9")
     assert proc.returncode == 0, proc.stderr
+    assert "make_opsetid('', 9)" in (tmp_path / "m.py").read_text()
     proc = run("mmtomodel", "-f", "onnx", "-in", tmp_path / "m.py", "-iw", tmp_path / "w.npy",
                "-o", tmp_path / "m.onnx")
     assert proc.returncode == 0, proc.stderr
