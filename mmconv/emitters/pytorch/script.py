@@ -137,7 +137,8 @@ def save_model(scripted: Any, state: Mapping[str, torch.Tensor], output_path: Pa
     sd_path = state_dict_path(output_path)
     with atomic_path(output_path, suffix=".pt") as tmp_pt, \
             atomic_path(sd_path, suffix=".pth") as tmp_sd:
-        with tmp_pt.open("wb") as f:
+        with tmp_pt.open("wb") as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is what we write
             torch.jit.save(scripted, f)
         save_state_dict(state, tmp_sd)
     return sd_path
