@@ -302,3 +302,18 @@ def test_pool_paths() -> None:
     assert forward_line(op="MaxPool", kernel_shape=(3, 3), pads=(0, 1, 0, 0)) == (
         "p = self.p(F.pad(x_, [1, 0, 0, 0], value=-float('inf')))")
     assert forward_line(kernel_shape=(3, 3), pads=(1, 1, 1, 2)).startswith("p = _pool(x_,")
+
+
+def test_trace_fallback_keeps_dynamic_batch(tmp_path: Path, data: np.ndarray,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Should scripting ever fail, the traced model still takes any batch size."""
+    def no_script(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("scripting unavailable")
+
+    monkeypatch.setattr(torch.jit, "script", no_script)
+    g = conv_net()
+    torch_emitter.emit_model(g, tmp_path / "traced.pt")
+    monkeypatch.undo()
+    for batch in (1, 3):
+        (got,) = _run_pt(tmp_path / "traced.pt", data[:batch])
+        assert_close(conv_net_reference(g, data[:batch]), got)
