@@ -105,16 +105,17 @@ def _first_error(text: str) -> str:
 
 def reference_error(entry: dict, zoo: Path, onnx_path: Path) -> float | None:
     """max |a-b| / max(1, max|ref|) of the ONNX model on the zoo's own inputs vs CNTK."""
-    import onnxruntime as ort
+    sys.path.insert(0, str(ROOT))
+    from mmconv.verify.onnx_runner import OnnxRunner  # onnx.reference where ort lacks kernels
 
     io = np.load(zoo / f"{entry['name']}.io.npz", allow_pickle=False)
     names = [str(n) for n in io["input_names"]]
-    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    wanted = {i.name for i in sess.get_inputs()}
+    runner = OnnxRunner(onnx_path)
+    wanted = set(runner.input_names)
     feed = {n: io[f"in_{k}"] for k, n in enumerate(names) if n in wanted}
     if len(feed) != len(wanted):
         return None
-    got = sess.run(None, feed)
+    got = runner.run(feed)
     refs = [io[f"out_{k}"] for k in range(len(io["output_names"]))]
     worst = 0.0
     used: set[int] = set()

@@ -3,6 +3,11 @@
 onnxruntime is an optional dependency (``mmconv[onnxruntime]``), imported only
 when a model is run, so the rest of mmconv works without it and a missing
 install is one clear :class:`RuntimeUnavailableError` instead of an ImportError.
+
+onnxruntime has no kernels for some valid type/op pairs (float64 Conv,
+MaxPool, BatchNormalization...: a float64 CNTK model converts to exactly such
+a graph).  Then the model runs in ``onnx.reference`` (numpy; slower, but every
+standard op), so ``--verify`` still checks it instead of failing to load.
 """
 
 from __future__ import annotations
@@ -15,6 +20,10 @@ from typing import Any
 import numpy as np
 
 from mmconv.errors import ModelFormatError, RuntimeUnavailableError, UsageError
+
+#: ONNX TensorProto element types -> numpy dtypes (the reference fallback's inputs).
+_ONNX_TYPES = {1: np.float32, 2: np.uint8, 3: np.int8, 5: np.int16, 6: np.int32, 7: np.int64,
+               9: np.bool_, 10: np.float16, 11: np.float64}
 
 #: onnxruntime element types (``NodeArg.type``) -> numpy dtypes, for casting inputs.
 _ORT_TYPES = {
@@ -77,16 +86,40 @@ class OnnxRunner:
             source, self.label = model.SerializeToString(), f"ONNX model {model.graph.name!r}"
         if extra_outputs:
             source = _with_outputs(source, extra_outputs)
+        self._reference: Any = None
         try:
             self.session = ort.InferenceSession(source, sess_options=options,
                                                 providers=list(providers))
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/...
-            raise ModelFormatError(
-                f"{self.label}: onnxruntime cannot load it: {_first_line(exc)}"
-            ) from exc
+            if "NOT_IMPLEMENTED" not in str(exc):
+                raise ModelFormatError(
+                    f"{self.label}: onnxruntime cannot load it: {_first_line(exc)}"
+                ) from exc
+            self._load_reference(source, exc)
+            return
         self._inputs = self.session.get_inputs()
         self.input_names: list[str] = [i.name for i in self._inputs]
         self.output_names: list[str] = [o.name for o in self.session.get_outputs()]
+        self._dtypes = [_ORT_TYPES.get(i.type) for i in self._inputs]
+
+    def _load_reference(self, source: str | bytes, ort_error: BaseException) -> None:
+        """onnxruntime lacks a kernel for this model: run it with onnx.reference."""
+        import onnx
+        from onnx.reference import ReferenceEvaluator
+
+        model = onnx.load(source) if isinstance(source, str) else onnx.ModelProto.FromString(
+            source)
+        try:
+            self._reference = ReferenceEvaluator(model)
+        except Exception as exc:
+            raise ModelFormatError(
+                f"{self.label}: onnxruntime cannot load it ({_first_line(ort_error)}) and "
+                f"onnx.reference cannot either: {_first_line(exc)}") from exc
+        inits = {i.name for i in model.graph.initializer}
+        graph_inputs = [i for i in model.graph.input if i.name not in inits]
+        self.input_names = [i.name for i in graph_inputs]
+        self.output_names = [o.name for o in model.graph.output]
+        self._dtypes = [_ONNX_TYPES.get(i.type.tensor_type.elem_type) for i in graph_inputs]
 
     def _feed(self, inputs: Mapping[str, Any] | Sequence[Any]) -> dict[str, np.ndarray]:
         if isinstance(inputs, Mapping):
@@ -105,11 +138,9 @@ class OnnxRunner:
                     f"{self.label}: {len(arrays)} inputs given, the model takes "
                     f"{len(self.input_names)} ({', '.join(self.input_names)})"
                 )
-        feed = {}
-        for arg, array in zip(self._inputs, arrays, strict=True):
-            dtype = _ORT_TYPES.get(arg.type)
-            feed[arg.name] = np.ascontiguousarray(array, dtype=dtype)
-        return feed
+        return {name: np.ascontiguousarray(array, dtype=dtype)
+                for name, dtype, array in zip(self.input_names, self._dtypes, arrays,
+                                              strict=True)}
 
     def run(self, inputs: Mapping[str, Any] | Sequence[Any]) -> list[np.ndarray]:
         """Outputs in graph-output order; inputs by name (mapping) or by position.
@@ -119,10 +150,13 @@ class OnnxRunner:
         """
         feed = self._feed(inputs)
         try:
+            if self._reference is not None:
+                return [np.asarray(v) for v in self._reference.run(self.output_names, feed)]
             return list(self.session.run(self.output_names, feed))
         except Exception as exc:
+            runtime = "onnx.reference" if self._reference is not None else "onnxruntime"
             raise UsageError(
-                f"{self.label}: onnxruntime failed to run it: {_first_line(exc)}"
+                f"{self.label}: {runtime} failed to run it: {_first_line(exc)}"
             ) from exc
 
     def run_dict(self, inputs: Mapping[str, Any] | Sequence[Any]) -> dict[str, np.ndarray]:
