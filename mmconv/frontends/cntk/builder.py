@@ -352,6 +352,35 @@ def _outer_uid(model: Model, uid: str) -> str:
     return uid
 
 
+def _argument_order(model: Model) -> list[Variable]:
+    """The model's inputs in the order CNTK lists ``Function.arguments``.
+
+    CNTK orders arguments by a depth-first, pre-order walk from the outputs through
+    each function's inputs (stored order); the order of variables in the file is
+    something else (a v2 file may list the ROIs before the image, a v1 file the
+    labels before the features).  Users give ``--inputShape`` in CNTK's order and
+    feed converted models by position in it, so the IR inputs follow it too.
+    """
+    producer = _producers(model)
+    order: list[Variable] = []
+    seen: set[str] = set()
+    stack = list(reversed(model.outputs))
+    while stack:
+        uid = stack.pop()
+        if uid in seen:
+            continue
+        seen.add(uid)
+        f = producer.get(uid)
+        if f is not None:
+            stack.extend(reversed([i for i in f.inputs if i not in seen]))
+            continue
+        var = model.variables.get(uid)
+        if var is not None and var.kind == "input":
+            order.append(var)
+    listed = {v.uid for v in order}
+    return order + [v for v in model.inputs if v.uid not in listed]
+
+
 def _uid_of(ctx: Context, value_name: str) -> str:
     return next(uid for uid, name in ctx.values.items() if name == value_name)
 
@@ -369,7 +398,7 @@ def convert_model(model: Model, *, input_shapes: list[tuple[int, ...]] | None = 
     graph = Graph(model.name or "model")
     ctx = Context(model, graph)
     used_uids = {i for f in functions for i in f.inputs}
-    used_inputs = [v for v in model.inputs if v.uid in used_uids]
+    used_inputs = [v for v in _argument_order(model) if v.uid in used_uids]
     if not used_inputs and not functions:
         raise UnsupportedError(f"{model.path}: the model computes nothing")
     _declare_inputs(ctx, used_inputs, input_shapes, input_names)
