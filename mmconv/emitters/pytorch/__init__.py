@@ -55,19 +55,14 @@ def code_to_model(code_path: str | os.PathLike[str], weights_path: str | os.Path
     from mmconv.emitters.pytorch.script import (
         compile_model,
         import_code,
+        instantiate,
         load_weights,
         save_model,
     )
 
     state = load_weights(weights_path)
     with import_code(Path(code_path)) as module:
-        model = module.KitModel()
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise UsageError(f"{weights_path}: does not fit the model in {code_path} "
-                             f"({first})") from exc
+        model = instantiate(module, state, f"{weights_path} (for {code_path})")
         scripted = compile_model(module, model)
         save_model(scripted, model.state_dict(), Path(output_path))
 
@@ -80,13 +75,13 @@ def emit_model(graph: Graph, output_path: str | os.PathLike[str], **options: Any
     from mmconv.emitters.pytorch.script import (
         code_module,
         compile_model,
+        instantiate,
         save_model,
         to_tensors,
     )
 
     emitted = emit(graph)
     with code_module(emitted.source) as module:
-        model = module.KitModel()
-        model.load_state_dict(to_tensors(emitted.state))
+        model = instantiate(module, to_tensors(emitted.state), f"graph {graph.name!r}")
         scripted = compile_model(module, model)
         save_model(scripted, model.state_dict(), Path(output_path))

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import importlib.util
 import io
+import itertools
 import os
 import sys
 import tempfile
@@ -73,6 +74,24 @@ def to_tensors(state: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
             array = array.copy(order="C")
         out[key] = torch.from_numpy(array)
     return out
+
+
+def instantiate(module: ModuleType, state: Mapping[str, torch.Tensor], source: str) -> Any:
+    """``KitModel()`` holding ``state``: built on the meta device (no random initialisation
+    of weights that are replaced at once, which costs seconds for big models), then the
+    state_dict's tensors are assigned; a mismatch is a UsageError naming ``source``."""
+    with torch.device("meta"):
+        model = module.KitModel()
+    try:
+        model.load_state_dict(dict(state), strict=True, assign=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise UsageError(f"{source}: does not fit the model ({first})") from exc
+    left = [k for k, v in itertools.chain(model.named_parameters(), model.named_buffers())
+            if v.is_meta]
+    if left:
+        raise UsageError(f"{source}: holds no values for {', '.join(left[:5])}")
+    return model.eval()
 
 
 def _sample(specs: list[tuple[str, str, tuple[int | None, ...]]], batch: int
