@@ -109,7 +109,8 @@ def _source(ctx: EmitContext, outputs: list[str]) -> str:
     if imports:
         w.line("")
     w.line("import torch")
-    w.line("import torch.nn.functional as F")
+    if any("F." in text for text in [*ctx.lines, *(HELPERS[h][0] for h in ctx.helpers)]):
+        w.line("import torch.nn.functional as F")
     w.line("from torch import nn")
     w.line("")
     w.line("#: forward's inputs: (argument, dtype, shape with None for a dynamic axis)")
@@ -117,6 +118,7 @@ def _source(ctx: EmitContext, outputs: list[str]) -> str:
                       for v, var in zip(graph.inputs, ctx.input_vars, strict=True))
     w.line(f"INPUTS = [{specs}]")
     for name in sorted(ctx.helpers):
+        w.line("")
         w.line("")
         for text in HELPERS[name][0].strip("\n").splitlines():
             w.line(text)
@@ -139,14 +141,45 @@ def _source(ctx: EmitContext, outputs: list[str]) -> str:
                 w.line("self.load_state_dict(torch.load(weight_file, weights_only=True))")
             w.line("self.eval()")
         w.line("")
-        args = "".join(f", {var}: torch.Tensor" for var in ctx.input_vars)
-        if len(outputs) == 1:
-            ret = "torch.Tensor"
-        else:
-            ret = f"tuple[{', '.join(['torch.Tensor'] * len(outputs))}]"
-        w.line(f"def forward(self{args}) -> {ret}:")
-        with w.indent():
-            for text in ctx.lines:
-                w.line(text)
-            w.line(f"return {', '.join(outputs)}")
+        _forward(w, ctx, outputs)
     return w.text()
+
+
+#: Longest generated line before a signature or return is wrapped (the project's limit).
+_WIDTH = 100
+
+
+def _forward(w: CodeWriter, ctx: EmitContext, outputs: list[str]) -> None:
+    """``forward``: one line per node; a signature or return that would not fit in
+    :data:`_WIDTH` is written one item per line."""
+    params = ["self", *(f"{var}: torch.Tensor" for var in ctx.input_vars)]
+    types = ["torch.Tensor"] * len(outputs)
+    ret = types[0] if len(types) == 1 else f"tuple[{', '.join(types)}]"
+    head = f"def forward({', '.join(params)}) -> {ret}:"
+    if len(head) + 4 < _WIDTH:
+        w.line(head)
+    else:
+        w.line("def forward(")
+        with w.indent(), w.indent():
+            for param in params:
+                w.line(f"{param},")
+        if len(types) == 1 or len(ret) + 10 < _WIDTH:
+            w.line(f") -> {ret}:")
+        else:
+            w.line(") -> tuple[")
+            with w.indent(), w.indent():
+                for t in types:
+                    w.line(f"{t},")
+            w.line("]:")
+    with w.indent():
+        for text in ctx.lines:
+            w.line(text)
+        ret_line = f"return {', '.join(outputs)}"
+        if len(ret_line) + 8 < _WIDTH:
+            w.line(ret_line)
+        else:
+            w.line("return (")
+            with w.indent():
+                for out in outputs:
+                    w.line(f"{out},")
+            w.line(")")
