@@ -659,6 +659,60 @@ def fx_with_loss():
                 ["CrossEntropyWithSoftmax", "ClassificationError", "Combine"], inputs=inputs)
 
 
+def _label_rows(rng, rows, classes):
+    return np.asarray([np.eye(classes)[rng.randint(0, classes, rows)] for _ in range(BATCH)],
+                      dtype=np.float32)
+
+
+@fixture
+def fx_with_loss_axis():
+    """Per-row criteria (Fast R-CNN style): cross_entropy_with_softmax/classification_error
+    with axis=1 and a squared_error, saved with the prediction.
+
+    A legacy file flattens these into primitives unlike the axis-less criteria
+    (ReduceElements(Sum, ElementTimes(labels, z)), a Mean over NotEqual(labels, ...),
+    ElementTimes(Minus(z, t), Minus(z, t))); they must still be recognised and dropped.
+    """
+    x = C.input_variable((3, 6), name="rows")
+    y = C.input_variable((3, 4), name="row_labels")
+    t = C.input_variable((3, 4), name="row_targets")
+    z = L.Dense(4, map_rank=1, name="scores")(x)
+    ce = C.cross_entropy_with_softmax(z, y, axis=1, name="row_loss")
+    err = C.classification_error(z, y, axis=1, name="row_error")
+    mse = C.squared_error(z, t, name="mse")
+    model = C.combine([z, ce, err, mse])
+    rng = np.random.RandomState(_seed("with_loss_axis") + 1)
+    inputs = []
+    for a in model.arguments:
+        if a.name == "row_labels":
+            inputs.append(_label_rows(rng, 3, 4))
+        else:
+            inputs.append(np.asarray(rng.normal(0, 1, (BATCH, *a.shape)), dtype=np.float32))
+    return Spec(model, ["loss", "dense"],
+                ["CrossEntropyWithSoftmax(axis=1)", "ClassificationError(axis=1)",
+                 "SquaredError", "Combine"], inputs=inputs)
+
+
+@fixture
+def fx_criteria_only():
+    """A model saved as its criteria only, C.combine([loss, error]): the prediction they
+    score is not itself an output."""
+    x = C.input_variable(8, name="features")
+    y = C.input_variable(5, name="labels")
+    z = L.Dense(5, name="z")(L.Dense(6, activation=C.relu, name="hidden")(x))
+    model = C.combine([C.cross_entropy_with_softmax(z, y, name="loss"),
+                       C.classification_error(z, y, name="error")])
+    rng = np.random.RandomState(_seed("criteria_only") + 1)
+    inputs = []
+    for a in model.arguments:
+        if a.name == "labels":
+            inputs.append(np.eye(5, dtype=np.float32)[rng.randint(0, 5, BATCH)])
+        else:
+            inputs.append(np.asarray(rng.normal(0, 1, (BATCH, 8)), dtype=np.float32))
+    return Spec(model, ["loss", "dense"], ["CrossEntropyWithSoftmax", "ClassificationError",
+                                           "Combine (criteria only)"], inputs=inputs)
+
+
 # ---- other dtypes
 
 def _typed_net(dtype):

@@ -785,6 +785,22 @@ def zoo_resnet20_with_criteria():
 
 
 @model
+def zoo_convnet_criteria_only():
+    """A CIFAR ConvNet saved as what the trainer was given: C.combine([loss, metric]) only."""
+    x = C.input_variable((3, 32, 32), name="features")
+    y = C.input_variable(10, name="labels")
+    with default_options(activation=C.relu, pad=True):
+        z = Sequential([Convolution((3, 3), 32), MaxPooling((2, 2), (2, 2)),
+                        Convolution((3, 3), 64), MaxPooling((2, 2), (2, 2)),
+                        Dense(128), Dense(10, activation=None)])(x)
+    loss = C.cross_entropy_with_softmax(z, y)
+    metric = C.classification_error(z, y)
+    return Spec(C.combine([loss, metric]), "ConvNet saved as combine([loss, metric]) only",
+                inputs={"labels": lambda rng: np.stack([_one_hot(rng, 10)
+                                                        for _ in range(BATCH)])})
+
+
+@model
 def zoo_mlp_with_loss_squared():
     """An MLP saved with squared_error and a softmax output: C.combine of prediction + loss."""
     x = C.input_variable(16, name="x")

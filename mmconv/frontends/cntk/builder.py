@@ -205,30 +205,94 @@ def _output_names(model: Model) -> dict[str, str]:
     return names
 
 
-def _flattened_criterion(model: Model, f: Function, producer: dict[str, Function]
-                         ) -> str | None:
-    """The criterion a block-less (v1) output computes, recognised by its shape.
+#: Ops through which a flattened criterion reads its labels (the label input is one
+#: operand, a computed value the other).
+_LABEL_OPS = frozenset({"TransposeTimes", "ElementTimes", "NotEqual", "Equal", "Minus"})
+#: How deep below its root a flattened criterion reads the labels (the axis form of
+#: classification_error: Mean <- GreaterEqual <- Sum <- NotEqual(labels, ...)).
+_CRITERION_DEPTH = 4
 
-    A v1 file has no blocks, so ``cross_entropy_with_softmax(z, labels)`` arrives as
-    ``Minus(ReduceElements(LogSum, z), TransposeTimes(labels, z))`` and
-    ``classification_error`` as ``Minus(1, TransposeTimes(labels, Hardmax(z)))``:
-    a Minus of a product with a model *input* (the labels) read as the
-    TransposeTimes' first operand.
+
+def _label_reader(model: Model, f: Function, producer: dict[str, Function],
+                  consumers: dict[str, list[Function]]) -> str | None:
+    """The computed operand of ``f`` when ``f`` compares it with a labels input.
+
+    A labels input is a model input read *only* by such comparisons or by criteria
+    primitives (an image fed to a convolution, or mean-subtracted with a constant,
+    is not one).
     """
-    if f.op != "Minus" or len(f.inputs) != 2:
+    if f.op not in _LABEL_OPS or len(f.inputs) != 2:
         return None
-    for uid in f.inputs:
-        prod = producer.get(uid)
-        if prod is None or prod.op != "TransposeTimes" or not prod.inputs:
-            continue
-        label = model.variables.get(prod.inputs[0])
-        if label is None or label.kind != "input":
-            continue
-        other = producer.get(f.inputs[1] if uid == f.inputs[0] else f.inputs[0])
-        if other is not None and other.op == "ReduceElements":
-            return "CrossEntropyWithSoftmax"
-        return "ClassificationError"
+    for k, uid in enumerate(f.inputs):
+        var = model.variables.get(uid)
+        other = f.inputs[1 - k]
+        if (var is not None and var.kind == "input" and other in producer
+                and all(c.op in _LABEL_OPS or c.op in TRAINING_OPS
+                        for c in consumers.get(uid, ()))):
+            return other
     return None
+
+
+def _flattened_criterion(model: Model, f: Function, producer: dict[str, Function],
+                         consumers: dict[str, list[Function]]) -> tuple[str, str] | None:
+    """(criterion kind, prediction uid) of a block-less output that is a training criterion.
+
+    A v1 file has no blocks, so criteria arrive as primitives: ``cross_entropy_with_softmax``
+    as ``Minus(ReduceElements(LogSum, z), TransposeTimes(labels, z))`` (with ``axis``:
+    ``... ReduceElements(Sum, ElementTimes(labels, z))``), ``classification_error`` as
+    ``Minus(1, TransposeTimes(labels, Hardmax(z)))`` (with ``axis``: a Mean over
+    ``NotEqual(labels, Equal(z, max z))``), ``squared_error`` as
+    ``ReduceElements(Sum, ElementTimes(Minus(z, t), Minus(z, t)))``.  Recognised by
+    shape: a Minus/ReduceElements root that, a few functions down, compares a
+    computed value with a labels input.
+    """
+    if f.op not in ("Minus", "ReduceElements"):
+        return None
+    ops: set[str] = set()
+    prediction = None
+    seen: set[str] = set()
+    stack = [(f, 0)]
+    while stack:
+        g, depth = stack.pop()
+        if g.uid in seen:
+            continue
+        seen.add(g.uid)
+        ops.add(g.op if g.op != "ReduceElements" else
+                f"Reduce{g.attrs.get('reductionOpName', '')}")
+        found = _label_reader(model, g, producer, consumers)
+        if found is not None and prediction is None:
+            prediction = found
+        if depth < _CRITERION_DEPTH:
+            stack.extend((producer[i], depth + 1) for i in g.inputs if i in producer)
+    if prediction is None:
+        return None
+    # through the criterion's own view of the prediction (Hardmax(z), Equal(z, max z))
+    while (p := producer.get(prediction)) is not None and p.op in ("Hardmax", "Equal"):
+        prediction = next((i for i in p.inputs if i in producer
+                           and producer[i].op != "ReduceElements"), p.inputs[0])
+    if ops & {"Hardmax", "NotEqual", "Equal", "GreaterEqual"}:
+        return "ClassificationError", prediction
+    if "ReduceLogSum" in ops:
+        return "CrossEntropyWithSoftmax", prediction
+    return "SquaredError", prediction
+
+
+def _criterion_prediction(model: Model, f: Function, block: BlockInfo | None) -> str | None:
+    """The prediction a criterion primitive or block scores (its computed, non-label input)."""
+    inputs = list(block.inputs) if block is not None else f.inputs
+    for uid in inputs:
+        var = model.variables.get(uid)
+        if var is None or var.kind not in ("input", "parameter", "constant"):
+            return uid
+    return None
+
+
+def _display(model: Model, producer: dict[str, Function], uid: str) -> str:
+    f = producer.get(uid)
+    if f is None:
+        return model.variables[uid].display_name if uid in model.variables else uid
+    named = [b.name for b in f.blocks if b.name and uid in b.outputs]
+    return f.name or (named[-1] if named else f.uid)
 
 
 def _select_outputs(model: Model, output_names: Sequence[str] | None) -> list[str]:
@@ -242,16 +306,35 @@ def _select_outputs(model: Model, output_names: Sequence[str] | None) -> list[st
                 f"{model.path}: no output named {', '.join(map(repr, missing))} (named "
                 f"functions: {known or 'none'})")
         return [table[n] for n in output_names]
-    kept, dropped = [], []
+    consumers: dict[str, list[Function]] = {}
+    for g in model.functions:
+        for i in g.inputs:
+            consumers.setdefault(i, []).append(g)
+    kept, dropped, predictions = [], [], []
     for out in model.outputs:
         f = producer.get(out)
-        op = f and next((b.op_name for b in f.blocks if b.op_name in TRAINING_OPS), f.op)
-        if f is not None and op not in TRAINING_OPS:
-            op = _flattened_criterion(model, f, producer) or op
+        block = f and next((b for b in f.blocks if b.op_name in TRAINING_OPS), None)
+        op = f and (block.op_name if block else f.op)
+        prediction = None
+        if f is not None and op in TRAINING_OPS:
+            prediction = _criterion_prediction(model, f, block)
+        elif f is not None:
+            found = _flattened_criterion(model, f, producer, consumers)
+            if found is not None:
+                op, prediction = found
         if f is not None and op in TRAINING_OPS:
             dropped.append(f"{f.display_name} ({op})")
+            if prediction is not None and prediction not in predictions:
+                predictions.append(prediction)
         else:
             kept.append(out)
+    if not kept and predictions:
+        # Saved as its criteria only (e.g. C.combine([loss, metric])): the useful model
+        # is what they score.
+        names = ", ".join(_display(model, producer, p) for p in predictions)
+        print(f"mmconv: the model's outputs are all training criteria ({', '.join(dropped)}); "
+              f"converting what they score instead: {names}", file=sys.stderr)
+        return predictions
     if not kept:
         raise UnsupportedError(
             f"{model.path}: every output is a training criterion ({', '.join(dropped)}); "

@@ -36,7 +36,7 @@ NETWORKS = [
     "layer_norm", "act_elu", "act_selu", "act_leaky_relu", "act_softplus", "act_sigmoid_tanh",
     "act_softmax_axis", "act_hardmax", "act_param_relu", "math_unary", "math_unary_positive",
     "math_binary", "compare_select", "shape_ops", "shape_ops_legacy", "reductions", "times",
-    "combine_two", "with_loss", "float64", "float16",
+    "combine_two", "with_loss", "with_loss_axis", "criteria_only", "float64", "float16",
 ]
 #: Fixtures Keras cannot take yet, and why (asserted, so the list stays honest).
 NOT_YET = {"roipooling": "MaxRoiPool", "fast_rcnn_mini": "MaxRoiPool"}

@@ -154,6 +154,8 @@ def test_end_to_end_onnx_matches_cntk(name: str) -> None:
     """
     from mmconv.verify.compare import assert_close
 
+    if name in ("with_loss_axis", "criteria_only"):
+        pytest.skip("criteria forms of a v1 file: tests/frontends/cntk/test_criteria.py")
     io = np.load(FIXTURES / f"{name}.io.npz", allow_pickle=False)
     m1, m2 = _both(name)
     got = _onnx_outputs(m1, io)
