@@ -52,9 +52,15 @@ def emit_prelu(ctx: EmitContext, node: Node) -> None:
 
 @HANDLERS.register("Softmax", "LogSoftmax")
 def emit_softmax(ctx: EmitContext, node: Node) -> None:
+    """Along one axis of the sample (``C.softmax(x, axis=a)``)."""
     x = node.inputs[0]
     fn = "C.softmax" if node.op == "Softmax" else "C.log_softmax"
     axis = ctx.axis(x, int(node.attr("axis")))
+    if len(ctx.sample_shape(x)) == 1:
+        # the whole sample: CNTK's primitive softmax (with an axis it is a block of
+        # max/exp/sum primitives, slower)
+        ctx.assign(node, f"{fn}({ctx.ref(x)}, {ctx.name_kw(node)})")
+        return
     ctx.assign(node, f"{fn}({ctx.ref(x)}, axis={axis}, {ctx.name_kw(node)})")
 
 
