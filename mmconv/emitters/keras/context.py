@@ -53,14 +53,14 @@ AUTO_NAMES = frozenset({
     "max", "maximum", "mean", "min", "minimum", "multiply", "negative", "not_equal",
     "one_hot", "pad", "power", "prod", "repeat", "reshape", "round", "sign", "sqrt",
     "square", "squeeze", "subtract", "sum", "take", "transpose", "true_divide", "where", "matmul",
-    "input_layer", "sigmoid", "relu", "softmax",
+    "input_layer", "sigmoid", "relu", "softmax", "stack", "logical_and", "logical_or",
 })
 _AUTO = re.compile(r"(?:{})(?:_\d+)?".format("|".join(sorted(AUTO_NAMES, key=len, reverse=True))))
 
 
 #: Ops that need their (first) input channels-last when it is a feature map.
 SPATIAL = frozenset({"Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool",
-                     "GlobalMaxPool", "LRN", "BatchNormalization"})
+                     "GlobalMaxPool", "LRN", "BatchNormalization", "MaxRoiPool"})
 #: Ops that work in any layout (their axes are remapped): a feature map flowing
 #: through them into a SPATIAL op is made channels-last before them, so a Pad or
 #: Relu in front of the first conv does not force a transpose after it.

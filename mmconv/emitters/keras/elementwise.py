@@ -36,7 +36,44 @@ def emit_binary(ctx: EmitContext, node: Node) -> None:
         ctx.define(node, f"layers.{_MERGE[node.op]}(name={literal(name)}"
                          f"{ctx.dtype_kw(a)})([{ea}, {eb}])", layout)
         return
+    if node.op == "Add" and bias_add_trap(_held_shape(ctx, a, layout),
+                                          _held_shape(ctx, b, layout)):
+        ctx.define(node, f"ops.subtract({ea}, ops.negative({eb}))"
+                         "  # = a + b (ops.add would bias_add along the wrong axis)", layout)
+        return
     ctx.define(node, f"ops.{_BINARY[node.op]}({ea}, {eb})", layout)
+
+
+def _held_shape(ctx: EmitContext, value: str, layout: object) -> tuple[int | None, ...]:
+    """The shape of the Keras tensor :func:`operands` gives for ``value``."""
+    array = ctx.weight(value)
+    out_rank = ctx.rank(ctx._node.outputs[0]) if ctx._node is not None else ctx.rank(value)
+    if array is not None:
+        return tuple(ctx.in_layout(array, layout, out_rank).shape)  # type: ignore[arg-type]
+    shape = tuple(ctx.shape(value))
+    if isinstance(layout, tuple) and len(layout) == len(shape):
+        return tuple(shape[p] for p in layout)
+    return shape
+
+
+def bias_add_trap(x1: tuple[int | None, ...], x2: tuple[int | None, ...]) -> bool:
+    """Whether Keras 3's TensorFlow ``ops.add(x1, x2)`` gets the broadcast wrong.
+
+    It turns an add whose ``x2`` squeezes to one static axis of size n, n being
+    ``x1``'s axis 1 or last, into ``tf.nn.bias_add`` along the last axis (when it is
+    n) or axis 1.  That equals broadcasting only when x2's axis, right-aligned
+    into x1, is that axis and x2 is no longer than x1 (e.g. [R, P] + [R, 1] with
+    R == P is added along the wrong axis).
+    """
+    keep = [i for i, d in enumerate(x2) if d is None or d > 1]
+    if len(keep) != 1 or x2[keep[0]] is None or len(x1) < 2:
+        return False
+    n = x2[keep[0]]
+    if n not in (x1[1], x1[-1]):
+        return False
+    chosen = len(x1) - 1 if x1[-1] == n else 1
+    aligned = len(x1) - len(x2) + keep[0]
+    return len(x2) > len(x1) or aligned != chosen
 
 
 @HANDLERS.register("Where")

@@ -27,11 +27,24 @@ from mmconv.emitters.keras.context import (
 from mmconv.ir.core import Node, Shape
 
 
-def _reshape_expr(ctx: EmitContext, node: Node, x_expr: str, in_batch: object,
+def _keeps_batch(in_shape: Shape, target: Shape) -> bool:
+    """Whether a reshape leaves axis 0 alone: equal static batch sizes, or equal static
+    per-sample sizes (two dynamic batch axes alone prove nothing: [N, 3, 5] -> [-1, 5]
+    merges the batch)."""
+    if not in_shape or not target or in_shape[0] != target[0]:
+        return False
+    if in_shape[0] is not None:
+        return True
+    dims = [*in_shape[1:], *target[1:]]
+    return all(d is not None for d in dims) and \
+        int(np.prod(in_shape[1:], dtype=np.int64)) == int(np.prod(target[1:], dtype=np.int64))
+
+
+def _reshape_expr(ctx: EmitContext, node: Node, x_expr: str, in_shape: Shape,
                   target: Shape) -> str:
     """``layers.Reshape`` when the batch axis is kept, else ``ops.reshape`` (-1 for it)."""
     rest = target[1:]
-    if target and target[0] == in_batch and all(d is not None for d in rest):
+    if _keeps_batch(in_shape, target) and all(d is not None for d in rest):
         return (f"layers.Reshape({literal(tuple(int(d) for d in rest))}, "  # type: ignore[arg-type]
                 f"name={literal(ctx.out(node))}{ctx.dtype_kw(node.inputs[0])})({x_expr})")
     if sum(d is None for d in target) > 1:
@@ -47,12 +60,14 @@ def emit_reshape(ctx: EmitContext, node: Node) -> None:
     layout = ctx.layout(x)
     rank = len(in_shape)
     if (rank >= 3 and layout == channels_last(rank) and len(out_shape) >= 2
-            and out_shape[:2] == in_shape[:2] and in_shape[1] is not None):
+            and out_shape[:2] == in_shape[:2] and in_shape[1] is not None
+            and _keeps_batch(in_shape, out_shape)):
         target = (out_shape[0], *out_shape[2:], out_shape[1])
-        ctx.define(node, _reshape_expr(ctx, node, ctx.var(x), in_shape[0], target),
+        held = (in_shape[0], *in_shape[2:], in_shape[1])
+        ctx.define(node, _reshape_expr(ctx, node, ctx.var(x), held, target),
                    channels_last(len(out_shape)))
         return
-    ctx.define(node, _reshape_expr(ctx, node, ctx.plain(x), in_shape[0], out_shape),
+    ctx.define(node, _reshape_expr(ctx, node, ctx.plain(x), in_shape, out_shape),
                identity(len(out_shape)))
 
 
@@ -77,7 +92,7 @@ def emit_flatten(ctx: EmitContext, node: Node) -> None:
                    identity(2))
         return
     out = ctx.shape(node.outputs[0])
-    ctx.define(node, _reshape_expr(ctx, node, ctx.plain(x), shape[0] if shape else None, out),
+    ctx.define(node, _reshape_expr(ctx, node, ctx.plain(x), shape, out),
                identity(2))
 
 

@@ -3,10 +3,8 @@ and mmtoir + mmtocode -f keras + mmtomodel -f tensorflow."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,16 +21,15 @@ FIXTURES = ROOT / "tests" / "fixtures" / "cntk"
 
 
 @pytest.mark.cntk
-def test_mmconvert_keras_verify_console(tmp_path: Path, cntk_python: str) -> None:
-    out = tmp_path / "convnet.keras"
-    env = dict(os.environ, MMCONV_CNTK_PYTHON=cntk_python)
-    done = subprocess.run(
-        [sys.executable, "-m", "mmconv", "mmconvert", "-sf", "cntk", "-iw",
-         str(FIXTURES / "convnet.v2.model"), "-df", "keras", "-om", str(out), "--verify"],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=600, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "verify prob: ok" in done.stdout
-    assert out.is_file()
+def test_mmconvert_keras_verify_console(cntk_python: str, standalone_run: dict[str, Any]
+                                        ) -> None:
+    """``python -m mmconv mmconvert -df keras --verify`` vs real CNTK, run by the shared
+    fresh interpreter of conftest.standalone_run (one TensorFlow import for both)."""
+    console = [r for r in standalone_run["reports"] if "console_code" in r]
+    assert console, standalone_run["stderr"]
+    assert console[0]["console_code"] == 0, console[0]["stderr"]
+    assert "verify prob: ok" in console[0]["stdout"]
+    assert standalone_run["console_model"].is_file()
 
 
 @pytest.mark.cntk

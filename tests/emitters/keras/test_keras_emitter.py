@@ -5,41 +5,45 @@ atomic outputs, and the files loading without mmconv."""
 from __future__ import annotations
 
 import ast
+import functools
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from mmconv.emitters import get_emitter
-from mmconv.emitters.keras import build_model, emit_code, emit_model, generate
+from mmconv.emitters.keras import build_model, emit_code, generate
 from mmconv.errors import UnsupportedError, UsageError
 from mmconv.frontends.cntk import convert
 from mmconv.ir import Graph
 from mmconv.verify.compare import assert_close
+
+from ..ir_cases import CASES as IR_CASES
 
 keras = pytest.importorskip("keras")
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests" / "fixtures" / "cntk"
 
-#: CNTK fixtures (v2 files) that must match CNTK's stored outputs through Keras.
-NETWORKS = [
-    "convnet", "mlp", "dense_chw", "residual", "bn_per_element", "inception_mini",
-    "alexnet_mini", "conv_strides", "conv_even_kernel", "conv_even_kernel_strided",
-    "conv_valid", "conv_groups", "conv_depthwise", "conv_dilation", "conv_explicit_pads",
-    "conv_ops_autopad_mixed", "conv_transpose", "conv_transpose_auto",
-    "conv_transpose_explicit_pads", "conv1d", "pool_variants", "pool_explicit_pads", "lrn",
-    "layer_norm", "act_elu", "act_selu", "act_leaky_relu", "act_softplus", "act_sigmoid_tanh",
-    "act_softmax_axis", "act_hardmax", "act_param_relu", "math_unary", "math_unary_positive",
-    "math_binary", "compare_select", "shape_ops", "shape_ops_legacy", "reductions", "times",
-    "combine_two", "with_loss", "with_loss_axis", "criteria_only", "float64", "float16",
-]
-#: Fixtures Keras cannot take yet, and why (asserted, so the list stays honest).
-NOT_YET = {"roipooling": "MaxRoiPool", "fast_rcnn_mini": "MaxRoiPool"}
+#: Every CNTK fixture, as v2 and (where CNTK could save one) as a legacy v1 file; each
+#: must match CNTK's stored outputs through Keras.
+NAMES = sorted(p.name[: -len(".v2.model")] for p in FIXTURES.glob("*.v2.model"))
+MANIFEST = {e["name"]: e for e in json.loads((FIXTURES / "MANIFEST.json").read_text())[
+    "fixtures"]}
+CASES = [(n, "v2") for n in NAMES] + [
+    (n, "v1") for n in NAMES
+    if (FIXTURES / f"{n}.v1.model").is_file() and MANIFEST.get(n, {}).get("v1_outputs")]
+#: Fixtures whose converted outputs have no stored reference: CNTK saved only the
+#: training criteria, the frontend converts what they score; it must run, no more.
+NO_REFERENCE = {"criteria_only"}
+
+
+@functools.cache
+def _convert(name: str, fmt: str = "v2") -> Graph:
+    """Each fixture is converted once per session (several tests read it)."""
+    return convert(None, str(FIXTURES / f"{name}.{fmt}.model"))
 
 
 def _io(name: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -49,51 +53,78 @@ def _io(name: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     return ins, outs
 
 
-def _run(model: object, graph: Graph, ins: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    got = model([ins[v.name] for v in graph.inputs])  # type: ignore[operator]
-    return {k: np.asarray(v) for k, v in got.items()}
+def _references(name: str, fmt: str, graph: Graph) -> list[np.ndarray | None]:
+    """The stored output for each graph output (None: no reference).
+
+    v2 graphs keep CNTK's output names.  A v1 file names (and orders) its outputs
+    its own way: MANIFEST's ``v1_outputs`` lists, in the legacy model's order, which
+    ``out_<i>`` each is; training-only outputs the frontend dropped are skipped by shape.
+    """
+    _, refs = _io(name)
+    if fmt == "v2" or all(o in refs for o in graph.outputs):
+        return [refs.get(o) for o in graph.outputs]
+    stored = list(refs.values())
+    pending = [stored[o["index"]] for o in MANIFEST[name]["v1_outputs"]]
+    found: list[np.ndarray | None] = []
+    for out in graph.outputs:
+        shape = tuple(graph.value(out).shape[1:])
+        while pending and pending[0].shape[1:] != shape:
+            pending.pop(0)
+        found.append(pending.pop(0) if pending else None)
+    return found
 
 
-@pytest.mark.parametrize("name", NETWORKS)
-def test_fixture_matches_cntk(name: str) -> None:
-    graph = convert(None, str(FIXTURES / f"{name}.v2.model"))
-    ins, refs = _io(name)
+def _feeds(name: str, graph: Graph) -> list[np.ndarray]:
+    """Inputs by name, or by position where a v1 file renamed them."""
+    ins, _ = _io(name)
+    names = [v.name for v in graph.inputs]
+    return [ins[n] for n in names] if all(n in ins for n in names) else list(ins.values())
+
+
+@pytest.mark.parametrize(("name", "fmt"), CASES, ids=[f"{n}.{f}" for n, f in CASES])
+def test_fixture_matches_cntk(name: str, fmt: str) -> None:
+    graph = _convert(name, fmt)
     model, _ = build_model(graph)
-    got = _run(model, graph, ins)
-    assert list(got) == list(graph.outputs) or set(got) == set(graph.outputs)
-    for out, ref in refs.items():
-        if out not in graph.outputs:
-            continue  # with_loss: the training-only outputs are dropped on purpose
-        assert got[out].shape == ref.shape and got[out].dtype == ref.dtype, out
-        assert_close(ref, got[out], name=f"{name}:{out}")
+    got = model(_feeds(name, graph))
+    assert set(got) == set(graph.outputs)
+    for out, ref in zip(graph.outputs, _references(name, fmt, graph), strict=True):
+        have = np.asarray(got[out])
+        if ref is None:
+            assert name in NO_REFERENCE, f"no reference for {name}.{fmt}:{out}"
+            assert np.isfinite(have).all()
+            continue
+        assert have.shape == ref.shape and have.dtype == ref.dtype, out
+        assert_close(ref, have, name=f"{name}.{fmt}:{out}")
 
 
-def test_every_fixture_is_classified() -> None:
-    names = {p.name[: -len(".v2.model")] for p in FIXTURES.glob("*.v2.model")}
-    assert names - set(NETWORKS) - set(NOT_YET) == set()
+def test_v1_fixtures_are_checked() -> None:
+    """Every v1 file MANIFEST maps is among the cases (the mapping is not silently lost)."""
+    v1 = {n for n, f in CASES if f == "v1"}
+    assert {"alexnet_mini", "fast_rcnn_mini", "roipooling", "lrn", "convnet"} <= v1
+    assert v1 == {n for n in NAMES if (FIXTURES / f"{n}.v1.model").is_file()}
 
 
-@pytest.mark.parametrize("name", sorted(NOT_YET))
-def test_unsupported_fixture_names_the_node(name: str) -> None:
-    graph = convert(None, str(FIXTURES / f"{name}.v2.model"))
-    with pytest.raises(UnsupportedError, match=NOT_YET[name]):
-        generate(graph)
+CONV_NETS = [("convnet", "v2"), ("residual", "v2"), ("inception_mini", "v2"),
+             ("alexnet_mini", "v2"), ("fast_rcnn_mini", "v2"), ("fast_rcnn_mini", "v1")]
 
 
-@pytest.mark.parametrize("name", ["convnet", "residual", "inception_mini", "alexnet_mini"])
-def test_conv_nets_transpose_once_per_input_and_nowhere_inside(name: str) -> None:
-    graph = convert(None, str(FIXTURES / f"{name}.v2.model"))
+@pytest.mark.parametrize(("name", "fmt"), CONV_NETS, ids=[f"{n}.{f}" for n, f in CONV_NETS])
+def test_conv_nets_transpose_once_per_input_and_nowhere_inside(name: str, fmt: str) -> None:
+    """One transpose per NCHW input, none inside (v1 LRN, ROI pooling and Fast R-CNN's
+    heads included), none back: the outputs are scores/boxes (no channel axis) or, for
+    the lrn fixture, the one feature-map output."""
+    graph = _convert(name, fmt)
     gen = generate(graph)
     kinds = [t.kind for t in gen.transposes]
-    assert kinds.count("input") == len(graph.inputs)
+    maps = [v for v in graph.inputs if v.rank == 4]
+    assert kinds.count("input") == len(maps)
     assert "internal" not in kinds
-    # outputs are class scores (rank 2): nothing to transpose back
-    assert "output" not in kinds
-    assert gen.code.count("layers.Permute(") == len(graph.inputs)
+    assert kinds.count("output") == sum(graph.value(o).rank == 4 for o in graph.outputs)
+    assert gen.code.count("layers.Permute(") == len(kinds)
 
 
 def test_feature_map_outputs_go_back_to_nchw_and_nhwc_io_has_no_transposes() -> None:
-    graph = convert(None, str(FIXTURES / "pool_variants.v2.model"))
+    graph = _convert("pool_variants")
     ins, refs = _io("pool_variants")
     gen = generate(graph)
     assert [t.kind for t in gen.transposes] == ["input"] + ["output"] * len(graph.outputs)
@@ -105,8 +136,7 @@ def test_feature_map_outputs_go_back_to_nchw_and_nhwc_io_has_no_transposes() -> 
 
 
 def test_dense_after_flatten_permutes_weights_not_activations() -> None:
-    graph = convert(None, str(FIXTURES / "convnet.v2.model"))
-    code = generate(graph).code
+    code = generate(_convert("convnet")).code
     flatten = next(line for line in code.splitlines() if "layers.Flatten(" in line)
     assert "Permute" not in flatten and "transpose" not in flatten
 
@@ -163,10 +193,10 @@ def test_same_graph_same_bytes(tmp_path: Path) -> None:
 
 
 def test_failed_emit_leaves_no_file(tmp_path: Path) -> None:
-    graph = convert(None, str(FIXTURES / "roipooling.v2.model"))
+    graph = IR_CASES["conv_transpose"]().graph  # grouped ConvTranspose: refused
     for target in ("keras", "tensorflow"):
         out = tmp_path / f"m.{target}"
-        with pytest.raises(UnsupportedError, match="roipool/pool"):
+        with pytest.raises(UnsupportedError, match="grouped transposed convolution"):
             get_emitter(target).emit_model(graph, out)
         with pytest.raises(UnsupportedError):
             get_emitter(target).emit_code(graph, tmp_path / "m.py", tmp_path / "w.npz")
@@ -174,7 +204,7 @@ def test_failed_emit_leaves_no_file(tmp_path: Path) -> None:
 
 
 def test_unknown_option_is_a_usage_error(tmp_path: Path) -> None:
-    graph = convert(None, str(FIXTURES / "mlp.v2.model"))
+    graph = _convert("mlp")
     for target in ("keras", "tensorflow"):
         with pytest.raises(UsageError, match="opset"):
             get_emitter(target).emit_model(graph, tmp_path / "m", opset=13)
@@ -182,40 +212,18 @@ def test_unknown_option_is_a_usage_error(tmp_path: Path) -> None:
 
 
 # -- files that load without mmconv ----------------------------------------------------
-_LOADER = r"""
-import json, os, sys
-os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-import numpy as np, keras, tensorflow as tf
-assert "mmconv" not in sys.modules
-keras_path, sm_path, x_path = sys.argv[1:4]
-x = np.load(x_path)
-m = keras.models.load_model(keras_path)
-a = {k: np.asarray(v) for k, v in m(x).items()}
-sig = tf.saved_model.load(sm_path).signatures["serving_default"]
-names = list(sig.structured_input_signature[1])
-b = {k: v.numpy() for k, v in sig(**{names[0]: tf.constant(x)}).items()}
-np.savez(sys.argv[4], **{"k/" + k: v for k, v in a.items()}, **{"t/" + k: v for k, v in b.items()})
-print(json.dumps({"inputs": names, "outputs": sorted(b)}))
-"""
-
-
-def test_keras_file_and_saved_model_load_without_mmconv(tmp_path: Path) -> None:
-    graph = convert(None, str(FIXTURES / "convnet.v2.model"))
-    ins, refs = _io("convnet")
-    emit_model(graph, tmp_path / "convnet.keras")
-    get_emitter("tensorflow").emit_model(graph, tmp_path / "convnet_tf")
-    assert (tmp_path / "convnet_tf" / "saved_model.pb").is_file()
-    np.save(tmp_path / "x.npy", ins["features"])
-    script = tmp_path / "load.py"
-    script.write_text(_LOADER)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run(
-        [sys.executable, str(script), str(tmp_path / "convnet.keras"),
-         str(tmp_path / "convnet_tf"), str(tmp_path / "x.npy"), str(tmp_path / "out.npz")],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    info = json.loads(done.stdout.strip().splitlines()[-1])
-    assert info == {"inputs": ["features"], "outputs": ["prob"]}
-    with np.load(tmp_path / "out.npz") as data:
-        assert_close(refs["prob"], data["k/prob"], name="keras")
-        assert_close(refs["prob"], data["t/prob"], name="saved model")
+def test_keras_file_and_saved_model_load_without_mmconv(standalone_run: dict[str, Any]
+                                                         ) -> None:
+    """fast_rcnn_mini (ROI pooling from keras.ops, two inputs, two outputs) as a .keras
+    file and a SavedModel, each loaded and run in a fresh interpreter without mmconv
+    (see conftest.standalone_run)."""
+    run = standalone_run
+    assert run["reports"], run["stderr"]
+    info = run["reports"][0]
+    assert info == {"inputs": ["features", "rois"], "outputs": ["bbox_regr", "cls_prob"],
+                    "mmconv_imported": False}, run["stderr"]
+    _, refs = _io("fast_rcnn_mini")
+    with np.load(run["out"]) as data:
+        for out in ("cls_prob", "bbox_regr"):
+            assert_close(refs[out], data[f"k/{out}"], name=f"keras {out}")
+            assert_close(refs[out], data[f"t/{out}"], name=f"saved model {out}")
