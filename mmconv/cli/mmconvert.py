@@ -20,7 +20,9 @@ from pathlib import Path
 from mmconv.cli.common import add_source_flags, convert_source, make_parser, run
 from mmconv.emitters import get_emitter
 from mmconv.errors import VerificationError
-from mmconv.ir import Graph, serde
+from mmconv.ir import serde
+from mmconv.progress import Stages
+from mmconv.verify.compare import OutputComparison
 from mmconv.verify.conversion import verify_conversion
 
 
@@ -61,22 +63,27 @@ def _emit_options(args: argparse.Namespace) -> dict[str, object]:
 
 def _main(args: argparse.Namespace) -> int:
     emitter = get_emitter(args.dstFramework)
-    graph = convert_source(args.srcFramework, args.inputNetwork, args.inputWeight, args)
-    with tempfile.TemporaryDirectory(prefix="mmconv-") as tmp:
-        pb_path, _, npy_path = serde.save(graph, Path(tmp) / "ir")
-        graph = serde.load(pb_path, npy_path)
-        emitter.emit_model(graph, Path(args.outputModel), **_emit_options(args))
+    names = ["reading the source model", "writing the IR", f"writing the {args.dstFramework} model"]
+    with Stages(names + (["verifying"] if args.verify else [])) as stage:
+        stage(names[0])
+        graph = convert_source(args.srcFramework, args.inputNetwork, args.inputWeight, args)
+        with tempfile.TemporaryDirectory(prefix="mmconv-") as tmp:
+            stage(names[1])
+            pb_path, _, npy_path = serde.save(graph, Path(tmp) / "ir")
+            graph = serde.load(pb_path, npy_path)
+            stage(names[2])
+            emitter.emit_model(graph, Path(args.outputModel), **_emit_options(args))
+        if args.verify:
+            stage("verifying")
+            results = verify_conversion(
+                graph, (args.srcFramework.lower(), Path(args.inputWeight or args.inputNetwork)),
+                (args.dstFramework.lower(), Path(args.outputModel)))
     print(f"wrote {args.outputModel} ({len(graph.nodes)} nodes; inputs "
           f"{[v.name for v in graph.inputs]}, outputs {graph.outputs})")
-    if args.verify:
-        return _verify(graph, args)
-    return 0
+    return _report(results, args) if args.verify else 0
 
 
-def _verify(graph: Graph, args: argparse.Namespace) -> int:
-    source = Path(args.inputWeight or args.inputNetwork)
-    results = verify_conversion(graph, (args.srcFramework.lower(), source),
-                                (args.dstFramework.lower(), Path(args.outputModel)))
+def _report(results: list[OutputComparison], args: argparse.Namespace) -> int:
     for result in results:
         print(f"verify {result}")
     failed = [r.name for r in results if not r.passed]

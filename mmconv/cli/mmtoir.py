@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from mmconv.cli.common import add_source_flags, convert_source, make_parser, run
 from mmconv.ir import serde
+from mmconv.progress import Stages
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,8 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _main(args: argparse.Namespace) -> int:
-    graph = convert_source(args.srcFramework, args.network, args.weights, args)
-    paths = serde.save(graph, args.dstPath)
+    with Stages(["reading the source model", "writing the IR"]) as stage:
+        stage("reading the source model")
+        graph = convert_source(args.srcFramework, args.network, args.weights, args)
+        stage("writing the IR")
+        paths = serde.save(graph, args.dstPath)
     size = sum(a.nbytes for a in graph.weights.values()) / 1e6
     print(
         f"IR: {len(graph.nodes)} nodes, {len(graph.weights)} weights ({size:.2f} MB), "

@@ -23,6 +23,7 @@ from mmconv.ir.core import Graph, Shape, Value
 from mmconv.ir.infer import infer_shapes
 from mmconv.ir.passes import run_default_passes
 from mmconv.ir.registry import get_schema
+from mmconv.progress import progress
 
 #: Ops that only make sense while training; outputs computed by them are dropped.
 TRAINING_OPS = frozenset({
@@ -486,7 +487,7 @@ def convert_model(model: Model, *, input_shapes: list[tuple[int, ...]] | None = 
         raise UnsupportedError(f"{model.path}: the model computes nothing")
     _declare_inputs(ctx, used_inputs, input_shapes, input_names)
 
-    for unit in units:
+    for unit in progress(units, desc="converting CNTK ops", unit="op"):
         table = BLOCK_CONVERTERS if unit.block is not None else CONVERTERS
         try:
             table.get(unit.op)(ctx, unit)  # type: ignore[misc]
