@@ -19,6 +19,7 @@ import numpy as np
 
 from mmconv import __version__
 from mmconv.emitters.cntk.context import HANDLERS, EmitContext, ints
+from mmconv.emitters.cntk.detection import roi_pattern
 from mmconv.emitters.codegen import CodeWriter, literal
 from mmconv.errors import IRError, UnsupportedError
 from mmconv.ir.core import Graph
@@ -119,6 +120,12 @@ def build_code(graph: Graph, **options: object) -> tuple[str, dict[str, np.ndarr
         if out not in graph.values:
             raise IRError(f"graph output {out!r} is not produced by any node")
     ctx = EmitContext(graph, dict(options))
+    for node in graph.nodes:
+        if node.op == "MaxRoiPool":
+            found = roi_pattern(graph, node)
+            if found is not None:
+                ctx.roi_inputs[node.name] = found
+    live = _live_nodes(graph, ctx.roi_inputs)
     problems: list[str] = []
     input_lines = []
     for value in graph.inputs:
@@ -127,6 +134,8 @@ def build_code(graph: Graph, **options: object) -> tuple[str, dict[str, np.ndarr
         except UnsupportedError as exc:
             problems.append(str(exc))
     for node in graph.nodes:
+        if node.name not in live:
+            continue
         try:
             ctx.emit(node)
         except UnsupportedError as exc:
@@ -173,6 +182,21 @@ def build_code(graph: Graph, **options: object) -> tuple[str, dict[str, np.ndarr
         else:
             w.line(f"return C.combine([{', '.join(outs)}])")
     return w.text(), ctx.weights
+
+
+def _live_nodes(graph: Graph, roi_inputs: Mapping[str, tuple[str, str]]) -> set[str]:
+    """Names of the nodes the outputs need, reading a recognized MaxRoiPool's inputs as
+    (feature map, boxes): its batch-index column is then not computed at all."""
+    producers = graph.producers()
+    live: set[str] = set()
+    stack = list(graph.outputs)
+    while stack:
+        node = producers.get(stack.pop())
+        if node is None or node.name in live:
+            continue
+        live.add(node.name)
+        stack.extend(roi_inputs.get(node.name, [i for i in node.inputs if i]))
+    return live
 
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)

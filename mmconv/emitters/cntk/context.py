@@ -61,6 +61,10 @@ class EmitContext:
         self._idents: dict[str, str] = {}
         self._weight_keys: dict[tuple[str, str], str] = {}
         self._node: Node | None = None
+        #: MaxRoiPool nodes whose boxes map back to CNTK's per-sample form: (x, boxes)
+        self.roi_inputs: dict[str, tuple[str, str]] = {}
+        #: values whose IR axis 0 is batch x R while CNTK holds (R, ...) per sample
+        self.folded: set[str] = set()
         self.float_dtype = next((v.dtype for v in graph.values.values()
                                  if v.dtype in FLOAT_DTYPES), "float32")
         for value in graph.inputs:
@@ -123,6 +127,9 @@ class EmitContext:
 
     def ref(self, name: str) -> str:
         """A Python expression for IR value ``name``: its variable, or its weight as a Constant."""
+        if name in self.folded and (self._node is None or self._node.op != "Reshape"):
+            raise self.unsupported(f"it reads {name!r}, ROI-pooled boxes of all samples in "
+                                   "one axis; only a Reshape back to [N, R, ...] can")
         if self.is_weight(name):
             return self.const(name)
         return self.ident(name)

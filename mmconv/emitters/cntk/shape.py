@@ -16,7 +16,12 @@ def _reshape(ctx: EmitContext, node: Node) -> None:
     """The target is the inferred output shape (the IR's 0/-1 already resolved)."""
     x, out = node.inputs[0], node.outputs[0]
     shape = ctx.shape(out)
-    if ctx.batched(x):
+    if x in ctx.folded:
+        # ROI pooling's [N*R, ...] back to [N, R, ...]: CNTK already holds (R, ...)
+        if not shape or shape[0] is not None:
+            raise ctx.unsupported(f"ROI-pooled values reshaped to {list(shape)}")
+        target = shape[1:]
+    elif ctx.batched(x):
         if not shape or shape[0] is not None:
             raise ctx.unsupported(f"it reshapes across the batch axis ({list(ctx.shape(x))} "
                                   f"to {list(shape)})")

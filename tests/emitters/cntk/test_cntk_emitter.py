@@ -37,7 +37,7 @@ RUN_CODE = HERE / "run_code.py"
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "cntk"
 
 #: IR ops with no CNTK handler (the builder names each such node in one error).
-EXPECTED_MISSING = {"MaxRoiPool"}
+EXPECTED_MISSING: set[str] = set()
 
 #: Cases CNTK 2.7 cannot express, each refused with an UnsupportedError naming the node.
 EXPECTED_UNSUPPORTED = {
@@ -48,15 +48,15 @@ EXPECTED_UNSUPPORTED = {
     "conv_depthwise_1d",  # grouped 1-D conv: wrong or mkl err -127 on CPU
     "conv_transpose",  # grouped ConvTranspose: no groups in CNTK 2.7
     "cumsum_batch_axis",  # along the dynamic batch axis
-    "max_roi_pool",  # no handler (see EXPECTED_MISSING)
+    "max_roi_pool",  # boxes not in the per-sample form of CNTK's roipooling
     "pad_edge",  # CNTK pads constant, reflect, symmetric
 }
 
-#: Fixtures whose conversion CNTK -> IR -> CNTK is expected to work (both formats
-#: where the fixture has them); ROI pooling needs MaxRoiPool.
-ROUND_TRIP_UNSUPPORTED = {"roipooling", "fast_rcnn_mini"}
+#: Fixtures whose conversion CNTK -> IR -> CNTK is not expected to work (none).
+ROUND_TRIP_UNSUPPORTED: set[str] = set()
 CONV_NETS = ("convnet", "residual", "inception_mini", "alexnet_mini", "conv_groups",
-             "conv_dilation", "pool_variants", "pool_explicit_pads", "conv_transpose")
+             "conv_dilation", "pool_variants", "pool_explicit_pads", "conv_transpose",
+             "fast_rcnn_mini")
 
 
 def _run_jobs(jobs: list[dict[str, Any]], tmp: Path) -> None:
