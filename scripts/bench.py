@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import importlib.util
 import io
 import json
 import os
@@ -288,6 +289,21 @@ def convert_onnx(b: Bench) -> list[Row]:
                      "peak_mb": mb(peak),
                      "peak_x_size": round(peak / size, 2)})
     return rows
+
+
+@section("CNTK -> CNTK round trip (target: converted/original inference time <= 1.05)")
+def cntk_round_trip(b: Bench) -> list[Row]:
+    """mmconvert -df cntk of the ResNet-50 (ResNet-26 with --quick), then both models
+    timed in one CNTK process on the same batch (scripts/bench_cntk_roundtrip.py)."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_cntk_roundtrip", ROOT / "scripts" / "bench_cntk_roundtrip.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    name = b.others[0] if b.others else b.big
+    row: Row = module.measure(b.model(name, "v2"), batch=4, runs=max(3, 4 * b.repeat),
+                              repeat=b.repeat)
+    return [row]
 
 
 # -- output --------------------------------------------------------------------------

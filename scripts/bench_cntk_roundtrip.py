@@ -103,6 +103,28 @@ def _convert(src: Path, dst: Path, repeat: int) -> float:
     return best
 
 
+def measure(src: Path, batch: int = 8, runs: int = 10, warmup: int = 3, repeat: int = 3
+            ) -> dict[str, object]:
+    """The round-trip figures for CNTK model ``src`` (also used by ``scripts/bench.py``)."""
+    with tempfile.TemporaryDirectory(prefix="mmconv-bench-") as tmp:
+        dst = Path(tmp) / f"{src.stem}.cntk.model"
+        convert_s = _convert(src, dst, repeat)
+        timer = Path(tmp) / "timer.py"
+        timer.write_text(_TIMER)
+        proc = run_script(timer, [str(src), str(dst), str(batch), str(runs), str(warmup)],
+                          timeout=3600, what="CNTK timing")
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+    src_s, dst_s = result["best_s"]
+    return {
+        "model": src.name, "size_mb": round(src.stat().st_size / 2**20, 1),
+        "mmconvert_cntk_to_cntk_s": round(convert_s, 2), "batch": batch,
+        "original_s": round(src_s, 4), "converted_s": round(dst_s, 4),
+        "ratio": round(dst_s / src_s, 3), "max_abs_diff": result["max_abs_diff"],
+        "max_abs_ref": result["max_abs_ref"], "transposes": result["transposes"],
+        "primitives": result["primitives"],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="resnet50")
@@ -112,25 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="conversions to time")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    cntk_python = find_cntk_python()
-    src = _model(args.model, cntk_python)
-    with tempfile.TemporaryDirectory(prefix="mmconv-bench-") as tmp:
-        dst = Path(tmp) / f"{args.model}.cntk.model"
-        convert_s = _convert(src, dst, args.repeat)
-        timer = Path(tmp) / "timer.py"
-        timer.write_text(_TIMER)
-        proc = run_script(timer, [str(src), str(dst), str(args.batch), str(args.runs),
-                                  str(args.warmup)], timeout=3600, what="CNTK timing")
-        result = json.loads(proc.stdout.strip().splitlines()[-1])
-    src_s, dst_s = result["best_s"]
-    report = {
-        "model": args.model, "size_mb": round(src.stat().st_size / 2**20, 1),
-        "mmconvert_cntk_to_cntk_s": round(convert_s, 2), "batch": args.batch,
-        "original_s": round(src_s, 4), "converted_s": round(dst_s, 4),
-        "ratio": round(dst_s / src_s, 3), "max_abs_diff": result["max_abs_diff"],
-        "max_abs_ref": result["max_abs_ref"], "transposes": result["transposes"],
-        "primitives": result["primitives"],
-    }
+    src = _model(args.model, find_cntk_python())
+    report = measure(src, args.batch, args.runs, args.warmup, args.repeat)
     if args.json:
         print(json.dumps(report))
     else:
