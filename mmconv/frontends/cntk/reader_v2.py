@@ -150,7 +150,8 @@ def _array(ctx: _Ctx, msg: pb.NDArrayView, what: str) -> np.ndarray:
         if len(data) % itemsize:
             raise ctx.fail(f"{what}: {len(data)} bytes is not a whole number of {dtype}")
         _check_count(ctx, len(data) // itemsize, count, shape, what)
-        arr = np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<"))
+        # copied: writable like every other value (the bytes object is freed at once)
+        arr = np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<")).copy()
     else:
         ints = msg.sint32_values.value
         _check_count(ctx, len(ints), count, shape, what)
@@ -210,7 +211,9 @@ def _packed(ctx: _Ctx, msg: Any, exact_type: Any, fmt: str, shape: tuple[int, ..
         raise ctx.fail(f"{what}: packed values of {len(data)} bytes are not whole "
                        f"{np.dtype(fmt).name} numbers")
     _check_count(ctx, len(data) // itemsize, count, shape, what)
-    return np.frombuffer(data, dtype=fmt)
+    # Copied so the array is writable, as values that stay in the file's buffer are; this
+    # path holds only payloads too small to strip unless the walk gave up on the file.
+    return np.frombuffer(data, dtype=fmt).copy()
 
 
 def _from_ranges(ctx: _Ctx, ranges: list[tuple[int, int]], fmt: str, shape: tuple[int, ...],

@@ -45,9 +45,11 @@ def reference_values(data: bytes) -> dict[str, np.ndarray]:
     return out
 
 
-def assert_values(model: Model, expected: dict[str, np.ndarray]) -> None:
+def assert_values(model: Model, expected: dict[str, np.ndarray], writable: bool = True) -> None:
     got = {uid: v.value for uid, v in model.variables.items() if v.value is not None}
     assert got.keys() == expected.keys()
+    if writable:  # on every path, as before (unless the caller handed in immutable bytes)
+        assert all(v.flags.writeable for v in got.values())
     dtypes = {uid: v.dtype for uid, v in model.variables.items()}
     for uid, ref in expected.items():
         value = got[uid]
@@ -123,7 +125,7 @@ def test_big_payloads_are_stripped_by_default() -> None:
 def test_given_bytes_are_read_the_same(tmp_path: Path, strip_all: None) -> None:
     data = fixture("residual").read_bytes()
     expected = reference_values(data)
-    assert_values(read_v2(tmp_path / "x.model", data=data), expected)
+    assert_values(read_v2(tmp_path / "x.model", data=data), expected, writable=False)
     assert_values(read_v2(tmp_path / "x.model", data=bytearray(data)), expected)
 
 
