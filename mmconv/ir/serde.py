@@ -9,10 +9,12 @@ This is the only module that knows about protobuf.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import zipfile
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
@@ -187,19 +189,55 @@ def write_weights(f: IO[bytes], weights: Mapping[str, np.ndarray]) -> None:
 
 
 def save(graph: Graph, prefix: str | os.PathLike[str]) -> tuple[Path, Path, Path]:
-    """Write ``PREFIX.pb``, ``PREFIX.json`` and ``PREFIX.npy``; each appears whole or not at all."""
-    msg = to_proto(graph)
+    """Write ``PREFIX.pb``, ``PREFIX.json`` and ``PREFIX.npy``: all three, or none.
+
+    Each file goes to a temporary name first and the three are renamed only when
+    all are complete.  The weights (most of the bytes: the zip CRC and the write
+    release the GIL) are written on a worker thread while the graph is serialized.
+    """
     pb_path, json_path, npy_path = ir_paths(prefix)
-    with atomic_path(npy_path) as tmp, open(tmp, "wb") as f:
-        write_weights(f, graph.weights)
-    with atomic_path(pb_path) as tmp:
-        tmp.write_bytes(msg.SerializeToString(deterministic=True))
-    text = json.dumps(
-        json_format.MessageToDict(msg, preserving_proto_field_name=True), indent=1, sort_keys=True
-    )
-    with atomic_path(json_path) as tmp:
-        tmp.write_text(text + "\n", encoding="utf-8")
+    with contextlib.ExitStack() as renames:
+        npy_tmp = renames.enter_context(atomic_path(npy_path))
+        pb_tmp = renames.enter_context(atomic_path(pb_path))
+        json_tmp = renames.enter_context(atomic_path(json_path))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            weights_written = pool.submit(_write_weights_file, npy_tmp, graph.weights)
+            try:
+                msg = to_proto(graph)
+                pb_tmp.write_bytes(msg.SerializeToString(deterministic=True))
+                json_tmp.write_text(graph_json(msg), encoding="utf-8")
+            finally:
+                weights_written.result()  # re-raises the worker's error, if any
     return pb_path, json_path, npy_path
+
+
+def _write_weights_file(path: Path, weights: Mapping[str, np.ndarray]) -> None:
+    with open(path, "wb") as f:
+        write_weights(f, weights)
+
+
+def graph_json(msg: pb.Graph) -> str:
+    """The graph as JSON (protobuf's JSON mapping), one node or value per line.
+
+    Readable in a diff or an editor, and fast: ``json.dumps`` with ``indent``
+    falls back to the pure-Python encoder, so each element is encoded compactly
+    by the C encoder and only the outer layout is ours.
+    """
+    data = json_format.MessageToDict(msg, preserving_proto_field_name=True)
+    lines = ["{"]
+    keys = sorted(data)
+    for i, key in enumerate(keys):
+        value = data[key]
+        comma = "," if i < len(keys) - 1 else ""
+        if isinstance(value, list) and value:
+            items = [" " * 2 + json.dumps(v, sort_keys=True) for v in value]
+            lines.append(f" {json.dumps(key)}: [")
+            lines.append(",\n".join(items))
+            lines.append(f" ]{comma}")
+        else:
+            lines.append(f" {json.dumps(key)}: {json.dumps(value, sort_keys=True)}{comma}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
 
 
 def load_weights(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
