@@ -131,38 +131,78 @@ def emit_conv(ctx: EmitContext, node: Node) -> None:
 
 @HANDLERS.register("ConvTranspose")
 def emit_conv_transpose(ctx: EmitContext, node: Node) -> None:
-    """``C.convolution_transpose``; explicit pads or output_padding through the SWIG overload."""
+    """``C.convolution_transpose``; explicit pads or output_padding through the SWIG overload.
+
+    CNTK 2.7's convolution_transpose has no groups: a grouped one is one transposed
+    convolution per group on its slice of the input channels, spliced (the kernel
+    split at emit time, one Parameter per group).
+    """
     x, w = node.inputs[0], node.inputs[1]
     if not ctx.batched(x):
         raise ctx.unsupported("transposed convolution of a value without the batch axis")
-    if int(node.attr("group")) != 1:
-        raise ctx.unsupported("CNTK 2.7's convolution_transpose has no groups")
     if not ctx.is_weight(w):
         raise ctx.unsupported("a kernel computed at run time")
     n = ctx.rank(w) - 2
+    group = int(node.attr("group"))
     strides, dilations, begins, ends = spatial_attrs(node, n)
     out_shape = tuple(int(d) for d in ctx.shape(node.outputs[0])[1:])  # type: ignore[arg-type]
-    wexpr = ctx.param(w)
-    if any(d != 1 for d in dilations) and _dilation_mode(ctx) == "expand":
-        dil = list(dilations)
-        wexpr = ctx.param(w, lambda a: _dilate(a, dil), "dilated")
+    dil = list(dilations)
+    expand = any(d != 1 for d in dilations) and _dilation_mode(ctx) == "expand"
+    if expand:
         dilations = [1] * n
-    if not any(begins) and not any(ends) and not any(node.attr("output_padding")):
-        args = [wexpr, ctx.ref(x), f"strides={ints([1, *strides])}", "auto_padding=[False]"]
-        if any(d != 1 for d in dilations):
-            args.append(f"dilation={ints([1, *dilations])}")
-        conv = f"C.convolution_transpose({', '.join(args)}, output_shape={ints(out_shape)}"
-    else:
+    explicit = any(begins) or any(ends) or any(node.attr("output_padding"))
+    if explicit:
         ctx.helpers.add("_convolution_transpose")
-        conv = (f"_convolution_transpose({wexpr}, {ctx.ref(x)}, {ints([1, *strides])}, "
-                f"{literal([0, *begins])}, {literal([0, *ends])}, {ints(out_shape)}, "
+    # CNTK wants the forward geometry to tile exactly: (out + pads - k) % stride == 0.
+    # output_padding breaks that, so it comes off the end pad; where the end pad is
+    # smaller, the surplus rows (beyond the full transposed output: zeros) are a C.pad.
+    extra = [0] * n
+    for i, op in enumerate(node.attr("output_padding") or [0] * n):
+        ends[i] -= op
+        if ends[i] < 0:
+            extra[i], ends[i] = -ends[i], 0
+    out_shape = (out_shape[0], *(d - e for d, e in zip(out_shape[1:], extra, strict=True)))
+
+    def call(wexpr: str, xexpr: str, shape: tuple[int, ...]) -> str:
+        """The call without its closing parenthesis (the caller adds name or not)."""
+        if not explicit:
+            args = [wexpr, xexpr, f"strides={ints([1, *strides])}", "auto_padding=[False]"]
+            if any(d != 1 for d in dilations):
+                args.append(f"dilation={ints([1, *dilations])}")
+            return f"C.convolution_transpose({', '.join(args)}, output_shape={ints(shape)}"
+        return (f"_convolution_transpose({wexpr}, {xexpr}, {ints([1, *strides])}, "
+                f"{literal([0, *begins])}, {literal([0, *ends])}, {ints(shape)}, "
                 f"{ints([1, *dilations])}")
+
+    def kernel(i: int) -> str:
+        cin = ctx.shape(w)[0] // group  # type: ignore[operator]
+
+        def layout(a: np.ndarray) -> np.ndarray:
+            a = a[i * cin:(i + 1) * cin] if group > 1 else a
+            return _dilate(a, dil) if expand else a
+        tag = ("dilated" if expand else "ir") + (f"_group{i}" if group > 1 else "")
+        return ctx.param(w, layout, tag)
+
     bias = node.input(2)
+    unnamed = ", name='')" if explicit else ")"
+    if group == 1:
+        conv = call(kernel(0), ctx.ref(x), out_shape)
+    else:
+        cin = int(ctx.shape(w)[0]) // group  # type: ignore[arg-type]
+        shape = (out_shape[0] // group, *out_shape[1:])
+        parts = []
+        for i in range(group):
+            xi = ctx.let(f"C.slice({ctx.ref(x)}, 0, {i * cin}, {(i + 1) * cin})", f"in{i}")
+            parts.append(ctx.let(call(kernel(i), xi, shape) + unnamed, f"group{i}"))
+        conv = f"C.splice({', '.join(parts)}, axis=0"
+        unnamed = ")"
+    if any(extra):
+        conv = f"C.pad({conv}{unnamed}, pattern={literal([(0, 0)] + [(0, e) for e in extra])}"
+        unnamed = ")"
     if bias:
         b = ctx.param(bias, lambda a: a.reshape((-1,) + (1,) * n), "c11")
-        inner = conv + (", name=''" if conv.startswith("_") else "") + ")"
-        ctx.assign(node, f"C.plus({inner}, {b}, {ctx.name_kw(node)})")
-    elif conv.startswith("_"):
+        ctx.assign(node, f"C.plus({conv}{unnamed}, {b}, {ctx.name_kw(node)})")
+    elif conv.startswith("_"):  # the helper takes the name positionally
         ctx.assign(node, f"{conv}, {literal(node.outputs[0])})")
     else:
         ctx.assign(node, f"{conv}, {ctx.name_kw(node)})")

@@ -110,16 +110,39 @@ def emit_slice(ctx: EmitContext, node: Node) -> None:
             expr = ctx.let(call + ")", "reversed")
 
 
-_PAD_MODES = {"constant": "C.ops.CONSTANT_PAD", "reflect": "C.ops.REFLECT_PAD"}
+_PAD_MODES = {"constant": "C.ops.CONSTANT_PAD", "reflect": "C.ops.REFLECT_PAD",
+              "edge": ""}
+
+
+def _edge_pad(ctx: EmitContext, node: Node, pattern: list[tuple[int, int]]) -> None:
+    """CNTK has no edge mode: per padded axis, the border slice repeated and spliced
+    around the tensor (exact; one line per axis)."""
+    expr = ctx.ref(node.inputs[0])
+    sample = ctx.sample_shape(node.inputs[0])
+    padded = [i for i, p in enumerate(pattern) if p != (0, 0)]
+    if not padded:
+        ctx.assign(node, f"C.alias({expr}, {ctx.name_kw(node)})")
+        return
+    for k, axis in enumerate(padded):
+        begin, end = pattern[axis]
+        size = sample[axis]
+        first = f"C.slice({expr}, {axis}, 0, 1)"
+        last = f"C.slice({expr}, {axis}, {size - 1}, {size})"
+        parts = ", ".join([first] * begin + [expr] + [last] * end)
+        call = f"C.splice({parts}, axis={axis}"
+        if k == len(padded) - 1:
+            ctx.assign(node, f"{call}, {ctx.name_kw(node)})")
+        else:
+            expr = ctx.let(call + ")", f"edge{axis}")
 
 
 @HANDLERS.register("Pad")
 def emit_pad(ctx: EmitContext, node: Node) -> None:
-    """``C.pad`` (constant or reflect); CNTK has no edge mode."""
+    """``C.pad`` (constant or reflect); edge mode by splicing border slices."""
     x = node.inputs[0]
     mode = str(node.attr("mode"))
     if mode not in _PAD_MODES:
-        raise ctx.unsupported(f"pad mode {mode!r} (CNTK pads constant, reflect, symmetric)")
+        raise ctx.unsupported(f"pad mode {mode!r}")
     pads = [int(p) for p in node.attr("pads")]
     rank = ctx.rank(x)
     pattern = list(zip(pads[:rank], pads[rank:], strict=True))
@@ -127,6 +150,9 @@ def emit_pad(ctx: EmitContext, node: Node) -> None:
         if pattern[0] != (0, 0):
             raise ctx.unsupported("it pads the batch axis")
         pattern = pattern[1:]
+    if mode == "edge":
+        _edge_pad(ctx, node, pattern)
+        return
     value = float(node.attr("value"))
     extra = f", constant_value={literal(value)}" if mode == "constant" and value else ""
     ctx.assign(node, f"C.pad({ctx.ref(x)}, pattern={literal(pattern)}, "
