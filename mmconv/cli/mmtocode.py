@@ -46,7 +46,9 @@ def _main(args: argparse.Namespace) -> int:
     weights = args.IRWeightPath or default_weights(args.IRModelPath)
     graph = serde.load(args.IRModelPath, weights)
     code = Path(args.dstModelPath)
-    dst_weights = Path(args.dstWeightPath) if args.dstWeightPath else code.with_suffix(".npy")
+    # a target whose weights file is not npz (PyTorch's state_dict) names its own suffix
+    suffix = getattr(emitter, "WEIGHTS_SUFFIX", ".npy")
+    dst_weights = Path(args.dstWeightPath) if args.dstWeightPath else code.with_suffix(suffix)
     options = {}
     if args.opset is not None:
         # Only targets with opsets take the flag; say so instead of a TypeError.

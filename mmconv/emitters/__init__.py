@@ -9,6 +9,9 @@ Each emitter is a subpackage exposing::
     def emit_model(graph: Graph, output_path: Path, **options) -> None
         # mmconvert: straight to a native model file
 
+An emitter may set ``WEIGHTS_SUFFIX`` (default ``.npy``): the suffix mmtocode
+gives the weights file when the user names none.
+
 Emitters never import frontends or each other; the CLI finds them here by name.
 """
 

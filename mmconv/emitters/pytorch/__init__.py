@@ -27,6 +27,9 @@ from mmconv.errors import UsageError
 from mmconv.fsutil import atomic_path
 from mmconv.ir.core import Graph
 
+#: mmtocode's default weights file: a torch.save state_dict, not npz
+WEIGHTS_SUFFIX = ".pth"
+
 __all__ = ["HANDLERS", "EmitContext", "Emitted", "code_to_model", "emit", "emit_code",
            "emit_model", "missing_handlers"]
 
