@@ -6,7 +6,13 @@ import numpy as np
 
 from mmconv.ir.core import Graph
 from mmconv.ir.infer import infer_shapes
-from mmconv.ir.passes import eliminate_dead, fuse_bias, remove_identities, run_default_passes
+from mmconv.ir.passes import (
+    eliminate_dead,
+    fuse_bias,
+    fuse_lrn,
+    remove_identities,
+    run_default_passes,
+)
 
 
 def _conv_graph() -> Graph:
@@ -67,3 +73,54 @@ def test_default_passes_preserve_numbers() -> None:
     g = run_default_passes(_conv_graph())
     infer_shapes(g)
     assert [n.op for n in g.nodes] == ["Conv", "Relu"]
+
+
+# -- fuse_lrn: LRN in primitives (CNTK v1) -> one LRN node ----------------------------
+def _lrn_primitives(size: int = 5, before: int = 2, value: float = 0.02,
+                    divide: bool = False) -> Graph:
+    """x / exp(beta*log(bias + conv(x*x viewed [N, 1, C, H*W]))) as CNTK's v1 files hold it."""
+    g = Graph("lrn")
+    g.add_input("x", "float32", [None, 6, 4, 5])
+    g.add_node("Mul", ["x", "x"], "sq")
+    g.add_node("Reshape", ["sq"], "sq5", shape=(0, 1, 6, 4, 5))
+    g.add_node("Reshape", ["sq5"], "view", shape=(0, 1, 6, 20))
+    g.add_weight("k", np.full((1, 1, size, 1), value, dtype=np.float32))
+    g.add_node("Conv", ["view", "k"], "conv", pads=(before, 0, size - 1 - before, 0))
+    g.add_node("Reshape", ["conv"], "back", shape=(0, 6, 4, 5))
+    g.add_weight("bias", np.asarray(2.0, dtype=np.float32))
+    g.add_weight("beta", np.asarray(0.75, dtype=np.float32))
+    g.add_node("Add", ["bias", "back"], "a")
+    g.add_node("Log", ["a"], "log")
+    g.add_node("Mul", ["beta", "log"], "scaled")
+    g.add_node("Exp", ["scaled"], "den")
+    if divide:
+        g.add_node("Div", ["x", "den"], "y")
+    else:
+        g.add_node("Reciprocal", ["den"], "inv")
+        g.add_node("Mul", ["x", "inv"], "y")
+    g.outputs = ["y"]
+    infer_shapes(g)
+    return g
+
+
+def test_fuse_lrn_turns_primitives_into_one_lrn() -> None:
+    for divide in (False, True):
+        g = _lrn_primitives(divide=divide)
+        assert fuse_lrn(g) == 1
+        assert [(n.op, n.inputs, n.outputs) for n in g.nodes] == [("LRN", ["x"], ["y"])]
+        attrs = g.nodes[0].attrs
+        assert attrs["size"] == 5 and attrs["beta"] == 0.75 and attrs["bias"] == 2.0
+        assert abs(float(attrs["alpha"]) - 0.1) < 1e-7  # value * size
+        assert set(g.weights) == set()
+
+
+def test_fuse_lrn_leaves_other_windows_alone() -> None:
+    # a window not centred like ONNX LRN's, or a kernel of unequal values, is not an LRN
+    g = _lrn_primitives(before=1)
+    assert fuse_lrn(g) == 0 and len(g.nodes) == 11
+    g = _lrn_primitives()
+    g.weights["k"] = np.arange(5, dtype=np.float32).reshape(1, 1, 5, 1)
+    assert fuse_lrn(g) == 0
+    g = _lrn_primitives()
+    g.outputs = ["y", "back"]  # an intermediate is needed elsewhere
+    assert fuse_lrn(g) == 0

@@ -105,7 +105,8 @@ def test_v1_fixtures_are_checked() -> None:
 
 
 CONV_NETS = [("convnet", "v2"), ("residual", "v2"), ("inception_mini", "v2"),
-             ("alexnet_mini", "v2"), ("fast_rcnn_mini", "v2"), ("fast_rcnn_mini", "v1")]
+             ("alexnet_mini", "v2"), ("alexnet_mini", "v1"), ("fast_rcnn_mini", "v2"),
+             ("fast_rcnn_mini", "v1"), ("lrn", "v1")]
 
 
 @pytest.mark.parametrize(("name", "fmt"), CONV_NETS, ids=[f"{n}.{f}" for n, f in CONV_NETS])
