@@ -28,29 +28,9 @@ import numpy as np
 
 from mmconv.emitters.cntk.context import HANDLERS, EmitContext, ints
 from mmconv.emitters.codegen import literal
+from mmconv.formats.cntk import auto_pads
 from mmconv.ir.core import Node
 from mmconv.ir.ops._common import spatial_attrs
-
-
-def auto_pads(n: int, k: int, stride: int, dilation: int, ceil: bool = False
-              ) -> tuple[int, int]:
-    """The (begin, end) padding CNTK 2.7's ``auto_padding`` adds on one axis of size ``n``.
-
-    CNTK centres the output windows: ``out = (n-1)//stride + 1`` (ceil with
-    ``ceil_out_dim``), and the ``(k_eff - 1)`` padding is split around the
-    leftover pixels as ConvolveGeometry does (measured against CNTK 2.7 by the
-    CNTK frontend, whose ``auto_pads`` is the same rule; the two packages may
-    not import each other).
-    """
-    ek = (k - 1) * dilation + 1
-    out = -(-(n - 1) // stride) + 1 if ceil else (n - 1) // stride + 1
-    extra = n - ((out - 1) * stride + 1)
-    center = int(extra / 2)
-    lo = (ek - 1) // 2 - center
-    hi = (ek - 1) - (ek - 1) // 2 - (extra - center)
-    if hi < 0 and (n + lo - ek) // stride + 1 == out:
-        hi = 0
-    return lo, hi
 
 
 def plan_padding(ctx: EmitContext, x: str, kernel: list[int], strides: list[int],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mmconv.frontends.cntk.converters.conv import auto_pads
+from mmconv.formats.cntk import auto_pads
 
 # (input, kernel, stride) -> pad_begin found by matching CNTK 2.7's 1-D convolution output
 # against numpy with every (begin, end) pair; end is any value giving the same output size.

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mmconv.formats.cntk import auto_pads
 from mmconv.frontends.cntk.axes import per_axis, py_shape
 from mmconv.frontends.cntk.converters import CONVERTERS
 from mmconv.frontends.cntk.converters._util import finish, sample_shape, unsupported
@@ -26,25 +27,6 @@ from mmconv.ir.ops._common import window_out
 
 if TYPE_CHECKING:
     from mmconv.frontends.cntk.builder import Context, Unit
-
-
-def auto_pads(n: int, k: int, stride: int, dilation: int, ceil: bool = False
-              ) -> tuple[int, int]:
-    """CNTK's (begin, end) padding for one auto-padded axis (see the module docstring).
-
-    With ``ceil`` (pooling's ``ceilOutDim``) the output is ``ceil((n-1)/stride)+1``
-    and ``extra`` may be -1; CNTK's C++ integer division truncates toward zero,
-    which the centre computation reproduces.
-    """
-    ek = (k - 1) * dilation + 1
-    out = -(-(n - 1) // stride) + 1 if ceil else (n - 1) // stride + 1
-    extra = n - ((out - 1) * stride + 1)
-    center = int(extra / 2)
-    lo = (ek - 1) // 2 - center
-    hi = (ek - 1) - (ek - 1) // 2 - (extra - center)
-    if hi < 0 and (n + lo - ek) // stride + 1 == out:
-        hi = 0
-    return lo, hi
 
 
 def resolve_pads(ctx: Context, unit: Unit, spatial: tuple, kernel: list[int],
