@@ -227,8 +227,8 @@ def fuse_lrn(graph: Graph) -> int:
     from mmconv.ir.registry import check_node
 
     changed = 0
+    producers, consumers = graph.producers(), graph.consumers()
     for node in list(graph.nodes):
-        producers, consumers = graph.producers(), graph.consumers()
         found = _match_lrn(graph, node, producers, consumers)
         if found is None:
             continue
@@ -236,6 +236,9 @@ def fuse_lrn(graph: Graph) -> int:
         node.op, node.inputs, node.attrs = "LRN", [x], dict(attrs)
         check_node(node)
         changed += 1
+        # the maps change only where a rewrite happened (rare): rebuild just then, so
+        # the pass stays linear in the graph size instead of quadratic
+        producers, consumers = graph.producers(), graph.consumers()
     if changed:
         eliminate_dead(graph)
     return changed
