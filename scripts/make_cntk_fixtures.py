@@ -532,7 +532,8 @@ def fx_shape_ops():
 @fixture
 def fx_shape_ops_legacy():
     """shape_ops without Pad, transpose(perm) and strided slices (the legacy format
-    cannot hold them: CNTK 2.7 refuses the first two and drops slice strides), so reshape, splice, slice and swapaxes with CNTK's reversed axes are tested in
+    cannot hold them: CNTK 2.7 refuses the first two and drops slice strides), so
+    reshape, splice, slice and swapaxes with CNTK's reversed axes are tested in
     v1 files too."""
     x = C.input_variable((3, 4, 6), name="x")
     y = C.input_variable((3, 2, 6), name="y")

@@ -22,7 +22,7 @@ def test_fast_rcnn_inputs_in_cntk_order(fmt: str) -> None:
     # --inputShape without names: in the order CNTK lists the arguments
     graph = convert(None, str(path), input_shapes=[(3, 32, 32), (4, 4)])
     assert [v.shape for v in graph.inputs] == [(None, 3, 32, 32), (None, 4, 4)]
-    with pytest.raises(UsageError, match="input .features. has shape"):
+    with pytest.raises(UsageError, match=r"input .features. has shape"):
         convert(None, str(path), input_shapes=[(4, 4), (3, 32, 32)])
 
 
