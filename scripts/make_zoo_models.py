@@ -351,14 +351,15 @@ def zoo_vgg16():
     """VGG-16 as in CNTK's VGG example: For() over conv/relu pairs, pad=True, 224x224."""
     x = C.input_variable((3, 224, 224), name="data")
     cfg = [(2, 64), (2, 128), (3, 256), (3, 512), (3, 512)]
-    blocks = []
-    for b, (count, n) in enumerate(cfg):
-        blocks.append(For(range(count), lambda i, b=b, n=n: [
-            Convolution2D((3, 3), n, name=f"conv{b + 1}_{i + 1}"),
-            Activation(activation=C.relu, name=f"relu{b + 1}_{i + 1}"),
-        ]))
-        blocks.append(MaxPooling((2, 2), (2, 2), name=f"pool{b + 1}"))
+    # For() calls its lambda at once: the layers must be made inside default_options
     with default_options(activation=None, pad=True, bias=True):
+        blocks = []
+        for b, (count, n) in enumerate(cfg):
+            blocks.append(For(range(count), lambda i, b=b, n=n: [
+                Convolution2D((3, 3), n, name=f"conv{b + 1}_{i + 1}"),
+                Activation(activation=C.relu, name=f"relu{b + 1}_{i + 1}"),
+            ]))
+            blocks.append(MaxPooling((2, 2), (2, 2), name=f"pool{b + 1}"))
         z = Sequential([*blocks,
             Dense(4096, name="fc6"), Activation(activation=C.relu, name="relu6"),
             Dropout(0.5, name="drop6"),
