@@ -295,15 +295,48 @@ def convert_onnx(b: Bench) -> list[Row]:
 def cntk_round_trip(b: Bench) -> list[Row]:
     """mmconvert -df cntk of the ResNet-50 (ResNet-26 with --quick), then both models
     timed in one CNTK process on the same batch (scripts/bench_cntk_roundtrip.py)."""
-    spec = importlib.util.spec_from_file_location(
-        "bench_cntk_roundtrip", ROOT / "scripts" / "bench_cntk_roundtrip.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load_script("bench_cntk_roundtrip")
     name = b.others[0] if b.others else b.big
     row: Row = module.measure(b.model(name, "v2"), batch=4, runs=max(3, 4 * b.repeat),
                               repeat=b.repeat)
     return [row]
+
+
+@section("CNTK -> ONNX inference (converted model in onnxruntime vs the original in CNTK)")
+def onnx_inference(b: Bench) -> list[Row]:
+    """The ResNet-50 (ResNet-26 with --quick) converted by mmconvert -df onnx, timed in
+    onnxruntime on the same seeded batch as the original in CNTK 2.7, best of N each."""
+    import numpy as np
+
+    from mmconv.verify.onnx_runner import OnnxRunner
+
+    roundtrip = _load_script("bench_cntk_roundtrip")
+    name = b.others[0] if b.others else b.big
+    src = b.model(name, "v2")
+    batch, runs = 4, max(3, 4 * b.repeat)
+    onnx_path = b.scratch / f"{name}.onnx"
+    subprocess.run([console_script("mmconvert"), "-sf", "cntk", "-iw", str(src), "-df", "onnx",
+                    "-om", str(onnx_path)], check=True, capture_output=True)
+    cntk = roundtrip.time_in_cntk([src], batch, runs)
+    runner = OnnxRunner(onnx_path)
+    shape = cntk["input_shape"]
+    x = np.random.RandomState(0).standard_normal(shape).astype(np.float32)
+    for _ in range(3):
+        runner.run([x])
+    ort_s = best_of(runs, lambda: runner.run([x]))
+    onnx_path.unlink()
+    (cntk_s,) = cntk["best_s"]
+    return [{"model": src.name, "batch": batch, "cntk_s": round(cntk_s, 4),
+             "onnxruntime_s": round(ort_s, 4), "onnxruntime_over_cntk": round(ort_s / cntk_s, 3)}]
+
+
+def _load_script(name: str) -> Any:
+    """A sibling script as a module (the benchmark scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 # -- output --------------------------------------------------------------------------

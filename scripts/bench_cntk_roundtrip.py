@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -36,16 +37,15 @@ from mmconv.runtimes.cntk import find_cntk_python, run_script  # noqa: E402
 
 CACHE = Path(os.environ.get("MMCONV_BENCH_CACHE", "~/.cache/mmconv/bench")).expanduser()
 
-#: Runs in the CNTK env (Python 3.6): time both models on the same input.
+#: Runs in the CNTK env (Python 3.6): time each model on the same input.
 _TIMER = r'''
 import json, sys, time, warnings
 warnings.filterwarnings("ignore")
 import numpy as np
 import cntk as C
 
-src, dst = sys.argv[1], sys.argv[2]
-batch, runs, warmup = (int(a) for a in sys.argv[3:6])
-models = [C.load_model(src), C.load_model(dst)]
+batch, runs, warmup = (int(a) for a in sys.argv[1:4])
+models = [C.load_model(p) for p in sys.argv[4:]]
 shape = models[0].arguments[0].shape
 x = np.random.RandomState(0).standard_normal((batch,) + tuple(shape)).astype(np.float32)
 
@@ -59,7 +59,7 @@ for m in models:
     for _ in range(warmup):
         _, out = once(m)
     outs.append(np.asarray(out))
-best = [float("inf"), float("inf")]
+best = [float("inf")] * len(models)
 for _ in range(runs):
     for i, m in enumerate(models):
         best[i] = min(best[i], once(m)[0])
@@ -72,7 +72,7 @@ def ops(m):
 print(json.dumps({
     "input_shape": [batch] + list(shape),
     "best_s": best,
-    "max_abs_diff": float(np.max(np.abs(outs[0] - outs[1]))),
+    "max_abs_diff": [float(np.max(np.abs(outs[0] - o))) for o in outs],
     "max_abs_ref": float(np.max(np.abs(outs[0]))),
     "transposes": [ops(m).count("TransposeAxes") for m in models],
     "primitives": [len(ops(m)) for m in models],
@@ -103,23 +103,36 @@ def _convert(src: Path, dst: Path, repeat: int) -> float:
     return best
 
 
+def time_in_cntk(paths: list[Path], batch: int, runs: int, warmup: int = 3
+                 ) -> dict[str, Any]:
+    """Best inference time of each CNTK model on one seeded batch, in one CNTK process.
+
+    The input is ``np.random.RandomState(0).standard_normal((batch, *shape))``
+    (other benchmarks feed the same batch to other runtimes); runs alternate the
+    models so load on the machine hits all alike.
+    """
+    with tempfile.TemporaryDirectory(prefix="mmconv-bench-") as tmp:
+        timer = Path(tmp) / "timer.py"
+        timer.write_text(_TIMER)
+        proc = run_script(timer, [str(batch), str(runs), str(warmup), *map(str, paths)],
+                          timeout=3600, what="CNTK timing")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
 def measure(src: Path, batch: int = 8, runs: int = 10, warmup: int = 3, repeat: int = 3
             ) -> dict[str, object]:
     """The round-trip figures for CNTK model ``src`` (also used by ``scripts/bench.py``)."""
     with tempfile.TemporaryDirectory(prefix="mmconv-bench-") as tmp:
         dst = Path(tmp) / f"{src.stem}.cntk.model"
         convert_s = _convert(src, dst, repeat)
-        timer = Path(tmp) / "timer.py"
-        timer.write_text(_TIMER)
-        proc = run_script(timer, [str(src), str(dst), str(batch), str(runs), str(warmup)],
-                          timeout=3600, what="CNTK timing")
-        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        result = time_in_cntk([src, dst], batch, runs, warmup)
     src_s, dst_s = result["best_s"]
     return {
         "model": src.name, "size_mb": round(src.stat().st_size / 2**20, 1),
         "mmconvert_cntk_to_cntk_s": round(convert_s, 2), "batch": batch,
         "original_s": round(src_s, 4), "converted_s": round(dst_s, 4),
-        "ratio": round(dst_s / src_s, 3), "max_abs_diff": result["max_abs_diff"],
+        "ratio": round(dst_s / src_s, 3), "max_abs_diff": result["max_abs_diff"][1],
         "max_abs_ref": result["max_abs_ref"], "transposes": result["transposes"],
         "primitives": result["primitives"],
     }
