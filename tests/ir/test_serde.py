@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pytest
@@ -120,4 +121,123 @@ def test_failed_save_leaves_no_files(tmp_path: Path) -> None:
     g.outputs = ["not_there"]
     with pytest.raises(IRError):
         serde.save(g, tmp_path / "m")
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- the weights file writer ------------------------------------------------------
+def _varied_weights() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(1)
+    return {
+        "conv1/W": rng.standard_normal((4, 3, 3, 3)).astype(np.float32),
+        "fc/W_fortran": np.asfortranarray(rng.standard_normal((5, 7))),
+        "big/W": rng.standard_normal(400_000).astype(np.float32),  # CRC on the second thread
+        "scalar": np.array(2.5),
+        "empty": np.zeros((0, 3), np.int64),
+        "bigendian": np.arange(6, dtype=">i4").reshape(2, 3),
+        "mask": np.array([True, False]),
+        "strided": np.arange(20, dtype=np.float32).reshape(4, 5)[:, ::2],
+        "nön-ascii/名": np.ones(3, np.float16),
+    }
+
+
+def _zipfile_reference(weights: dict[str, np.ndarray], f: BinaryIO | None = None) -> bytes:
+    """What Python's zipfile (as numpy.savez uses it) writes for ``weights`` at a fixed
+    time, into ``f`` from its position (a BytesIO by default)."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO() if f is None else f
+    position = buf.tell()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for key, value in weights.items():
+            array = np.asarray(value)
+            if not (array.flags.c_contiguous or array.flags.f_contiguous):
+                array = np.ascontiguousarray(array)
+            info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with zf.open(info, "w", force_zip64=True) as out:
+                np.lib.format.write_array(out, array, allow_pickle=False)
+    buf.seek(position)
+    return buf.read()
+
+
+def test_weights_file_is_what_zipfile_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                              ) -> None:
+    """Without the alignment padding the archive is byte for byte zipfile's (numpy.savez's
+    with a fixed timestamp): headers, ZIP64 extra fields, central directory, end record."""
+    import io
+
+    monkeypatch.setattr(serde, "_DATA_ALIGN", 1)
+    weights = _varied_weights()
+    buf = io.BytesIO()
+    serde.write_weights(buf, weights)
+    assert buf.getvalue() == _zipfile_reference(weights)
+
+
+def test_weights_file_zip64_offsets_are_what_zipfile_writes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Members beyond 2 GiB in the file get ZIP64 offsets in the central directory and the
+    ZIP64 end records, as zipfile writes them (a sparse file: nothing is really written)."""
+    monkeypatch.setattr(serde, "_DATA_ALIGN", 1)
+    weights = {"a": np.arange(10, dtype=np.float32), "b": np.ones((2, 2))}
+    start = 3 << 30
+    path = tmp_path / "far.npz"
+    with open(path, "wb") as f:
+        f.seek(start)
+        serde.write_weights(f, weights)
+    with open(path, "rb") as f:
+        f.seek(start)
+        ours = f.read()
+    with open(tmp_path / "reference.npz", "w+b") as f:
+        f.seek(start)
+        assert ours == _zipfile_reference(weights, f)
+    assert b"PK\x06\x06" in ours and b"PK\x06\x07" in ours
+
+
+def test_weights_file_loads_everywhere_aligned(tmp_path: Path) -> None:
+    import zipfile
+
+    weights = _varied_weights()
+    path = tmp_path / "w.npy"
+    serde.save_weights(path, weights)
+    with zipfile.ZipFile(path) as zf:
+        assert zf.testzip() is None
+        assert [i.filename for i in zf.infolist()] == [k + ".npy" for k in weights]
+        assert {i.date_time for i in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+    with np.load(path, allow_pickle=False) as archive:
+        assert archive.files == list(weights)
+        for key, array in weights.items():
+            np.testing.assert_array_equal(archive[key], array)
+            assert archive[key].dtype == array.dtype and archive[key].shape == array.shape
+        assert archive["fc/W_fortran"].flags.f_contiguous
+    data = path.read_bytes()
+    for offset in _data_offsets(data):
+        assert offset % 64 == 0
+    serde.save_weights(tmp_path / "again.npy", weights)
+    assert (tmp_path / "again.npy").read_bytes() == data  # deterministic
+
+
+def _data_offsets(data: bytes) -> list[int]:
+    """Where each member's array data starts (after the zip local header and .npy header)."""
+    import io
+    import struct
+    import zipfile
+
+    offsets = []
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in zf.infolist():
+            n, m = struct.unpack_from("<HH", data, info.header_offset + 26)
+            start = info.header_offset + 30 + n + m
+            (hlen,) = struct.unpack_from("<H", data, start + 8)
+            offsets.append(start + 10 + hlen)
+    return offsets
+
+
+def test_weights_file_refuses_what_npz_cannot_hold(tmp_path: Path) -> None:
+    g = sample_graph()
+    g.weights["conv1/W"] = np.array([{"a": 1}] * 108, dtype=object).reshape(4, 3, 3, 3)
+    with pytest.raises(IRError, match="dtype object"):
+        serde.save(g, tmp_path / "m")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(IRError, match="NUL"):
+        serde.save_weights(tmp_path / "w.npy", {"a\0b": np.zeros(2)})
     assert list(tmp_path.iterdir()) == []

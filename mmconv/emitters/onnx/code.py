@@ -20,7 +20,6 @@ from __future__ import annotations
 import importlib.util
 import keyword
 import sys
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from mmconv.emitters.codegen import CodeWriter, literal
 from mmconv.emitters.onnx.builder import Weights, build_skeleton, check_size, checked
 from mmconv.errors import MmconvError, ModelFormatError, UnsupportedError
 from mmconv.fsutil import atomic_path
+from mmconv.ir import serde
 from mmconv.ir.core import Graph
 
 #: Constants made by the handlers with at most this many elements are written in
@@ -238,10 +238,11 @@ def generate(model: ModelProto, weights: Weights) -> tuple[str, dict[str, np.nda
 
 
 def write_weights(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    """An npz of ``arrays`` by name (what ``numpy.savez`` writes), atomically.
+    """An npz of ``arrays`` by name (:func:`mmconv.ir.serde.write_weights`), atomically.
 
     Not ``numpy.savez(f, **arrays)``: an initializer named ``file`` or
-    ``allow_pickle`` would collide with its parameters.  Arrays are stored
+    ``allow_pickle`` would collide with its parameters, and its timestamps
+    would make the output differ from run to run.  Arrays are stored
     little-endian, which is how ONNX holds them.
     """
     for name in arrays:
@@ -250,12 +251,8 @@ def write_weights(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
                 f"initializer name {name!r} contains a NUL character, which an npz "
                 "weights file cannot hold; use mmconvert -df onnx"
             )
-    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED,
-                                                   allowZip64=True) as zf:
-        for name, array in arrays.items():
-            data = array.astype(array.dtype.newbyteorder("<"), copy=False)
-            with zf.open(name + ".npy", "w", force_zip64=True) as out:
-                np.lib.format.write_array(out, data, allow_pickle=False)
+    serde.save_weights(path, {name: array.astype(array.dtype.newbyteorder("<"), copy=False)
+                              for name, array in arrays.items()})
 
 
 def emit_code(graph: Graph, code_path: Path, weights_path: Path, opset: int | None = None,
