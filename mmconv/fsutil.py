@@ -1,13 +1,14 @@
-"""Atomic file output: a file appears complete or not at all.
+"""Files: atomic output (a file appears complete or not at all) and mapped input.
 
 Every writer in mmconv goes through :func:`atomic_path` so a failed or
 interrupted conversion never leaves a partial file where the user expects a
-finished one.
+finished one.  Readers of big files go through :func:`map_file`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import tempfile
 from collections.abc import Iterator
@@ -46,3 +47,18 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def map_file(path: str | os.PathLike[str]) -> mmap.mmap | bytearray:
+    """The file's bytes, mapped privately (copy-on-write) instead of read.
+
+    Pages are read on first touch and shared with the page cache until written, so
+    a reader pays no up-front copy of the file, and arrays made over the mapping
+    (``np.frombuffer``) are writable without changing the file.  An empty file
+    (which mmap refuses) gives an empty bytearray.  Raises OSError as ``open``.
+    """
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return bytearray()
+        return mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY)

@@ -24,6 +24,7 @@ file and byte offset.
 
 from __future__ import annotations
 
+import mmap
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ import numpy as np
 
 from mmconv.errors import ModelFormatError, UnsupportedError
 from mmconv.frontends.cntk.model import Function, Model, Variable
+from mmconv.fsutil import map_file
 
 #: The first bytes of every v1 file: UTF-16-LE "BCN" and its terminator.
 MAGIC = b"B\x00C\x00N\x00\x00\x00"
@@ -59,7 +61,7 @@ class ByteReader:
     huge allocation or a hang.
     """
 
-    def __init__(self, data: bytes | bytearray, path: str) -> None:
+    def __init__(self, data: bytes | bytearray | mmap.mmap, path: str) -> None:
         self.data = data
         self.view = memoryview(data)
         self.pos = 0
@@ -264,7 +266,7 @@ class V1Network:
     groups: dict[str, list[str]]
 
 
-def parse_v1(data: bytes | bytearray, path: str = "<memory>") -> V1Network:
+def parse_v1(data: bytes | bytearray | mmap.mmap, path: str = "<memory>") -> V1Network:
     """Parse the bytes of a v1 file into a :class:`V1Network` (no translation)."""
     from mmconv.frontends.cntk.v1_nodes import read_node_fields
 
@@ -375,11 +377,9 @@ def read_v1(path: str | os.PathLike[str]) -> Model:
 
     spath = os.fspath(path)
     try:
-        # A bytearray, so parameter arrays (views into it, no copy) are writable.
-        with open(spath, "rb") as f:
-            data = bytearray(os.fstat(f.fileno()).st_size)
-            n = f.readinto(data)
-        del data[n:]
+        # Mapped copy-on-write: nothing is copied up front, and parameter arrays
+        # (views into the mapping) are writable without touching the file.
+        data = map_file(spath)
     except OSError as e:
         raise ModelFormatError(f"{spath}: cannot read the model file ({e.strerror})") from None
     net = parse_v1(data, spath)

@@ -21,7 +21,6 @@ becomes a :class:`ModelFormatError` naming the file.
 from __future__ import annotations
 
 import math
-import mmap
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -36,6 +35,7 @@ from mmconv.frontends.cntk import cntk_v2_pb2 as exact_pb
 from mmconv.frontends.cntk import cntk_v2_raw_pb2 as pb
 from mmconv.frontends.cntk import v2_payloads
 from mmconv.frontends.cntk.model import VARIABLE_KINDS, Axis, BlockInfo, Function, Model, Variable
+from mmconv.fsutil import map_file
 
 #: PrimitiveOpType numbers -> names (CNTK's Source/CNTKv2LibraryDll/PrimitiveOpType.h).
 OP_NAMES: tuple[str, ...] = (
@@ -351,21 +351,6 @@ def _parse(ctx: _Ctx, data: bytes | bytearray | np.ndarray) -> pb.Dictionary:
     return msg
 
 
-def map_file(path: str) -> np.ndarray:
-    """The file's bytes as a writable uint8 array backed by a private memory map.
-
-    Pages are read on first touch and shared with the page cache until written,
-    so parsing costs no up-front copy of the file.  An empty file (which mmap
-    refuses) gives an empty array.
-    """
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if size == 0:
-            return np.empty(0, dtype=np.uint8)
-        mapped = mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY)
-    return np.frombuffer(mapped, dtype=np.uint8)
-
-
 def read_v2(path: str | os.PathLike[str], data: bytes | bytearray | np.ndarray | None = None,
             *, strip: bool = True) -> Model:
     """Read a CNTK v2 model file into a :class:`Model` (blocks inlined).
@@ -379,7 +364,7 @@ def read_v2(path: str | os.PathLike[str], data: bytes | bytearray | np.ndarray |
     path = os.fspath(path)
     if data is None:
         try:
-            data = map_file(path)
+            data = np.frombuffer(map_file(path), dtype=np.uint8)
         except OSError as exc:
             raise ModelFormatError(f"{path}: cannot read the model file ({exc.strerror})") from None
     stripped = v2_payloads.strip(data) if strip else None

@@ -298,3 +298,26 @@ def test_fuzz_only_mmconv_errors(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ModelFormatError, match="cannot read"):
         read_v1(tmp_path / "nope.model")
+
+
+def test_values_are_writable_views_of_a_private_mapping(tmp_path: Path) -> None:
+    """The file is mapped copy-on-write (not read): parameters view the mapping, and
+    writing to one changes neither the file nor needs a copy first."""
+    import shutil
+
+    target = tmp_path / "m.v1.model"
+    shutil.copyfile(FIXTURES / "convnet.v1.model", target)
+    before = target.read_bytes()
+    model = read_v1(target)
+    values = [v.value for v in model.variables.values() if v.value is not None and v.value.size]
+    assert values
+    for value in values:
+        assert value.flags.writeable
+        value[...] = 0
+    assert target.read_bytes() == before
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    (tmp_path / "empty.model").write_bytes(b"")
+    with pytest.raises(ModelFormatError, match=r"empty\.model"):
+        read_v1(tmp_path / "empty.model")
