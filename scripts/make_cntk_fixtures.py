@@ -603,6 +603,37 @@ def fx_times():
                 ["Times(output_rank=2)", "Times", "TransposeTimes", "Combine"])
 
 
+# ---- constant subgraphs: ops computed from parameters and constants only
+
+@fixture
+def fx_const_subgraph():
+    """Ops whose inputs are all weights (constant subgraphs), mixed into the activations:
+    ``sigmoid(parameter)`` gating, ``plus(parameter, constant)``, a convolution kernel
+    and a Dense weight computed from parameters, a reshaped ``exp`` of a parameter."""
+    x = C.input_variable((3, 6, 5), name="x")
+    gate = C.parameter((3, 1, 1), name="gate")
+    shift = C.parameter((3, 1, 1), name="shift")
+    offset = C.constant(np.linspace(-0.5, 0.5, 3, dtype=np.float32).reshape(3, 1, 1),
+                        name="offset")
+    h = C.element_times(x, C.sigmoid(gate, name="gate_sigmoid"), name="gated")
+    h = C.plus(h, C.plus(shift, offset, name="shift_plus_offset"), name="shifted")
+    k = C.parameter((4, 3, 3, 3), name="kernel")
+    kscale = C.constant(np.full((4, 1, 1, 1), 0.5, dtype=np.float32), name="kernel_scale")
+    kernel = C.element_times(C.tanh(k), kscale, name="kernel_computed")
+    h = C.convolution(kernel, h, auto_padding=[False, True, True], name="conv")
+    bias = C.parameter(4, name="conv_bias")
+    h = C.plus(h, C.reshape(C.exp(bias), (4, 1, 1)), name="conv_plus")
+    h = C.relu(h, name="relu")
+    w = C.parameter((4 * 6 * 5, 7), name="W")
+    wneg = C.negate(w, name="W_neg")
+    z = C.times(C.reshape(h, 4 * 6 * 5), C.element_max(w, wneg, name="W_abs"), name="fc")
+    return Spec(z, ["elementwise", "conv", "linalg"],
+                ["StableSigmoid(Parameter)", "Plus(Parameter, Constant)",
+                 "ElementTimes(Tanh(Parameter), Constant) as a kernel",
+                 "Exp(Parameter) reshaped as a bias", "ElementMax(Parameter, Negate)",
+                 "Times with a computed weight"])
+
+
 # ---- ROI pooling, combine, loss
 
 def _rois(rng, n, width, height):

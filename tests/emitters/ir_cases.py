@@ -619,3 +619,55 @@ def _() -> Case:
     want = ref.max_roi_pool(x, rois, (3, 2), 0.5)
     return one("MaxRoiPool", ["x", "rois"], {"x": x, "rois": rois}, want, pooled_shape=(3, 2),
                spatial_scale=0.5, dynamic=False)
+
+
+# -- constant subgraphs: nodes whose inputs are all weights ---------------------------
+# The CNTK frontend folds these (passes.fold_constants); graphs from elsewhere (an IR
+# file, another frontend, a pass that runs later) can still hold them, so every emitter
+# must compute them itself, from weights alone, with no runtime input to hang them on.
+@case("const_sigmoid_gate")
+def _() -> Case:  # CNTK: x * sigmoid(gate), the gate a parameter
+    x, gate = rand(2, 3, 4, 5), rand(3, 1, 1)
+    g = Graph("const_gate")
+    g.add_input("x", "float32", [None, 3, 4, 5])
+    g.add_weight("gate", gate)
+    g.add_node("Sigmoid", ["gate"], "gate_sig")
+    g.add_node("Mul", ["x", "gate_sig"], "gated")
+    g.outputs = ["gated"]
+    want = x.astype(np.float64) / (1 + np.exp(-gate.astype(np.float64)))
+    return Case(g, {"x": x}, [want], node="gate_sig")
+
+
+@case("const_add_kernel_then_conv")
+def _() -> Case:  # the kernel and the bias are each computed from two weights
+    x, w1, w2 = rand(2, 3, 6, 5), rand(4, 3, 3, 3), rand(4, 3, 3, 3)
+    b1, b2 = rand(4), rand(1)
+    g = Graph("const_kernel")
+    g.add_input("x", "float32", [None, 3, 6, 5])
+    for k, v in {"w1": w1, "w2": w2, "b1": b1, "b2": b2}.items():
+        g.add_weight(k, v)
+    g.add_node("Add", ["w1", "w2"], "kernel")
+    g.add_node("Sub", ["b1", "b2"], "bias")
+    g.add_node("Conv", ["x", "kernel", "bias"], "conv", pads=(1, 1, 1, 1))
+    g.outputs = ["conv"]
+    want = ref.conv(x, w1 + w2, b1 - b2, pads=(1, 1, 1, 1))
+    return Case(g, {"x": x}, [want], node="kernel")
+
+
+@case("const_chain_shape_ops")
+def _() -> Case:  # a chain of shape/activation ops on weights only, then used twice
+    x, w = rand(2, 4, 3), rand(3, 4)
+    g = Graph("const_chain")
+    g.add_input("x", "float32", [None, 4, 3])
+    g.add_weight("w", w)
+    g.add_weight("half", np.asarray(0.5, dtype=np.float32))
+    g.add_node("Transpose", ["w"], "wt", perm=(1, 0))
+    g.add_node("Tanh", ["wt"], "wt_tanh")
+    g.add_node("Mul", ["wt_tanh", "half"], "wt_half")
+    g.add_node("Reshape", ["wt_half"], "wr", shape=(1, 4, 3))
+    g.add_node("Add", ["x", "wr"], "sum")
+    g.add_node("Mul", ["sum", "wt_half"], "prod")
+    g.outputs = ["prod"]
+    c = np.tanh(w.T.astype(np.float64)) * 0.5
+    want = (x.astype(np.float64) + c[None]) * c
+    return Case(g, {"x": x}, [want], node="wt")

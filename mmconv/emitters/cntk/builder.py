@@ -24,6 +24,7 @@ from mmconv.emitters.codegen import CodeWriter, literal
 from mmconv.errors import IRError, UnsupportedError
 from mmconv.ir.core import Graph
 from mmconv.ir.infer import infer_shapes
+from mmconv.ir.passes import folded_for_emit
 
 #: The op-family modules; importing them fills HANDLERS.
 FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normalization", "pool",
@@ -116,6 +117,9 @@ def build_code(graph: Graph, **options: object) -> tuple[str, dict[str, np.ndarr
     """
     load_handlers()
     infer_shapes(graph)
+    # kernels must be static for CNTK's convolution: nodes computed from weights only
+    # are computed here (the frontends' passes usually did)
+    graph = folded_for_emit(graph)
     for out in graph.outputs:
         if out not in graph.values:
             raise IRError(f"graph output {out!r} is not produced by any node")

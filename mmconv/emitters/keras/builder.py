@@ -41,6 +41,7 @@ from mmconv.errors import IRError, UnsupportedError
 from mmconv.fsutil import atomic_path
 from mmconv.ir.core import Graph
 from mmconv.ir.infer import infer_shapes
+from mmconv.ir.passes import folded_for_emit
 
 #: The op-family modules; importing them fills HANDLERS.
 FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normalization", "pool",
@@ -93,6 +94,9 @@ def generate(graph: Graph, nhwc_io: bool = False) -> Generated:
     """
     load_handlers()
     infer_shapes(graph)
+    # a node computed from weights only has no Keras tensor to start from, and kernels
+    # must be static: compute such nodes here (the frontends' passes usually did)
+    graph = folded_for_emit(graph)
     problems = [f"{n.name!r} ({n.op})" for n in graph.nodes if n.op not in HANDLERS]
     if problems:
         raise UnsupportedError(

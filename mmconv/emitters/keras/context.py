@@ -193,6 +193,10 @@ class EmitContext:
 
     def var(self, value: str) -> str:
         """The identifier of an IR value (as it is held now)."""
+        if value not in self._var and value in self.graph.weights and self._node is not None:
+            # a node reading weights only that the emit-time fold could not compute
+            raise self.unsupported(self._node, f"input {value!r} is a weight and this op "
+                                   "cannot be computed from weights alone here")
         return self._var[value]
 
     def layout(self, value: str) -> Layout:

@@ -19,10 +19,11 @@ import numpy as np
 from mmconv.errors import IRError, ModelFormatError, UnsupportedError, UsageError
 from mmconv.frontends.cntk.converters import BLOCK_CONVERTERS, CONVERTERS
 from mmconv.frontends.cntk.model import BlockInfo, Function, Model, Variable
-from mmconv.ir.core import Graph, Shape, Value
+from mmconv.ir.core import Graph, Node, Shape, Value
+from mmconv.ir.evaluate import evaluate
 from mmconv.ir.infer import infer_shapes
-from mmconv.ir.passes import run_default_passes
-from mmconv.ir.registry import get_schema
+from mmconv.ir.passes import FOLD_MAX_GROWTH, run_default_passes
+from mmconv.ir.registry import check_node, get_schema
 from mmconv.progress import progress
 
 #: Ops that only make sense while training; outputs computed by them are dropped.
@@ -102,9 +103,21 @@ class Context:
         return self.model.variables[uid]
 
     def is_weight(self, uid: str) -> bool:
-        return self.var(uid).kind in ("parameter", "constant")
+        """A parameter or constant, or a value computed from them alone (folded by
+        :meth:`add`): converters that need an array (kernels, Dense weights) get it."""
+        return self.var(uid).kind in ("parameter", "constant") or self._folded(uid) is not None
+
+    def _folded(self, uid: str) -> str | None:
+        """The IR weight a computed CNTK value was folded into, else None."""
+        name = self.values.get(uid)
+        if name is None or self.var(uid).kind in ("parameter", "constant"):
+            return None
+        return name if name in self.graph.weights else None
 
     def array(self, uid: str) -> np.ndarray:
+        folded = self._folded(uid)
+        if folded is not None:
+            return self.graph.weights[folded]
         value = self.var(uid).value
         if value is None:
             raise UnsupportedError(f"{self.model.path}: {uid!r} has no value")
@@ -117,6 +130,9 @@ class Context:
         cache = (uid, key)
         if cache in self._weights:
             return self._weights[cache]
+        folded = self._folded(uid)
+        if folded is not None and array is None:
+            return folded
         var = self.var(uid)
         data = self.array(uid) if array is None else array
         name = self.graph.unique_name(f"{layer}/{param or var.name or var.uid}")
@@ -150,8 +166,17 @@ class Context:
         """Add a node and infer its output at once (converters need shapes as they go).
 
         ``batched`` says whether the output has the batch axis; by default it has one
-        when any non-weight input has one.
+        when any non-weight input has one.  A node whose inputs are all weights
+        (``sigmoid(parameter)``, ``plus(parameter, constant)``) is computed now with
+        numpy when :func:`mmconv.ir.evaluate.evaluate` can, and becomes a weight of
+        the same name: later converters that need an array (a computed convolution
+        kernel) then have one.  Inference-equivalent, not training-equivalent (see
+        :func:`mmconv.ir.passes.fold_constants`).
         """
+        if inputs and all(i and i in self.graph.weights for i in inputs) and not batched:
+            folded = self._fold(op, inputs, name, attrs)
+            if folded is not None:
+                return folded
         node = self.graph.add_node(op, list(inputs), name, **attrs)  # type: ignore[arg-type]
         schema = get_schema(op)
         ins: list[Value | None] = [self.graph.values[i] if i else None for i in node.inputs]
@@ -163,6 +188,15 @@ class Context:
         if batched:
             self.batched_values.update(node.outputs)
         return node.outputs[0]
+
+    def _fold(self, op: str, inputs: Sequence[str], name: str, attrs: dict) -> str | None:
+        node = Node(name, op, list(inputs), [name], dict(attrs))
+        check_node(node)
+        arrays = [self.graph.weights[i] for i in inputs]
+        result = evaluate(node, arrays)
+        if result is None or result[0].size > max(FOLD_MAX_GROWTH, sum(a.size for a in arrays)):
+            return None
+        return self.graph.add_weight(name, result[0])
 
     def constant(self, name: str, array: np.ndarray) -> str:
         """A synthesized constant weight (e.g. a reshaped parameter)."""

@@ -47,6 +47,7 @@ ACCEPTED = [
     "convnet", "dense_chw", "inception_mini", "layer_norm", "lrn", "math_binary", "math_unary",
     "math_unary_positive", "mlp", "pool_explicit_pads", "pool_variants", "reductions",
     "residual", "shape_ops_legacy", "times", "with_loss", "with_loss_axis", "criteria_only",
+    "const_subgraph",
 ]
 #: Saved with training criteria the frontend drops (criteria_only: nothing but them).
 WITH_CRITERIA = {"with_loss", "with_loss_axis", "criteria_only"}

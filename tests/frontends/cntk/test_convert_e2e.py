@@ -29,7 +29,7 @@ SUPPORTED = [
     "math_binary", "math_unary", "math_unary_positive", "mlp", "pool_explicit_pads",
     "pool_variants", "reductions", "residual", "roipooling", "shape_ops", "shape_ops_legacy",
     "times",
-    "with_loss", "with_loss_axis", "criteria_only",
+    "with_loss", "with_loss_axis", "criteria_only", "const_subgraph",
 ]
 #: Saved with training criteria, which the frontend drops (tests/frontends/cntk/test_criteria.py).
 WITH_CRITERIA = ("with_loss", "with_loss_axis", "criteria_only")
