@@ -145,3 +145,17 @@ def test_mmtocode_mmtomodel_onnx(cntk_fixtures_dir: Path, tmp_path: Path) -> Non
                "-o", tmp_path / "bad.onnx")
     assert_one_line_error(proc, 1, "m.py")
     assert not (tmp_path / "bad.onnx").exists()
+
+
+def test_mmconvert_dst_node_name_and_input_shape(cntk_fixtures_dir: Path, tmp_path: Path) -> None:
+    import onnx
+
+    out = tmp_path / "head_a.onnx"
+    proc = run("mmconvert", "-sf", "cntk", "-iw", cntk_fixtures_dir / "combine_two.v2.model",
+               "-df", "onnx", "-om", out, "--dstNodeName", "head_a")
+    assert proc.returncode == 0, proc.stderr
+    assert [o.name for o in onnx.load(str(out)).graph.output] == ["head_a"]
+    proc = run("mmconvert", "-sf", "cntk", "-iw", cntk_fixtures_dir / "convnet.v2.model",
+               "-df", "onnx", "-om", tmp_path / "c.onnx", "--inputShape", "3,64,64")
+    assert_one_line_error(proc, 2, "features")
+    assert not (tmp_path / "c.onnx").exists()
