@@ -6,7 +6,9 @@ Same flags as MMdnn's ``mmconvert``::
 
 The IR is written to and read back from a temporary folder (so the one-step
 path exercises exactly the files the step-by-step path would), which is
-removed on success and on failure.
+removed on success and on failure.  The IR weights are mapped, not read
+(:func:`mmconv.ir.serde.load_weights`), and the source model is released
+first, so the model is in memory about once.
 """
 
 from __future__ import annotations
@@ -70,6 +72,10 @@ def _main(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="mmconv-") as tmp:
             stage(names[1])
             pb_path, _, npy_path = serde.save(graph, Path(tmp) / "ir")
+            # The frontend's graph goes before the IR is loaded: its arrays view the
+            # source file's mapping (or are copies), the IR's arrays view the IR file's
+            # mapping, and holding both would hold the model twice.
+            del graph
             graph = serde.load(pb_path, npy_path)
             stage(names[2])
             emitter.emit_model(graph, Path(args.outputModel), **_emit_options(args))

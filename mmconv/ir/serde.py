@@ -12,7 +12,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import itertools
 import json
+import math
+import mmap
 import os
 import struct
 import zipfile
@@ -28,7 +31,7 @@ from google.protobuf.message import DecodeError
 
 from mmconv import __version__
 from mmconv.errors import IRError, ModelFormatError
-from mmconv.fsutil import atomic_path
+from mmconv.fsutil import atomic_path, map_file
 from mmconv.ir import graph_pb2 as pb
 from mmconv.ir.core import AttrValue, Graph, Value
 from mmconv.ir.infer import infer_shapes
@@ -188,6 +191,8 @@ _END64_LOCATOR = struct.Struct("<4sLQL")
 #: zipalign uses for the same purpose: u16 alignment, then zero bytes).
 _DATA_ALIGN = 64
 _ALIGN_EXTRA_ID = 0xD935
+#: numpy refuses .npy headers longer than this by default (``max_header_size``).
+_NPY_HEADER_MAX = 10_000 + 16
 #: Members at least this large have their CRC computed on the second thread.
 _CRC_THREAD_MIN = 1 << 20
 
@@ -364,16 +369,139 @@ def graph_json(msg: pb.Graph) -> str:
 
 
 def load_weights(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
-    """Read an IR weights file (npz, no pickle) into a dict."""
+    """Read an IR weights file (npz, no pickle) into a dict, mapping the data in place.
+
+    The file is mapped copy-on-write (:func:`mmconv.fsutil.map_file`) and each stored
+    ``.npy`` member becomes a writable array over its bytes: no copy is made, pages
+    are read when first used, and a model is not held twice while it is emitted.
+    The file is hostile input: the zip directory is read by ``zipfile``, and every
+    member's local header, ``.npy`` header (numpy's own parser, object dtypes
+    refused) and data are checked to lie inside the file and not to overlap.  As
+    with ``np.load(mmap_mode=...)``, the CRCs are not verified (that would read
+    every byte up front).  Members that cannot be mapped (compressed, as
+    ``np.savez_compressed`` writes; or not aligned for their dtype) are read the
+    usual way.  A file written by ``numpy.savez`` loads the same.
+    """
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise ModelFormatError(f"{path}: not an mmconv weights file (expected npz data)")
-            return {name: archive[name] for name in archive.files}
+        data = map_file(path)
+        with zipfile.ZipFile(path) as archive:
+            return _weights_from_zip(path, archive, data)
     except FileNotFoundError:
         raise ModelFormatError(f"{path}: no such file") from None
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, NotImplementedError) as exc:
         raise ModelFormatError(f"{path}: unreadable weights file ({exc})") from None
+
+
+def _weights_from_zip(path: str | os.PathLike[str], archive: zipfile.ZipFile,
+                      data: mmap.mmap | bytearray) -> dict[str, np.ndarray]:
+    weights: dict[str, np.ndarray] = {}
+    spans: list[tuple[int, int, str]] = []
+    for info in archive.infolist():
+        name = info.filename
+        if not name.endswith(".npy"):
+            raise ModelFormatError(f"{path}: member {name!r} is not a .npy array")
+        key = name[: -len(".npy")]
+        if key in weights:
+            raise ModelFormatError(f"{path}: weight {key!r} appears twice")
+        where = f"{path}: member {name!r}"
+        if info.flag_bits & 0x1:
+            raise ModelFormatError(f"{where} is encrypted")
+        mapped = _map_member(where, info, data)
+        if mapped is None:
+            weights[key] = _read_member(where, archive, info)
+        else:
+            weights[key], start, end = mapped
+            spans.append((start, end, key))
+    spans.sort()
+    for (_, end, first), (start, _, second) in itertools.pairwise(spans):
+        if start < end:
+            raise ModelFormatError(f"{path}: the data of weights {first!r} and {second!r} "
+                                   "overlap")
+    return weights
+
+
+def _read_npy_header(where: str, f: IO[bytes], size: int
+                ) -> tuple[tuple[int, ...], bool, np.dtype, int] | None:
+    """Shape, Fortran order, dtype and data size of the ``.npy`` data of ``size`` bytes
+    at ``f``'s position (left at the data), or None for a version numpy must read.
+    Refuses object dtypes and data that would not fit in ``size``."""
+    start = f.tell()
+    try:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            return None
+    except Exception as exc:
+        # numpy's parser of a hostile header raises ValueError, SyntaxError,
+        # tokenize.TokenError, ...: all of them mean a bad header
+        raise ModelFormatError(f"{where}: bad .npy header ({type(exc).__name__})") from None
+    if dtype.hasobject:
+        raise ModelFormatError(f"{where} holds Python objects (pickled data is never loaded)")
+    if any(d < 0 for d in shape):
+        raise ModelFormatError(f"{where}: negative dimension in {shape}")
+    nbytes = math.prod(shape) * dtype.itemsize
+    left = size - (f.tell() - start)
+    if nbytes > left:
+        raise ModelFormatError(f"{where}: {shape} {dtype} needs {nbytes} bytes, the member "
+                               f"holds {left}")
+    return shape, fortran, dtype, nbytes
+
+
+def _map_member(where: str, info: zipfile.ZipInfo, data: mmap.mmap | bytearray
+                ) -> tuple[np.ndarray, int, int] | None:
+    """The stored member ``info`` as an array over ``data`` and its byte span, or None
+    when it cannot be mapped (compressed, not aligned for its dtype, a .npy version
+    numpy must read).  Everything the file says is checked against its size."""
+    if info.compress_type != zipfile.ZIP_STORED:
+        return None
+    size = len(data)
+    if info.compress_size != info.file_size:
+        raise ModelFormatError(f"{where}: stored sizes disagree")
+    head = info.header_offset
+    if head < 0 or head + _LOCAL.size > size:
+        raise ModelFormatError(f"{where}: local header lies outside the file")
+    sig, *_, name_len, extra_len = _LOCAL.unpack_from(data, head)
+    if sig != b"PK\x03\x04":
+        raise ModelFormatError(f"{where}: bad local header")
+    start = head + _LOCAL.size + name_len + extra_len
+    end = start + info.file_size
+    if end > size:
+        raise ModelFormatError(f"{where}: data runs past the end of the file")
+    header = io.BytesIO(data[start : min(end, start + _NPY_HEADER_MAX)])
+    found = _read_npy_header(where, header, info.file_size)
+    if found is None:
+        return None
+    shape, fortran, dtype, nbytes = found
+    offset = start + header.tell()
+    if nbytes == 0:
+        return np.empty(shape, dtype), offset, offset
+    if offset % dtype.alignment:
+        return None
+    array = np.frombuffer(data, dtype=dtype, count=nbytes // dtype.itemsize, offset=offset)
+    return array.reshape(shape, order="F" if fortran else "C"), offset, offset + nbytes
+
+
+def _read_member(where: str, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    """A member that cannot be mapped, read into a (writable) copy; its header is
+    checked as a mapped one's, so a small member cannot make us allocate a lot."""
+    try:
+        with archive.open(info) as f:
+            found = _read_npy_header(where, f, info.file_size)
+            if found is None:
+                return np.lib.format.read_array(f, allow_pickle=False)
+            shape, fortran, dtype, nbytes = found
+            buf = bytearray(nbytes)
+            if f.readinto(buf) != nbytes:
+                raise ModelFormatError(f"{where} is truncated")
+    except (NotImplementedError, RuntimeError, zlib.error) as exc:  # zipfile's own errors
+        raise ModelFormatError(f"{where}: cannot be read ({exc})") from None
+    if nbytes == 0:
+        return np.empty(shape, dtype)
+    array = np.frombuffer(buf, dtype=dtype)
+    return array.reshape(shape, order="F" if fortran else "C")
 
 
 def load(graph_path: str | os.PathLike[str], weights_path: str | os.PathLike[str]) -> Graph:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -241,3 +242,138 @@ def test_weights_file_refuses_what_npz_cannot_hold(tmp_path: Path) -> None:
     with pytest.raises(IRError, match="NUL"):
         serde.save_weights(tmp_path / "w.npy", {"a\0b": np.zeros(2)})
     assert list(tmp_path.iterdir()) == []
+
+
+# -- loading: members mapped in place, hostile files --------------------------------
+def test_load_maps_members_in_place(tmp_path: Path) -> None:
+    import mmap
+
+    weights = _varied_weights()
+    path = tmp_path / "w.npy"
+    serde.save_weights(path, weights)
+    before = path.read_bytes()
+    loaded = serde.load_weights(path)
+    assert list(loaded) == list(weights)
+    for key, array in weights.items():
+        got = loaded[key]
+        np.testing.assert_array_equal(got, array)
+        assert got.dtype == array.dtype and got.shape == array.shape
+        assert got.flags.writeable and got.flags.aligned
+        if got.size:
+            base = got
+            while isinstance(base, np.ndarray):
+                base = base.base
+            base = base.obj if isinstance(base, memoryview) else base
+            assert isinstance(base, mmap.mmap), key  # a view of the file, not a copy
+    assert loaded["fc/W_fortran"].flags.f_contiguous
+    loaded["big/W"][:] = 0  # copy-on-write: the file does not change
+    assert path.read_bytes() == before
+
+
+def test_load_reads_numpy_written_files(tmp_path: Path) -> None:
+    """np.savez (unaligned members: copied) and np.savez_compressed (read by numpy)."""
+    weights = {k: v for k, v in _varied_weights().items() if k != "strided"}
+    for save in (np.savez, np.savez_compressed):
+        path = tmp_path / f"{save.__name__}.npz"
+        save(path, **weights)
+        loaded = serde.load_weights(path)
+        for key, array in weights.items():
+            np.testing.assert_array_equal(loaded[key], array)
+            assert loaded[key].dtype == array.dtype and loaded[key].flags.aligned
+
+
+def _rewrite(path: Path, edit: Callable[[bytearray], None]) -> Path:
+    data = bytearray(path.read_bytes())
+    edit(data)
+    out = path.with_name("edited.npy")
+    out.write_bytes(bytes(data))
+    return out
+
+
+def test_load_refuses_hostile_members(tmp_path: Path) -> None:
+    import struct
+    import zipfile
+
+    path = tmp_path / "w.npy"
+    serde.save_weights(path, {"a": np.arange(1000, dtype=np.float32),
+                              "b": np.arange(1000, dtype=np.float32)})
+    data = path.read_bytes()
+    (a_off, b_off) = _data_offsets(data)
+    with zipfile.ZipFile(path) as zf:
+        a_info, b_info = zf.infolist()
+
+    def shape(n: int) -> Callable[[bytearray], None]:
+        def edit(d: bytearray) -> None:  # member a's header says shape (n,), same length
+            start, end = d.rfind(b"{", 0, a_off), a_off - 1
+            text = f"{{'descr': '<f4', 'fortran_order': False, 'shape': ({n},), }}"
+            d[start:end] = text.encode().ljust(end - start)
+        return edit
+
+    cases = {
+        "needs": shape(1001),  # more elements than the member holds
+        "needs 40000000000": shape(10_000_000_000),
+        "negative": shape(-5),
+        "outside": lambda d: struct.pack_into("<L", d, _central_offset(d, 0) + 42, len(d) + 10),
+        "bad local header": lambda d: d.__setitem__(slice(0, 4), b"XXXX"),
+        "overlap": lambda d: struct.pack_into("<L", d, _central_offset(d, 1) + 42,
+                                              a_info.header_offset),
+        "runs past": lambda d: struct.pack_into("<H", d, b_info.header_offset + 28, 60000),
+    }
+    for message, edit in cases.items():
+        with pytest.raises(ModelFormatError, match=message):
+            serde.load_weights(_rewrite(path, edit))
+    assert b_off > a_off
+
+
+def _central_offset(data: bytearray, index: int) -> int:
+    """Where the ``index``-th central directory entry starts."""
+    pos = data.find(b"PK\x01\x02")
+    for _ in range(index):
+        pos = data.find(b"PK\x01\x02", pos + 4)
+    return pos
+
+
+def test_load_refuses_objects_and_other_members(tmp_path: Path) -> None:
+    import zipfile
+
+    path = tmp_path / "o.npy"
+    np.savez(path, a=np.zeros(2))
+    with zipfile.ZipFile(path, "a") as zf:
+        zf.writestr("readme.txt", "hello")
+    with pytest.raises(ModelFormatError, match=r"readme\.txt"):
+        serde.load_weights(path)
+    path = tmp_path / "p.npz"
+    with zipfile.ZipFile(path, "w") as zf, zf.open("x.npy", "w") as out:
+        np.save(out, np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ModelFormatError, match="never loaded"):
+        serde.load_weights(path)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # numpy parsing garbage headers
+def test_load_fuzz_only_mmconv_errors(tmp_path: Path) -> None:
+    """Truncations, flipped bytes and overwritten words: ModelFormatError or arrays."""
+    import random
+
+    path = tmp_path / "w.npy"
+    serde.save_weights(path, {k: v for k, v in _varied_weights().items() if k != "big/W"})
+    base = path.read_bytes()
+    rng = random.Random(7)
+    target = tmp_path / "fuzz.npy"
+    for i in range(400):
+        data = bytearray(base)
+        if i % 3 == 0:
+            data = data[: rng.randrange(len(data))]
+        elif i % 3 == 1:
+            for _ in range(rng.randrange(1, 6)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        else:
+            pos = rng.randrange(len(data) - 8)
+            data[pos : pos + 8] = rng.getrandbits(64).to_bytes(8, "little")
+        target.write_bytes(bytes(data))
+        try:
+            loaded = serde.load_weights(target)
+        except ModelFormatError:
+            continue
+        for array in loaded.values():
+            assert isinstance(array, np.ndarray)
+            array.sum()  # every byte of every array lies inside the file
