@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib
 import io
-import zipfile
 from collections.abc import Mapping
 
 import numpy as np
@@ -22,6 +21,7 @@ from mmconv.emitters.cntk.context import HANDLERS, EmitContext, ints
 from mmconv.emitters.cntk.detection import roi_pattern
 from mmconv.emitters.codegen import CodeWriter, literal
 from mmconv.errors import IRError, UnsupportedError
+from mmconv.ir import serde
 from mmconv.ir.core import Graph
 from mmconv.ir.infer import infer_shapes
 from mmconv.ir.passes import folded_for_emit
@@ -203,21 +203,9 @@ def _live_nodes(graph: Graph, roi_inputs: Mapping[str, tuple[str, str]]) -> set[
     return live
 
 
-_EPOCH = (1980, 1, 1, 0, 0, 0)
-
-
 def weights_bytes(weights: Mapping[str, np.ndarray]) -> bytes:
-    """An npz archive of ``weights`` that is the same bytes for the same arrays.
-
-    ``numpy.savez`` stamps each member with the current time; a fixed stamp keeps
-    mmtocode's output reproducible.  ``numpy.load`` reads it as any npz.
-    """
+    """An npz archive of ``weights`` that is the same bytes for the same arrays
+    (:func:`mmconv.ir.serde.write_weights`: fixed timestamps); ``numpy.load`` reads it."""
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for key in weights:
-            array = np.ascontiguousarray(weights[key])
-            info = zipfile.ZipInfo(key + ".npy", date_time=_EPOCH)
-            info.external_attr = 0o600 << 16
-            with zf.open(info, "w", force_zip64=True) as out:
-                np.lib.format.write_array(out, array, allow_pickle=False)
+    serde.write_weights(buf, {key: np.ascontiguousarray(weights[key]) for key in weights})
     return buf.getvalue()

@@ -19,7 +19,6 @@ import os
 import shutil
 import sys
 import tempfile
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from mmconv.emitters.keras.context import (
 )
 from mmconv.errors import IRError, UnsupportedError
 from mmconv.fsutil import atomic_path
+from mmconv.ir import serde
 from mmconv.ir.core import Graph
 from mmconv.ir.infer import infer_shapes
 from mmconv.ir.passes import folded_for_emit
@@ -178,12 +178,7 @@ def _module_text(graph: Graph, body: CodeWriter, nhwc_io: bool) -> str:
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """An .npz with fixed timestamps (same arrays -> same bytes), written atomically."""
-    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED,
-                                                   allowZip64=True) as zf:
-        for key, array in arrays.items():
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            with zf.open(info, "w", force_zip64=True) as out:
-                np.lib.format.write_array(out, np.asarray(array), allow_pickle=False)
+    serde.save_weights(path, arrays)
 
 
 def write_code(graph: Graph, code_path: Path, weights_path: Path,
