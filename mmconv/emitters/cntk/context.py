@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 
 from mmconv.dispatch import Registry
+from mmconv.emitters.base import IRQueries
 from mmconv.emitters.codegen import Namer, literal
 from mmconv.errors import UnsupportedError
-from mmconv.ir.core import Graph, Node, Shape
+from mmconv.ir.core import Graph, Node
 
 #: A handler writes the CNTK code of one IR node through the context.
 Handler = Callable[["EmitContext", Node], None]
@@ -45,7 +46,7 @@ FLOAT_DTYPES = ("float32", "float64", "float16")
 HELPERS = ("_pooling", "_convolution_transpose")
 
 
-class EmitContext:
+class EmitContext(IRQueries):
     """Collects the lines of ``KitModel`` and the weights for one IR graph."""
 
     def __init__(self, graph: Graph, options: dict[str, Any] | None = None) -> None:
@@ -71,16 +72,6 @@ class EmitContext:
             self._batched[value.name] = bool(value.shape) and value.shape[0] is None
 
     # -- the IR side ------------------------------------------------------------
-    def shape(self, name: str) -> Shape:
-        """Static IR shape of a value (``None`` for the dynamic batch axis)."""
-        return self.graph.value(name).shape
-
-    def dtype(self, name: str) -> str:
-        return self.graph.value(name).dtype
-
-    def rank(self, name: str) -> int:
-        return self.graph.value(name).rank
-
     def is_weight(self, name: str) -> bool:
         return name in self.graph.weights
 

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from mmconv import __version__
+from mmconv.emitters.base import emit_all
 from mmconv.emitters.codegen import CodeWriter, literal, sanitize
 from mmconv.emitters.keras.context import (
     HANDLERS,
@@ -115,16 +116,7 @@ def generate(graph: Graph, nhwc_io: bool = False) -> Generated:
         body.line(f"{ident} = keras.Input(shape={literal(shape[1:])}{batch}, "
                   f"dtype={literal(value.dtype)}, name={literal(ident)})")
         inputs.append(ident)
-    errors = []
-    for node in graph.nodes:
-        try:
-            ctx.emit(node)
-        except UnsupportedError as exc:
-            errors.append(str(exc))
-            for out in node.outputs:  # let later nodes be checked too
-                ctx._var[out] = "None"
-    if errors:
-        raise UnsupportedError("; ".join(errors))
+    emit_all(ctx, graph.nodes, "Keras", on_error=ctx.stand_in)
     outputs = []
     for name in graph.outputs:
         want = _boundary_layout(graph.value(name).rank, nhwc_io)

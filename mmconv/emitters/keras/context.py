@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mmconv.dispatch import Registry
+from mmconv.emitters.base import IRQueries
 from mmconv.emitters.codegen import CodeWriter, Namer, literal
 from mmconv.errors import UnsupportedError
-from mmconv.ir.core import Graph, Node, Shape
+from mmconv.ir.core import Graph, Node
 
 #: A handler writes the Keras code of one IR node through the context.
 Handler = Callable[["EmitContext", Node], None]
@@ -130,7 +131,7 @@ class Transpose:
 
 
 @dataclass
-class EmitContext:
+class EmitContext(IRQueries):
     """Collects generated lines, weights and layouts for one IR graph."""
 
     graph: Graph
@@ -152,19 +153,6 @@ class EmitContext:
         self.wants_cl = wants_channels_last(self.graph)
 
     # -- the IR side -----------------------------------------------------------
-    def shape(self, name: str) -> Shape:
-        return self.graph.value(name).shape
-
-    def rank(self, name: str) -> int:
-        return self.graph.value(name).rank
-
-    def dtype(self, name: str) -> str:
-        return self.graph.value(name).dtype
-
-    def weight(self, name: str) -> np.ndarray | None:
-        """The array of a weight, or None when ``name`` is computed at run time."""
-        return self.graph.weights.get(name) if name else None
-
     def need_weight(self, node: Node, name: str, what: str) -> np.ndarray:
         array = self.weight(name)
         if array is None:
@@ -207,6 +195,11 @@ class EmitContext:
     # -- writing -----------------------------------------------------------------
     def line(self, text: str) -> None:
         self.writer.line(text)
+
+    def stand_in(self, node: Node) -> None:
+        """After a node failed: a placeholder for its outputs, so later nodes are checked too."""
+        for out in node.outputs:
+            self._var[out] = "None"
 
     def dtype_kw(self, value: str) -> str:
         """``, dtype='float64'`` for layers on non-float32 floats (Keras would cast to

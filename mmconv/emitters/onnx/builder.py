@@ -16,6 +16,7 @@ import onnx
 from onnx import ModelProto, TensorProto, ValueInfoProto, helper
 
 from mmconv import __version__
+from mmconv.emitters.base import emit_all
 from mmconv.emitters.onnx.context import HANDLERS, EmitContext
 from mmconv.errors import IRError, UnsupportedError
 from mmconv.ir.core import Graph, Value
@@ -120,18 +121,7 @@ def build_skeleton(graph: Graph, opset: int | None = None) -> tuple[ModelProto, 
     load_handlers()
     infer_shapes(graph)
     ctx = EmitContext(graph, opset)
-    problems: list[str] = []
-    for node in graph.nodes:
-        try:
-            ctx.emit(node)
-        except UnsupportedError as exc:
-            problems.append(str(exc))
-    if problems:
-        if len(problems) == 1:
-            raise UnsupportedError(problems[0])
-        raise UnsupportedError(
-            f"{len(problems)} nodes cannot be emitted as ONNX: " + "; ".join(problems)
-        )
+    emit_all(ctx, graph.nodes, "ONNX")
     for out in graph.outputs:
         if out not in graph.values:
             raise IRError(f"graph output {out!r} is not produced by any node")

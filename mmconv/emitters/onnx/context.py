@@ -16,8 +16,9 @@ import numpy as np
 from onnx import NodeProto, TensorProto, helper, numpy_helper
 
 from mmconv.dispatch import Registry
+from mmconv.emitters.base import IRQueries
 from mmconv.errors import UnsupportedError
-from mmconv.ir.core import Graph, Node, Shape
+from mmconv.ir.core import Graph, Node
 
 #: A handler turns one IR node into ONNX nodes through the context.
 Handler = Callable[["EmitContext", Node], None]
@@ -26,7 +27,7 @@ Handler = Callable[["EmitContext", Node], None]
 HANDLERS: Registry[Handler] = Registry("ONNX emit handler")
 
 
-class EmitContext:
+class EmitContext(IRQueries):
     """Collects the ONNX nodes and initializers for one IR graph at one opset."""
 
     def __init__(self, graph: Graph, opset: int) -> None:
@@ -47,22 +48,6 @@ class EmitContext:
             self._uses[name] = self._uses.get(name, 0) + 1
         #: IR weights to be stored in another (same-size) shape: name -> shape.
         self.reshaped_weights: dict[str, tuple[int, ...]] = {}
-
-    # -- the IR side --------------------------------------------------------
-    def shape(self, name: str) -> Shape:
-        """Static IR shape of a value (``None`` for a dynamic dim)."""
-        return self.graph.value(name).shape
-
-    def dtype(self, name: str) -> str:
-        """IR dtype name (a numpy dtype name) of a value."""
-        return self.graph.value(name).dtype
-
-    def rank(self, name: str) -> int:
-        return self.graph.value(name).rank
-
-    def weight(self, name: str) -> np.ndarray | None:
-        """The array of a weight, or None when ``name`` is computed at run time."""
-        return self.graph.weights.get(name)
 
     # -- naming -------------------------------------------------------------
     def fresh(self, base: str) -> str:

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mmconv.emitters.base import emit_all
 from mmconv.emitters.codegen import CodeWriter, literal
 from mmconv.emitters.pytorch.context import HANDLERS, TORCH_DTYPES, EmitContext
 from mmconv.emitters.pytorch.helpers import HELPERS
-from mmconv.errors import UnsupportedError
 from mmconv.ir.core import Graph
 from mmconv.ir.infer import infer_shapes
 
@@ -62,16 +62,7 @@ def emit(graph: Graph) -> Emitted:
     load_handlers()
     infer_shapes(graph)  # cheap and idempotent; handlers rely on every value's shape
     ctx = EmitContext(graph)
-    problems: list[str] = []
-    for node in graph.nodes:
-        try:
-            ctx.emit(node)
-        except UnsupportedError as exc:
-            problems.append(str(exc))
-    if problems:
-        raise UnsupportedError(
-            f"graph {graph.name!r}: {len(problems)} node{'s' if len(problems) > 1 else ''} "
-            f"cannot be written as PyTorch: {'; '.join(problems)}")
+    emit_all(ctx, graph.nodes, "PyTorch")
     outputs = [ctx.value(name) for name in graph.outputs]
     return Emitted(_source(ctx, outputs), _state(ctx), list(ctx.input_vars))
 

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mmconv.dispatch import Registry
+from mmconv.emitters.base import IRQueries
 from mmconv.emitters.codegen import Namer, literal
 from mmconv.errors import UnsupportedError
-from mmconv.ir.core import Graph, Node, Shape
+from mmconv.ir.core import Graph, Node
 
 #: A handler writes the forward line(s) (and declares the layers) of one IR node.
 Handler = Callable[["EmitContext", Node], None]
@@ -62,7 +63,7 @@ class Layer:
     params: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-class EmitContext:
+class EmitContext(IRQueries):
     """Collects the ``__init__`` layers, ``forward`` lines and state_dict of one graph."""
 
     def __init__(self, graph: Graph) -> None:
@@ -86,20 +87,6 @@ class EmitContext:
         self.input_vars = [self.locals(v.name) for v in graph.inputs]
 
     # -- the IR side --------------------------------------------------------
-    def shape(self, name: str) -> Shape:
-        """Static IR shape of a value (``None`` for a dynamic dim)."""
-        return self.graph.value(name).shape
-
-    def dtype(self, name: str) -> str:
-        return self.graph.value(name).dtype
-
-    def rank(self, name: str) -> int:
-        return self.graph.value(name).rank
-
-    def weight(self, name: str) -> np.ndarray | None:
-        """The array of a weight, or None when ``name`` is computed at run time."""
-        return self.graph.weights.get(name) if name else None
-
     def static_shape(self, node: Node, name: str, what: str) -> tuple[int, ...]:
         """The shape of ``name`` with every dim known, or an UnsupportedError."""
         shape = self.shape(name)
