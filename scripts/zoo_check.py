@@ -84,7 +84,7 @@ def registered_targets() -> list[str]:
     sys.path.insert(0, str(ROOT))
     from mmconv.emitters import EMITTERS
 
-    return [t for t in ("onnx", "pytorch", "keras", "cntk") if t in EMITTERS]
+    return [t for t in ("onnx", "pytorch", "keras", "tensorflow", "cntk") if t in EMITTERS]
 
 
 def mmconvert_cmd() -> list[str]:
@@ -195,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="these models only")
     parser.add_argument("--formats", nargs="*", default=["v2", "v1"])
     parser.add_argument("--targets", nargs="*",
-                        help="default: every registered emitter among onnx/pytorch/keras/cntk")
+                        help="default: every registered emitter among "
+                        "onnx/pytorch/keras/tensorflow/cntk")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the zoo models first")
     parser.add_argument("--timeout", type=float, default=900.0,
                         help="seconds one mmconvert --verify may take")
