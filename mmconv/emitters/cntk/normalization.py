@@ -39,8 +39,15 @@ def emit_batch_norm(ctx: EmitContext, node: Node) -> None:
     tag = "bn"
     scale, bias = (ctx.param(p, fit, tag) for p in params[:2])
     mean, var = (ctx.const(p, fit, tag) for p in params[2:])
+    # An explicit, named sample count: left to CNTK, every BN gets an unnamed default
+    # constant whose generated uid can collide with another node's when the saved
+    # model is loaded in a fresh process ("AddNodeToNet: Duplicated name for
+    # ConstantN", seen on a float64 ResNet-20).
+    count = (f"C.constant(0, shape=(), dtype=np.{ctx.dtype(x)}, "
+             f"name={literal(node.name + '/running_count')})")
     ctx.assign(node, f"C.batch_normalization({ctx.ref(x)}, {scale}, {bias}, {mean}, {var}, "
-                     f"spatial={spatial}, epsilon={literal(eps)}, {ctx.name_kw(node)})")
+                     f"spatial={spatial}, epsilon={literal(eps)}, running_count={count}, "
+                     f"{ctx.name_kw(node)})")
 
 
 def _batch_norm_arithmetic(ctx: EmitContext, node: Node, eps: float) -> None:

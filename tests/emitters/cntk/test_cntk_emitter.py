@@ -371,3 +371,14 @@ def test_cli_mmtocode_mmtomodel_v1(cntk_python: str, tmp_path: Path) -> None:
     ins, refs = _io("convnet")
     got = run_model(model, [ins["features"]])
     assert_close(refs["prob"], got[0])
+
+
+def test_every_batch_norm_has_a_named_running_count(tmp_path: Path) -> None:
+    """Left to CNTK, BN's sample-count constants get generated uids that collided on
+    reload in a fresh process (a float64 ResNet-20 from the zoo check)."""
+    graph = convert(None, str(FIXTURES / "residual.v2.model"))
+    cntk_emitter.emit_code(graph, tmp_path / "m.py", tmp_path / "m.npy")
+    code = (tmp_path / "m.py").read_text()
+    n_bn = code.count("C.batch_normalization(")
+    assert n_bn > 0
+    assert code.count("running_count=C.constant(0, shape=(), dtype=np.float32, name=") == n_bn
