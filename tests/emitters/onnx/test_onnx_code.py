@@ -22,8 +22,7 @@ from mmconv.ir import Graph
 from mmconv.verify.compare import assert_close
 from mmconv.verify.onnx_runner import OnnxRunner
 
-from ..ir_cases import CASES
-from .test_onnx_emitter import conv_net, conv_net_reference
+from ..ir_cases import CASES, conv_net, conv_net_reference
 
 #: The lowest opset, CNTK 2.7's importer's, a middle one, the default and the top.
 OPSETS = (7, 9, 13, onnx_emitter.DEFAULT_OPSET, onnx_emitter.MAX_OPSET)

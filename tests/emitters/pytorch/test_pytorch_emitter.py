@@ -22,46 +22,9 @@ from mmconv.ir import Graph
 from mmconv.verify.compare import assert_close
 from mmconv.verify.runners import RUNNERS
 from tests.emitters import reference as ref
+from tests.emitters.ir_cases import conv_net, conv_net_reference
 
 from ._common import run_both
-
-
-def conv_net(name: str = "convnet") -> Graph:
-    """A small CNN: conv-BN-relu-pool, conv, avgpool, flatten, dense, softmax."""
-    rng = np.random.default_rng(7)
-    g = Graph(name)
-    g.add_input("data", "float32", [None, 3, 12, 12])
-    g.add_weight("conv1/W", rng.standard_normal((8, 3, 3, 3)).astype(np.float32) * 0.3)
-    g.add_weight("conv1/b", rng.standard_normal(8).astype(np.float32))
-    g.add_node("Conv", ["data", "conv1/W", "conv1/b"], "conv1", pads=(1, 1, 1, 1))
-    for p, v in (("scale", 1.0), ("B", 0.0), ("mean", 0.1), ("var", 1.5)):
-        g.add_weight(f"bn1/{p}", np.full((8, 1, 1), v, np.float32)
-                     + 0.01 * rng.random((8, 1, 1), np.float32))
-    g.add_node("BatchNormalization", ["conv1", "bn1/scale", "bn1/B", "bn1/mean", "bn1/var"],
-               "bn1")
-    g.add_node("Relu", ["bn1"], "relu1")
-    g.add_node("MaxPool", ["relu1"], "pool1", kernel_shape=(3, 3), strides=(2, 2),
-               ceil_mode=True)
-    g.add_weight("conv2/W", rng.standard_normal((4, 8, 3, 3)).astype(np.float32) * 0.2)
-    g.add_node("Conv", ["pool1", "conv2/W"], "conv2", pads=(0, 0, 1, 1))
-    g.add_node("AveragePool", ["conv2"], "pool2", kernel_shape=(2, 2), strides=(2, 2))
-    g.add_node("Flatten", ["pool2"], "flatten")
-    g.add_weight("fc/W", rng.standard_normal((10, 16)).astype(np.float32) * 0.2)
-    g.add_weight("fc/b", rng.standard_normal(10).astype(np.float32))
-    g.add_node("Dense", ["flatten", "fc/W", "fc/b"], "fc")
-    g.add_node("Softmax", ["fc"], "prob")
-    g.outputs = ["prob"]
-    return g
-
-
-def conv_net_reference(g: Graph, x: np.ndarray) -> np.ndarray:
-    w = g.weights
-    y = ref.conv(x, w["conv1/W"], w["conv1/b"], pads=(1, 1, 1, 1))
-    y = ref.batch_norm(y, w["bn1/scale"], w["bn1/B"], w["bn1/mean"], w["bn1/var"], 1e-5, True)
-    y = ref.pool(np.maximum(y, 0), "max", (3, 3), (2, 2), ceil_mode=True)
-    y = ref.pool(ref.conv(y, w["conv2/W"], pads=(0, 0, 1, 1)), "avg", (2, 2), (2, 2))
-    y = y.reshape(len(x), -1) @ w["fc/W"].T.astype(np.float64) + w["fc/b"]
-    return ref.softmax(y, -1).astype(np.float32)
 
 
 @pytest.fixture
