@@ -24,22 +24,17 @@ seeded random values, so a converter that ignores one of them fails).
 
 # ruff: noqa: B905  (zip(strict=) does not exist on Python 3.6, where this runs)
 
-import argparse
-import contextlib
-import hashlib
-import json
 import os
-import subprocess
 import sys
-import traceback
 import warnings
 
 warnings.filterwarnings("ignore", category=UserWarning)
 
 import cntk as C  # noqa: E402
+import cntk_model_builder as cmb  # noqa: E402
 import numpy as np  # noqa: E402
 
-BATCH = 2
+BATCH = cmb.BATCH
 MAX_BYTES = 2 * 1024 * 1024
 FIXTURES = []  # (name, function) in priority order
 
@@ -64,50 +59,7 @@ class Spec:
         self.notes = notes
 
 
-# ---------------------------------------------------------------- weights
-
-def _seed(name):
-    """A per-fixture seed so adding a fixture never changes the others' numbers."""
-    return int(hashlib.sha256(name.encode("utf-8")).hexdigest()[:8], 16)
-
-
-def _fan_in(shape):
-    if len(shape) <= 1:
-        return max(1, int(shape[0]) if shape else 1)
-    # conv W: (out, in, kh, kw) -> in*kh*kw; dense W: (in..., out) -> in
-    if len(shape) >= 3:
-        return int(np.prod(shape[1:]))
-    return int(shape[0])
-
-
-def randomize(model, rng):
-    """Overwrite every parameter and BN statistic with seeded, non-default values."""
-    # CNTK's graph order; not sorted by uid, whose numbers depend on what was built before
-    for p in model.parameters:
-        shape = tuple(p.shape)
-        dt = np.dtype(p.dtype)
-        name = p.name
-        if name == "scale":
-            v = rng.uniform(0.5, 1.5, shape)
-        elif name in ("bias", "b"):
-            v = rng.normal(0.0, 0.1, shape)
-        elif name == "alpha":  # param_relu slopes
-            v = rng.uniform(0.05, 0.3, shape)
-        else:
-            v = rng.normal(0.0, np.sqrt(2.0 / _fan_in(shape)), shape)
-        p.value = np.asarray(v, dtype=dt)
-    for c in model.constants:
-        shape = tuple(c.shape)
-        dt = np.dtype(c.dtype)
-        if c.name == "aggregate_mean":
-            c.value = np.asarray(rng.normal(0.0, 0.2, shape), dtype=dt)
-        elif c.name == "aggregate_variance":
-            c.value = np.asarray(rng.uniform(0.5, 1.5, shape), dtype=dt)
-        elif c.name == "aggregate_count":
-            # scalar constants refuse some value types; the count is cosmetic at inference
-            with contextlib.suppress(Exception):
-                c.value = np.asarray(np.full(shape, 100.0), dtype=dt)
-
+# ---------------------------------------------------------------- inputs
 
 def default_inputs(model, rng):
     arrays = []
@@ -419,7 +371,7 @@ def _unary_fixture(name, fn, ops, positive=False, shape=(3, 4, 5)):
         z = fn(x)
         spec = Spec(z, ["elementwise"], ops)
         if positive:
-            spec.inputs = _positive(z, np.random.RandomState(_seed(name) + 1))
+            spec.inputs = _positive(z, np.random.RandomState(cmb.seed_for(name) + 1))
         return spec
     build.__name__ = "fx_" + name
     fixture(build)
@@ -493,7 +445,7 @@ def fx_compare_select():
             C.greater_equal(a, b, name="ge"), C.not_equal(a, b, name="ne"),
             C.element_select(C.greater(a, b), a, C.negate(b), name="select")]
     model = C.combine(outs)
-    rng = np.random.RandomState(_seed("compare_select") + 1)
+    rng = np.random.RandomState(cmb.seed_for("compare_select") + 1)
     inputs = [np.asarray(np.round(rng.normal(0, 1, (BATCH, 3, 4)) * 2) / 2, dtype=np.float32)
               for _ in model.arguments]
     return Spec(model, ["elementwise"],
@@ -652,7 +604,7 @@ def fx_roipooling():
     x = C.input_variable((4, 16, 16), name="fmap")
     rois = C.input_variable((3, 4), name="rois")
     z = C.roipooling(x, rois, C.MAX_POOLING, (3, 3), spatial_scale=0.5, name="roipool")
-    rng = np.random.RandomState(_seed("roipooling") + 1)
+    rng = np.random.RandomState(cmb.seed_for("roipooling") + 1)
     inputs = [np.asarray(rng.normal(0, 1, (BATCH, 4, 16, 16)), dtype=np.float32),
               np.asarray([_rois(rng, 3, 32, 32) for _ in range(BATCH)], dtype=np.float32)]
     return Spec(z, ["pool", "detection"], ["ROIPooling(max)"], inputs=inputs)
@@ -680,7 +632,7 @@ def fx_with_loss():
     ce = C.cross_entropy_with_softmax(z, y, name="loss")
     err = C.classification_error(z, y, name="error")
     model = C.combine([z, ce, err])
-    rng = np.random.RandomState(_seed("with_loss") + 1)
+    rng = np.random.RandomState(cmb.seed_for("with_loss") + 1)
     inputs = []
     for a in model.arguments:
         if a.name == "labels":
@@ -713,7 +665,7 @@ def fx_with_loss_axis():
     err = C.classification_error(z, y, axis=1, name="row_error")
     mse = C.squared_error(z, t, name="mse")
     model = C.combine([z, ce, err, mse])
-    rng = np.random.RandomState(_seed("with_loss_axis") + 1)
+    rng = np.random.RandomState(cmb.seed_for("with_loss_axis") + 1)
     inputs = []
     for a in model.arguments:
         if a.name == "row_labels":
@@ -734,7 +686,7 @@ def fx_criteria_only():
     z = L.Dense(5, name="z")(L.Dense(6, activation=C.relu, name="hidden")(x))
     model = C.combine([C.cross_entropy_with_softmax(z, y, name="loss"),
                        C.classification_error(z, y, name="error")])
-    rng = np.random.RandomState(_seed("criteria_only") + 1)
+    rng = np.random.RandomState(cmb.seed_for("criteria_only") + 1)
     inputs = []
     for a in model.arguments:
         if a.name == "labels":
@@ -830,7 +782,7 @@ def fx_fast_rcnn_mini():
     cls = C.softmax(L.Dense(5, map_rank=1, name="cls_score")(f), axis=1, name="cls_prob")
     bbox = L.Dense(20, map_rank=1, name="bbox_regr")(f)
     model = C.combine([cls, bbox])
-    rng = np.random.RandomState(_seed("fast_rcnn_mini") + 1)
+    rng = np.random.RandomState(cmb.seed_for("fast_rcnn_mini") + 1)
     inputs = []
     for a in model.arguments:
         if a.name == "rois":
@@ -845,13 +797,8 @@ def fx_fast_rcnn_mini():
 
 # ---------------------------------------------------------------- driver
 
-def evaluate(model, inputs):
-    feeds = dict(zip(model.arguments, inputs))
-    outs = list(model.outputs)
-    res = model.eval(feeds, outputs=outs)
-    if not isinstance(res, dict):
-        res = {outs[0]: res}
-    return [np.asarray(res[o]) for o in outs]
+def _evaluate(model, inputs):
+    return cmb.evaluate(model, dict(zip(model.arguments, inputs)))
 
 
 def _max_diff(a_list, b_list):
@@ -873,7 +820,7 @@ def check_legacy(path, names, inputs, outputs):
     by_name = {a.name: a for a in legacy.arguments}
     if sorted(by_name) != sorted(names) or len(by_name) != len(names):
         raise RuntimeError(f"legacy model arguments {sorted(by_name)} differ from {names}")
-    got = evaluate(legacy, [inputs[names.index(a.name)] for a in legacy.arguments])
+    got = _evaluate(legacy, [inputs[names.index(a.name)] for a in legacy.arguments])
     if len(got) != len(outputs):
         raise RuntimeError(f"legacy model has {len(got)} outputs, v2 has {len(outputs)}")
     scale = max([1.0] + [float(np.max(np.abs(o))) for o in outputs if o.size])
@@ -896,56 +843,40 @@ def check_legacy(path, names, inputs, outputs):
 
 
 def build(name, func, out_dir):
-    rng = np.random.RandomState(_seed(name))
-    C.cntk_py.set_fixed_random_seed(_seed(name) % 100000)
+    rng = cmb.seeded_rng(name)
     spec = func()
     model = spec.model
-    randomize(model, rng)
+    cmb.randomize(model, rng, 2.0)
     inputs = spec.inputs if spec.inputs is not None else default_inputs(model, rng)
     out_names = [o.name for o in model.outputs]
     if "" in out_names or len(set(out_names)) != len(out_names):
         raise RuntimeError(f"{name}: outputs need unique names, got {out_names}")
 
     v2 = os.path.join(out_dir, name + ".v2.model")
-    model.save(v2)
-    reloaded = C.load_model(v2)
+    reloaded = cmb.save_v2(model, v2)
     if spec.reference is not None:
-        outputs = evaluate(spec.reference(reloaded), inputs)
+        outputs = _evaluate(spec.reference(reloaded), inputs)
     else:
-        outputs = evaluate(reloaded, inputs)
-        if _max_diff(evaluate(model, inputs), outputs) > 0:
+        outputs = _evaluate(reloaded, inputs)
+        if _max_diff(_evaluate(model, inputs), outputs) > 0:
             raise RuntimeError(f"{name}: reloaded v2 model disagrees with the built one")
-    for o in outputs:
-        if not np.all(np.isfinite(o)):
-            raise RuntimeError(f"{name}: non-finite reference output")
+    cmb.require_finite(name, outputs)
 
-    formats = ["v2"]
-    v1_error = None
-    v1_order = v1_names = None
-    v1 = os.path.join(out_dir, name + ".v1.model")
-    try:
-        C.cntk_py.save_as_legacy_model(model, v1)
-        names = [a.name for a in reloaded.arguments]
+    names = [a.name for a in reloaded.arguments]
+
+    def check(path):
         if spec.reference is None:
-            v1_order, v1_names = check_legacy(v1, names, inputs, outputs)
-        else:
-            C.load_model(v1)  # CNTK cannot evaluate it here; at least it must load
-        formats.append("v1")
-    except Exception as exc:  # record it: the v1 reader simply has no file to test here
-        v1_error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if os.path.exists(v1):
-            os.remove(v1)
+            return check_legacy(path, names, inputs, outputs)
+        C.load_model(path)  # CNTK cannot evaluate it here; at least it must load
+        return None, None
+
+    v1 = os.path.join(out_dir, name + ".v1.model")
+    legacy, v1_error = cmb.save_legacy(model, v1, check)
+    formats = ["v2"] if v1_error else ["v2", "v1"]
+    v1_order, v1_names = legacy or (None, None)
 
     io_path = os.path.join(out_dir, name + ".io.npz")
-    arrays = {}
-    for i, a in enumerate(inputs):
-        arrays[f"in_{i}"] = np.ascontiguousarray(a)
-    for i, o in enumerate(outputs):
-        arrays[f"out_{i}"] = np.ascontiguousarray(o)
-    arrays["input_names"] = np.array([a.name for a in reloaded.arguments], dtype=np.str_)
-    arrays["output_names"] = np.array([o.name or o.uid for o in reloaded.outputs],
-                                      dtype=np.str_)
-    np.savez(io_path, **arrays)
+    cmb.write_io(io_path, inputs, outputs, reloaded)
 
     files = [v2, io_path] + ([v1] if "v1" in formats else [])
     for f in files:
@@ -982,102 +913,15 @@ def build(name, func, out_dir):
     return entry
 
 
-def _child(name, out_dir, verbose):
-    """Build one fixture in this (fresh) process; print its manifest entry as JSON."""
-    with contextlib.suppress(Exception):  # already CPU-only
-        C.device.try_set_default_device(C.device.cpu())
-    func = dict(FIXTURES)[name]
-    try:
-        entry = build(name, func, out_dir)
-    except Exception as exc:
-        if verbose:
-            traceback.print_exc()
-        lines = str(exc).strip().splitlines() or [type(exc).__name__]
-        print(json.dumps({"name": name, "failed": lines[0]}))
-        return 1
-    print(json.dumps(entry))
-    return 0
-
-
-def _run_children(names, out_dir, jobs, verbose):
-    """Each fixture in its own process, ``jobs`` at a time.
-
-    Why: CNTK numbers uids (``Parameter123``) from process-wide counters, so
-    building fixtures in one process would make every model file depend on
-    all the fixtures built before it; adding one would rewrite the others.
-    """
-    pending = list(names)
-    running = []
-    results = {}
-    while pending or running:
-        while pending and len(running) < jobs:
-            name = pending.pop(0)
-            cmd = [sys.executable, "-W", "ignore", os.path.abspath(__file__), "--child", name,
-                   "--out", out_dir] + (["--verbose"] if verbose else [])
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                                    stderr=None if verbose else subprocess.DEVNULL,
-                                    universal_newlines=True)
-            running.append((name, proc))
-        name, proc = running.pop(0)
-        out, _ = proc.communicate()
-        lines = [ln for ln in out.splitlines() if ln.startswith("{")]
-        results[name] = (json.loads(lines[-1]) if lines
-                         else {"name": name, "failed": f"child exited with {proc.returncode}"})
-    return results
+def _describe(entry):
+    note = "  (v1: {})".format(entry["v1_error"]) if "v1_error" in entry else ""
+    return "+".join(entry["formats"]) + note
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default="tests/fixtures/cntk", help="output folder")
-    parser.add_argument("--only", nargs="*", help="build only these fixtures")
-    parser.add_argument("--list", action="store_true", help="list fixture names and exit")
-    parser.add_argument("--jobs", type=int, default=2, help="fixtures built in parallel")
-    parser.add_argument("--verbose", action="store_true", help="show CNTK output and tracebacks")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.list:
-        for name, _ in FIXTURES:
-            print(name)
-        return 0
-    os.makedirs(args.out, exist_ok=True)
-    if args.child:
-        return _child(args.child, args.out, args.verbose)
-    known = [n for n, _ in FIXTURES]
-    unknown = sorted(set(args.only or ()) - set(known))
-    if unknown:
-        parser.error("unknown fixture(s): " + ", ".join(unknown))
-    manifest_path = os.path.join(args.out, "MANIFEST.json")
-    entries = {}
-    if args.only and os.path.exists(manifest_path):  # keep the others' entries
-        with open(manifest_path) as fh:
-            entries = {e["name"]: e for e in json.load(fh)["fixtures"]}
-    names = [n for n in known if not args.only or n in args.only]
-    results = _run_children(names, args.out, max(1, args.jobs), args.verbose)
-    failed = []
-    for name in names:
-        entry = results[name]
-        if "failed" in entry:
-            sys.stderr.write("{:<28} FAILED: {}\n".format(name, entry["failed"]))
-            failed.append(name)
-            entries.pop(name, None)
-            continue
-        entries[name] = entry
-        note = "  (v1: {})".format(entry["v1_error"]) if "v1_error" in entry else ""
-        sys.stderr.write("{:<28} {}{}\n".format(name, "+".join(entry["formats"]), note))
-    manifest = {
-        "generator": "scripts/make_cntk_fixtures.py",
-        "cntk_version": C.__version__,
-        "batch": BATCH,
-        "fixtures": sorted(entries.values(),
-                           key=lambda e: known.index(e["name"]) if e["name"] in known else 1e9),
-    }
-    with open(manifest_path, "w") as fh:
-        json.dump(manifest, fh, indent=1, sort_keys=True)
-        fh.write("\n")
-    if failed:
-        sys.stderr.write("FAILED: {}\n".format(", ".join(failed)))
-        return 1
-    return 0
+    return cmb.main(argv, doc=__doc__, script=__file__, builders=FIXTURES, build=build,
+                    default_out="tests/fixtures/cntk", noun="fixture",
+                    manifest_key="fixtures", describe=_describe)
 
 
 if __name__ == "__main__":

@@ -25,20 +25,15 @@ model must not take the others down).
 
 # ruff: noqa: B905  (zip(strict=) does not exist on Python 3.6, where this runs)
 
-import argparse
-import contextlib
-import hashlib
-import json
 import os
-import subprocess
 import sys
 import time
-import traceback
 import warnings
 
 warnings.filterwarnings("ignore")
 
 import cntk as C  # noqa: E402
+import cntk_model_builder as cmb  # noqa: E402
 import numpy as np  # noqa: E402
 from cntk.layers import (  # noqa: E402
     Activation,
@@ -56,7 +51,7 @@ from cntk.layers import (  # noqa: E402
     default_options,
 )
 
-BATCH = 2
+BATCH = cmb.BATCH
 MODELS = []  # (name, builder)
 
 
@@ -77,48 +72,7 @@ class Spec:
         self.tolerance_note = tolerance_note
 
 
-# ------------------------------------------------------------------ weights
-
-def _seed(name):
-    return int(hashlib.sha256(name.encode("utf-8")).hexdigest()[:8], 16)
-
-
-def randomize(function, rng):
-    """Seeded, non-default values for every parameter and BN statistic.
-
-    Weights use LeCun-normal scale (std sqrt(1/fan_in)) so activations stay O(1)
-    through deep residual stacks whose BN statistics do not match the data.
-    """
-    for p in function.parameters:
-        shape = tuple(p.shape)
-        dt = np.dtype(p.dtype)
-        name = p.name
-        if name == "scale":
-            v = rng.uniform(0.5, 1.5, shape)
-        elif name in ("bias", "b"):
-            v = rng.normal(0.0, 0.1, shape)
-        elif name == "alpha":
-            v = rng.uniform(0.05, 0.3, shape)
-        else:
-            if len(shape) >= 3:  # conv (out, in, kh, kw) or transposed (in, out, kh, kw)
-                fan_in = int(np.prod(shape[1:]))
-            elif len(shape) == 2:  # dense (in, out)
-                fan_in = int(shape[0])
-            else:
-                fan_in = max(1, int(np.prod(shape)))
-            v = rng.normal(0.0, np.sqrt(1.0 / fan_in), shape)
-        p.value = np.asarray(v, dtype=dt)
-    for c in function.constants:
-        shape = tuple(c.shape)
-        dt = np.dtype(c.dtype)
-        if c.name == "aggregate_mean":
-            c.value = np.asarray(rng.normal(0.0, 0.2, shape), dtype=dt)
-        elif c.name == "aggregate_variance":
-            c.value = np.asarray(rng.uniform(0.5, 1.5, shape), dtype=dt)
-        elif c.name == "aggregate_count":
-            with contextlib.suppress(Exception):
-                c.value = np.asarray(np.full(shape, 100.0), dtype=dt)
-
+# ------------------------------------------------------------------ inputs
 
 def _rois(rng, n, width, height):
     """n boxes (x1, y1, x2, y2) in input pixels, inside the image, of plausible sizes."""
@@ -845,14 +799,6 @@ def zoo_resnet20_float64():
 
 # ------------------------------------------------------------------ driver
 
-def evaluate(function, feeds):
-    outs = list(function.outputs)
-    res = function.eval(feeds, outputs=outs)
-    if not isinstance(res, dict):
-        res = {outs[0]: res}
-    return [np.asarray(res[o]) for o in outs]
-
-
 def make_inputs(function, spec, rng):
     arrays = []
     for a in function.arguments:
@@ -866,45 +812,30 @@ def make_inputs(function, spec, rng):
 
 
 def build(name, func, out_dir):
-    rng = np.random.RandomState(_seed(name) % (2 ** 32))
-    C.cntk_py.set_fixed_random_seed(_seed(name) % 100000)
+    rng = cmb.seeded_rng(name)
     t0 = time.time()
     spec = func()
     f = spec.function
-    randomize(f, rng)
+    cmb.randomize(f, rng, 1.0)
     v2 = os.path.join(out_dir, name + ".v2.model")
-    f.save(v2)
-    reloaded = C.load_model(v2)
+    reloaded = cmb.save_v2(f, v2)
     inputs = make_inputs(reloaded, spec, rng)
-    outputs = evaluate(reloaded, dict(zip(reloaded.arguments, inputs)))
-    for o in outputs:
-        if not np.all(np.isfinite(o)):
-            raise RuntimeError("non-finite reference output")
-    formats = ["v2"]
-    v1_error = None
+    outputs = cmb.evaluate(reloaded, dict(zip(reloaded.arguments, inputs)))
+    cmb.require_finite(name, outputs)
+
+    def check(path):
+        legacy = C.load_model(path)
+        by_name = {a.name: x for a, x in zip(reloaded.arguments, inputs)}
+        got = cmb.evaluate(legacy, {a: by_name[a.name] for a in legacy.arguments})
+        if sorted(g.size for g in got) != sorted(o.size for o in outputs):
+            raise RuntimeError("legacy outputs differ in size")
+
     if spec.v1:
-        v1 = os.path.join(out_dir, name + ".v1.model")
-        try:
-            C.cntk_py.save_as_legacy_model(f, v1)
-            legacy = C.load_model(v1)
-            by_name = {a.name: x for a, x in zip(reloaded.arguments, inputs)}
-            got = evaluate(legacy, {a: by_name[a.name] for a in legacy.arguments})
-            if sorted(g.size for g in got) != sorted(o.size for o in outputs):
-                raise RuntimeError("legacy outputs differ in size")
-            formats.append("v1")
-        except Exception as exc:
-            text = str(exc).strip()
-            v1_error = text.splitlines()[0] if text else type(exc).__name__
-            if os.path.exists(v1):
-                os.remove(v1)
+        _, v1_error = cmb.save_legacy(f, os.path.join(out_dir, name + ".v1.model"), check)
     else:
         v1_error = "not saved (CNTK cannot write this model in the legacy format)"
-    arrays = {f"in_{i}": np.ascontiguousarray(a) for i, a in enumerate(inputs)}
-    arrays.update({f"out_{i}": np.ascontiguousarray(o) for i, o in enumerate(outputs)})
-    arrays["input_names"] = np.array([a.name for a in reloaded.arguments], dtype=np.str_)
-    arrays["output_names"] = np.array([o.name or o.uid for o in reloaded.outputs],
-                                      dtype=np.str_)
-    np.savez(os.path.join(out_dir, name + ".io.npz"), **arrays)
+    formats = ["v2"] if v1_error else ["v2", "v1"]
+    cmb.write_io(os.path.join(out_dir, name + ".io.npz"), inputs, outputs, reloaded)
     entry = {
         "name": name,
         "about": spec.about,
@@ -921,91 +852,14 @@ def build(name, func, out_dir):
     return entry
 
 
-def _child(name, out_dir, verbose):
-    with contextlib.suppress(Exception):
-        C.device.try_set_default_device(C.device.cpu())
-    try:
-        entry = build(name, dict(MODELS)[name], out_dir)
-    except Exception as exc:
-        if verbose:
-            traceback.print_exc()
-        lines = str(exc).strip().splitlines() or [type(exc).__name__]
-        print(json.dumps({"name": name, "failed": lines[0]}))
-        return 1
-    print(json.dumps(entry))
-    return 0
-
-
-def _run_children(names, out_dir, jobs, verbose):
-    pending, running, results = list(names), [], {}
-    while pending or running:
-        while pending and len(running) < jobs:
-            name = pending.pop(0)
-            cmd = [sys.executable, "-W", "ignore", os.path.abspath(__file__), "--child", name,
-                   "--out", out_dir] + (["--verbose"] if verbose else [])
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
-                                    stderr=None if verbose else subprocess.DEVNULL,
-                                    universal_newlines=True)
-            running.append((name, proc))
-        name, proc = running.pop(0)
-        out, _ = proc.communicate()
-        lines = [ln for ln in out.splitlines() if ln.startswith("{")]
-        results[name] = (json.loads(lines[-1]) if lines
-                         else {"name": name, "failed": f"child exited with {proc.returncode}"})
-        entry = results[name]
-        sys.stderr.write("{:<28} {}\n".format(
-            name, "FAILED: " + entry["failed"] if "failed" in entry
-            else "+".join(entry["formats"]) + "  ({}s)".format(entry["build_seconds"])))
-    return results
+def _describe(entry):
+    return "+".join(entry["formats"]) + "  ({}s)".format(entry["build_seconds"])
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default=os.path.expanduser("~/.cache/mmconv/zoo"))
-    parser.add_argument("--only", nargs="*", help="build only these models")
-    parser.add_argument("--list", action="store_true", help="list model names and exit")
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--verbose", action="store_true")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.list:
-        for name, _ in MODELS:
-            print(name)
-        return 0
-    os.makedirs(args.out, exist_ok=True)
-    if args.child:
-        return _child(args.child, args.out, args.verbose)
-    known = [n for n, _ in MODELS]
-    unknown = sorted(set(args.only or ()) - set(known))
-    if unknown:
-        parser.error("unknown model(s): " + ", ".join(unknown))
-    manifest_path = os.path.join(args.out, "MANIFEST.json")
-    entries = {}
-    if args.only and os.path.exists(manifest_path):
-        with open(manifest_path) as fh:
-            entries = {e["name"]: e for e in json.load(fh)["models"]}
-    names = [n for n in known if not args.only or n in args.only]
-    results = _run_children(names, args.out, max(1, args.jobs), args.verbose)
-    failed = []
-    for name in names:
-        entry = results[name]
-        if "failed" in entry:
-            failed.append(name)
-            entries.pop(name, None)
-        else:
-            entries[name] = entry
-    manifest = {"generator": "scripts/make_zoo_models.py", "cntk_version": C.__version__,
-                "batch": BATCH,
-                "models": sorted(entries.values(),
-                                 key=lambda e: known.index(e["name"]) if e["name"] in known
-                                 else 1e9)}
-    with open(manifest_path, "w") as fh:
-        json.dump(manifest, fh, indent=1, sort_keys=True)
-        fh.write("\n")
-    if failed:
-        sys.stderr.write("FAILED: {}\n".format(", ".join(failed)))
-        return 1
-    return 0
+    return cmb.main(argv, doc=__doc__, script=__file__, builders=MODELS, build=build,
+                    default_out=os.path.expanduser("~/.cache/mmconv/zoo"), noun="model",
+                    manifest_key="models", describe=_describe)
 
 
 if __name__ == "__main__":
