@@ -709,3 +709,22 @@ def conv_net_reference(g: Graph, x: np.ndarray) -> np.ndarray:
     y = ref.pool(ref.conv(y, w["conv2/W"], pads=(0, 0, 1, 1)), "avg", (2, 2), (2, 2))
     y = y.reshape(len(x), -1) @ w["fc/W"].T.astype(np.float64) + w["fc/b"]
     return ref.softmax(y, -1).astype(np.float32)
+
+
+def dtypes_graph() -> Graph:
+    """Every weight dtype, a big-endian weight and a 0-d one, some of them graph outputs."""
+    g = Graph("dtypes")
+    g.add_input("x", "float32", [None, 3])
+    weights = {
+        "f32": np.arange(6, dtype=np.float32).reshape(2, 3), "f16": np.ones(3, np.float16),
+        "f64": np.full((1, 3), 0.25), "i64": np.arange(3, dtype=np.int64) - 1,
+        "i32": np.array([7], np.int32), "flag": np.array([True, False, True]),
+        "scalar": np.array(2.5, np.float32), "big_endian": np.arange(3, dtype=">f4"),
+    }
+    for name, array in weights.items():
+        g.add_weight(name, array)
+    g.add_node("Dense", ["x", "f32"], "fc")
+    g.add_node("Mul", ["fc", "scalar"], "scaled")
+    g.add_node("Add", ["x", "big_endian"], "shifted")
+    g.outputs = ["scaled", "shifted", "f16", "f64", "i64", "i32", "flag"]
+    return g

@@ -22,7 +22,7 @@ from mmconv.ir import Graph
 from mmconv.verify.compare import assert_close
 from mmconv.verify.onnx_runner import OnnxRunner
 
-from ..ir_cases import CASES, conv_net, conv_net_reference
+from ..ir_cases import CASES, conv_net, conv_net_reference, dtypes_graph
 
 #: The lowest opset, CNTK 2.7's importer's, a middle one, the default and the top.
 OPSETS = (7, 9, 13, onnx_emitter.DEFAULT_OPSET, onnx_emitter.MAX_OPSET)
@@ -97,20 +97,8 @@ def test_script_main_saves_the_model(tmp_path: Path) -> None:
 
 def test_dtypes_and_byte_order(tmp_path: Path) -> None:
     """Every weight dtype, a big-endian weight and a 0-d one: same message as build_model."""
-    g = Graph("dtypes")
-    g.add_input("x", "float32", [None, 3])
-    weights = {
-        "f32": np.arange(6, dtype=np.float32).reshape(2, 3), "f16": np.ones(3, np.float16),
-        "f64": np.full((1, 3), 0.1), "i64": np.arange(3, dtype=np.int64) - 1,
-        "i32": np.array([7], np.int32), "flag": np.array([True, False, True]),
-        "scalar": np.array(2.5, np.float32), "big_endian": np.arange(3, dtype=">f4"),
-    }
-    for name, array in weights.items():
-        g.add_weight(name, array)
-    g.add_node("Dense", ["x", "f32"], "fc")
-    g.add_node("Mul", ["fc", "scalar"], "scaled")
-    g.add_node("Add", ["x", "big_endian"], "shifted")
-    g.outputs = ["scaled", "shifted", "f16", "f64", "i64", "i32", "flag"]
+    g = dtypes_graph()
+    weights = g.weights
     model = code_model(g, tmp_path, 13)
     assert model == onnx_emitter.build_model(g, 13)
     outs = OnnxRunner(model).run([np.ones((2, 3), np.float32)])

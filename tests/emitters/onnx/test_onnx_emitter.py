@@ -17,7 +17,7 @@ from mmconv.verify.compare import assert_close
 from mmconv.verify.onnx_runner import OnnxRunner, run_onnx
 
 from .. import reference as ref
-from ..ir_cases import conv_net, conv_net_reference
+from ..ir_cases import conv_net, conv_net_reference, dtypes_graph
 
 
 @pytest.fixture
@@ -40,20 +40,8 @@ def test_emit_model_file_passes_checker_and_runs(tmp_path: Path, data: np.ndarra
 
 def test_streamed_file_equals_in_memory_model(tmp_path: Path) -> None:
     """emit_model streams weights; the file must parse to exactly build_model's message."""
-    g = Graph("dtypes")
-    g.add_input("x", "float32", [None, 3])
-    weights = {
-        "f32": np.arange(6, dtype=np.float32).reshape(2, 3), "f16": np.ones(3, np.float16),
-        "f64": np.full((1, 3), 0.25), "i64": np.arange(3, dtype=np.int64) - 1,
-        "i32": np.array([7], np.int32), "flag": np.array([True, False, True]),
-        "scalar": np.array(2.5, np.float32), "big_endian": np.arange(3, dtype=">f4"),
-    }
-    for name, array in weights.items():
-        g.add_weight(name, array)
-    g.add_node("Dense", ["x", "f32"], "fc")
-    g.add_node("Mul", ["fc", "scalar"], "scaled")
-    g.add_node("Add", ["x", "big_endian"], "shifted")
-    g.outputs = ["scaled", "shifted", "f16", "f64", "i64", "i32", "flag"]
+    g = dtypes_graph()
+    weights = g.weights
     path = tmp_path / "d.onnx"
     onnx_emitter.emit_model(g, path, opset=13)
     loaded = onnx.load(str(path))
