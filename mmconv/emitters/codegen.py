@@ -14,10 +14,19 @@ import it, never each other.
 from __future__ import annotations
 
 import builtins
+import contextlib
+import hashlib
+import importlib.util
 import keyword
+import os
 import re
+import sys
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import ModuleType
+
+from mmconv.errors import ModelFormatError
 
 _NOT_IDENT = re.compile(r"[^0-9a-zA-Z_]+")
 #: Names generated code defines itself; a model name must never shadow them.
@@ -116,3 +125,35 @@ class CodeWriter:
 
     def text(self) -> str:
         return "\n".join(self._lines).rstrip() + "\n"
+
+
+@contextlib.contextmanager
+def imported_code(path: str | os.PathLike[str], target: str) -> Iterator[ModuleType]:
+    """Import code ``mmtocode -f target`` wrote, by path, for the block's duration.
+
+    The module gets a private name derived from its path and is registered in
+    ``sys.modules`` only while the block runs (TorchScript needs to find its
+    source; nothing else should see it afterwards).  A file that does not run or
+    defines no ``KitModel`` is one :class:`ModelFormatError` naming it.
+    """
+    path = Path(path)
+    name = "mmconv_kitmodel_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ModelFormatError(f"{path}: cannot be imported as Python code")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ModelFormatError(f"{path}: the code does not run "
+                                   f"({type(exc).__name__}{': ' + first if first else ''})"
+                                   ) from exc
+        if not callable(getattr(module, "KitModel", None)):
+            raise ModelFormatError(f"{path}: defines no KitModel(weight_file); was it written "
+                                   f"by mmtocode -f {target}?")
+        yield module
+    finally:
+        sys.modules.pop(name, None)

@@ -17,19 +17,17 @@ import importlib
 import importlib.util
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from mmconv import __version__
 from mmconv.emitters.base import emit_all
-from mmconv.emitters.codegen import CodeWriter, literal, sanitize
+from mmconv.emitters.codegen import CodeWriter, imported_code, literal, sanitize
 from mmconv.emitters.keras.context import (
     HANDLERS,
     EmitContext,
@@ -37,7 +35,7 @@ from mmconv.emitters.keras.context import (
     channels_last,
     identity,
 )
-from mmconv.errors import IRError, UnsupportedError
+from mmconv.errors import UnsupportedError
 from mmconv.fsutil import atomic_path
 from mmconv.ir import serde
 from mmconv.ir.core import Graph
@@ -199,28 +197,11 @@ def import_keras() -> Any:
     return keras
 
 
-def load_code(code_path: Path) -> ModuleType:
-    """Import generated code from a file under a private module name."""
-    import_keras()
-    code_path = Path(code_path)
-    name = f"mmconv_generated_{abs(hash(str(code_path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(name, code_path)
-    if spec is None or spec.loader is None:
-        raise IRError(f"{code_path}: cannot load it as Python code")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(name, None)
-    if not hasattr(module, "KitModel"):
-        raise UnsupportedError(f"{code_path}: defines no KitModel(weight_file); is it code "
-                               "written by mmtocode -f keras?")
-    return module
-
-
 def build_from_code(code_path: Path, weights_path: Path) -> Any:
     """The Keras model the code builds with its weights."""
-    return load_code(code_path).KitModel(str(weights_path))
+    import_keras()
+    with imported_code(code_path, "keras") as module:
+        return module.KitModel(str(weights_path))
 
 
 def build_model(graph: Graph, nhwc_io: bool = False) -> tuple[Any, Generated]:

@@ -17,9 +17,7 @@ reader sees them where they are used.
 
 from __future__ import annotations
 
-import importlib.util
 import keyword
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ import onnx
 from onnx import AttributeProto, ModelProto, NodeProto, TensorProto, ValueInfoProto, numpy_helper
 
 from mmconv import __version__
-from mmconv.emitters.codegen import CodeWriter, literal
+from mmconv.emitters.codegen import CodeWriter, imported_code, literal
 from mmconv.emitters.onnx.builder import Weights, build_skeleton, check_size, checked
 from mmconv.errors import MmconvError, ModelFormatError, UnsupportedError
 from mmconv.fsutil import atomic_path
@@ -276,33 +274,21 @@ def load_code_model(code_path: Path, weights_path: Path) -> ModelProto:
     """Import the generated script by path and call ``KitModel(weights_path)``.
 
     The script is ours (``mmtocode`` wrote it), so it is imported like any
-    module; it gets a private module name and is not left in ``sys.modules``.
-    Any failure inside it becomes one error line naming the file.
+    module (:func:`~mmconv.emitters.codegen.imported_code`).  Any failure inside
+    it becomes one error line naming the file.
     """
     code_path = Path(code_path)
-    name = f"_mmconv_onnx_code_{abs(hash(str(code_path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(name, code_path)
-    if spec is None or spec.loader is None:
-        raise ModelFormatError(f"{code_path}: not a Python file mmconv can import")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-        kit = getattr(module, "KitModel", None)
-        if not callable(kit):
-            raise ModelFormatError(f"{code_path}: defines no KitModel(weight_file); "
-                                   "was it written by mmtocode -f onnx?")
-        model = kit(str(weights_path))
-    except MmconvError:
-        raise
-    except Exception as exc:  # the user's file: report it, not our traceback
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise ModelFormatError(
-            f"{code_path}: building the model with weights {weights_path} failed: "
-            f"{type(exc).__name__}{': ' + first if first else ''}"
-        ) from exc
-    finally:
-        sys.modules.pop(name, None)
+    with imported_code(code_path, "onnx") as module:
+        try:
+            model = module.KitModel(str(weights_path))
+        except MmconvError:
+            raise
+        except Exception as exc:  # the user's file: report it, not our traceback
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ModelFormatError(
+                f"{code_path}: building the model with weights {weights_path} failed: "
+                f"{type(exc).__name__}{': ' + first if first else ''}"
+            ) from exc
     if not isinstance(model, ModelProto):
         raise ModelFormatError(f"{code_path}: KitModel returned {type(model).__name__}, "
                                "not an onnx.ModelProto")

@@ -10,12 +10,9 @@ trace is checked on a batch of 3 so the dynamic batch axis survives.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import importlib.util
 import io
 import itertools
 import os
-import sys
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
@@ -26,31 +23,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from mmconv.emitters.codegen import imported_code
 from mmconv.errors import UnsupportedError, UsageError
 from mmconv.fsutil import atomic_path
 
 
-@contextlib.contextmanager
-def import_code(path: Path) -> Iterator[ModuleType]:
-    """Import the generated file at ``path`` as a fresh module (removed afterwards)."""
-    digest = hashlib.sha1(path.read_bytes()).hexdigest()[:16]
-    name = f"mmconv_kitmodel_{digest}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise UsageError(f"{path}: cannot be imported as Python code")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        try:
-            spec.loader.exec_module(module)
-        except Exception as exc:
-            raise UsageError(f"{path}: the code does not run ({type(exc).__name__}: {exc})"
-                             ) from exc
-        if not hasattr(module, "KitModel"):
-            raise UsageError(f"{path}: defines no KitModel (not written by mmtocode -f pytorch?)")
-        yield module
-    finally:
-        sys.modules.pop(name, None)
+def import_code(path: Path) -> contextlib.AbstractContextManager[ModuleType]:
+    """Import the generated file at ``path`` for the block's duration (see codegen)."""
+    return imported_code(path, "pytorch")
 
 
 @contextlib.contextmanager
