@@ -15,8 +15,10 @@ until it meets its inverse:
   weights, which are permuted instead, or single values) is computed on the
   untransposed inputs, with its axis attributes remapped, and one Transpose
   follows it: unary elementwise ops and activations, broadcasting binary ops,
-  Softmax-like and reduce ops (``axis``/``axes``), Concat, Pad, Slice, and
-  BatchNormalization/LRN when the channel axis stays in place.  A sink is done
+  Softmax-like and reduce ops (``axis``/``axes``), Concat, Pad, Slice, Tile,
+  Reshapes that only split/merge axes contiguous in the untransposed tensor
+  (tf2onnx's NHWC upsampling), and BatchNormalization/LRN when the channel axis
+  stays in place.  A sink is done
   only when it removes at least one Transpose (so the count never grows);
   a Transpose read by several such ops is first split into one per reader.
 - **flatten into Dense**: ``Transpose -> Flatten (or a [N, -1] Reshape) -> Dense``
@@ -30,6 +32,8 @@ of nothing (no arithmetic is reassociated).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -59,7 +63,8 @@ REDUCE = frozenset({
 })
 #: Per-channel ops on axis 1: movable when the permutation leaves axis 1 where it is.
 CHANNEL = frozenset({"BatchNormalization", "LRN"})
-SINKABLE = UNARY | BROADCAST | AXIS | ARG | REDUCE | CHANNEL | {"Concat", "Pad", "Slice"}
+SINKABLE = UNARY | BROADCAST | AXIS | ARG | REDUCE | CHANNEL | {
+    "Concat", "Pad", "Reshape", "Slice", "Tile"}
 
 Perm = tuple[int, ...]
 
@@ -203,7 +208,7 @@ def _plan(graph: Graph, node: Node, uses: UseDef, perm: Perm | None = None,
     out_rank = _rank(graph, node.outputs[0])
     if out_rank is None:
         return None
-    if node.op not in REDUCE | ARG and out_rank != r:
+    if node.op not in REDUCE | ARG | {"Reshape"} and out_rank != r:
         return None
     if node.op in CHANNEL and (r < 2 or p[1] != 1 or p[0] != 0):
         return None
@@ -308,6 +313,17 @@ def _remap_attrs(graph: Graph, node: Node, p: Perm) -> tuple[dict, Perm] | None:
             new[p[i]], new[r + p[i]] = pads[i], pads[r + i]
         attrs["pads"] = tuple(new)
         return attrs, p
+    if op == "Tile":
+        repeats = [int(x) for x in node.attr("repeats")]
+        if len(repeats) != r:
+            return None
+        new = [1] * r
+        for i in range(r):
+            new[p[i]] = repeats[i]
+        attrs["repeats"] = tuple(new)
+        return attrs, p
+    if op == "Reshape":
+        return _remap_reshape(graph, node, p)
     if op == "Slice":
         starts = node.attr("starts")
         axes = node.attr("axes") or tuple(range(len(starts)))
@@ -328,6 +344,84 @@ def _remap_attrs(graph: Graph, node: Node, p: Perm) -> tuple[dict, Perm] | None:
         order = sorted(p[i] for i in kept)
         return attrs, tuple(order.index(p[i]) for i in kept)
     return None
+
+
+def _reshape_groups(src: Sequence[int | None], dst: Sequence[int | None]
+                    ) -> list[tuple[list[int], list[int]]] | None:
+    """Pair runs of ``src`` axes with the runs of ``dst`` axes a row-major reshape maps
+    them to (equal products); size-1 axes may pair with nothing (squeeze/unsqueeze).
+    None when the reshape mixes axes otherwise or a dynamic axis is not kept alone."""
+    groups: list[tuple[list[int], list[int]]] = []
+    i = j = 0
+    while i < len(src) or j < len(dst):
+        a = src[i] if i < len(src) else -1
+        b = dst[j] if j < len(dst) else -1
+        if a is None or b is None:
+            if a is not None or b is not None:
+                return None
+            groups.append(([i], [j]))
+            i, j = i + 1, j + 1
+        elif a == 1 and b == 1:
+            groups.append(([i], [j]))
+            i, j = i + 1, j + 1
+        elif a == 1:
+            groups.append(([i], []))
+            i += 1
+        elif b == 1:
+            groups.append(([], [j]))
+            j += 1
+        elif a == -1 or b == -1:
+            return None
+        else:
+            gi, gj, pa, pb = [i], [j], a, b
+            i, j = i + 1, j + 1
+            while pa != pb:
+                if pa < pb and i < len(src) and src[i] is not None:
+                    pa *= src[i]  # type: ignore[operator]
+                    gi.append(i)
+                    i += 1
+                elif pb < pa and j < len(dst) and dst[j] is not None:
+                    pb *= dst[j]  # type: ignore[operator]
+                    gj.append(j)
+                    j += 1
+                else:
+                    return None
+            groups.append((gi, gj))
+    return groups
+
+
+def _remap_reshape(graph: Graph, node: Node, p: Perm) -> tuple[dict, Perm] | None:
+    """A Reshape after ``Transpose(z, p)`` that only splits and merges axes which stay
+    contiguous (in order) in ``z`` is the same reshape of ``z`` (runs in z's order) and a
+    Transpose of whole runs after it: how tf2onnx's NHWC Unsqueeze/Tile/Reshape
+    upsampling and space-to-depth patterns move out of the way."""
+    y = graph.values.get(node.inputs[0])
+    o = graph.values.get(node.outputs[0])
+    if y is None or o is None or len(y.shape) != len(p):
+        return None
+    groups = _reshape_groups(y.shape, o.shape)
+    if groups is None or sum(d is None for d in o.shape) > 1:
+        return None
+    keys: list[tuple[int, int]] = []
+    for k, (gi, _) in enumerate(groups):
+        if gi:
+            run = [p[i] for i in gi]
+            if run != list(range(run[0], run[0] + len(run))):
+                return None
+            keys.append((run[0], 0))
+        else:  # an inserted size-1 axis rides after the run before it
+            keys.append((keys[-1][0], keys[-1][1] + 1) if keys else (-1, k))
+    order = sorted(range(len(groups)), key=lambda k: keys[k])
+    new_shape: list[int] = []
+    position: dict[int, int] = {}
+    for k in order:
+        for j in groups[k][1]:
+            position[j] = len(new_shape)
+            d = o.shape[j]
+            new_shape.append(-1 if d is None else int(d))
+    attrs = dict(node.attrs)
+    attrs["shape"] = tuple(new_shape)
+    return attrs, tuple(position[j] for j in range(len(o.shape)))
 
 
 # -- flatten into Dense ----------------------------------------------------------------
