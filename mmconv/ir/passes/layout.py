@@ -39,7 +39,7 @@ import numpy as np
 
 from mmconv.ir.core import Graph, Node, Value
 from mmconv.ir.registry import check_node, get_schema
-from mmconv.ir.usedef import UseDef, replace_all_uses
+from mmconv.ir.usedef import UseDef
 
 #: One input, elementwise, no axis: layout does not matter to them.
 UNARY = frozenset({
@@ -74,11 +74,13 @@ def optimize_layout(graph: Graph) -> int:
 
     Needs inferred shapes; the pass manager re-infers them after it.
     """
+    if not any(n.op == "Transpose" for n in graph.nodes):
+        return 0  # the common case (channels-first sources): one cheap look
     changed = 0
+    uses = UseDef(graph)
     for node in list(graph.nodes):
-        if node not in graph.nodes:  # removed by an earlier rewrite of this sweep
+        if uses.is_removed(node):  # by an earlier rewrite of this sweep
             continue
-        uses = UseDef(graph)
         if node.op == "Transpose":
             done = _compose(graph, node, uses) or _split(graph, node, uses)
         elif node.op in SINKABLE:
@@ -87,9 +89,12 @@ def optimize_layout(graph: Graph) -> int:
             done = _flatten_into_dense(graph, node, uses)
         else:
             done = False
-        if done:
-            changed += 1
-            graph.rebuild_names()
+        changed += done
+    # every edit went through ``uses`` (index kept current, O(uses) per edit): the
+    # graph is made whole once here, not after each rewrite
+    uses.flush()
+    if changed:
+        graph.rebuild_names()
     return changed
 
 
@@ -117,11 +122,11 @@ def _infer(graph: Graph, node: Node) -> None:
         graph.values[out] = Value(out, dtype, tuple(shape))
 
 
-def _add_transpose(graph: Graph, source: str, perm: Perm, output: str) -> Node:
+def _add_transpose(graph: Graph, uses: UseDef, source: str, perm: Perm, output: str) -> Node:
+    """A Transpose node producing ``output`` (a name already reserved)."""
     node = Node(output, "Transpose", [source], [output], {"perm": tuple(perm)})
     check_node(node)
-    graph.nodes.append(node)
-    graph.rebuild_names()
+    uses.add_node(node)
     _infer(graph, node)
     return node
 
@@ -144,23 +149,26 @@ def _compose(graph: Graph, node: Node, uses: UseDef) -> bool:
     composed = tuple(p0[i] for i in p)
     source, out = inner.inputs[0], node.outputs[0]
     if composed == tuple(range(len(p))):
-        if out in graph.outputs:
+        if out in uses.outputs:
             # the output's name must stay; remove_identities hands it to x's producer
-            node.op, node.inputs, node.attrs = "Identity", [source], {}
+            node.op, node.attrs = "Identity", {}
+            uses.set_inputs(node, [source])
         else:
-            graph.nodes.remove(node)
-            replace_all_uses(graph, out, source)
+            uses.remove_node(node)
+            uses.replace_all_uses(out, source)
     else:
-        node.inputs = [source]
+        uses.set_inputs(node, [source])
         node.attrs = {"perm": composed}
-    _drop_if_unused(graph, inner)
+    _drop_if_unused(uses, inner)
     return True
 
 
-def _drop_if_unused(graph: Graph, node: Node) -> None:
-    if node in graph.nodes and not any(o in graph.outputs for o in node.outputs) and not any(
-            o in n.inputs for n in graph.nodes for o in node.outputs):
-        graph.nodes.remove(node)
+def _drop_if_unused(uses: UseDef, node: Node) -> None:
+    """Remove ``node`` when nothing reads its outputs any more (a Transpose whose readers
+    were all rewired)."""
+    if not uses.is_removed(node) and not any(
+            uses.users(o) or o in uses.outputs for o in node.outputs):
+        uses.remove_node(node)
 
 
 # -- split -----------------------------------------------------------------------------
@@ -169,20 +177,20 @@ def _split(graph: Graph, node: Node, uses: UseDef) -> bool:
     so each can sink on its own (they meet again below, or cancel)."""
     out = node.outputs[0]
     users = uses.users(out)
-    if out in graph.outputs or len(users) < 2 or len({id(u) for u in users}) < 2:
+    if out in uses.outputs or len(users) < 2 or len({id(u) for u in users}) < 2:
         return False
     p = _perm(node)
     if not all(u.op == "Transpose" or (_plan(graph, u, uses, p, check_single=False) is not None
                                        and _remap_attrs(graph, u, p) is not None)
                for u in users):
         return False
-    seen: set[int] = set()
-    for user in users[1:]:
-        if id(user) in seen or id(user) == id(users[0]):
+    seen: set[int] = {id(users[0])}
+    for user in list(users[1:]):
+        if id(user) in seen:
             continue
         seen.add(id(user))
-        copy = _add_transpose(graph, node.inputs[0], p, graph.unique_name(f"{out}_copy"))
-        user.inputs = [copy.outputs[0] if i == out else i for i in user.inputs]
+        copy = _add_transpose(graph, uses, node.inputs[0], p, graph.new_name(f"{out}_copy"))
+        uses.set_inputs(user, [copy.outputs[0] if i == out else i for i in user.inputs])
     return True
 
 
@@ -260,34 +268,32 @@ def _sink(graph: Graph, node: Node, uses: UseDef) -> bool:
     if attrs is None:
         return False
     new_attrs, out_perm = attrs
+    before = [uses.producer(node.inputs[i]) for i, item in enumerate(plan) if isinstance(item, str)]
+    inputs = list(node.inputs)
     for i, item in enumerate(plan):
         if isinstance(item, np.ndarray):
-            node.inputs[i] = _new_weight(graph, f"{node.inputs[i]}/transposed", item)
+            inputs[i] = _new_weight(graph, f"{node.inputs[i]}/transposed", item)
         elif item is not None:
-            node.inputs[i] = item
+            inputs[i] = item
+    uses.set_inputs(node, inputs)
     node.attrs = new_attrs
     check_node(node)
     out = node.outputs[0]
     if out_perm == tuple(range(len(out_perm))):
         _infer(graph, node)
-    elif out in graph.outputs:
-        node.outputs = [graph.unique_name(f"{out}_untransposed")]
-        graph.rebuild_names()
+    elif out in uses.outputs:
+        uses.set_outputs(node, [graph.new_name(f"{out}_untransposed")])
         _infer(graph, node)
-        _add_transpose(graph, node.outputs[0], out_perm, out)
+        _add_transpose(graph, uses, node.outputs[0], out_perm, out)
     else:
-        moved = graph.unique_name(f"{out}_transposed")
-        replace_all_uses(graph, out, moved)
+        moved = graph.new_name(f"{out}_transposed")
+        uses.replace_all_uses(out, moved)
         _infer(graph, node)
-        _add_transpose(graph, out, out_perm, moved)
-    _drop_unused_transposes(graph)
+        _add_transpose(graph, uses, out, out_perm, moved)
+    for transpose in before:
+        if transpose is not None:
+            _drop_if_unused(uses, transpose)
     return True
-
-
-def _drop_unused_transposes(graph: Graph) -> None:
-    read = {i for n in graph.nodes for i in n.inputs} | set(graph.outputs)
-    graph.nodes = [n for n in graph.nodes
-                   if n.op != "Transpose" or any(o in read for o in n.outputs)]
 
 
 def _axis(axis: int, rank: int) -> int:
@@ -462,8 +468,8 @@ def _flatten_into_dense(graph: Graph, node: Node, uses: UseDef) -> bool:
     else:
         return False
     graph.weights[weight] = new
-    flat.inputs = [trans.inputs[0]]
-    _drop_if_unused(graph, trans)
+    uses.set_inputs(flat, [trans.inputs[0]])
+    _drop_if_unused(uses, trans)
     return True
 
 
