@@ -243,6 +243,20 @@ def test_transpose_not_sunk_when_it_would_add_one() -> None:
     assert optimize_layout(g) == 0
 
 
+def test_fan_out_to_outputs_only_is_not_split() -> None:
+    """Readers that would each carry a copy of the Transpose to an output: splitting
+    would turn one Transpose into two, so the graph stays as it is."""
+    def build() -> Graph:
+        g = Graph("fan")
+        g.add_input("x", "float32", (None, 4, 4, 3))
+        a = _wrapped_conv(g, "x", "c1", 3, 2, 71)
+        g.add_node("Relu", [a], "r")
+        g.add_node("Sigmoid", [a], "s")
+        g.outputs = ["r", "s"]
+        return g
+    _check(build, left=2)  # the input's and the one the two outputs share
+
+
 def test_channels_first_graph_is_untouched() -> None:
     g = Graph("plain")
     g.add_input("x", "float32", (None, 3, 4, 4))

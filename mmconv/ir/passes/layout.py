@@ -19,8 +19,11 @@ until it meets its inverse:
   Reshapes that only split/merge axes contiguous in the untransposed tensor
   (tf2onnx's NHWC upsampling), and BatchNormalization/LRN when the channel axis
   stays in place.  A sink is done
-  only when it removes at least one Transpose (so the count never grows);
-  a Transpose read by several such ops is first split into one per reader.
+  only when it removes at least one Transpose, so it never adds one.  A Transpose
+  read by several such ops is split into one per reader first, but only when a
+  copy cancels at once (a reader is a Transpose, or merges it with another one at
+  a binary op or Concat): splitting for readers that would only carry a copy to a
+  model output would add Transposes.
 - **flatten into Dense**: ``Transpose -> Flatten (or a [N, -1] Reshape) -> Dense``
   (or ``MatMul`` by a constant) flattens the untransposed tensor and permutes the
   weight's rows instead -- the NHWC flatten before a classifier.
@@ -184,6 +187,11 @@ def _split(graph: Graph, node: Node, uses: UseDef) -> bool:
                                        and _remap_attrs(graph, u, p) is not None)
                for u in users):
         return False
+    # Copies pay off only where one cancels at once: against a reader that is a Transpose,
+    # or merged with another same-permutation Transpose at a binary op or Concat.  Readers
+    # that would only carry their copy down to an output are left alone.
+    if not any(u.op == "Transpose" or _merges(u, node, uses, p) for u in users):
+        return False
     seen: set[int] = {id(users[0])}
     for user in list(users[1:]):
         if id(user) in seen:
@@ -192,6 +200,18 @@ def _split(graph: Graph, node: Node, uses: UseDef) -> bool:
         copy = _add_transpose(graph, uses, node.inputs[0], p, graph.new_name(f"{out}_copy"))
         uses.set_inputs(user, [copy.outputs[0] if i == out else i for i in user.inputs])
     return True
+
+
+def _merges(user: Node, node: Node, uses: UseDef, p: Perm) -> bool:
+    """True when ``user`` also reads another Transpose by ``p`` than ``node``."""
+    if user.op not in BROADCAST and user.op != "Concat":
+        return False
+    for name in user.inputs:
+        prod = uses.producer(name) if name else None
+        if (prod is not None and prod is not node and prod.op == "Transpose"
+                and _perm(prod) == p):
+            return True
+    return False
 
 
 # -- sink ------------------------------------------------------------------------------
