@@ -47,6 +47,7 @@ EXPECTED_UNSUPPORTED = {
     "concat_channels",  # a constant that differs along the batch axis
     "conv_depthwise_1d",  # grouped 1-D conv: wrong or mkl err -127 on CPU
     "cumsum_batch_axis",  # along the dynamic batch axis
+    "gather_runtime_indices_of_activation",  # CNTK's gather wants a weight table
     "max_roi_pool",  # boxes not in the per-sample form of CNTK's roipooling
 }
 
