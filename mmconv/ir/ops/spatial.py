@@ -108,7 +108,8 @@ def nearest_index(mode: str, c: float) -> int:
     (in - 1) / (out - 1); asymmetric x / scale; tf_half_pixel_for_nn (x + 0.5) / scale.
     nearest takes the input at c rounded by nearest_mode (clamped to the axis); linear
     interpolates between the two neighbours of c clamped to [0, in - 1], separably per
-    axis. Targets resize only the spatial axes (scale 1 on N and C).""",
+    axis. Frontends resize the spatial axes; PyTorch, Keras and CNTK refuse resizing a
+    dynamic axis (the batch).""",
 )
 def infer_resize(node: Node, inputs: list[Value | None]) -> list[tuple]:
     x = need(node, inputs, 0)
