@@ -1,16 +1,17 @@
 """Resize, DepthToSpace, SpaceToDepth in CNTK 2.7, channels-first like the IR.
 
-CNTK 2.7 has no resize op with ONNX's sampling, so Resize is built per resized
-axis from the index/weight maps of :func:`mmconv.ir.ops.spatial.resize_axis_map`
-(ONNX's formulas, shared with the other emitters):
+CNTK 2.7 has no resize op with ONNX's sampling, so Resize is a constant [in, out]
+interpolation matrix per resized axis, built from the index/weight maps of
+:func:`mmconv.ir.ops.spatial.resize_axis_map` (ONNX's formulas, shared with the
+other emitters; at most two non-zero weights per column, so the product is the
+blend itself), applied with ``C.times``, which contracts the last axis.  The
+last axis (W) takes it directly; another axis (H) is swapped with the last
+around the product.  Those two swapaxes are internal to the op (the output is
+channels-first like its input); they replace what the alternatives cost in CNTK
+2.7: splicing slices along H or interleaving phases by splice was 10-30x slower
+(64x64x64 -> 128x128 bilinear, 4 samples: 0.17 s this way, 2.5-4.6 s those).
 
-- the last axis (W): ``C.times`` with a constant [in, out] interpolation matrix
-  (at most two non-zero weights per column, so the sums are the blend itself);
-- other axes (H): an integer nearest upscale (pixel o // s) as a reshape and a
-  splice of s copies; otherwise the two neighbour rows taken by slices
-  (``take_expr``) and blended with constant per-row weights.
-
-No transposes.  ``C.depth_to_space`` and ``C.space_to_depth`` are ONNX's DCR
+``C.depth_to_space`` and ``C.space_to_depth`` are ONNX's DCR
 order; CRD is the reshape-transpose-reshape of its definition.
 """
 
@@ -19,20 +20,10 @@ from __future__ import annotations
 import numpy as np
 
 from mmconv.emitters.cntk.context import HANDLERS, EmitContext, ints
-from mmconv.emitters.cntk.shape import take_expr
 from mmconv.emitters.codegen import literal
 from mmconv.errors import IRError
 from mmconv.ir.core import Node
 from mmconv.ir.ops.spatial import resize_axis_map, resized_axes
-
-
-def _repeat(ctx: EmitContext, expr: str, shape: list[int], axis: int, s: int) -> str:
-    """Each position of ``axis`` repeated ``s`` times in a row (nearest, integer upscale)."""
-    split = [*shape[:axis + 1], 1, *shape[axis + 1:]]
-    inner = ctx.let(f"C.reshape({expr}, {ints(split)})", f"split{axis}")
-    copies = ", ".join([inner] * s)
-    merged = [*shape[:axis], shape[axis] * s, *shape[axis + 1:]]
-    return f"C.reshape(C.splice({copies}, axis={axis + 1}), {ints(merged)})"
 
 
 @HANDLERS.register("Resize")
@@ -43,6 +34,7 @@ def emit_resize(ctx: EmitContext, node: Node) -> None:
     except IRError as exc:
         raise ctx.unsupported(str(exc).split(": ", 1)[-1]) from None
     shape = list(ctx.sample_shape(x))
+    last = len(shape) - 1
     dtype = ctx.cntk_dtype(ctx.dtype(x))
     expr = ctx.ref(x)
     if not axes:
@@ -51,25 +43,16 @@ def emit_resize(ctx: EmitContext, node: Node) -> None:
     for n, (ir_axis, n_in, n_out, scale) in enumerate(axes):
         axis = ctx.axis(x, ir_axis)
         i0, i1, w = resize_axis_map(node, n_in, n_out, scale)
-        if axis == len(shape) - 1:
-            matrix = np.zeros((n_in, n_out), dtype)
-            for o in range(n_out):
-                matrix[i0[o], o] += 1.0 - w[o]
-                matrix[i1[o], o] += w[o]
-            step = f"C.times({expr}, {ctx.new_const(matrix, f'interp{axis}')})"
-        elif n_out % n_in == 0 and i0 == i1 == [o // (n_out // n_in) for o in range(n_out)]:
-            step = _repeat(ctx, expr, shape, axis, n_out // n_in)
+        matrix = np.zeros((n_in, n_out), dtype)
+        for o in range(n_out):
+            matrix[i0[o], o] += 1.0 - w[o]
+            matrix[i1[o], o] += w[o]
+        weights = ctx.new_const(matrix, f"interp{axis}")
+        if axis == last:
+            step = f"C.times({expr}, {weights})"
         else:
-            low = ctx.let(take_expr(expr, axis, i0), f"low{axis}")
-            if i1 == i0:
-                step = low
-            else:
-                high = take_expr(expr, axis, i1)
-                wshape = [1] * len(shape)
-                wshape[axis] = n_out
-                weight = ctx.new_const(np.asarray(w, dtype).reshape(wshape), f"weight{axis}")
-                step = f"C.plus({low}, C.element_times(C.minus({high}, {low}), {weight}))"
-        shape[axis] = n_out
+            step = (f"C.swapaxes(C.times(C.swapaxes({expr}, {axis}, {last}), {weights}), "
+                    f"{axis}, {last})")
         if n == len(axes) - 1:
             ctx.assign(node, f"C.alias({step}, {ctx.name_kw(node)})")
         else:
