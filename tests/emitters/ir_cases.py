@@ -982,3 +982,26 @@ def dtypes_graph() -> Graph:
     g.add_node("Add", ["x", "big_endian"], "shifted")
     g.outputs = ["scaled", "shifted", "f16", "f64", "i64", "i32", "flag"]
     return g
+
+
+def refused_forms() -> dict[str, Graph]:
+    """One-node graphs (node ``n``) of new-op forms some targets refuse: a resize of
+    the dynamic batch, a tile along it, an expand that moves it, runtime indices into
+    a dynamic axis.  Each target's tests pin which of them it refuses."""
+    forms = {}
+    for name, shape, op, attrs in (
+        ("resize_batch", [None, 3, 4, 4], "Resize", {"scales": (2.0, 1.0, 1.0, 1.0)}),
+        ("tile_batch", [None, 2, 3], "Tile", {"repeats": (2, 1, 1)}),
+        ("expand_moves_batch", [None, 3], "Expand", {"shape": (2, 1, 3)}),
+        ("gather_runtime_dynamic_axis", [None, 3], "Gather", {}),
+    ):
+        g = Graph(name)
+        g.add_input("x", "float32", shape)
+        inputs = ["x"]
+        if op == "Gather":
+            g.add_input("i", "int64", [2])
+            inputs.append("i")
+        g.add_node(op, inputs, "n", **attrs)  # type: ignore[arg-type]
+        g.outputs = ["n"]
+        forms[name] = g
+    return forms
