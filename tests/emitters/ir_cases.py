@@ -675,6 +675,7 @@ def _() -> Case:  # a chain of shape/activation ops on weights only, then used t
 
 
 # -- ops for the ONNX and Keras frontends (own generator: the draws above stay put) ---
+_BEFORE_FRONTEND_OPS = set(CASES)
 _NEW = np.random.default_rng(2026)
 
 
@@ -925,6 +926,16 @@ _IN_S, _IN_B = _r(8), _r(8)
 case("conv_then_instance_norm")(_conv_then(
     "InstanceNormalization", lambda y: ref.instance_norm(y, _IN_S, _IN_B, 1e-5),
     scale=_IN_S, B=_IN_B))
+
+
+#: The cases of the ops added for the ONNX and Keras frontends (Resize, Gather, Erf ...),
+#: so a target that does not have them yet can pin them in one line.
+FRONTEND_OP_CASES = frozenset(set(CASES) - _BEFORE_FRONTEND_OPS)
+FRONTEND_OPS = frozenset({
+    "Resize", "Gather", "Erf", "Gelu", "HardSwish", "InstanceNormalization", "Expand", "Tile",
+    "Sin", "Cos", "Softsign", "Mish", "DepthToSpace", "SpaceToDepth", "Mod", "And", "Or", "Xor",
+    "ReduceL2",
+})
 
 
 # -- a whole small network, for the emitters' file/name/layout tests ----------------
