@@ -19,6 +19,9 @@ _PARAM_SUFFIXES = ("weight", "bias", "running_mean", "running_var", "kernel", "g
                    "moving_mean", "moving_variance", "scale", "B", "W")
 #: dynamo's generated node names: ``node_Conv_13``, ``node_relu_2``.
 _DYNAMO = re.compile(r"^node_(.*?)(_\d+)?$")
+#: names that say nothing (onnxscript's inlined ``n0``, ``n0_4``; bare numbers): the op's
+#: name is better.
+_GENERATED = re.compile(r"^(n?\d+)(_\d+)*$")
 
 
 def sanitize(name: str, fallback: str = "v") -> str:
@@ -60,7 +63,8 @@ def node_base_name(name: str, op: str, initializer_inputs: list[str], first_outp
             return sanitize(f"{module}_{low}")
     match = _DYNAMO.match(name)
     if match:
-        return sanitize(match.group(1).lower() or low)
-    if name:
+        stem = match.group(1).lower()
+        return sanitize(low if not stem or stem.isdigit() else stem)
+    if name and not _GENERATED.match(name):
         return sanitize(name)
-    return sanitize(first_output or low)
+    return low
