@@ -128,9 +128,16 @@ class OnnxContext(BuildContext):
                                    "supported (mmconv needs it at conversion time)")
         return array
 
-    def x(self, node: OnnxNode, index: int, param: str | None = None) -> str:
+    def x(self, node: OnnxNode, index: int, param: str | None = None,
+          broadcast: bool = False) -> str:
         """The IR value for input ``index`` (a known value becomes a weight
-        ``<node>/<param>``); "" when the input is absent."""
+        ``<node>/<param>``); "" when the input is absent.
+
+        ``broadcast``: the consumer broadcasts its operands (elementwise ops), so a
+        known value that is the same for every sample of a batch-sized first axis
+        (``ConstantOfShape(Shape(x))``, ``Expand(c, Shape(x))``) may stand in as one
+        sample, ``[1, ...]``.
+        """
         name = node.input(index)
         if not name:
             return ""
@@ -141,8 +148,14 @@ class OnnxContext(BuildContext):
             raise ModelFormatError(f"{self.where(node)}: input {name!r} is used before it is "
                                    "computed")
         if not k.is_static:
-            raise UnsupportedError(f"{self.where(node)}: input {name!r} depends on the batch "
-                                   "size in a way mmconv cannot express statically")
+            sample = k.batch_sample() if broadcast else None
+            if sample is None:
+                raise UnsupportedError(f"{self.where(node)}: input {name!r} depends on the "
+                                       "batch size in a way mmconv cannot express statically")
+            weight = self.cached_weight(name, node.name, param or f"in{index}", sample,
+                                        key="sample")
+            self.values[name] = weight
+            return weight
         array = k.a
         if array.dtype.name not in IR_DTYPES.values():
             raise UnsupportedError(f"{self.where(node)}: constant {name!r} has dtype "
@@ -159,10 +172,12 @@ class OnnxContext(BuildContext):
             self.values[out] = value
 
     def simple(self, node: OnnxNode, op: str, n_inputs: int | None = None,
-               params: Sequence[str] = (), **attrs: object) -> str:
-        """One IR node computing the ONNX node's first output from its inputs in order."""
+               params: Sequence[str] = (), broadcast: bool = False, **attrs: object) -> str:
+        """One IR node computing the ONNX node's first output from its inputs in order
+        (``broadcast``: an elementwise op, see :meth:`x`)."""
         count = len(node.inputs) if n_inputs is None else n_inputs
-        ins = [self.x(node, i, params[i] if i < len(params) else None) for i in range(count)]
+        ins = [self.x(node, i, params[i] if i < len(params) else None, broadcast)
+               for i in range(count)]
         out = self.add(op, ins, node.name, **attrs)
         self.set(node, out)
         return out

@@ -58,6 +58,19 @@ class Known:
         return self.a is self.b or (self.a.shape == self.b.shape and self.a.dtype == self.b.dtype
                                     and bool(np.array_equal(self.a, self.b)))
 
+    def batch_sample(self) -> np.ndarray | None:
+        """One sample ``[1, ...]`` when the value's first axis is the batch and every
+        sample is the same (what broadcasting consumers can use instead), else None."""
+        a, b = self.a, self.b
+        if (a.ndim == 0 or a.ndim != b.ndim or a.shape[0] != BATCHES[0]
+                or b.shape[0] != BATCHES[1] or a.shape[1:] != b.shape[1:]):
+            return None
+        first = a[:1]
+        if not (np.array_equal(np.broadcast_to(first, a.shape), a)
+                and np.array_equal(np.broadcast_to(first, b.shape), b)):
+            return None
+        return np.ascontiguousarray(first)
+
     def batch_mask(self) -> np.ndarray:
         """For a 1-D value of equal length in both runs: True where it depends on the batch."""
         if self.a.shape != self.b.shape:

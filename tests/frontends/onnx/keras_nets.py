@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
-def _calibrate_bn(model, shape: tuple[int, ...], rng: np.random.Generator) -> None:  # noqa: ANN001
+def _calibrate_bn(model, shape: tuple[int, ...], rng: np.random.Generator) -> None:
     """Give every BatchNormalization layer statistics of real activations: moving mean/var
     set from the layer's input on random data (so folding is tested with real numbers)."""
     import keras
@@ -28,7 +28,7 @@ def _calibrate_bn(model, shape: tuple[int, ...], rng: np.random.Generator) -> No
             layer.set_weights([gamma, beta, acts.mean(axes), acts.var(axes) + 0.1])
 
 
-def small_cnn(seed: int = 0):  # noqa: ANN201
+def small_cnn(seed: int = 0):
     """Conv2D same/valid with strides, BN, ReLU/ReLU6, depthwise conv, max/avg pooling with
     same padding, zero padding, upsampling, concatenate, global pooling, Dense softmax."""
     import keras
@@ -54,7 +54,7 @@ def small_cnn(seed: int = 0):  # noqa: ANN201
     return model
 
 
-def to_onnx(model, path: Path, opset: int = 13) -> Path:  # noqa: ANN001
+def to_onnx(model, path: Path, opset: int = 13) -> Path:
     """tf2onnx.convert.from_keras with a dynamic batch axis."""
     import tensorflow as tf
     import tf2onnx

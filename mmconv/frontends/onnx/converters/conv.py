@@ -47,7 +47,8 @@ def conv(ctx: OnnxContext, node: OnnxNode) -> None:
 @CONVERTERS.register("ConvTranspose", since=1, check=_check)
 def conv_transpose(ctx: OnnxContext, node: OnnxNode) -> None:
     """Explicit pads and output_padding; ``output_shape`` and auto_pad SAME are resolved
-    with ONNX's formula (total padding split begin/end as the mode says)."""
+    with ONNX's formula: the total padding split with the odd pixel at the end for
+    SAME_UPPER, at the beginning otherwise (what onnxruntime does)."""
     x = ctx.x(node, 0)
     w = ctx.x(node, 1, "W")
     b = ctx.x(node, 2, "B")
@@ -70,10 +71,10 @@ def conv_transpose(ctx: OnnxContext, node: OnnxNode) -> None:
                 out_pad[i] += -total
                 total = 0
             half = total // 2
-            if mode == "SAME_LOWER":
-                pads[i], pads[n + i] = total - half, half
-            else:
+            if mode == "SAME_UPPER":
                 pads[i], pads[n + i] = half, total - half
+            else:  # SAME_LOWER, and output_shape without auto_pad (ONNX's formula)
+                pads[i], pads[n + i] = total - half, half
     elif mode == "VALID":
         pads = [0] * (2 * n)
     if any(p < 0 for p in pads):

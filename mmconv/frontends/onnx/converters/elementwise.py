@@ -27,7 +27,7 @@ _UNARY_SINCE = {"Round": 11, "Sign": 9, "Erf": 9}
 
 def _binary(op: str):
     def convert(ctx: OnnxContext, node: OnnxNode) -> None:
-        ctx.simple(node, op, 2, params=("A", "B"))
+        ctx.simple(node, op, 2, params=("A", "B"), broadcast=True)
 
     convert.__name__ = f"convert_{op.lower()}"
     return convert
@@ -53,18 +53,20 @@ def _mod_check(attrs: dict, opset: int) -> str | None:
 
 @CONVERTERS.register("Mod", since=10, check=_mod_check)
 def mod(ctx: OnnxContext, node: OnnxNode) -> None:
-    ctx.simple(node, "Mod", 2, params=("A", "B"), fmod=int(node.attr("fmod", 0)))
+    ctx.simple(node, "Mod", 2, params=("A", "B"), broadcast=True,
+               fmod=int(node.attr("fmod", 0)))
 
 
 @CONVERTERS.register("Where", since=9)
 def where(ctx: OnnxContext, node: OnnxNode) -> None:
-    ctx.simple(node, "Where", 3, params=("condition", "X", "Y"))
+    ctx.simple(node, "Where", 3, params=("condition", "X", "Y"), broadcast=True)
 
 
 def _variadic(ir_op: str):
     def convert(ctx: OnnxContext, node: OnnxNode) -> None:
         """Max/Min/Sum/Mean of any number of inputs: a chain of binary IR ops."""
-        ins = [ctx.x(node, i, f"in{i}") for i in range(len(node.inputs)) if node.input(i)]
+        ins = [ctx.x(node, i, f"in{i}", broadcast=True) for i in range(len(node.inputs))
+               if node.input(i)]
         if not ins:
             raise UnsupportedError(f"{ctx.where(node)}: no inputs")
         acc = ins[0]
