@@ -170,3 +170,47 @@ def infer_space_to_depth(node: Node, inputs: list[Value | None]) -> list[tuple]:
                       f"multiples of blocksize {b}")
     return [(x.dtype, (n, None if c is None else c * b * b, None if h is None else h // b,
                        None if w is None else w // b))]
+
+
+def resize_axis_map(node: Node, n_in: int, n_out: int, scale: float
+                    ) -> tuple[list[int], list[int], list[float]]:
+    """Resize along one axis as ``Y[o] = X[i0[o]] * (1 - w[o]) + X[i1[o]] * w[o]``.
+
+    Nearest mode has ``i1 == i0`` and ``w == 0``.  Every emitter that cannot call a
+    native resize with the same formula builds it from these (gathers and a blend,
+    or a constant interpolation matrix), so all of them share ONNX's arithmetic.
+    """
+    coord = str(node.attr("coordinate_transformation_mode"))
+    i0, i1, w = [], [], []
+    for o in range(n_out):
+        c = source_coordinate(coord, o, scale, n_in, n_out)
+        if node.attr("mode") == "nearest":
+            i = min(max(nearest_index(str(node.attr("nearest_mode")), c), 0), n_in - 1)
+            i0.append(i)
+            i1.append(i)
+            w.append(0.0)
+            continue
+        c = min(max(c, 0.0), n_in - 1.0)
+        lo = math.floor(c)
+        i0.append(lo)
+        i1.append(min(lo + 1, n_in - 1))
+        w.append(c - lo)
+    return i0, i1, w
+
+
+def resized_axes(node: Node, in_shape: Shape, out_shape: Shape) -> list[tuple[int, int, int,
+                                                                            float]]:
+    """The axes a Resize really changes: (axis, in, out, scale), all sizes static.
+
+    An axis whose size stays and whose transform is the identity is left out (scale
+    1 maps every pixel onto itself in every mode); an IRError for a dynamic one.
+    """
+    scales = resize_scales(node, in_shape, out_shape)
+    axes = []
+    for axis, (n_in, n_out, s) in enumerate(zip(in_shape, out_shape, scales, strict=True)):
+        if n_in == n_out and s == 1.0:
+            continue
+        if n_in is None or n_out is None:
+            raise IRError(f"node {node.name!r} (Resize): axis {axis} is dynamic and resized")
+        axes.append((axis, n_in, n_out, s))
+    return axes
