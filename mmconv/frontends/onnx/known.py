@@ -109,16 +109,18 @@ def _guard(path: str, node: Any, arrays: list[np.ndarray]) -> None:
 
 
 def evaluate(path: str, node: Any, opset: int, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
-    """Run one ONNX node with ``onnx.reference`` on numpy inputs (None: absent input)."""
+    """Run one ONNX node with ``onnx.reference``'s kernel for ``opset`` on numpy inputs
+    (None: an absent optional input)."""
     from onnx.reference import ReferenceEvaluator
+    from onnx.reference.ops import load_op
 
-    present = [a for a in inputs if a is not None]
-    _guard(path, node, present)
-    names = [n for n in node.input if n]
-    feeds = {n: np.asarray(a) for n, a in zip(names, present, strict=False)}
+    _guard(path, node, [a for a in inputs if a is not None])
+    params = {"log": lambda *_: None, "opsets": {"": opset}, "verbose": 0, "new_ops": None,
+              "existing_functions": {}, "evaluator_cls": ReferenceEvaluator}
     try:
-        ref = ReferenceEvaluator(node, opsets={"": opset})
-        return [np.asarray(o) for o in ref.run(None, feeds)]
+        kernel = load_op("", node.op_type, opset)(node, params)
+        outs = kernel.run(*[None if a is None else np.asarray(a) for a in inputs])
+        return [np.asarray(o) for o in (outs if isinstance(outs, (tuple, list)) else (outs,))]
     except (MemoryError, RecursionError):
         raise ModelFormatError(f"{path}: node {node.name!r} ({node.op_type}) is too big to "
                                "evaluate at conversion time") from None

@@ -20,14 +20,14 @@ from torch.nn import functional as F
 
 
 class ConvNet(nn.Module):
-    """Conv (groups, dilation, stride), BN, ReLU6, pools with ceil_mode and padding,
+    """Conv (groups, stride; dilation is in test_ops: CNTK's CPU runtime has none), BN, ReLU6, pools with ceil_mode and padding,
     x.view(x.size(0), -1), Linear, Softmax."""
 
     def __init__(self) -> None:
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU6(),
-            nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=4, bias=False), nn.BatchNorm2d(8),
+            nn.Conv2d(8, 8, 3, padding=1, groups=4, bias=False), nn.BatchNorm2d(8),
             nn.LeakyReLU(0.1),
             nn.MaxPool2d(3, stride=2, ceil_mode=True),
             nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
@@ -119,7 +119,8 @@ class MathNet(nn.Module):
         y = self.conv(x)
         z = torch.where(y > 0.1, torch.sigmoid(y), torch.tanh(y) * 0.5)
         z = torch.clamp(z, -0.4, 0.6) + torch.sqrt(torch.abs(y) + 1.0) - torch.exp(-y * y)
-        m = z.amax(dim=(2, 3), keepdim=True) + z.sum(dim=1, keepdim=True).mean()
+        m = z.amax(dim=(2, 3), keepdim=True) + z.sum(dim=1, keepdim=True).mean(dim=(2, 3),
+                                                                                keepdim=True)
         w = z * m + torch.pow(z, 2) - (y >= 0.0).float() * 0.25
         e = w.mean(dim=1, keepdim=True).expand(-1, 4, -1, -1)
         return torch.cat([w, e, torch.minimum(w, e)], dim=1)
