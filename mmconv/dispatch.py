@@ -77,8 +77,10 @@ class VersionedRegistry(Generic[F]):
     before anything is converted, so all problems are reported at once.
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, min_version: int = 1) -> None:
         self.kind = kind
+        #: the oldest version the frontend reads (ranges in docs start there)
+        self.min_version = min_version
         #: op -> [(since, fn, check)] sorted by since
         self._table: dict[str, list[tuple[int, F, Callable[..., str | None] | None]]] = {}
 
@@ -118,6 +120,14 @@ class VersionedRegistry(Generic[F]):
     def versions(self, key: str) -> list[int]:
         """The ``since`` versions registered for ``key``, oldest first."""
         return [s for s, _, _ in self._table.get(key, ())]
+
+    def ranges(self, key: str) -> list[tuple[int, int | None]]:
+        """The version ranges ``(first, last)`` each converter of ``key`` handles (``last``
+        None: up to the newest), starting at :attr:`min_version`; for support matrices."""
+        starts = [max(s, self.min_version) for s in self.versions(key)]
+        starts = sorted(set(starts))
+        return [(s, starts[i + 1] - 1 if i + 1 < len(starts) else None)
+                for i, s in enumerate(starts)]
 
     def __contains__(self, key: object) -> bool:
         return key in self._table

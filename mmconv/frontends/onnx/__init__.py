@@ -7,7 +7,7 @@ external data mapped, not copied) and :func:`convert` (the frontend API of
 
 from __future__ import annotations
 
-from mmconv.errors import UsageError
+from mmconv.errors import ModelFormatError, UsageError
 from mmconv.frontends.onnx.reader import OnnxModel, read_model
 from mmconv.ir import Graph
 
@@ -24,5 +24,10 @@ def convert(network: str | None, weights: str | None, *,
     path = network or weights
     if not path:
         raise UsageError("ONNX: give the model file with -n (or -w)")
-    return convert_model(read_model(path), input_shapes=input_shapes,
-                         input_names=input_names, output_names=output_names)
+    try:
+        return convert_model(read_model(path), input_shapes=input_shapes,
+                             input_names=input_names, output_names=output_names)
+    except UnicodeDecodeError:
+        # protobuf decodes string fields (names) lazily; onnx.checker does not check them
+        raise ModelFormatError(f"{path}: a name or string in the model is not valid "
+                               "UTF-8; the file is corrupt") from None

@@ -22,7 +22,8 @@ from mmconv.dispatch import VersionedRegistry
 
 Converter = Callable[[Any, Any], None]
 
-CONVERTERS: VersionedRegistry[Converter] = VersionedRegistry("ONNX converters")
+#: opset 7 is the oldest the frontend reads (from 7 ONNX broadcasts like numpy)
+CONVERTERS: VersionedRegistry[Converter] = VersionedRegistry("ONNX converters", min_version=7)
 
 FAMILIES = ("activation", "conv", "elementwise", "graph", "linalg", "normalization", "pool",
             "reduce", "resize", "shape")
