@@ -96,6 +96,7 @@ class OnnxContext(BuildContext):
         #: ONNX value name -> value known at conversion time (initializers, shape math)
         self.known: dict[str, kn.Known] = {
             name: kn.Known.static(a) for name, a in model.arrays.items()}
+        self._scope: str | None = None
 
     @property
     def opset(self) -> int:
@@ -202,10 +203,18 @@ class OnnxContext(BuildContext):
         return self.add("Reshape", [x], name, shape=tuple(target))
 
     def node_name(self, proto: Any) -> str:
+        """The readable IR name of a node (see :mod:`mmconv.frontends.onnx.names`); a
+        scope every node shares (tf2onnx's ``model_1/``) is left out."""
+        if self._scope is None:
+            firsts = {n.name.split("/", 1)[0] for n in self.model.graph.node
+                      if "/" in n.name and not n.name.startswith("/")}
+            named = [n for n in self.model.graph.node if "/" in n.name]
+            self._scope = (firsts.pop() + "/") if len(firsts) == 1 and len(named) > 1 else ""
+        name = proto.name
+        if self._scope and name.startswith(self._scope):
+            name = name[len(self._scope):]
         inits = [i for i in proto.input if i in self.model.arrays]
-        base = node_base_name(proto.name, proto.op_type, inits,
-                              proto.output[0] if len(proto.output) else "")
-        return self.unique_name(base)
+        return self.unique_name(node_base_name(name, proto.op_type, inits))
 
 
 # -- validation ---------------------------------------------------------------------------

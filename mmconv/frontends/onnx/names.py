@@ -43,7 +43,7 @@ def _module_of_param(param: str) -> str | None:
     return module if leaf in _PARAM_SUFFIXES else None
 
 
-def node_base_name(name: str, op: str, initializer_inputs: list[str], first_output: str) -> str:
+def node_base_name(name: str, op: str, initializer_inputs: list[str]) -> str:
     """The readable base of an IR node name (made unique by the caller)."""
     low = op.lower()
     if name.startswith("/"):

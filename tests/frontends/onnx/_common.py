@@ -20,7 +20,8 @@ FLOAT = TensorProto.FLOAT
 
 def model(nodes: Sequence[onnx.NodeProto], inputs: Sequence[tuple[str, Sequence]],
           outputs: Sequence[str | tuple[str, Sequence]],
-          initializers: dict[str, np.ndarray] | None = None, opset: int = 13, dtype: int = FLOAT) -> onnx.ModelProto:
+          initializers: dict[str, np.ndarray] | None = None, opset: int = 13,
+          dtype: int = FLOAT) -> onnx.ModelProto:
     """A model of ``nodes``; inputs as (name, shape) with None/str for dynamic dims,
     outputs as names (shape inferred) or (name, shape)."""
     graph = helper.make_graph(

@@ -28,9 +28,11 @@ def _calibrate_bn(model, shape: tuple[int, ...], rng: np.random.Generator) -> No
             layer.set_weights([gamma, beta, acts.mean(axes), acts.var(axes) + 0.1])
 
 
-def small_cnn(seed: int = 0):
+def small_cnn(seed: int = 0, upsample: bool = True):
     """Conv2D same/valid with strides, BN, ReLU/ReLU6, depthwise conv, max/avg pooling with
-    same padding, zero padding, upsampling, concatenate, global pooling, Dense softmax."""
+    same padding, zero padding, upsampling (tf2onnx writes Keras 3's UpSampling2D as
+    channels-last Unsqueeze/Tile/Reshape, which keeps a Transpose pair around it),
+    concatenate, global pooling, Dense softmax."""
     import keras
     from keras import layers
 
@@ -45,7 +47,8 @@ def small_cnn(seed: int = 0):
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool")(x)
     x = layers.ZeroPadding2D(((1, 0), (0, 1)), name="zpad")(x)
     x = layers.Conv2D(8, 2, padding="valid", activation="relu", name="conv2")(x)
-    x = layers.UpSampling2D(2, name="up")(x)
+    if upsample:
+        x = layers.UpSampling2D(2, name="up")(x)
     x = layers.AveragePooling2D(2, name="avg")(x)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     out = layers.Dense(5, activation="softmax", name="fc")(x)

@@ -67,7 +67,7 @@ def test_checker_failure_is_refused_with_its_message(tmp_path: Path) -> None:
     proto = model([helper.make_node("Relu", ["x"], ["y"])], [("x", [1, 3])], ["y"])
     proto.graph.node[0].input[0] = "nowhere"
     path = save(proto, tmp_path / "bad.onnx")
-    with pytest.raises(ModelFormatError, match="onnx.checker says: .*nowhere") as err:
+    with pytest.raises(ModelFormatError, match=r"onnx\.checker says: .*nowhere") as err:
         read_model(path)
     assert "\n" not in str(err.value)
 

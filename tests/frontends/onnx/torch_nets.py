@@ -20,8 +20,8 @@ from torch.nn import functional as F
 
 
 class ConvNet(nn.Module):
-    """Conv (groups, stride; dilation is in test_ops: CNTK's CPU runtime has none), BN, ReLU6, pools with ceil_mode and padding,
-    x.view(x.size(0), -1), Linear, Softmax."""
+    """Conv (groups, stride; dilation is in test_ops: CNTK's CPU runtime has none), BN,
+    ReLU6, pools with ceil_mode and padding, x.view(x.size(0), -1), Linear, Softmax."""
 
     def __init__(self) -> None:
         super().__init__()
