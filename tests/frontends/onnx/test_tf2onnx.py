@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("tf2onnx")
 
-from tests.frontends.onnx import keras_nets  # noqa: E402
-from tests.frontends.onnx._common import convert_and_check  # noqa: E402
+from tests.frontends.onnx import keras_nets
+from tests.frontends.onnx._common import convert_and_check
 
 
 @pytest.fixture(scope="module")
