@@ -26,6 +26,11 @@ from mmconv.errors import ModelFormatError, RuntimeUnavailableError, Unsupported
 #: Protobuf cannot parse one message of 2 GiB or more; bigger models keep their
 #: tensors in external data files.
 PROTOBUF_LIMIT = 2**31 - 1
+#: Tensors up to this many bytes are kept inline for shape inference (shape constants);
+#: bigger ones are only their dims there.
+_SMALL = 4096
+#: The external-data location of a tensor whose bytes the reader already holds.
+_ABSENT = "__mmconv_in_memory__"
 #: The oldest opset read: from 7 ONNX broadcasts like numpy (the IR's rule).
 MIN_OPSET = 7
 
@@ -252,7 +257,14 @@ def read_model(path: str | os.PathLike[str]) -> OnnxModel:
     model = OnnxModel(path, proto, opset)
     files = _DataFiles(path)
     for tensor in proto.graph.initializer:
-        model.arrays[tensor.name] = tensor_array(path, tensor, files)
+        array = tensor_array(path, tensor, files)
+        if tensor.HasField("raw_data") and array.nbytes > _SMALL:
+            # protobuf hands out a copy of raw_data, which the array views; dropping the
+            # proto's own bytes keeps the weights in memory once
+            tensor.ClearField("raw_data")
+            tensor.data_location = 1
+            tensor.external_data.add(key="location", value=_ABSENT)
+        model.arrays[tensor.name] = array
     for sparse in proto.graph.sparse_initializer:
         raise UnsupportedError(f"{path}: sparse initializer {sparse.values.name!r} is not "
                                "supported; densify it first")
@@ -275,10 +287,10 @@ def _without_data(proto: Any) -> Any:
         getattr(lg, part).extend(getattr(g, part))
     for tensor in g.initializer:
         if tensor.data_location == 1 or (tensor.HasField("raw_data")
-                                         and len(tensor.raw_data) > 4096):
+                                         and len(tensor.raw_data) > _SMALL):
             stub = lg.initializer.add(name=tensor.name, data_type=tensor.data_type,
                                       dims=tensor.dims, data_location=1)
-            stub.external_data.add(key="location", value="__mmconv_absent__")
+            stub.external_data.add(key="location", value=_ABSENT)
         else:
             lg.initializer.append(tensor)
     return light
