@@ -33,7 +33,7 @@ OUT = ROOT / "tests" / "fixtures" / "onnx"
 LIMIT = 2 * 1024 * 1024
 
 
-def _small_models():  # noqa: ANN202 - torchvision modules
+def _small_models():
     """name -> (constructor, input shape): torchvision architectures at reduced width."""
     from torchvision import models
     from torchvision.models import efficientnet, regnet
@@ -75,7 +75,7 @@ FULL = {
 }
 
 
-def calibrate(model, shape: tuple[int, ...]):  # noqa: ANN001, ANN201
+def calibrate(model, shape: tuple[int, ...]):
     """Random weights as constructed; BatchNorm running stats from real activations."""
     import torch
 
@@ -86,7 +86,7 @@ def calibrate(model, shape: tuple[int, ...]):  # noqa: ANN001, ANN201
     return model.eval()
 
 
-def export(model, shape: tuple[int, ...], path: Path, dynamo: bool,  # noqa: ANN001
+def export(model, shape: tuple[int, ...], path: Path, dynamo: bool,
            opset: int | None, external: bool = False) -> None:
     import torch
 

@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from tests.frontends.onnx import torch_nets  # noqa: E402
+from tests.frontends.onnx import torch_nets
 
 ROOT = Path(__file__).resolve().parents[3]
 
