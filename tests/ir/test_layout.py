@@ -343,3 +343,43 @@ def test_tf2onnx_channels_last_models_keep_only_the_input_transpose(net: str,
     (expected,) = onnx_runner.run_onnx(str(path), [x])
     (got,) = onnx_runner.run_onnx(onnx_emitter.build_model(graph).SerializeToString(), [x])
     assert_close(expected, got, name=net)
+
+
+@pytest.mark.parametrize("op", ["BatchNormalization", "LRN", "Where"])
+def test_channel_ops_sink_when_the_channel_axis_stays(op: str) -> None:
+    """A Transpose that only swaps H and W passes BatchNormalization/LRN (per-channel
+    on axis 1); Where takes a same-permutation Transpose on two inputs and a constant."""
+    def build() -> Graph:
+        g = Graph(op)
+        g.add_input("x", "float32", (None, 3, 4, 5))
+        t = g.add_node("Transpose", ["x"], "t", perm=(0, 1, 3, 2)).outputs[0]
+        if op == "BatchNormalization":
+            params = [_w(g, f"p{i}", (3,), 80 + i) for i in range(4)]
+            g.weights[params[3]] = np.abs(g.weights[params[3]]) + 0.5  # variance > 0
+            y = g.add_node(op, [t, *params], "op").outputs[0]
+        elif op == "LRN":
+            y = g.add_node(op, [t], "op", size=3).outputs[0]
+        else:
+            s = g.add_node("Sigmoid", [t], "s").outputs[0]
+            cond = g.add_weight("cond", _rng(85).random((3, 5, 4)) > 0.5)
+            y = g.add_node(op, [cond, t, s], "op").outputs[0]
+        y = g.add_node("Transpose", [y], "back", perm=(0, 1, 3, 2)).outputs[0]
+        g.add_node("Relu", [y], "out")
+        g.outputs = ["out"]
+        return g
+    _check(build, left=0)
+
+
+def test_nhwc_swish_between_convolutions() -> None:
+    """``a * sigmoid(a)`` on an NHWC value between two wrapped convolutions: the
+    Transpose feeding both factors is split, sunk down both branches and merged again."""
+    def build() -> Graph:
+        g = Graph("swish")
+        g.add_input("x", "float32", (None, 6, 6, 3))
+        a = _wrapped_conv(g, "x", "c1", 3, 4, 91)
+        s = g.add_node("Sigmoid", [a], "sig").outputs[0]
+        m = g.add_node("Mul", [a, s], "swish").outputs[0]
+        _wrapped_conv(g, m, "c2", 4, 2, 93)
+        g.outputs = ["c2"]
+        return g
+    _check(build, left=2)  # the input's and the output's
