@@ -183,7 +183,7 @@ def _split(graph: Graph, node: Node, uses: UseDef) -> bool:
     if out in uses.outputs or len(users) < 2 or len({id(u) for u in users}) < 2:
         return False
     p = _perm(node)
-    if not all(u.op == "Transpose" or _merge_point(graph, u)
+    if not all(u.op == "Transpose" or _merge_point(graph, u, out, uses)
                or (_plan(graph, u, uses, p, check_single=False) is not None
                    and _remap_attrs(graph, u, p) is not None)
                for u in users):
@@ -192,7 +192,7 @@ def _split(graph: Graph, node: Node, uses: UseDef) -> bool:
     # with another copy at a binary op or Concat reading two runtime values (swish's
     # ``x * sigmoid(x)``, a residual Add).  Readers that would only carry their copy
     # down to an output are left alone.
-    if not any(u.op == "Transpose" or _merge_point(graph, u) for u in users):
+    if not any(u.op == "Transpose" or _merge_point(graph, u, out, uses) for u in users):
         return False
     seen: set[int] = {id(users[0])}
     for user in list(users[1:]):
@@ -204,12 +204,36 @@ def _split(graph: Graph, node: Node, uses: UseDef) -> bool:
     return True
 
 
-def _merge_point(graph: Graph, node: Node) -> bool:
-    """A binary op or Concat reading two or more runtime values: where copies of one
-    Transpose that went down different branches meet again and become one."""
+#: How far back :func:`_merge_point` looks for the split value (nodes visited).
+MERGE_SEARCH = 64
+
+
+def _merge_point(graph: Graph, node: Node, value: str, uses: UseDef) -> bool:
+    """True when ``node`` is a binary op or Concat whose runtime inputs all derive from
+    ``value``: copies of a Transpose of ``value`` sent down each branch meet there again
+    (swish's ``x * sigmoid(x)``, a residual ``x + f(x)``).  An input from elsewhere (a
+    model input in the source layout) would leave a copy stuck, so that is no merge."""
     if node.op not in BROADCAST and node.op != "Concat":
         return False
-    return sum(1 for i in node.inputs if i and i not in graph.weights) >= 2
+    others = [i for i in node.inputs if i and i not in graph.weights and i != value]
+    if not others:
+        return False
+    for start in others:
+        stack, seen, found = [start], set(), False
+        while stack and len(seen) < MERGE_SEARCH:
+            name = stack.pop()
+            if name == value:
+                found = True
+                break
+            if name in seen:
+                continue
+            seen.add(name)
+            prod = uses.producer(name)
+            if prod is not None:
+                stack.extend(i for i in prod.inputs if i and i not in graph.weights)
+        if not found:
+            return False
+    return True
 
 
 # -- sink ------------------------------------------------------------------------------
