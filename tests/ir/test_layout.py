@@ -1,11 +1,14 @@
 """The layout pass on channels-last graphs written the way tf2onnx and layer-wise
 importers write them: every graph is run in onnxruntime (through the ONNX emitter)
 before and after the default passes, outputs must agree, and the Transposes left
-are counted (only model inputs/outputs may keep one)."""
+are counted (only model inputs/outputs may keep one).  The last tests take real
+tf2onnx exports through the ONNX frontend (skipped where that frontend is absent)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -240,6 +243,20 @@ def test_transpose_not_sunk_when_it_would_add_one() -> None:
     assert optimize_layout(g) == 0
 
 
+def test_fan_out_to_outputs_only_is_not_split() -> None:
+    """Readers that would each carry a copy of the Transpose to an output: splitting
+    would turn one Transpose into two, so the graph stays as it is."""
+    def build() -> Graph:
+        g = Graph("fan")
+        g.add_input("x", "float32", (None, 4, 4, 3))
+        a = _wrapped_conv(g, "x", "c1", 3, 2, 71)
+        g.add_node("Relu", [a], "r")
+        g.add_node("Sigmoid", [a], "s")
+        g.outputs = ["r", "s"]
+        return g
+    _check(build, left=2)  # the input's and the one the two outputs share
+
+
 def test_channels_first_graph_is_untouched() -> None:
     g = Graph("plain")
     g.add_input("x", "float32", (None, 3, 4, 4))
@@ -248,3 +265,81 @@ def test_channels_first_graph_is_untouched() -> None:
     g.outputs = ["r"]
     infer_shapes(g)
     assert optimize_layout(g) == 0
+
+
+def _reshapes(kind: str) -> Callable[[], Graph]:
+    """NHWC reshapes that only merge/split axes contiguous in NCHW, between Transposes:
+    ``merge`` folds H, W into one axis around a Softmax over C; ``upsample`` is tf2onnx's
+    NHWC nearest upsampling (unsqueeze, broadcast a new axis, merge it into H)."""
+    def build() -> Graph:
+        g = Graph(kind)
+        g.add_input("x", "float32", (None, 4, 3, 5))
+        t = g.add_node("Transpose", ["x"], "t", perm=TO_NHWC).outputs[0]
+        if kind == "merge":
+            y = g.add_node("Reshape", [t], "rows", shape=(0, 15, 4)).outputs[0]
+            y = g.add_node("Softmax", [y], "soft", axis=-1).outputs[0]
+            y = g.add_node("Reshape", [y], "back", shape=(0, 3, 5, 4)).outputs[0]
+        else:
+            y = g.add_node("Reshape", [t], "unsq", shape=(0, 3, 1, 5, 4)).outputs[0]
+            y = g.add_node("Mul", [y, _w(g, "k", (1, 1, 2, 1, 1), 61)], "rep").outputs[0]
+            y = g.add_node("Reshape", [y], "merged", shape=(-1, 6, 5, 4)).outputs[0]
+        y = g.add_node("Transpose", [y], "to_nchw", perm=TO_NCHW).outputs[0]
+        g.add_node("Relu", [y], "out")
+        g.outputs = ["out"]
+        return g
+    return build
+
+
+@pytest.mark.parametrize("kind", ["merge", "upsample"])
+def test_transposes_sink_through_axis_merging_reshapes(kind: str) -> None:
+    after = _check(_reshapes(kind), left=0)
+    shapes = [n.attrs["shape"] for n in after.nodes if n.op == "Reshape"]
+    if kind == "merge":
+        assert shapes == [(-1, 4, 15), (-1, 4, 3, 5)]
+    else:
+        assert shapes == [(-1, 4, 3, 1, 5), (-1, 4, 6, 5)]
+
+
+def test_reshape_mixing_axes_keeps_its_transpose() -> None:
+    """Merging W and C (not contiguous in NCHW) cannot move: the Transpose stays."""
+    g = Graph("mix")
+    g.add_input("x", "float32", (None, 4, 3, 5))
+    t = g.add_node("Transpose", ["x"], "t", perm=TO_NHWC).outputs[0]
+    g.add_node("Reshape", [t], "rows", shape=(0, 3, 20))
+    g.outputs = ["rows"]
+    infer_shapes(g)
+    assert optimize_layout(g) == 0
+
+
+def _flat_classifier() -> Any:
+    """Keras CNN with a residual Add and an NHWC Flatten before its Dense."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(1)
+    x = inp = keras.Input((12, 12, 3), name="image")
+    x = layers.Conv2D(6, 3, activation="relu", name="conv1")(x)
+    x = layers.MaxPooling2D(2, name="pool")(x)
+    x = layers.Conv2D(4, 3, padding="same", name="conv2")(x)
+    skip = layers.Conv2D(4, 1, name="proj")(layers.Activation("relu", name="act")(x))
+    x = layers.Add(name="res")([x, skip])
+    x = layers.Flatten(name="flat")(x)
+    return keras.Model(inp, layers.Dense(7, name="fc")(x))
+
+
+@pytest.mark.parametrize("net", ["small_cnn", "flat_classifier"])
+def test_tf2onnx_channels_last_models_keep_only_the_input_transpose(net: str,
+                                                                   tmp_path: Path) -> None:
+    """Real tf2onnx exports of Keras CNNs (NHWC): through the ONNX frontend, the IR keeps
+    one Transpose, at the input, and matches onnxruntime on the source file."""
+    onnx_frontend = pytest.importorskip("mmconv.frontends.onnx")
+    keras_nets = pytest.importorskip("tests.frontends.onnx.keras_nets")
+    model = keras_nets.small_cnn() if net == "small_cnn" else _flat_classifier()
+    path = keras_nets.to_onnx(model, tmp_path / f"{net}.onnx")
+    graph = onnx_frontend.convert(str(path), None)
+    transposes = [n for n in graph.nodes if n.op == "Transpose"]
+    assert len(transposes) == 1 and transposes[0].inputs == [graph.inputs[0].name]
+    x = _rng(5).standard_normal((2, *model.inputs[0].shape[1:])).astype(np.float32)
+    (expected,) = onnx_runner.run_onnx(str(path), [x])
+    (got,) = onnx_runner.run_onnx(onnx_emitter.build_model(graph).SerializeToString(), [x])
+    assert_close(expected, got, name=net)

@@ -15,10 +15,15 @@ until it meets its inverse:
   weights, which are permuted instead, or single values) is computed on the
   untransposed inputs, with its axis attributes remapped, and one Transpose
   follows it: unary elementwise ops and activations, broadcasting binary ops,
-  Softmax-like and reduce ops (``axis``/``axes``), Concat, Pad, Slice, and
-  BatchNormalization/LRN when the channel axis stays in place.  A sink is done
-  only when it removes at least one Transpose (so the count never grows);
-  a Transpose read by several such ops is first split into one per reader.
+  Softmax-like and reduce ops (``axis``/``axes``), Concat, Pad, Slice, Tile,
+  Reshapes that only split/merge axes contiguous in the untransposed tensor
+  (tf2onnx's NHWC upsampling), and BatchNormalization/LRN when the channel axis
+  stays in place.  A sink is done
+  only when it removes at least one Transpose, so it never adds one.  A Transpose
+  read by several such ops is split into one per reader first, but only when a
+  copy cancels at once (a reader is a Transpose, or merges it with another one at
+  a binary op or Concat): splitting for readers that would only carry a copy to a
+  model output would add Transposes.
 - **flatten into Dense**: ``Transpose -> Flatten (or a [N, -1] Reshape) -> Dense``
   (or ``MatMul`` by a constant) flattens the untransposed tensor and permutes the
   weight's rows instead -- the NHWC flatten before a classifier.
@@ -31,11 +36,13 @@ of nothing (no arithmetic is reassociated).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from mmconv.ir.core import Graph, Node, Value
 from mmconv.ir.registry import check_node, get_schema
-from mmconv.ir.usedef import UseDef, replace_all_uses
+from mmconv.ir.usedef import UseDef
 
 #: One input, elementwise, no axis: layout does not matter to them.
 UNARY = frozenset({
@@ -59,7 +66,8 @@ REDUCE = frozenset({
 })
 #: Per-channel ops on axis 1: movable when the permutation leaves axis 1 where it is.
 CHANNEL = frozenset({"BatchNormalization", "LRN"})
-SINKABLE = UNARY | BROADCAST | AXIS | ARG | REDUCE | CHANNEL | {"Concat", "Pad", "Slice"}
+SINKABLE = UNARY | BROADCAST | AXIS | ARG | REDUCE | CHANNEL | {
+    "Concat", "Pad", "Reshape", "Slice", "Tile"}
 
 Perm = tuple[int, ...]
 
@@ -69,11 +77,13 @@ def optimize_layout(graph: Graph) -> int:
 
     Needs inferred shapes; the pass manager re-infers them after it.
     """
+    if not any(n.op == "Transpose" for n in graph.nodes):
+        return 0  # the common case (channels-first sources): one cheap look
     changed = 0
+    uses = UseDef(graph)
     for node in list(graph.nodes):
-        if node not in graph.nodes:  # removed by an earlier rewrite of this sweep
+        if uses.is_removed(node):  # by an earlier rewrite of this sweep
             continue
-        uses = UseDef(graph)
         if node.op == "Transpose":
             done = _compose(graph, node, uses) or _split(graph, node, uses)
         elif node.op in SINKABLE:
@@ -82,9 +92,12 @@ def optimize_layout(graph: Graph) -> int:
             done = _flatten_into_dense(graph, node, uses)
         else:
             done = False
-        if done:
-            changed += 1
-            graph.rebuild_names()
+        changed += done
+    # every edit went through ``uses`` (index kept current, O(uses) per edit): the
+    # graph is made whole once here, not after each rewrite
+    uses.flush()
+    if changed:
+        graph.rebuild_names()
     return changed
 
 
@@ -112,11 +125,11 @@ def _infer(graph: Graph, node: Node) -> None:
         graph.values[out] = Value(out, dtype, tuple(shape))
 
 
-def _add_transpose(graph: Graph, source: str, perm: Perm, output: str) -> Node:
+def _add_transpose(graph: Graph, uses: UseDef, source: str, perm: Perm, output: str) -> Node:
+    """A Transpose node producing ``output`` (a name already reserved)."""
     node = Node(output, "Transpose", [source], [output], {"perm": tuple(perm)})
     check_node(node)
-    graph.nodes.append(node)
-    graph.rebuild_names()
+    uses.add_node(node)
     _infer(graph, node)
     return node
 
@@ -139,23 +152,26 @@ def _compose(graph: Graph, node: Node, uses: UseDef) -> bool:
     composed = tuple(p0[i] for i in p)
     source, out = inner.inputs[0], node.outputs[0]
     if composed == tuple(range(len(p))):
-        if out in graph.outputs:
+        if out in uses.outputs:
             # the output's name must stay; remove_identities hands it to x's producer
-            node.op, node.inputs, node.attrs = "Identity", [source], {}
+            node.op, node.attrs = "Identity", {}
+            uses.set_inputs(node, [source])
         else:
-            graph.nodes.remove(node)
-            replace_all_uses(graph, out, source)
+            uses.remove_node(node)
+            uses.replace_all_uses(out, source)
     else:
-        node.inputs = [source]
+        uses.set_inputs(node, [source])
         node.attrs = {"perm": composed}
-    _drop_if_unused(graph, inner)
+    _drop_if_unused(uses, inner)
     return True
 
 
-def _drop_if_unused(graph: Graph, node: Node) -> None:
-    if node in graph.nodes and not any(o in graph.outputs for o in node.outputs) and not any(
-            o in n.inputs for n in graph.nodes for o in node.outputs):
-        graph.nodes.remove(node)
+def _drop_if_unused(uses: UseDef, node: Node) -> None:
+    """Remove ``node`` when nothing reads its outputs any more (a Transpose whose readers
+    were all rewired)."""
+    if not uses.is_removed(node) and not any(
+            uses.users(o) or o in uses.outputs for o in node.outputs):
+        uses.remove_node(node)
 
 
 # -- split -----------------------------------------------------------------------------
@@ -164,21 +180,38 @@ def _split(graph: Graph, node: Node, uses: UseDef) -> bool:
     so each can sink on its own (they meet again below, or cancel)."""
     out = node.outputs[0]
     users = uses.users(out)
-    if out in graph.outputs or len(users) < 2 or len({id(u) for u in users}) < 2:
+    if out in uses.outputs or len(users) < 2 or len({id(u) for u in users}) < 2:
         return False
     p = _perm(node)
     if not all(u.op == "Transpose" or (_plan(graph, u, uses, p, check_single=False) is not None
                                        and _remap_attrs(graph, u, p) is not None)
                for u in users):
         return False
-    seen: set[int] = set()
-    for user in users[1:]:
-        if id(user) in seen or id(user) == id(users[0]):
+    # Copies pay off only where one cancels at once: against a reader that is a Transpose,
+    # or merged with another same-permutation Transpose at a binary op or Concat.  Readers
+    # that would only carry their copy down to an output are left alone.
+    if not any(u.op == "Transpose" or _merges(u, node, uses, p) for u in users):
+        return False
+    seen: set[int] = {id(users[0])}
+    for user in list(users[1:]):
+        if id(user) in seen:
             continue
         seen.add(id(user))
-        copy = _add_transpose(graph, node.inputs[0], p, graph.unique_name(f"{out}_copy"))
-        user.inputs = [copy.outputs[0] if i == out else i for i in user.inputs]
+        copy = _add_transpose(graph, uses, node.inputs[0], p, graph.new_name(f"{out}_copy"))
+        uses.set_inputs(user, [copy.outputs[0] if i == out else i for i in user.inputs])
     return True
+
+
+def _merges(user: Node, node: Node, uses: UseDef, p: Perm) -> bool:
+    """True when ``user`` also reads another Transpose by ``p`` than ``node``."""
+    if user.op not in BROADCAST and user.op != "Concat":
+        return False
+    for name in user.inputs:
+        prod = uses.producer(name) if name else None
+        if (prod is not None and prod is not node and prod.op == "Transpose"
+                and _perm(prod) == p):
+            return True
+    return False
 
 
 # -- sink ------------------------------------------------------------------------------
@@ -203,7 +236,7 @@ def _plan(graph: Graph, node: Node, uses: UseDef, perm: Perm | None = None,
     out_rank = _rank(graph, node.outputs[0])
     if out_rank is None:
         return None
-    if node.op not in REDUCE | ARG and out_rank != r:
+    if node.op not in REDUCE | ARG | {"Reshape"} and out_rank != r:
         return None
     if node.op in CHANNEL and (r < 2 or p[1] != 1 or p[0] != 0):
         return None
@@ -255,34 +288,32 @@ def _sink(graph: Graph, node: Node, uses: UseDef) -> bool:
     if attrs is None:
         return False
     new_attrs, out_perm = attrs
+    before = [uses.producer(node.inputs[i]) for i, item in enumerate(plan) if isinstance(item, str)]
+    inputs = list(node.inputs)
     for i, item in enumerate(plan):
         if isinstance(item, np.ndarray):
-            node.inputs[i] = _new_weight(graph, f"{node.inputs[i]}/transposed", item)
+            inputs[i] = _new_weight(graph, f"{node.inputs[i]}/transposed", item)
         elif item is not None:
-            node.inputs[i] = item
+            inputs[i] = item
+    uses.set_inputs(node, inputs)
     node.attrs = new_attrs
     check_node(node)
     out = node.outputs[0]
     if out_perm == tuple(range(len(out_perm))):
         _infer(graph, node)
-    elif out in graph.outputs:
-        node.outputs = [graph.unique_name(f"{out}_untransposed")]
-        graph.rebuild_names()
+    elif out in uses.outputs:
+        uses.set_outputs(node, [graph.new_name(f"{out}_untransposed")])
         _infer(graph, node)
-        _add_transpose(graph, node.outputs[0], out_perm, out)
+        _add_transpose(graph, uses, node.outputs[0], out_perm, out)
     else:
-        moved = graph.unique_name(f"{out}_transposed")
-        replace_all_uses(graph, out, moved)
+        moved = graph.new_name(f"{out}_transposed")
+        uses.replace_all_uses(out, moved)
         _infer(graph, node)
-        _add_transpose(graph, out, out_perm, moved)
-    _drop_unused_transposes(graph)
+        _add_transpose(graph, uses, out, out_perm, moved)
+    for transpose in before:
+        if transpose is not None:
+            _drop_if_unused(uses, transpose)
     return True
-
-
-def _drop_unused_transposes(graph: Graph) -> None:
-    read = {i for n in graph.nodes for i in n.inputs} | set(graph.outputs)
-    graph.nodes = [n for n in graph.nodes
-                   if n.op != "Transpose" or any(o in read for o in n.outputs)]
 
 
 def _axis(axis: int, rank: int) -> int:
@@ -308,6 +339,17 @@ def _remap_attrs(graph: Graph, node: Node, p: Perm) -> tuple[dict, Perm] | None:
             new[p[i]], new[r + p[i]] = pads[i], pads[r + i]
         attrs["pads"] = tuple(new)
         return attrs, p
+    if op == "Tile":
+        repeats = [int(x) for x in node.attr("repeats")]
+        if len(repeats) != r:
+            return None
+        new = [1] * r
+        for i in range(r):
+            new[p[i]] = repeats[i]
+        attrs["repeats"] = tuple(new)
+        return attrs, p
+    if op == "Reshape":
+        return _remap_reshape(graph, node, p)
     if op == "Slice":
         starts = node.attr("starts")
         axes = node.attr("axes") or tuple(range(len(starts)))
@@ -328,6 +370,84 @@ def _remap_attrs(graph: Graph, node: Node, p: Perm) -> tuple[dict, Perm] | None:
         order = sorted(p[i] for i in kept)
         return attrs, tuple(order.index(p[i]) for i in kept)
     return None
+
+
+def _reshape_groups(src: Sequence[int | None], dst: Sequence[int | None]
+                    ) -> list[tuple[list[int], list[int]]] | None:
+    """Pair runs of ``src`` axes with the runs of ``dst`` axes a row-major reshape maps
+    them to (equal products); size-1 axes may pair with nothing (squeeze/unsqueeze).
+    None when the reshape mixes axes otherwise or a dynamic axis is not kept alone."""
+    groups: list[tuple[list[int], list[int]]] = []
+    i = j = 0
+    while i < len(src) or j < len(dst):
+        a = src[i] if i < len(src) else -1
+        b = dst[j] if j < len(dst) else -1
+        if a is None or b is None:
+            if a is not None or b is not None:
+                return None
+            groups.append(([i], [j]))
+            i, j = i + 1, j + 1
+        elif a == 1 and b == 1:
+            groups.append(([i], [j]))
+            i, j = i + 1, j + 1
+        elif a == 1:
+            groups.append(([i], []))
+            i += 1
+        elif b == 1:
+            groups.append(([], [j]))
+            j += 1
+        elif a == -1 or b == -1:
+            return None
+        else:
+            gi, gj, pa, pb = [i], [j], a, b
+            i, j = i + 1, j + 1
+            while pa != pb:
+                if pa < pb and i < len(src) and src[i] is not None:
+                    pa *= src[i]  # type: ignore[operator]
+                    gi.append(i)
+                    i += 1
+                elif pb < pa and j < len(dst) and dst[j] is not None:
+                    pb *= dst[j]  # type: ignore[operator]
+                    gj.append(j)
+                    j += 1
+                else:
+                    return None
+            groups.append((gi, gj))
+    return groups
+
+
+def _remap_reshape(graph: Graph, node: Node, p: Perm) -> tuple[dict, Perm] | None:
+    """A Reshape after ``Transpose(z, p)`` that only splits and merges axes which stay
+    contiguous (in order) in ``z`` is the same reshape of ``z`` (runs in z's order) and a
+    Transpose of whole runs after it: how tf2onnx's NHWC Unsqueeze/Tile/Reshape
+    upsampling and space-to-depth patterns move out of the way."""
+    y = graph.values.get(node.inputs[0])
+    o = graph.values.get(node.outputs[0])
+    if y is None or o is None or len(y.shape) != len(p):
+        return None
+    groups = _reshape_groups(y.shape, o.shape)
+    if groups is None or sum(d is None for d in o.shape) > 1:
+        return None
+    keys: list[tuple[int, int]] = []
+    for k, (gi, _) in enumerate(groups):
+        if gi:
+            run = [p[i] for i in gi]
+            if run != list(range(run[0], run[0] + len(run))):
+                return None
+            keys.append((run[0], 0))
+        else:  # an inserted size-1 axis rides after the run before it
+            keys.append((keys[-1][0], keys[-1][1] + 1) if keys else (-1, k))
+    order = sorted(range(len(groups)), key=lambda k: keys[k])
+    new_shape: list[int] = []
+    position: dict[int, int] = {}
+    for k in order:
+        for j in groups[k][1]:
+            position[j] = len(new_shape)
+            d = o.shape[j]
+            new_shape.append(-1 if d is None else int(d))
+    attrs = dict(node.attrs)
+    attrs["shape"] = tuple(new_shape)
+    return attrs, tuple(position[j] for j in range(len(o.shape)))
 
 
 # -- flatten into Dense ----------------------------------------------------------------
@@ -368,8 +488,8 @@ def _flatten_into_dense(graph: Graph, node: Node, uses: UseDef) -> bool:
     else:
         return False
     graph.weights[weight] = new
-    flat.inputs = [trans.inputs[0]]
-    _drop_if_unused(graph, trans)
+    uses.set_inputs(flat, [trans.inputs[0]])
+    _drop_if_unused(uses, trans)
     return True
 
 
