@@ -184,7 +184,7 @@ def _cumsum(node: Node, x: np.ndarray) -> np.ndarray:
 def _mod(node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     if a.dtype.kind in "iu" and b.dtype.kind in "iu" and not np.all(b):
         return None  # integer division by zero: the runtime's business
-    return np.fmod(a, b) if node.attr("fmod") else np.mod(_f64(a), _f64(b))
+    return np.fmod(_f64(a), _f64(b)) if node.attr("fmod") else np.mod(_f64(a), _f64(b))
 
 
 def _gather(node: Node, x: np.ndarray, indices: np.ndarray) -> np.ndarray | None:
