@@ -15,18 +15,19 @@ from tests.frontends.onnx._common import convert_and_check
 
 #: exporter -> (dynamo, opset); the TorchScript exporter at an older and a newer opset
 EXPORTERS = {"torchscript11": (False, 11), "torchscript17": (False, 17), "dynamo": (True, None)}
-#: (net, exporter) pairs and the targets each is checked on; CNTK 2.7 lacks
-#: InstanceNormalization/HardSwish/Expand and reductions over the batch, so it gets the nets
-#: it can run
+ALL = ("onnx", "pytorch", "keras", "cntk")
+#: (net, exporter) pairs and the targets each is checked on.  The transformer skips CNTK:
+#: the CNTK emitter fails on its batch-preserving ReduceMean after batched MatMuls
+#: (reported; not a frontend matter)
 CASES = [
-    ("convnet", "torchscript11", ("onnx", "pytorch", "keras", "cntk")),
-    ("convnet", "dynamo", ("onnx", "pytorch", "keras", "cntk")),
-    ("mobile", "torchscript11", ("onnx", "pytorch", "keras")),
-    ("mobile", "dynamo", ("onnx", "pytorch", "keras")),
+    ("convnet", "torchscript11", ALL),
+    ("convnet", "dynamo", ALL),
+    ("mobile", "torchscript11", ALL),
+    ("mobile", "dynamo", ALL),
     ("transformer", "torchscript17", ("onnx", "pytorch", "keras")),
     ("transformer", "dynamo", ("onnx", "pytorch", "keras")),
-    ("math", "torchscript11", ("onnx", "pytorch", "keras")),
-    ("math", "dynamo", ("onnx", "pytorch", "keras")),
+    ("math", "torchscript11", ALL),
+    ("math", "dynamo", ALL),
 ]
 
 
