@@ -64,6 +64,16 @@ def run_onnx_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
     return [outputs[name] for name in graph.outputs]
 
 
+@RUNNERS.register("caffe")
+def run_caffe_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
+                    ) -> list[np.ndarray]:
+    """OpenCV's dnn on NAME.prototxt + NAME.caffemodel; the Caffe emitter names the input
+    blobs and output layers after the IR values."""
+    from mmconv.verify.caffe_runner import run_caffe
+
+    return run_caffe(path, {v.name: inputs[v.name] for v in graph.inputs}, graph.outputs)
+
+
 @RUNNERS.register("pytorch", "torch")
 def run_torchscript(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
                     ) -> list[np.ndarray]:
