@@ -84,7 +84,8 @@ def _main(args: argparse.Namespace) -> int:
             results = verify_conversion(
                 graph, (args.srcFramework.lower(), Path(args.inputWeight or args.inputNetwork)),
                 (emitter.name, Path(args.outputModel)))
-    print(f"wrote {args.outputModel} ({len(graph.nodes)} nodes; inputs "
+    written = " + ".join(str(p) for p in emitter.outputs(Path(args.outputModel)))
+    print(f"wrote {written} ({len(graph.nodes)} nodes; inputs "
           f"{[v.name for v in graph.inputs]}, outputs {graph.outputs})")
     return _report(results, args) if args.verify else 0
 

@@ -1,5 +1,7 @@
 """Activations: Caffe's ReLU, PReLU, ELU, Sigmoid, TanH, BNLL and Softmax layers.
 
+PReLU with one slope per channel (or one for all) is Caffe's PReLU; other
+slopes are ``relu(x) - slope * relu(-x)`` with a Scale layer holding them.
 SELU is an ELU scaled by a Power layer (gamma * ELU_alpha(x) is SELU exactly);
 LogSoftmax is Softmax then Log; HardSigmoid a Power layer and the Clip
 decomposition of :mod:`.elementwise`.  Hardmax has no Caffe form (no handler).
@@ -7,9 +9,11 @@ decomposition of :mod:`.elementwise`.  Hardmax has no Caffe form (no handler).
 
 from __future__ import annotations
 
+import numpy as np
+
 from mmconv.emitters.caffe import caffe_pb2 as pb
 from mmconv.emitters.caffe.context import HANDLERS, EmitContext
-from mmconv.emitters.caffe.elementwise import clip_blob
+from mmconv.emitters.caffe.elementwise import clip_blob, scale_layer
 from mmconv.ir.core import Node
 
 
@@ -69,10 +73,20 @@ def prelu(ctx: EmitContext, node: Node) -> None:
     dims = (1,) * (len(shape) - slope.ndim) + slope.shape
     per_channel = (len(dims) == len(shape) and len(shape) > 1 and dims[1] == channels
                    and all(d == 1 for i, d in enumerate(dims) if i != 1))
-    if not per_channel:
-        raise ctx.unsupported(node, f"slope of shape {list(slope.shape)} for an input of shape "
-                              f"{list(shape)}; Caffe's PReLU has one slope per channel")
-    ctx.final(node, "PReLU", [ctx.blob(x)], blobs=[slope.reshape(channels)])
+    if per_channel:
+        ctx.final(node, "PReLU", [ctx.blob(x)], blobs=[slope.reshape(channels)])
+        return
+    if np.broadcast_shapes(slope.shape, shape) != shape:
+        raise ctx.unsupported(node, f"slope of shape {list(slope.shape)} broadcasts the input "
+                              f"{list(ctx.shape(x))} up; Caffe layers keep their input's shape")
+    # other slopes: relu(x) - slope * relu(-x) (one of the two terms is 0: exact)
+    bx = ctx.blob(x)
+    pos = ctx.layer("ReLU", [bx], hint="pos")[0]
+    neg = ctx.layer("ReLU", [ctx.power(bx, scale=-1.0, hint="neg")], hint="relu_neg")[0]
+    scaled = scale_layer(ctx, None, neg, shape, -slope.astype(np.float64), None, node,
+                         "slope")
+    ctx.final(node, "Eltwise", [pos, scaled],
+              eltwise_param=pb.EltwiseParameter(operation=pb.EltwiseParameter.SUM))
 
 
 def _softmax(ctx: EmitContext, node: Node, log: bool) -> None:

@@ -160,6 +160,20 @@ class EmitContext(EmitContextBase):
                           slice_param=pb.SliceParameter(axis=axis, slice_point=points))
         return tops[1 if start > 0 else 0]
 
+    def as_2d(self, node: Node, value: str) -> str:
+        """The blob of 1-D feature map ``value`` ``[N, C, L]`` seen as ``[N, C, L, 1]``
+        (a Reshape layer): Caffe's convolutions and pools here are 2-D."""
+        channels, length = self.static_shape(node, value)[1:]
+        return self.layer("Reshape", [self.blob(value)], hint="to_2d",
+                          reshape_param=pb.ReshapeParameter(
+                              shape=pb.BlobShape(dim=[0, channels, length, 1])))[0]
+
+    def from_2d(self, node: Node, blob: str) -> None:
+        """``node``'s 1-D output ``[N, C, L]`` from the 2-D ``blob`` ``[N, C, L, 1]``."""
+        channels, length = self.static_shape(node, node.outputs[0])[1:]
+        self.final(node, "Reshape", [blob], reshape_param=pb.ReshapeParameter(
+            shape=pb.BlobShape(dim=[0, channels, length])))
+
     def power(self, blob: str, *, power: float = 1.0, scale: float = 1.0, shift: float = 0.0,
               node: Node | None = None, hint: str = "power") -> str:
         """y = (shift + scale * x) ^ power: a helper layer, or ``node``'s final one."""
