@@ -20,6 +20,9 @@ from mmconv.ir import Graph
 
 Runner = Callable[[Path, Graph, Mapping[str, np.ndarray]], list[np.ndarray]]
 RUNNERS: Registry[Runner] = Registry("model runner")
+#: Targets that compute in a fixed precision whatever the source's dtype: a float64
+#: source is compared at the tolerance of that precision (Caffe runtimes are float32).
+TARGET_PRECISION: dict[str, str] = {"caffe": "float32"}
 #: Runners for a model mmconv *wrote*, where that differs from reading a source model
 #: (a CNTK model from the CNTK emitter is addressed by IR names, not source uids).
 TARGET_RUNNERS: Registry[Runner] = Registry("target model runner")

@@ -89,11 +89,29 @@ def scale_layer(ctx: EmitContext, node: Node | None, x: str, shape: tuple[int, .
         if node is not None:
             return ctx.power(x, scale=float(s_blob), shift=shift, node=node)
         return ctx.power(x, scale=float(s_blob), shift=shift, hint=hint)
-    param = pb.ScaleParameter(axis=axis, num_axes=s_blob.ndim, bias_term=b_blob is not None)
     blobs = [s_blob] if b_blob is None else [s_blob, b_blob]
+    span = s_blob.ndim
+    if span > 1:
+        # OpenCV fuses a Scale that follows a convolution into its weights assuming one
+        # factor per channel, and fails on a blob spanning several axes; a Scale on the
+        # spanned axes flattened into one (Reshapes around it, views in every runtime) is
+        # the same function and never fused
+        merged = [0] * axis + [int(np.prod(shape[axis:axis + span]))]
+        x = ctx.layer("Reshape", [x], hint=f"{hint}_flat", reshape_param=pb.ReshapeParameter(
+            shape=pb.BlobShape(dim=merged), num_axes=axis + span))[0]
+        blobs = [b.reshape(-1) for b in blobs]
+    param = pb.ScaleParameter(axis=axis, num_axes=1 if span else 0,
+                              bias_term=b_blob is not None)
+    if span <= 1:
+        if node is not None:
+            return ctx.final(node, "Scale", [x], blobs=blobs, scale_param=param)
+        return ctx.layer("Scale", [x], hint=hint, blobs=blobs, scale_param=param)[0]
+    y = ctx.layer("Scale", [x], hint=hint, blobs=blobs, scale_param=param)[0]
+    back = pb.ReshapeParameter(shape=pb.BlobShape(dim=[0] * axis + list(shape[axis:axis + span])),
+                               num_axes=axis + 1)
     if node is not None:
-        return ctx.final(node, "Scale", [x], blobs=blobs, scale_param=param)
-    return ctx.layer("Scale", [x], hint=hint, blobs=blobs, scale_param=param)[0]
+        return ctx.final(node, "Reshape", [y], reshape_param=back)
+    return ctx.layer("Reshape", [y], hint=f"{hint}_unflat", reshape_param=back)[0]
 
 
 # -- binary ops --------------------------------------------------------------------------

@@ -139,3 +139,13 @@ def test_console_verify_with_real_cntk(cntk_python: str, tmp_path: Path) -> None
                     "-df", "caffe", "-om", tmp_path / "alex", "--verify")
     assert proc.returncode == 0, proc.stderr
     assert "verify" in proc.stdout and "MISMATCH" not in proc.stdout, proc.stdout
+
+
+@pytest.mark.cntk
+def test_console_verify_float64_at_caffes_precision(cntk_python: str, tmp_path: Path) -> None:
+    """Caffe computes in float32: --verify holds a float64 source to float32's tolerance
+    (mmconv.verify.runners.TARGET_PRECISION) instead of failing every float64 model."""
+    proc = _console("mmconvert", "-sf", "cntk", "-iw", FIXTURES / "float64.v2.model",
+                    "-df", "caffe", "-om", tmp_path / "f64", "--verify")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "tolerance 0.0001" in proc.stdout, proc.stdout

@@ -179,3 +179,26 @@ def test_pool_cases_cover_floor_ceil_and_asymmetric_pads() -> None:
     names = {"maxpool_ceil", "maxpool_asymmetric_pads", "avgpool_pads_exclude",
              "avgpool_ceil_include_pad", "maxpool_1d_ceil_pads"}
     assert names <= set(CASES)  # each runs in OpenCV in test_caffe_ops
+
+
+def test_per_element_scale_after_a_convolution(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A per-element BN (CNTK's default) after a conv: OpenCV would fuse a plain Scale into
+    the conv assuming one factor per channel (and assert); the flattened Scale is not fused."""
+    rng = np.random.default_rng(11)
+    g = Graph("conv_bn_elem")
+    g.add_input("x", "float32", [None, 3, 6, 6])
+    g.add_weight("W", rng.standard_normal((4, 3, 3, 3)).astype(np.float32))
+    g.add_node("Conv", ["x", "W"], "conv", pads=(1, 1, 1, 1))
+    params = {p: rng.uniform(0.5, 1.5, (4, 6, 6)).astype(np.float32)
+              for p in ("scale", "B", "mean", "var")}
+    for p, a in params.items():
+        g.add_weight(f"bn/{p}", a)
+    g.add_node("BatchNormalization", ["conv", *(f"bn/{p}" for p in params)], "bn",
+               spatial=False)
+    g.outputs = ["bn"]
+    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    emit_model(g, tmp_path / "m")
+    (got,) = run(tmp_path / "m", {"x": x}, ["bn"])
+    y = ref.conv(x, g.weights["W"], pads=(1, 1, 1, 1))
+    want = (y - params["mean"]) / np.sqrt(params["var"] + 1e-5) * params["scale"] + params["B"]
+    assert_close(want.astype(np.float32), got)
