@@ -202,3 +202,32 @@ def test_per_element_scale_after_a_convolution(tmp_path) -> None:  # type: ignor
     y = ref.conv(x, g.weights["W"], pads=(1, 1, 1, 1))
     want = (y - params["mean"]) / np.sqrt(params["var"] + 1e-5) * params["scale"] + params["B"]
     assert_close(want.astype(np.float32), got)
+
+
+def _leaky_graph(threshold: float) -> Graph:
+    """CNTK v1's leaky_relu, as the CNTK frontend reads it: where(x < t, 0.2 * x, x)."""
+    g = Graph("leaky")
+    g.add_input("x", "float32", [None, 5])
+    g.add_weight("zero", np.array([threshold], np.float32))
+    g.add_weight("alpha", np.array([0.2], np.float32))
+    g.add_node("Less", ["x", "zero"], "less")
+    g.add_node("Cast", ["less"], "as_float", to="float32")
+    g.add_node("Cast", ["as_float"], "as_bool", to="bool")
+    g.add_node("Mul", ["alpha", "x"], "scaled")
+    g.add_node("Where", ["as_bool", "scaled", "x"], "select")
+    g.outputs = ["select"]
+    return g
+
+
+def test_decomposed_leaky_relu_is_one_relu(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    emit_model(_leaky_graph(0.0), tmp_path / "m")
+    net = pb.NetParameter.FromString((tmp_path / "m.caffemodel").read_bytes())
+    assert [(layer.type, layer.name) for layer in net.layer] == [("Input", "x"),
+                                                                  ("ReLU", "select")]
+    assert net.layer[1].relu_param.negative_slope == pytest.approx(0.2)
+    x = np.array([[-2.0, -0.5, 0.0, 0.5, 3.0]] * 2, np.float32)
+    (got,) = run(tmp_path / "m", {"x": x}, ["select"])
+    assert_close(np.where(x < 0, 0.2 * x, x), got)
+    # another threshold is not a leaky ReLU: the comparison is refused, with its name
+    with pytest.raises(UnsupportedError, match=r"'less' \(Less\)"):
+        emit_model(_leaky_graph(1.0), tmp_path / "n")
