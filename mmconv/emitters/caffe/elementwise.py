@@ -115,9 +115,39 @@ def scale_layer(ctx: EmitContext, node: Node | None, x: str, shape: tuple[int, .
 
 
 # -- binary ops --------------------------------------------------------------------------
+def _broadcast_product(ctx: EmitContext, node: Node, a: str, b: str) -> bool:
+    """Mul/Div where one operand varies only along the leading axes of the other (an SE
+    block's ``x * gate[N, C, 1, 1]``): a Scale layer with the small operand as its second
+    bottom, which Caffe broadcasts over the trailing axes.  False if not that form."""
+    out = ctx.shape(node.outputs[0])
+    if ctx.shape(a) == out:
+        big, small = a, b
+    elif ctx.shape(b) == out:
+        big, small = b, a
+    else:
+        return False
+    dims = (1,) * (len(out) - ctx.rank(small)) + tuple(ctx.shape(small))
+    k = max((i + 1 for i, d in enumerate(dims) if d != 1), default=0)
+    if k == 0 or tuple(dims[:k]) != tuple(out[:k]) or any(d is None for d in out[1:k]):
+        return False
+    big_blob, small_blob = ctx.blob(big), ctx.blob(small)
+    if node.op == "Div":  # a / b = a * (1 / b)
+        if b == big:
+            big_blob = ctx.power(big_blob, power=-1.0, hint="reciprocal")
+        else:
+            small_blob = ctx.power(small_blob, power=-1.0, hint="reciprocal")
+    if tuple(ctx.shape(small)) != tuple(out[:k]):
+        small_blob = ctx.layer("Reshape", [small_blob], hint="lead", reshape_param=(
+            pb.ReshapeParameter(shape=pb.BlobShape(dim=[0, *(int(d) for d in out[1:k])]))))[0]
+    ctx.final(node, "Scale", [big_blob, small_blob], scale_param=pb.ScaleParameter(axis=0))
+    return True
+
+
 def _both_computed(ctx: EmitContext, node: Node, a: str, b: str) -> None:
     out_shape = ctx.shape(node.outputs[0])
     if ctx.shape(a) != out_shape or ctx.shape(b) != out_shape:
+        if node.op in ("Mul", "Div") and _broadcast_product(ctx, node, a, b):
+            return
         raise ctx.unsupported(node, f"it broadcasts {list(ctx.shape(a))} against "
                               f"{list(ctx.shape(b))}; Caffe's Eltwise needs equal shapes")
     ba, bb = ctx.blob(a), ctx.blob(b)

@@ -231,3 +231,24 @@ def test_decomposed_leaky_relu_is_one_relu(tmp_path) -> None:  # type: ignore[no
     # another threshold is not a leaky ReLU: the comparison is refused, with its name
     with pytest.raises(UnsupportedError, match=r"'less' \(Less\)"):
         emit_model(_leaky_graph(1.0), tmp_path / "n")
+
+
+@pytest.mark.parametrize("op,gate_first", [("Mul", False), ("Mul", True), ("Div", False),
+                                           ("Div", True)])
+def test_broadcast_product_of_computed_blobs(op: str, gate_first: bool, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An SE block's x * gate[N, C, 1, 1]: a two-bottom Scale layer (Caffe broadcasts its
+    second bottom over the trailing axes)."""
+    g = Graph("se")
+    g.add_input("x", "float32", [None, 4, 3, 5])
+    g.add_node("GlobalAveragePool", ["x"], "gap")
+    g.add_node("Sigmoid", ["gap"], "gate")
+    g.add_node(op, ["gate", "x"] if gate_first else ["x", "gate"], "y")
+    g.outputs = ["y"]
+    emit_model(g, tmp_path / "m")
+    x = np.random.default_rng(2).standard_normal((2, 4, 3, 5)).astype(np.float32)
+    gate = 1 / (1 + np.exp(-x.mean(axis=(2, 3), keepdims=True)))
+    a, b = (gate, x) if gate_first else (x, gate)
+    (got,) = run(tmp_path / "m", {"x": x}, ["y"])
+    assert_close((a * b if op == "Mul" else a / b).astype(np.float32), got)
+    net = pb.NetParameter.FromString((tmp_path / "m.caffemodel").read_bytes())
+    assert net.layer[-1].type == "Scale" and len(net.layer[-1].bottom) == 2
