@@ -252,3 +252,29 @@ def test_broadcast_product_of_computed_blobs(op: str, gate_first: bool, tmp_path
     assert_close((a * b if op == "Mul" else a / b).astype(np.float32), got)
     net = pb.NetParameter.FromString((tmp_path / "m.caffemodel").read_bytes())
     assert net.layer[-1].type == "Scale" and len(net.layer[-1].bottom) == 2
+
+
+def test_decomposed_softmax_and_log_softmax(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """CNTK v1's softmax/log_softmax along an axis, as the frontend reads them (keepdims
+    reductions and a broadcasting Sub no Caffe layer has): Softmax and Softmax + Log."""
+    g = Graph("soft")
+    g.add_input("x", "float32", [None, 5, 7])
+    for tag, axis in (("s", 1), ("l", 2)):
+        g.add_node("ReduceMax", ["x"], f"{tag}_max", axes=(axis,), keepdims=True)
+        g.add_node("Sub", ["x", f"{tag}_max"], f"{tag}_shift")
+        g.add_node("Exp", [f"{tag}_shift"], f"{tag}_exp")
+        g.add_node("ReduceSum", [f"{tag}_exp"], f"{tag}_sum", axes=(axis,), keepdims=True)
+    g.add_node("Reciprocal", ["s_sum"], "s_inv")
+    g.add_node("Mul", ["s_exp", "s_inv"], "softmax")
+    g.add_node("Log", ["l_sum"], "l_log")
+    g.add_node("Sub", ["l_shift", "l_log"], "log_softmax")
+    g.outputs = ["softmax", "log_softmax"]
+    emit_model(g, tmp_path / "m")
+    net = pb.NetParameter.FromString((tmp_path / "m.caffemodel").read_bytes())
+    assert [layer.type for layer in net.layer] == ["Input", "Softmax", "Softmax", "Log"]
+    assert [layer.softmax_param.axis for layer in net.layer[1:3]] == [1, 2]
+    x = np.random.default_rng(4).standard_normal((2, 5, 7)).astype(np.float32) * 3
+    got = run(tmp_path / "m", {"x": x}, g.outputs)
+    assert_close(ref.softmax(x.astype(np.float64), 1).astype(np.float32), got[0])
+    want = np.log(ref.softmax(x.astype(np.float64), 2)).astype(np.float32)
+    assert_close(want, got[1])
