@@ -34,7 +34,7 @@ from mmconv.ir.passes import folded_for_emit
 
 #: The op-family modules; importing them fills HANDLERS.
 FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normalization", "pool",
-            "reduce", "shape")
+            "reduce", "shape", "spatial")
 
 #: Field numbers in caffe.proto: NetParameter.layer, LayerParameter.blobs, BlobProto.data.
 _NET_LAYER, _LAYER_BLOBS, _BLOB_DATA = 100, 7, 5

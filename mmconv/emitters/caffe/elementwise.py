@@ -23,34 +23,41 @@ SUM, PROD, MAX = pb.EltwiseParameter.SUM, pb.EltwiseParameter.PROD, pb.EltwisePa
 
 
 # -- helpers other families use ---------------------------------------------------------
-def clip_blob(ctx: EmitContext, node: Node, x: str, lo: float, hi: float) -> str:
-    """``node``'s output = min(max(x, lo), hi) for blob ``x`` (either bound may be inf)."""
+def clip_blob(ctx: EmitContext, node: Node | None, x: str, lo: float, hi: float) -> str:
+    """min(max(x, lo), hi) for blob ``x`` (either bound may be inf): ``node``'s output
+    (its last layer named after it), or a helper blob when ``node`` is None."""
+    def last(type_: str, bottoms: list[str], **params: object) -> str:
+        if node is not None:
+            return ctx.final(node, type_, bottoms, **params)  # type: ignore[arg-type]
+        return ctx.layer(type_, bottoms, hint="clip", **params)[0]  # type: ignore[arg-type]
+
+    def power(blob: str, **kw: float) -> str:
+        return ctx.power(blob, node=node, **kw) if node is not None else \
+            ctx.power(blob, hint="clip", **kw)
+
     has_lo, has_hi = math.isfinite(lo), math.isfinite(hi)
-    if has_lo and has_hi:
+    if has_lo and has_hi:  # lo + relu(x - lo) - relu(x - hi)
         below = ctx.layer("ReLU", [ctx.power(x, shift=-lo, hint="minus_lo") if lo else x],
                           hint="relu_lo")[0]
         above = ctx.layer("ReLU", [ctx.power(x, shift=-hi, hint="minus_hi")],
                           hint="relu_hi")[0]
-        diff = ctx.layer("Eltwise", [below, above], hint="clip",
-                         eltwise_param=pb.EltwiseParameter(operation=SUM, coeff=[1.0, -1.0]))[0]
-        return ctx.power(diff, shift=lo, node=node) if lo else _final_copy(ctx, node, diff)
-    if has_lo:
+        param = pb.EltwiseParameter(operation=SUM, coeff=[1.0, -1.0])
+        if not lo:
+            return last("Eltwise", [below, above], eltwise_param=param)
+        diff = ctx.layer("Eltwise", [below, above], hint="diff", eltwise_param=param)[0]
+        return power(diff, shift=lo)
+    if has_lo:  # relu(x - lo) + lo
         if lo == 0.0:
-            return ctx.final(node, "ReLU", [x])
+            return last("ReLU", [x])
         r = ctx.layer("ReLU", [ctx.power(x, shift=-lo, hint="minus_lo")], hint="relu_lo")[0]
-        return ctx.power(r, shift=lo, node=node)
-    if has_hi:
+        return power(r, shift=lo)
+    if has_hi:  # hi - relu(hi - x)
         r = ctx.layer("ReLU", [ctx.power(x, scale=-1.0, shift=hi, hint="hi_minus")],
                       hint="relu_hi")[0]
-        return ctx.power(r, scale=-1.0, shift=hi, node=node)
-    ctx.alias(node.outputs[0], x)
+        return power(r, scale=-1.0, shift=hi)
+    if node is not None:
+        ctx.alias(node.outputs[0], x)
     return x
-
-
-def _final_copy(ctx: EmitContext, node: Node, blob: str) -> str:
-    ctx.alias(node.outputs[0], blob)
-    ctx.identity(node.outputs[0])
-    return node.outputs[0]
 
 
 def _scale_span(ctx: EmitContext, node: Node, const: np.ndarray, shape: tuple[int, ...]

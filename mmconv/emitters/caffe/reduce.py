@@ -4,7 +4,8 @@ BVLC Caffe's Reduction layer only reduces all trailing axes, and OpenCV does
 not read it; a Pooling layer does the job: the input is viewed (Reshape) as
 ``[N, before, reduced, after]``, pooled with a ``reduced x 1`` window, and
 viewed back as the IR output.  A mean is an AVE pool, a sum the mean times the
-count (Power), a max a MAX pool, a min ``-max(-x)``.  Reductions over the
+count (Power), a max a MAX pool, a min ``-max(-x)``, an L2 norm
+``sqrt(count * mean(x^2))``.  Reductions over the
 batch axis or over axes with others between them are refused, as are
 ReduceProd and ReduceLogSumExp (no such pooling).
 """
@@ -21,7 +22,7 @@ from mmconv.ir.core import Node
 MAX, AVE = pb.PoolingParameter.MAX, pb.PoolingParameter.AVE
 
 
-@HANDLERS.register("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin")
+@HANDLERS.register("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL2")
 def reduce(ctx: EmitContext, node: Node) -> None:
     x = node.inputs[0]
     shape = ctx.static_shape(node, x)
@@ -37,13 +38,17 @@ def reduce(ctx: EmitContext, node: Node) -> None:
     blob = ctx.blob(x)
     if node.op == "ReduceMin":
         blob = ctx.power(blob, scale=-1.0, hint="neg")
+    elif node.op == "ReduceL2":
+        blob = ctx.power(blob, power=2.0, hint="square")
     (blob,) = ctx.layer("Reshape", [blob], hint="view", reshape_param=pb.ReshapeParameter(
         shape=pb.BlobShape(dim=view)))
     (blob,) = ctx.layer("Pooling", [blob], hint="reduce", pooling_param=pb.PoolingParameter(
-        pool=AVE if node.op in ("ReduceMean", "ReduceSum") else MAX, kernel_h=view[2],
+        pool=MAX if node.op in ("ReduceMax", "ReduceMin") else AVE, kernel_h=view[2],
         kernel_w=1, stride_h=1, stride_w=1))
     if node.op == "ReduceSum":
         blob = ctx.power(blob, scale=float(view[2]), hint="sum")
+    elif node.op == "ReduceL2":  # sqrt(count * mean(x^2))
+        blob = ctx.power(blob, power=0.5, scale=float(view[2]), hint="norm")
     elif node.op == "ReduceMin":
         blob = ctx.power(blob, scale=-1.0, hint="min")
     out = ctx.static_shape(node, node.outputs[0])
