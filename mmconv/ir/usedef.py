@@ -1,0 +1,151 @@
+"""Use-def information of a graph: who produces each value and who reads it.
+
+The graph stores nodes with input/output *names* only; producers and consumers
+are derived here, in one place, rather than kept in the graph and patched by
+every edit (passes rewrite ``node.inputs`` freely, and a stale index is a worse
+bug than a rebuilt one).  Building an index is one linear walk, so passes
+rebuild it after each rewrite they make instead of maintaining it by hand.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # core imports this module; the reverse is for type hints only
+    from mmconv.ir.core import Graph, Node
+
+
+def producers(graph: Graph) -> dict[str, Node]:
+    """Value name -> the node that outputs it (graph inputs and weights have none)."""
+    return {out: node for node in graph.nodes for out in node.outputs}
+
+
+def consumers(graph: Graph) -> dict[str, list[Node]]:
+    """Value name -> the nodes that read it, in graph order (a node reading a value
+    twice is listed twice, so counts are uses, not readers)."""
+    result: dict[str, list[Node]] = {}
+    for node in graph.nodes:
+        for name in node.inputs:
+            if name:
+                result.setdefault(name, []).append(node)
+    return result
+
+
+class UseDef:
+    """:func:`producers` and :func:`consumers` of a graph, with queries and edits.
+
+    Built in one linear walk.  Edit the graph either directly and build a new
+    index, or -- for a pass that makes many rewrites -- through the edit methods
+    below, which keep the index current in O(uses) per edit instead of O(graph):
+    a pass rewriting hundreds of Transposes in a big model stays linear.  Removed
+    nodes leave ``graph.nodes`` at :meth:`flush` (one filter for all of them).
+    Graph outputs are not edited here.
+    """
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.producers = producers(graph)
+        self.consumers = consumers(graph)
+        self.outputs = set(graph.outputs)
+        self.removed: set[int] = set()
+
+    # -- edits -------------------------------------------------------------------------
+    def _unlink(self, node: Node, name: str) -> None:
+        users = self.consumers.get(name, [])
+        for k, user in enumerate(users):
+            if user is node:
+                del users[k]
+                return
+
+    def set_inputs(self, node: Node, inputs: list[str]) -> None:
+        """Make ``node`` read ``inputs``."""
+        for name in node.inputs:
+            if name:
+                self._unlink(node, name)
+        node.inputs = list(inputs)
+        for name in node.inputs:
+            if name:
+                self.consumers.setdefault(name, []).append(node)
+
+    def set_outputs(self, node: Node, outputs: list[str]) -> None:
+        for name in node.outputs:
+            if self.producers.get(name) is node:
+                del self.producers[name]
+        node.outputs = list(outputs)
+        for name in node.outputs:
+            self.producers[name] = node
+
+    def add_node(self, node: Node) -> Node:
+        """Append ``node`` (already checked, output names already claimed)."""
+        self.graph.nodes.append(node)
+        for name in node.outputs:
+            self.producers[name] = node
+        for name in node.inputs:
+            if name:
+                self.consumers.setdefault(name, []).append(node)
+        return node
+
+    def remove_node(self, node: Node) -> None:
+        """Drop ``node`` from the index now and from ``graph.nodes`` at :meth:`flush`."""
+        for name in node.inputs:
+            if name:
+                self._unlink(node, name)
+        for name in node.outputs:
+            if self.producers.get(name) is node:
+                del self.producers[name]
+        self.removed.add(id(node))
+
+    def replace_all_uses(self, old: str, new: str) -> int:
+        """:func:`replace_all_uses` (node inputs only), keeping the index current."""
+        users = self.consumers.pop(old, [])
+        seen: set[int] = set()
+        for node in users:
+            if id(node) not in seen:  # a node reading ``old`` twice is listed twice
+                seen.add(id(node))
+                node.inputs = [new if i == old else i for i in node.inputs]
+        self.consumers.setdefault(new, []).extend(users)
+        return len(users)
+
+    def flush(self) -> None:
+        """Apply the removals to ``graph.nodes``."""
+        if self.removed:
+            self.graph.nodes = [n for n in self.graph.nodes if id(n) not in self.removed]
+            self.removed.clear()
+
+    # -- queries -----------------------------------------------------------------------
+    def is_removed(self, node: Node) -> bool:
+        return id(node) in self.removed
+
+    def producer(self, name: str) -> Node | None:
+        return self.producers.get(name)
+
+    def users(self, name: str) -> list[Node]:
+        return self.consumers.get(name, [])
+
+    def uses(self, name: str) -> int:
+        """How many places read ``name``: node inputs plus graph outputs."""
+        return len(self.users(name)) + (name in self.outputs)
+
+    def only_user(self, name: str) -> Node | None:
+        """The single node reading ``name`` once, when nothing else (no graph output) does."""
+        users = self.users(name)
+        if len(users) == 1 and name not in self.outputs:
+            return users[0]
+        return None
+
+
+def replace_all_uses(graph: Graph, old: str, new: str, *, outputs: bool = False) -> int:
+    """Make every node input reading ``old`` read ``new``; returns how many were changed.
+
+    Graph outputs are names users know (and verifiers fetch), so they are only
+    renamed when ``outputs`` is true.
+    """
+    changed = 0
+    for node in graph.nodes:
+        if old in node.inputs:
+            changed += node.inputs.count(old)
+            node.inputs = [new if i == old else i for i in node.inputs]
+    if outputs and old in graph.outputs:
+        changed += graph.outputs.count(old)
+        graph.outputs = [new if o == old else o for o in graph.outputs]
+    return changed
