@@ -120,6 +120,8 @@ class NoticeHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         # sys.stderr is looked up per record (not bound once) so redirections apply
         print(f"{self.prog}: {record.getMessage()}", file=sys.stderr)
+
+
 def target_options(emitter: Emitter, given: dict[str, object], *, code: bool = False
                    ) -> dict[str, object]:
     """The emitter options set on the command line (``None`` = flag not given).
