@@ -19,8 +19,10 @@ Each IR op has a handler in the module of its family (``conv.py``,
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
+from mmconv.emitters.base import Emitter, Option
 from mmconv.emitters.mxnet.builder import (
     Built,
     build,
@@ -34,25 +36,21 @@ from mmconv.errors import UsageError
 from mmconv.formats.mxnet import checkpoint_paths, checkpoint_prefix
 from mmconv.ir.core import Graph
 
-__all__ = ["HANDLERS", "WEIGHTS_SUFFIX", "Built", "EmitContext", "build", "checkpoint_paths",
+__all__ = ["EMITTER", "HANDLERS", "Built", "EmitContext", "build", "checkpoint_paths",
            "checkpoint_prefix", "code_to_model", "emit_code", "emit_model", "generate",
            "missing_handlers", "write_checkpoint"]
 
 load_handlers()
 
-#: mmtocode's weights file is an MXNet params file (``mx.nd.load`` reads it).
-WEIGHTS_SUFFIX = ".params"
+OPTIONS = (Option("epoch", int, "the checkpoint's epoch number: PREFIX-%04d.params "
+                  "(0..9999, default 0)"),)
 
 
 def _epoch(options: dict[str, Any]) -> int:
-    epoch = options.pop("epoch", 0)
-    try:
-        value = int(epoch)
-    except (TypeError, ValueError):
-        raise UsageError(f"MXNet emitter: epoch={epoch!r} is not an integer") from None
-    if not 0 <= value <= 9999:
-        raise UsageError(f"MXNet emitter: epoch={value} is not in 0..9999")
-    return value
+    epoch = int(options.get("epoch", 0))
+    if not 0 <= epoch <= 9999:
+        raise UsageError(f"MXNet emitter: epoch={epoch} is not in 0..9999")
+    return epoch
 
 
 def emit_model(graph: Graph, output_path: str | os.PathLike[str], **options: Any) -> None:
@@ -60,11 +58,24 @@ def emit_model(graph: Graph, output_path: str | os.PathLike[str], **options: Any
 
     ``output_path`` is the prefix (``NAME``), or one of the two file names.
     """
-    options = dict(options)
-    epoch = _epoch(options)
-    if options:
-        raise UsageError(f"the MXNet emitter has no option(s) {', '.join(sorted(options))} "
-                         "(it takes: epoch)")
+    epoch = _epoch(EMITTER.check_options(options))
     write_checkpoint(build(graph), checkpoint_prefix(output_path), epoch)
 
 
+def _model_files(path: Path) -> list[Path]:
+    return list(checkpoint_paths(checkpoint_prefix(path)))
+
+
+EMITTER = Emitter(
+    name="mxnet",
+    summary="NAME-symbol.json + NAME-0000.params, MXNet's checkpoint (written without "
+            "MXNet; checked in mxnet 1.9.1); mmtocode writes mx.sym code and the params",
+    handlers=HANDLERS,
+    emit_code=emit_code,
+    code_to_model=code_to_model,
+    emit_model=emit_model,
+    model_suffixes=("-symbol.json", "-0000.params"),
+    weights_suffix=".params",
+    options=OPTIONS,
+    model_files=_model_files,
+)

@@ -92,7 +92,7 @@ def axis_of(ctx: EmitContext, node: Node, name: str) -> int:
     rank = ctx.rank(name)
     axis = int(node.attr("axis"))
     if not -rank <= axis < rank:
-        raise ctx.unsupported(f"axis {axis} out of range for rank {rank}")
+        raise ctx.unsupported(node, f"axis {axis} out of range for rank {rank}")
     return axis % rank
 
 
@@ -111,7 +111,7 @@ def emit_hardmax(ctx: EmitContext, node: Node) -> None:
     rank = ctx.rank(x)
     depth = ctx.shape(x)[axis]
     if depth is None:
-        raise ctx.unsupported("hardmax along a dynamic axis")
+        raise ctx.unsupported(node, "hardmax along a dynamic axis")
     dtype = ctx.mx_dtype(ctx.dtype(node.outputs[0]))
     index = ctx.op("argmax", [ctx.input(x)], "argmax", axis=axis)
     if axis == rank - 1:

@@ -10,13 +10,13 @@ would, both atomically.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from mmconv.emitters.base import emit_all
+from mmconv.emitters import base
+from mmconv.emitters.base import emit_all, load_families
 from mmconv.emitters.mxnet.context import HANDLERS, EmitContext
 from mmconv.emitters.mxnet.params import write_params
 from mmconv.emitters.mxnet.symbol import SymbolGraph
@@ -34,16 +34,13 @@ FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normali
 
 def load_handlers() -> None:
     """Import every family module so its handlers register (idempotent)."""
-    for family in FAMILIES:
-        importlib.import_module(f"mmconv.emitters.mxnet.{family}")
+    load_families("mmconv.emitters.mxnet", FAMILIES)
 
 
 def missing_handlers() -> list[str]:
     """IR ops without an MXNet handler (the tests pin this set)."""
-    from mmconv.ir.registry import all_schemas
-
     load_handlers()
-    return [s.name for s in all_schemas() if s.name not in HANDLERS]
+    return base.missing_handlers(HANDLERS)
 
 
 @dataclass

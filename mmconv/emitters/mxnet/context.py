@@ -28,10 +28,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from mmconv.dispatch import Registry
-from mmconv.emitters.base import IRQueries
+from mmconv.emitters.base import EmitContextBase
 from mmconv.emitters.mxnet.params import DTYPE_FLAGS, stored_shape
 from mmconv.emitters.mxnet.symbol import AttrValue, SymbolGraph, SymNode, shape_attr
-from mmconv.errors import UnsupportedError
 from mmconv.ir.core import Graph, Node
 
 #: A handler writes the MXNet nodes of one IR node through the context.
@@ -46,8 +45,11 @@ Entry = tuple[int, int]
 FLOAT_DTYPES = ("float32", "float64", "float16")
 
 
-class EmitContext(IRQueries):
+class EmitContext(EmitContextBase):
     """Collects the symbol nodes and parameters for one IR graph."""
+
+    handlers = HANDLERS
+    target = "MXNet 1.9 target"
 
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
@@ -57,21 +59,12 @@ class EmitContext(IRQueries):
         self.auxs: dict[str, np.ndarray] = {}
         self.entries: dict[str, Entry] = {}
         self._vars: dict[tuple[str, str], Entry] = {}
-        self._taken: set[str] = set(graph.values) | {n.name for n in graph.nodes}
-        self._node: Node | None = None
+        #: names no helper node may take: IR values and nodes, then every symbol node
+        self._taken_names = set(graph.values) | {n.name for n in graph.nodes}
         self.float_dtype = next((v.dtype for v in graph.values.values()
                                  if v.dtype in FLOAT_DTYPES), "float32")
 
     # -- names --------------------------------------------------------------------
-    def fresh(self, base: str) -> str:
-        """A node name no IR value, IR node or earlier symbol node uses."""
-        name, i = base, 1
-        while name in self._taken:
-            i += 1
-            name = f"{base}_{i}"
-        self._taken.add(name)
-        return name
-
     def helper_name(self, hint: str) -> str:
         return self.fresh(f"{self._node.name}/{hint}" if self._node is not None else hint)
 
@@ -84,7 +77,7 @@ class EmitContext(IRQueries):
             return self.float_dtype
         if ir_dtype in ("int16", "uint16", "uint32", "uint64"):
             return "int64" if ir_dtype != "int16" else "int32"
-        raise self.unsupported(f"MXNet has no dtype {ir_dtype}")
+        raise self.unsupported(None, f"MXNet has no dtype {ir_dtype}")
 
     def variable(self, name: str, array: np.ndarray | None = None, *, aux: bool = False) -> Entry:
         """A ``null`` node: a graph input (``array`` None) or a parameter holding ``array``."""
@@ -94,7 +87,7 @@ class EmitContext(IRQueries):
             attrs["__shape__"] = shape_attr(stored_shape(array.shape))
             attrs["__dtype__"] = str(DTYPE_FLAGS[array.dtype.name])
             (self.auxs if aux else self.args)[name] = array
-        self._taken.add(name)
+        self._taken_names.add(name)
         idx = self.sym.add(SymNode("null", name, attrs=attrs))
         return (idx, 0)
 
@@ -112,7 +105,7 @@ class EmitContext(IRQueries):
         if transform is not None:
             array = transform(array)
         var = name if not any(k[0] == name for k in self._vars) else f"{name}@{layout}"
-        if var in self.args or var in self.auxs or (var != name and var in self._taken):
+        if var in self.args or var in self.auxs or (var != name and var in self._taken_names):
             var = self.fresh(var)
         entry = self.variable(var, array, aux=aux)
         self._vars[key] = entry
@@ -132,7 +125,7 @@ class EmitContext(IRQueries):
             return self.entries[name]
         if self.is_weight(name):
             return self.param(name)
-        raise self.unsupported(f"input {name!r} was not emitted")
+        raise self.unsupported(None, f"input {name!r} was not emitted")
 
     def op(self, op: str, inputs: Sequence[Entry], hint: str | None = None, *,
            out: str | None = None, num_outputs: int = 1, **attrs: AttrValue) -> Entry:
@@ -164,7 +157,7 @@ class EmitContext(IRQueries):
     def static_shape(self, name: str) -> tuple[int, ...]:
         shape = self.shape(name)
         if any(d is None for d in shape):
-            raise self.unsupported(f"value {name!r} needs a static shape here, it has "
+            raise self.unsupported(None, f"value {name!r} needs a static shape here, it has "
                                    f"{list(shape)}")
         return tuple(int(d) for d in shape)  # type: ignore[arg-type]
 
@@ -187,10 +180,10 @@ class EmitContext(IRQueries):
                 infer += 1
                 out.append(-1)
         if infer > 1:
-            raise self.unsupported(f"reshape to {list(target)}: more than one dynamic axis "
+            raise self.unsupported(None, f"reshape to {list(target)}: more than one dynamic axis "
                                    "that is not the batch axis")
         if 0 in [int(d) for d in target if d is not None]:
-            raise self.unsupported("reshape to an empty shape (MXNet reads 0 as 'copy')")
+            raise self.unsupported(None, "reshape to an empty shape (MXNet reads 0 as 'copy')")
         return tuple(out)
 
     def reshape(self, entry: Entry, like: str, target: Sequence[int | None],
@@ -208,19 +201,3 @@ class EmitContext(IRQueries):
             full = lead + tuple(int(d) for d in shape)  # type: ignore[arg-type]
             return self.param(name, lambda a: a.reshape(full), f"rank{rank}")
         return self.reshape(self.input(name), name, (*lead, *shape), hint)
-
-    # -- errors -----------------------------------------------------------------------------
-    def unsupported(self, why: str) -> UnsupportedError:
-        node = self._node
-        where = f"node {node.name!r} ({node.op})" if node is not None else "graph"
-        return UnsupportedError(f"{where}: {why} (MXNet 1.9 target)")
-
-    def emit(self, node: Node) -> None:
-        handler = HANDLERS.get(node.op)
-        self._node = node
-        try:
-            if handler is None:
-                raise self.unsupported(f"IR op {node.op} has no MXNet emitter handler")
-            handler(self, node)
-        finally:
-            self._node = None

@@ -57,7 +57,7 @@ def pad_axes(ctx: EmitContext, x: str, entry: Entry, begins: Sequence[int],
     first = padded[0]
     run = rank - first
     if run > 3:
-        raise ctx.unsupported(f"padding {run} trailing axes (MXNet Pad pads at most 3)")
+        raise ctx.unsupported(None, f"padding {run} trailing axes (MXNet Pad pads at most 3)")
     b, e = [int(v) for v in begins[first:]], [int(v) for v in ends[first:]]
     shape = ctx.shape(x)
     direct = first >= 2 and rank in (4, 5)
@@ -72,7 +72,7 @@ def pad_axes(ctx: EmitContext, x: str, entry: Entry, begins: Sequence[int],
         else:
             rest = lead[1:]
             if None in rest:
-                raise ctx.unsupported("padding behind dynamic axes")
+                raise ctx.unsupported(None, "padding behind dynamic axes")
             view = [lead[0], int(np.prod(rest))]  # type: ignore[arg-type]
         segment = list(shape[first:])
         if run == 1:
@@ -111,7 +111,7 @@ def emit_conv(ctx: EmitContext, node: Node) -> None:
     x, w = node.inputs[0], node.inputs[1]
     n = ctx.rank(w) - 2
     if n not in (1, 2, 3):
-        raise ctx.unsupported(f"{n}-D convolution (MXNet has 1-D, 2-D and 3-D)")
+        raise ctx.unsupported(node, f"{n}-D convolution (MXNet has 1-D, 2-D and 3-D)")
     strides, dilations, begins, ends = spatial_attrs(node, n)
     sym, extra_b, extra_e = split_pads(begins, ends)
     data = pad_spatial(ctx, x, ctx.input(x), extra_b, extra_e)
@@ -130,7 +130,7 @@ def emit_conv_transpose(ctx: EmitContext, node: Node) -> None:
     x, w = node.inputs[0], node.inputs[1]
     n = ctx.rank(w) - 2
     if n not in (1, 2, 3):
-        raise ctx.unsupported(f"{n}-D transposed convolution (MXNet has 1-D, 2-D and 3-D)")
+        raise ctx.unsupported(node, f"{n}-D transposed convolution (MXNet has 1-D, 2-D and 3-D)")
     strides, dilations, begins, ends = spatial_attrs(node, n)
     out_pad = [int(p) for p in (node.attr("output_padding") or [0] * n)]
     wshape = ctx.static_shape(w)

@@ -16,7 +16,7 @@ from mmconv.ir.core import Node
 def emit_max_roi_pool(ctx: EmitContext, node: Node) -> None:
     x, rois = node.inputs
     if ctx.rank(x) != 4:
-        raise ctx.unsupported("ROI pooling of a feature map that is not [N, C, H, W]")
+        raise ctx.unsupported(node, "ROI pooling of a feature map that is not [N, C, H, W]")
     ctx.emit_op(node, "ROIPooling", [ctx.input(x), ctx.input(rois)],
                 pooled_size=tuple(int(d) for d in node.attr("pooled_shape")),
                 spatial_scale=float(node.attr("spatial_scale")))

@@ -129,7 +129,7 @@ def emit_where(ctx: EmitContext, node: Node) -> None:
     rank = len(out_shape)
     full = [n for n in names if tuple(ctx.shape(n)) == tuple(out_shape)]
     if not full:
-        raise ctx.unsupported("no operand has the output's shape to broadcast the others to")
+        raise ctx.unsupported(node, "no operand has the output's shape to broadcast the others to")
     like = ctx.input(full[0])
     entries = []
     for i, n in enumerate(names):

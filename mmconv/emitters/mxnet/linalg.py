@@ -41,5 +41,5 @@ def emit_matmul(ctx: EmitContext, node: Node) -> None:
     elif ra == 3 and rb == 3 and ctx.shape(a)[0] == ctx.shape(b)[0]:
         ctx.emit_op(node, "batch_dot", [ctx.input(a), ctx.input(b)])
     else:
-        raise ctx.unsupported(f"matrix product of ranks {ra} and {rb} with broadcast batch "
+        raise ctx.unsupported(node, f"matrix product of ranks {ra} and {rb} with broadcast batch "
                               "axes (MXNet has dot and 3-D batch_dot)")

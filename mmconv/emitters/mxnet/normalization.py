@@ -90,7 +90,7 @@ def _affine(ctx: EmitContext, node: Node, eps: float) -> None:
 def emit_lrn(ctx: EmitContext, node: Node) -> None:
     size = int(node.attr("size"))
     if size % 2 == 0:
-        raise ctx.unsupported(f"LRN over an even window ({size}): MXNet centres its window")
+        raise ctx.unsupported(node, f"LRN over an even window ({size}): MXNet centres its window")
     ctx.emit_op(node, "LRN", [ctx.input(node.inputs[0])], nsize=size,
                 alpha=float(node.attr("alpha")), beta=float(node.attr("beta")),
                 knorm=float(node.attr("bias")))
@@ -105,11 +105,11 @@ def emit_layer_norm(ctx: EmitContext, node: Node) -> None:
     shape = ctx.shape(x)
     tail = shape[axis:]
     if None in tail:
-        raise ctx.unsupported("layer normalization over a dynamic axis")
+        raise ctx.unsupported(node, "layer normalization over a dynamic axis")
     size = int(np.prod(tail))  # type: ignore[arg-type]
     for name in (scale, bias):
         if name and not ctx.is_weight(name):
-            raise ctx.unsupported("layer normalization with parameters computed at run time")
+            raise ctx.unsupported(node, "layer normalization with parameters computed at run time")
 
     def full(a: np.ndarray) -> np.ndarray:
         return np.broadcast_to(a, tail).reshape(-1).copy()  # type: ignore[arg-type]

@@ -44,13 +44,13 @@ def emit_pool(ctx: EmitContext, node: Node) -> None:
     kernel = [int(k) for k in node.attr("kernel_shape")]
     n = len(kernel)
     if n not in (1, 2, 3) or ctx.rank(x) != n + 2:
-        raise ctx.unsupported(f"{n}-D pooling (MXNet has 1-D, 2-D and 3-D)")
+        raise ctx.unsupported(node, f"{n}-D pooling (MXNet has 1-D, 2-D and 3-D)")
     strides, dilations, begins, ends = spatial_attrs(node, n)
     if any(d != 1 for d in dilations):
-        raise ctx.unsupported("MXNet pooling has no dilation")
+        raise ctx.unsupported(node, "MXNet pooling has no dilation")
     spatial, out = ctx.shape(x)[2:], ctx.shape(node.outputs[0])[2:]
     if None in spatial or None in out:
-        raise ctx.unsupported("pooling over dynamic spatial axes")
+        raise ctx.unsupported(node, "pooling over dynamic spatial axes")
     want = [int(d) for d in out]  # type: ignore[arg-type]
     is_max = node.op == "MaxPool"
     include = not is_max and bool(node.attr("count_include_pad"))
@@ -80,7 +80,7 @@ def emit_pool(ctx: EmitContext, node: Node) -> None:
         pads = [0] * n
         conv = convention(pads, padded)
         if conv is None:
-            raise ctx.unsupported("MXNet's pooling output size rules do not reach the IR's "
+            raise ctx.unsupported(node, "MXNet's pooling output size rules do not reach the IR's "
                                   f"{want}")
     ctx.emit_op(node, "Pooling", [data], kernel=tuple(kernel), pool_type=_TYPE[node.op],
                 stride=tuple(strides), pad=tuple(pads), pooling_convention=conv,
@@ -107,7 +107,7 @@ def _average_excluding_pads(ctx: EmitContext, node: Node, kernel: list[int],
         lo, hi = begins[axis], begins[axis] + spatial[axis]
         valid = np.minimum(stop, hi) - np.maximum(start, lo)
         if (valid <= 0).any():
-            raise ctx.unsupported("an average pooling window that holds only padding")
+            raise ctx.unsupported(node, "an average pooling window that holds only padding")
         shape = [1] * (n + 2)
         shape[axis + 2] = want[axis]
         factor = factor * ((stop - start) / valid).reshape(shape)
@@ -117,7 +117,8 @@ def _average_excluding_pads(ctx: EmitContext, node: Node, kernel: list[int],
             conv = "full" if full else "valid"
             break
     if conv is None:
-        raise ctx.unsupported(f"MXNet's pooling output size rules do not reach the IR's {want}")
+        raise ctx.unsupported(node, "MXNet's pooling output size rules do not reach the "
+                              f"IR's {want}")
     data = pad_spatial(ctx, x, ctx.input(x), begins, ends)
     pooled = ctx.op("Pooling", [data], "sum_pool", kernel=tuple(kernel), pool_type="avg",
                     stride=tuple(strides), pad=(0,) * n, pooling_convention=conv,
@@ -131,6 +132,6 @@ def emit_global_pool(ctx: EmitContext, node: Node) -> None:
     x = node.inputs[0]
     n = ctx.rank(x) - 2
     if n not in (1, 2, 3):
-        raise ctx.unsupported(f"global pooling of a rank-{n + 2} tensor")
+        raise ctx.unsupported(node, f"global pooling of a rank-{n + 2} tensor")
     ctx.emit_op(node, "Pooling", [ctx.input(x)], kernel=(1,) * n, pool_type=_TYPE[node.op],
                 global_pool=True)

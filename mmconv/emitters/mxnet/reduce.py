@@ -59,7 +59,7 @@ def emit_arg(ctx: EmitContext, node: Node) -> None:
     if last:
         size = ctx.shape(x)[axis]
         if size is None:
-            raise ctx.unsupported("select_last_index along a dynamic axis")
+            raise ctx.unsupported(node, "select_last_index along a dynamic axis")
         data = ctx.op("reverse", [data], "reverse", axis=axis)
     index = ctx.op(op, [data], op, axis=axis, keepdims=keep)
     if last:
@@ -75,7 +75,7 @@ def emit_cumsum(ctx: EmitContext, node: Node) -> None:
     axis = int(node.attr("axis")) % rank
     size = ctx.shape(x)[axis]
     if size is None:
-        raise ctx.unsupported("a running sum along a dynamic axis")
+        raise ctx.unsupported(node, "a running sum along a dynamic axis")
     n = int(size)
     i, j = np.indices((n, n))
     # out[j] = sum_i x[i] * T[i, j]
@@ -85,7 +85,7 @@ def emit_cumsum(ctx: EmitContext, node: Node) -> None:
         tri = (i < j) if node.attr("exclusive") else (i <= j)
     dtype = ctx.mx_dtype(ctx.dtype(x))
     if dtype not in ("float32", "float64", "float16"):
-        raise ctx.unsupported(f"a running sum of {dtype} (MXNet's dot is float-only)")
+        raise ctx.unsupported(node, f"a running sum of {dtype} (MXNet's dot is float-only)")
     matrix = ctx.new_param(tri.astype(dtype), "triangle")
     data = ctx.input(x)
     if axis == rank - 1:

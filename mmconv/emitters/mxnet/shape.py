@@ -41,7 +41,7 @@ def emit_transpose(ctx: EmitContext, node: Node) -> None:
 def emit_reshape(ctx: EmitContext, node: Node) -> None:
     shape = tuple(int(d) for d in node.attr("shape"))
     if any(d < -1 for d in shape):
-        raise ctx.unsupported(f"reshape target {list(shape)}")
+        raise ctx.unsupported(node, f"reshape target {list(shape)}")
     ctx.emit_op(node, "Reshape", [ctx.input(node.inputs[0])], shape=shape)
 
 
@@ -57,7 +57,7 @@ def emit_flatten(ctx: EmitContext, node: Node) -> None:
     else:
         rest = shape[axis:]
         if None in rest:
-            raise ctx.unsupported("flattening dynamic axes after the batch axis")
+            raise ctx.unsupported(node, "flattening dynamic axes after the batch axis")
         ctx.emit_op(node, "Reshape", [ctx.input(x)],
                     shape=(-1, int(np.prod(rest))))  # type: ignore[arg-type]
 
@@ -91,11 +91,11 @@ def emit_slice(ctx: EmitContext, node: Node) -> None:
     step: list[int | None] = [None] * rank
     for a, s, e, st in zip(axes, starts, ends, steps, strict=True):
         if st == 0:
-            raise ctx.unsupported("slice step 0")
+            raise ctx.unsupported(node, "slice step 0")
         dim = shape[a]
         if dim is None:
             if st != 1 or s < 0:
-                raise ctx.unsupported(f"a stepped or from-the-end slice of dynamic axis {a}")
+                raise ctx.unsupported(node, f"a stepped or from-the-end slice of dynamic axis {a}")
             begin[a] = s or None
             end[a] = None if e >= OPEN_END else e
         else:
@@ -105,7 +105,7 @@ def emit_slice(ctx: EmitContext, node: Node) -> None:
         step[a] = st if st != 1 else None
     out = ctx.shape(node.outputs[0])
     if any(d == 0 for d in out):
-        raise ctx.unsupported("an empty slice")
+        raise ctx.unsupported(node, "an empty slice")
     ctx.emit_op(node, "slice", [ctx.input(x)], begin=tuple(begin), end=tuple(end),
                 step=tuple(step) if any(v is not None for v in step) else None)
 
