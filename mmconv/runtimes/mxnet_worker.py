@@ -46,12 +46,21 @@ class WorkerError(Exception):
 
 
 def _first_line(exc):
-    """MXNet errors carry a C++ stack trace after the message; keep the message."""
-    for line in str(exc).strip().splitlines():
-        line = line.strip()
-        if line and not line.startswith(("Stack trace", "[bt]", "File ")):
-            return line
-    return type(exc).__name__
+    """The message of an exception in one line.
+
+    MXNet's errors wrap the C++ message in a traceback of their own
+    ("Traceback (most recent call last):", frames, then "MXNetError: <message>"):
+    the message is the last line that is not part of that frame list.
+    """
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    keep = [line for line in lines
+            if not line.startswith(("Traceback (most recent", "File ", "[bt]", "Stack trace",
+                                    "[CALL STACK]"))
+            and not line.startswith(tuple(f"{i}:" for i in range(10)))]
+    if not keep:
+        return type(exc).__name__
+    text = keep[-1] if len(lines) > 1 and lines[0].startswith("Traceback") else keep[0]
+    return text[len("MXNetError: "):] if text.startswith("MXNetError: ") else text
 
 
 def _load_inputs(job):

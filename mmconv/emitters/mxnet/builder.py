@@ -23,7 +23,7 @@ from mmconv.emitters.mxnet.symbol import SymbolGraph
 from mmconv.errors import IRError
 from mmconv.formats.mxnet import checkpoint_paths
 from mmconv.fsutil import atomic_path
-from mmconv.ir.core import Graph
+from mmconv.ir.core import Graph, Node
 from mmconv.ir.infer import infer_shapes
 from mmconv.ir.passes import folded_for_emit
 
@@ -86,7 +86,13 @@ def build(graph: Graph) -> Built:
     for value in graph.inputs:
         ctx.entries[value.name] = ctx.variable(value.name)
     live = _live(graph)
-    emit_all(ctx, (n for n in graph.nodes if n.name in live), "MXNet")
+    def stand_in(node: Node) -> None:
+        """A failed node's outputs as placeholders, so its consumers are still checked
+        without repeating its error."""
+        for out in node.outputs:
+            ctx.entries[out] = ctx.variable(ctx.fresh(f"{out}/unsupported"))
+
+    emit_all(ctx, (n for n in graph.nodes if n.name in live), "MXNet", on_error=stand_in)
     inputs = {v.name for v in graph.inputs}
     for out in graph.outputs:
         if out in graph.weights or out in inputs:

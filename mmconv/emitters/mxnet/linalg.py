@@ -11,8 +11,27 @@ stored transposed once; 2-D x 2-D (or a vector) is ``dot``, 3-D x 3-D with equal
 
 from __future__ import annotations
 
-from mmconv.emitters.mxnet.context import HANDLERS, EmitContext
+from mmconv.emitters.mxnet.context import HANDLERS, EmitContext, Entry
+from mmconv.emitters.mxnet.symbol import AttrValue
 from mmconv.ir.core import Node
+
+
+def _fully_connected(ctx: EmitContext, node: Node, inputs: list[Entry], **attrs: AttrValue
+                     ) -> None:
+    """``FullyConnected`` computing the node's output.
+
+    MXNet's CPU ``FullyConnected`` has no float16 kernel ("only supported by
+    CuDNN"): a float16 layer runs in float32, its inputs and parameters cast up
+    at run time and the result cast back.
+    """
+    if ctx.dtype(node.outputs[0]) != "float16":
+        ctx.emit_op(node, "FullyConnected", inputs, **attrs)
+        return
+    wide = [ctx.op("Cast", [inputs[0]], "to_float32", dtype="float32")]
+    for i, entry in enumerate(inputs[1:], 1):
+        wide.append(ctx.op("Cast", [entry], f"to_float32_{i}", dtype="float32"))
+    fc = ctx.op("FullyConnected", wide, "float32", **attrs)
+    ctx.emit_op(node, "Cast", [fc], dtype="float16")
 
 
 @HANDLERS.register("Dense")
@@ -23,8 +42,8 @@ def emit_dense(ctx: EmitContext, node: Node) -> None:
     if bias:
         inputs.append(ctx.param(bias, lambda a: a.reshape(-1), "flat")
                       if ctx.is_weight(bias) else ctx.input(bias))
-    ctx.emit_op(node, "FullyConnected", inputs, num_hidden=int(ctx.static_shape(w)[0]),
-                no_bias=not bias, flatten=False if ctx.rank(x) != 2 else None)
+    _fully_connected(ctx, node, inputs, num_hidden=int(ctx.static_shape(w)[0]),
+                     no_bias=not bias, flatten=False if ctx.rank(x) != 2 else None)
 
 
 @HANDLERS.register("MatMul")
@@ -33,9 +52,8 @@ def emit_matmul(ctx: EmitContext, node: Node) -> None:
     ra, rb = ctx.rank(a), ctx.rank(b)
     if rb == 2 and ctx.is_weight(b) and ra >= 2:
         w = ctx.param(b, lambda m: m.T.copy(), "transposed")
-        ctx.emit_op(node, "FullyConnected", [ctx.input(a), w],
-                    num_hidden=int(ctx.static_shape(b)[1]), no_bias=True,
-                    flatten=False if ra != 2 else None)
+        _fully_connected(ctx, node, [ctx.input(a), w], num_hidden=int(ctx.static_shape(b)[1]),
+                         no_bias=True, flatten=False if ra != 2 else None)
     elif ra <= 2 and rb <= 2:
         ctx.emit_op(node, "dot", [ctx.input(a), ctx.input(b)])
     elif ra == 3 and rb == 3 and ctx.shape(a)[0] == ctx.shape(b)[0]:

@@ -5,12 +5,15 @@
 - ArgMax/ArgMin: MXNet returns indices as floats: a ``Cast`` to the IR's
   int64 follows.  Ties go to the first index in both; ``select_last_index``
   reverses the axis first and maps the index back.
-- CumSum: a product with a triangular matrix of ones over the (static) axis,
-  which is what MXNet 1.x's legacy operators can say (``dot`` contracts the
-  last axis; other axes are moved there and back with ``transpose``).
+- CumSum: a product with a triangular matrix of ones over the axis, which is
+  what MXNet 1.x's legacy operators can say: a constant for a static axis
+  (``dot`` contracts the last axis; other axes are moved there and back with
+  ``transpose``), built at run time from ``arange_like`` for a dynamic one.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -68,6 +71,42 @@ def emit_arg(ctx: EmitContext, node: Node) -> None:
     ctx.emit_op(node, "Cast", [index], dtype=dtype)
 
 
+def _triangle(i: Any, j: Any, exclusive: bool, reverse: bool) -> Any:
+    """T[i, j]: whether x[i] counts in out[j] (numpy arrays or MXNet comparison names)."""
+    if reverse:
+        return (i > j) if exclusive else (i >= j)
+    return (i < j) if exclusive else (i <= j)
+
+
+_COMPARE = {(False, False): "broadcast_lesser_equal", (True, False): "broadcast_lesser",
+            (False, True): "broadcast_greater_equal", (True, True): "broadcast_greater"}
+
+
+def _cumsum_dynamic(ctx: EmitContext, node: Node, axis: int) -> None:
+    """A running sum along a dynamic axis (the frontends number the batch this way): the
+    triangle is built at run time from ``arange_like`` indices, the axis moved first and
+    the rest flattened, so one ``dot`` sums and ``reshape_like`` restores the shape."""
+    x = node.inputs[0]
+    rank = ctx.rank(x)
+    data = ctx.input(x)
+    perm = [axis, *range(axis), *range(axis + 1, rank)]
+    if axis != 0:
+        data = ctx.op("transpose", [data], "to_front", axes=tuple(perm))
+    flat = ctx.op("Reshape", [data], "flat", shape=(0, -1))
+    index = ctx.op("_contrib_arange_like", [data], "index", axis=0)
+    rows = ctx.op("Reshape", [index], "i", shape=(-1, 1))
+    cols = ctx.op("Reshape", [index], "j", shape=(1, -1))
+    key = (bool(node.attr("exclusive")), bool(node.attr("reverse")))
+    tri = ctx.op(_COMPARE[key], [rows, cols], "triangle")
+    summed = ctx.op("dot", [tri, flat], "dot", transpose_a=True)
+    if axis == 0:
+        ctx.emit_op(node, "reshape_like", [summed, data])
+        return
+    shaped = ctx.op("reshape_like", [summed, data], "shaped")
+    inverse = [perm.index(k) for k in range(rank)]
+    ctx.emit_op(node, "transpose", [shaped], axes=tuple(inverse))
+
+
 @HANDLERS.register("CumSum")
 def emit_cumsum(ctx: EmitContext, node: Node) -> None:
     x = node.inputs[0]
@@ -75,14 +114,12 @@ def emit_cumsum(ctx: EmitContext, node: Node) -> None:
     axis = int(node.attr("axis")) % rank
     size = ctx.shape(x)[axis]
     if size is None:
-        raise ctx.unsupported(node, "a running sum along a dynamic axis")
+        _cumsum_dynamic(ctx, node, axis)
+        return
     n = int(size)
     i, j = np.indices((n, n))
     # out[j] = sum_i x[i] * T[i, j]
-    if node.attr("reverse"):
-        tri = (i > j) if node.attr("exclusive") else (i >= j)
-    else:
-        tri = (i < j) if node.attr("exclusive") else (i <= j)
+    tri = _triangle(i, j, bool(node.attr("exclusive")), bool(node.attr("reverse")))
     dtype = ctx.mx_dtype(ctx.dtype(x))
     if dtype not in ("float32", "float64", "float16"):
         raise ctx.unsupported(node, f"a running sum of {dtype} (MXNet's dot is float-only)")

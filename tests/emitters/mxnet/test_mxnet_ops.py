@@ -29,7 +29,6 @@ pytestmark = pytest.mark.mxnet
 UNSUPPORTED_CASES = {
     "maxpool_dilated": "MXNet pooling has no dilation",
     "avgpool_dilated": "MXNet pooling has no dilation",
-    "cumsum_batch_axis": "a running sum along a dynamic axis",
 }
 RUNNABLE = sorted(n for n in CASES if n not in UNSUPPORTED_CASES)
 
