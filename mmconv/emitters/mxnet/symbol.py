@@ -27,6 +27,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from mmconv.errors import UnsupportedError
+
 #: The MXNet version the file claims (1.9.1): MXNet upgrades files older than itself.
 MXNET_VERSION = 10901
 
@@ -88,8 +90,32 @@ class SymbolGraph:
         return "\n".join(lines) + "\n"
 
 
+#: The escapes MXNet's JSON reader (dmlc-core ``JSONReader::ReadString``) knows; it has
+#: no ``\uXXXX``, so every other character is written as it is (UTF-8).
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _string(text: str) -> str:
+    if "\0" in text:
+        raise UnsupportedError(f"name or attribute {text!r} holds a NUL character, which "
+                               "MXNet's C API cannot pass; rename it")
+    return '"' + "".join(_ESCAPES.get(ch, ch) for ch in text) + '"'
+
+
 def _dump(value: object) -> str:
-    return json.dumps(value, ensure_ascii=True)
+    """JSON text MXNet's reader accepts (see :data:`_ESCAPES`); ``json.loads`` reads it
+    with ``strict=False`` (control characters other than those stay raw)."""
+    if isinstance(value, str):
+        return _string(value)
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_dump(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_string(str(k))}: {_dump(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot write {type(value).__name__} to a symbol file")
 
 
 def format_attr(value: AttrValue) -> str:
