@@ -1,9 +1,10 @@
 """Shared pytest fixtures: the real CNTK and MXNet runtimes and the CNTK fixture models.
 
 Tests that need CNTK carry ``@pytest.mark.cntk`` and take the ``cntk_python``
-fixture (MXNet: ``@pytest.mark.mxnet`` and ``mxnet_python``).  On a developer machine without the CNTK env they skip (so the rest
-of the suite stays usable); under ``CI=true`` they fail instead, because a CI
-run that silently skipped every CNTK test would prove nothing.
+fixture (MXNet: ``@pytest.mark.mxnet`` and ``mxnet_python``).  On a developer
+machine without the env they skip (so the rest of the suite stays usable);
+under ``CI=true`` they fail instead, because a CI run that silently skipped
+every CNTK test would prove nothing.
 """
 
 from __future__ import annotations
