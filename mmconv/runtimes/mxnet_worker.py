@@ -2,9 +2,9 @@
 
 Why a separate script (Python 3.10+; the env is 3.11): MXNet is retired and
 pins numpy < 1.24, so mmconv never depends on it; it runs this file in the
-isolated env ``scripts/setup_mxnet_env.sh`` builds.  Constraints that follow: stdlib + numpy + mxnet only, no mmconv
-imports; arrays cross the process boundary as ``.npz`` files read without
-pickle, everything else as JSON.
+isolated env ``scripts/setup_mxnet_env.sh`` builds.  Constraints that follow:
+stdlib + numpy + mxnet only, no mmconv imports; arrays cross the process
+boundary as ``.npz`` files read without pickle, everything else as JSON.
 
 Usage::
 
