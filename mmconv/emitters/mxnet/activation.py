@@ -8,6 +8,9 @@
 - Selu: ``LeakyReLU(act_type="selu")`` has fixed constants; other alpha/gamma
   are ``gamma * elu(x, alpha)``.
 - HardSigmoid: ``hard_sigmoid``.  Hardmax: ``one_hot(argmax)`` along the axis.
+- Softsign: ``Activation(softsign)``; Gelu: ``LeakyReLU(gelu)`` (erf form; the
+  tanh approximation spelled out); HardSwish: ``x * hard_sigmoid(x, 1/6, 1/2)``;
+  Mish: ``x * tanh(softrelu(x))``.
 - Softmax, LogSoftmax: ``softmax``/``log_softmax`` with ``axis`` (one axis,
   the IR's opset-13 meaning).
 """
@@ -21,7 +24,8 @@ import numpy as np
 from mmconv.emitters.mxnet.context import HANDLERS, EmitContext
 from mmconv.ir.core import Node
 
-_ACTIVATION = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softplus": "softrelu"}
+_ACTIVATION = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softplus": "softrelu",
+               "Softsign": "softsign"}
 #: MXNet's SELU constants (src/operator/leaky_relu-inl.h).
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_GAMMA = 1.0507009873554804934193349852946
@@ -120,3 +124,34 @@ def emit_hardmax(ctx: EmitContext, node: Node) -> None:
     hot = ctx.op("one_hot", [index], "one_hot", depth=int(depth), dtype=dtype)
     perm = [*range(axis), rank - 1, *range(axis, rank - 1)]
     ctx.emit_op(node, "transpose", [hot], axes=tuple(perm))
+
+
+@HANDLERS.register("Gelu")
+def emit_gelu(ctx: EmitContext, node: Node) -> None:
+    """``LeakyReLU(act_type="gelu")`` is MXNet's erf form; the tanh approximation is
+    spelled out: x / 2 * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3)))."""
+    x = ctx.input(node.inputs[0])
+    if node.attr("approximate") != "tanh":
+        ctx.emit_op(node, "LeakyReLU", [x], act_type="gelu")
+        return
+    cube = ctx.op("_mul_scalar", [ctx.op("_power_scalar", [x], "cube", scalar=3.0)],
+                  "cube_scaled", scalar=0.044715)
+    inner = ctx.op("_mul_scalar", [ctx.op("elemwise_add", [x, cube], "inner")], "scaled",
+                   scalar=math.sqrt(2.0 / math.pi))
+    gate = ctx.op("_plus_scalar", [ctx.op("tanh", [inner], "tanh")], "gate", scalar=1.0)
+    half = ctx.op("_mul_scalar", [x], "half", scalar=0.5)
+    ctx.emit_op(node, "elemwise_mul", [half, gate])
+
+
+@HANDLERS.register("HardSwish")
+def emit_hard_swish(ctx: EmitContext, node: Node) -> None:
+    x = ctx.input(node.inputs[0])
+    gate = ctx.op("hard_sigmoid", [x], "gate", alpha=1.0 / 6.0, beta=0.5)
+    ctx.emit_op(node, "elemwise_mul", [x, gate])
+
+
+@HANDLERS.register("Mish")
+def emit_mish(ctx: EmitContext, node: Node) -> None:
+    x = ctx.input(node.inputs[0])
+    gate = ctx.op("tanh", [ctx.op("Activation", [x], "softplus", act_type="softrelu")], "gate")
+    ctx.emit_op(node, "elemwise_mul", [x, gate])

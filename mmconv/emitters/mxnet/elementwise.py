@@ -8,6 +8,9 @@ parameter; otherwise ``broadcast_*`` with both operands at the same rank
 Comparisons return 0/1 in the input's float dtype, MXNet's (and our) way of
 carrying bools.
 
+And, Or, Xor: ``broadcast_logical_*`` on the 0/1 floats.  Mod: ``broadcast_mod``
+(Python's sign rule, the IR's fmod=0) or ``a - trunc(a / b) * b`` (fmod=1).
+
 Round: the IR rounds half to even (ONNX); MXNet's ``round`` rounds half away
 from zero, so exact halves take ``2 * round(x / 2)``.
 """
@@ -34,12 +37,15 @@ _BINARY = {
                        "_lesser_equal_scalar"),
     "Less": ("broadcast_lesser", "_lesser_scalar", "_greater_scalar"),
     "LessOrEqual": ("broadcast_lesser_equal", "_lesser_equal_scalar", "_greater_equal_scalar"),
+    "And": ("broadcast_logical_and", "_logical_and_scalar", "_logical_and_scalar"),
+    "Or": ("broadcast_logical_or", "_logical_or_scalar", "_logical_or_scalar"),
+    "Xor": ("broadcast_logical_xor", "_logical_xor_scalar", "_logical_xor_scalar"),
 }
 
 _UNARY = {
     "Abs": "abs", "Ceil": "ceil", "Exp": "exp", "Floor": "floor", "Log": "log",
     "Neg": "negative", "Reciprocal": "reciprocal", "Sign": "sign", "Sqrt": "sqrt",
-    "Not": "logical_not", "Identity": "identity",
+    "Not": "logical_not", "Identity": "identity", "Erf": "erf", "Sin": "sin", "Cos": "cos",
 }
 
 
@@ -139,3 +145,20 @@ def emit_where(ctx: EmitContext, node: Node) -> None:
         entries.append(entry)
     ctx.emit_op(node, "where", entries)
 
+
+
+@HANDLERS.register("Mod")
+def emit_mod(ctx: EmitContext, node: Node) -> None:
+    """fmod=0 (sign of the divisor) is MXNet's ``broadcast_mod``; fmod=1 (C's fmod, sign
+    of the dividend) is ``a - trunc(a / b) * b``."""
+    a, b = node.inputs
+    if not node.attr("fmod"):
+        binary(ctx, node, ("broadcast_mod", "_mod_scalar", "_rmod_scalar"), a, b)
+        return
+    rank = ctx.rank(node.outputs[0])
+    ea, eb = ctx.full_rank(a, rank), ctx.full_rank(b, rank, "rank_b")
+    quotient = ctx.op("broadcast_div", [ea, eb], "quotient")
+    if ctx.dtype(a).startswith("float"):
+        quotient = ctx.op("trunc", [quotient], "trunc")
+    whole = ctx.op("broadcast_mul", [quotient, eb], "whole")
+    ctx.emit_op(node, "broadcast_sub", [ea, whole])

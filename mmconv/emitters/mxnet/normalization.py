@@ -11,7 +11,8 @@ MXNet layer: it is ``x * s + t`` with ``s = scale / sqrt(var + eps)`` and
 weights).
 
 LRN: ``LRN(nsize, alpha, beta, knorm)`` has the IR's formula
-(``alpha / size`` inside).  LayerNormalization: MXNet's ``LayerNorm``
+(``alpha / size`` inside).  InstanceNormalization: ``InstanceNorm``.
+LayerNormalization: MXNet's ``LayerNorm``
 normalizes one axis; trailing axes after the first normalized one are merged
 by a ``Reshape`` first.
 """
@@ -123,3 +124,14 @@ def emit_layer_norm(ctx: EmitContext, node: Node) -> None:
     merged = ctx.reshape(ctx.input(x), x, (*shape[:axis], size), "merged")
     normed = ctx.op("LayerNorm", [merged, gamma, beta], "normed", axis=-1, eps=eps)
     ctx.emit_op(node, "Reshape", [normed], shape=ctx.reshape_target(x, shape))
+
+
+@HANDLERS.register("InstanceNormalization")
+def emit_instance_norm(ctx: EmitContext, node: Node) -> None:
+    x, scale, bias = node.inputs
+    if ctx.rank(x) < 3:
+        raise ctx.unsupported(node, "instance normalization of a tensor without spatial axes")
+    params = [ctx.param(p, lambda a: a.reshape(-1), "flat") if ctx.is_weight(p)
+              else ctx.input(p) for p in (scale, bias)]
+    ctx.emit_op(node, "InstanceNorm", [ctx.input(x), *params],
+                eps=float(node.attr("epsilon")))

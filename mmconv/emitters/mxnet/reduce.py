@@ -1,5 +1,6 @@
 """Reductions as MXNet's ``sum``/``mean``/``max``/``min``/``prod`` (axes + ``keepdims``).
 
+- ReduceL2: ``sqrt(sum(square(x)))``.
 - ReduceLogSumExp: ``log(sum(exp(x - m))) + m`` with ``m`` the max over the
   axes (MXNet has no such operator; the shift keeps exp from overflowing).
 - ArgMax/ArgMin: MXNet returns indices as floats: a ``Cast`` to the IR's
@@ -34,6 +35,15 @@ def _axes(ctx: EmitContext, node: Node) -> tuple[int, ...]:
 def emit_reduce(ctx: EmitContext, node: Node) -> None:
     ctx.emit_op(node, _REDUCE[node.op], [ctx.input(node.inputs[0])], axis=_axes(ctx, node),
                 keepdims=bool(node.attr("keepdims")))
+
+
+@HANDLERS.register("ReduceL2")
+def emit_reduce_l2(ctx: EmitContext, node: Node) -> None:
+    """sqrt(sum(x^2)): MXNet's ``norm`` reads a 2-tuple of axes as matrix norms."""
+    squares = ctx.op("square", [ctx.input(node.inputs[0])], "square")
+    total = ctx.op("sum", [squares], "sum", axis=_axes(ctx, node),
+                   keepdims=bool(node.attr("keepdims")))
+    ctx.emit_op(node, "sqrt", [total])
 
 
 @HANDLERS.register("ReduceLogSumExp")

@@ -6,6 +6,8 @@
 - Flatten: ``Flatten`` is MXNet's axis-1 flatten; other axes are a ``Reshape``.
 - Slice: ``slice`` with one (begin, end, step) per axis, ``None`` for "all";
   indices are clamped at emit time as ONNX does wherever the dim is static.
+- Gather: ``take``; Expand: ``broadcast_to`` (``broadcast_like`` for the batch);
+  Tile: ``tile``.
 - Pad: ``Pad`` (constant, edge, reflect), which pads the trailing axes of a
   4-D or 5-D tensor; other ranks are viewed so by ``Reshape``
   (:func:`.conv.pad_axes`); a run of more than three padded axes is refused.
@@ -119,3 +121,63 @@ def emit_pad(ctx: EmitContext, node: Node) -> None:
     mode = str(node.attr("mode"))
     padded = pad_axes(ctx, x, ctx.input(x), begins, ends, mode, float(node.attr("value")))
     ctx.alias(node, padded)
+
+
+@HANDLERS.register("Tile")
+def emit_tile(ctx: EmitContext, node: Node) -> None:
+    ctx.emit_op(node, "tile", [ctx.input(node.inputs[0])],
+                reps=tuple(int(r) for r in node.attr("repeats")))
+
+
+@HANDLERS.register("Gather")
+def emit_gather(ctx: EmitContext, node: Node) -> None:
+    """``take`` (the IR's output shape).  Constant indices are made non-negative at emit
+    time (``mode="clip"``); run-time ones use ``mode="wrap"``, which reads a negative
+    index from the end.  A scalar index (stored as one element: MXNet has no 0-d arrays)
+    is taken as ``[i]`` and the axis squeezed away."""
+    x, indices = node.inputs
+    rank = ctx.rank(x)
+    axis = ctx.axis_attr(node, rank)
+    idx = ctx.weight(indices)
+    if idx is not None:
+        dim = ctx.shape(x)[axis]
+        if dim is None and (idx < 0).any():
+            raise ctx.unsupported(node, "negative indices into a dynamic axis")
+        fixed = np.where(idx < 0, idx + (dim or 0), idx).astype(idx.dtype)
+        index = ctx.param(indices, lambda a: fixed.reshape(a.shape).astype(a.dtype),
+                          "nonnegative")
+        mode = "clip"
+    else:
+        index = ctx.input(indices)
+        mode = "wrap"
+    if ctx.rank(indices) == 0:
+        taken = ctx.op("take", [ctx.input(x), index], "take", axis=axis, mode=mode)
+        ctx.emit_op(node, "squeeze", [taken], axis=(axis,))
+    else:
+        ctx.emit_op(node, "take", [ctx.input(x), index], axis=axis, mode=mode)
+
+
+@HANDLERS.register("Expand")
+def emit_expand(ctx: EmitContext, node: Node) -> None:
+    """``broadcast_to`` (its 0 keeps the input's dim) after bringing X to the output's
+    rank; a ``batch_like`` input gives axis 0 with ``broadcast_like`` on that axis."""
+    x = node.inputs[0]
+    batch_like = node.input(1)
+    out = ctx.shape(node.outputs[0])
+    rank = len(out)
+    target = list(node.attr("shape"))
+    target = [1] * (rank - len(target)) + target
+    data = ctx.full_rank(x, rank)
+    xshape = (1,) * (rank - ctx.rank(x)) + tuple(ctx.shape(x))
+    if batch_like:
+        data = ctx.op("broadcast_like", [data, ctx.input(batch_like)], "batch",
+                      lhs_axes=(0,), rhs_axes=(0,))
+        target[0] = 0
+    spec = []
+    for t, d in zip(target, xshape, strict=True):
+        t = int(t)
+        spec.append(0 if t in (0, -1, 1) or t == d else t)
+    if all(v == 0 for v in spec):
+        ctx.alias(node, data)
+        return
+    ctx.emit_op(node, "broadcast_to", [data], shape=tuple(spec))

@@ -79,4 +79,4 @@ def test_every_ir_op_has_a_handler() -> None:
 
 
 def test_the_refusals_are_few() -> None:
-    assert len(RUNNABLE) >= 110, len(RUNNABLE)
+    assert len(RUNNABLE) >= 160, len(RUNNABLE)
