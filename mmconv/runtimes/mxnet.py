@@ -153,8 +153,21 @@ def save_from_code(code_path: str | os.PathLike[str], weights_path: str | os.Pat
                    prefix: str | os.PathLike[str], epoch: int = 0, *,
                    python: str | None = None, timeout: float | None = DEFAULT_TIMEOUT) -> None:
     """Run generated MXNet code (``KitModel(weights)``) and ``save_checkpoint`` it to ``prefix``."""
+    save_many_from_code([(code_path, weights_path, prefix, epoch)], python=python,
+                        timeout=timeout)
+
+
+def save_many_from_code(jobs: Sequence[tuple[str | os.PathLike[str], str | os.PathLike[str],
+                                             str | os.PathLike[str], int]], *,
+                        python: str | None = None, timeout: float | None = DEFAULT_TIMEOUT
+                        ) -> None:
+    """:func:`save_from_code` for several (code, weights, prefix, epoch) in ONE MXNet process."""
+    if not jobs:
+        return
     with tempfile.TemporaryDirectory(prefix="mmconv-mxnet-") as tmpdir:
-        job = {"cmd": "save", "code": str(Path(code_path).resolve()),
-               "weights": str(Path(weights_path).resolve()),
-               "prefix": str(Path(prefix).resolve()), "epoch": int(epoch)}
-        _run_jobs([job], Path(tmpdir), f"building {Path(prefix).name} in MXNet", python, timeout)
+        requests = [{"cmd": "save", "code": str(Path(code).resolve()),
+                     "weights": str(Path(weights).resolve()),
+                     "prefix": str(Path(prefix).resolve()), "epoch": int(epoch)}
+                    for code, weights, prefix, epoch in jobs]
+        _run_jobs(requests, Path(tmpdir), f"building {Path(jobs[0][2]).name} in MXNet",
+                  python, timeout)

@@ -35,8 +35,11 @@ _TAKEN = ("mx", "params", "arg_params", "aux_params", "symbol", "KitModel", "wei
 
 
 def _call(op: str) -> str:
-    """The Python spelling of an operator: internal ones (``_plus_scalar``) live in
+    """The Python spelling of an operator: contrib ones (``_contrib_arange_like``) are
+    ``mx.sym.contrib.arange_like``, other internal ones (``_plus_scalar``) live in
     ``mx.sym._internal``."""
+    if op.startswith("_contrib_"):
+        return f"mx.sym.contrib.{op[len('_contrib_'):]}"
     return f"mx.sym._internal.{op}" if op.startswith("_") else f"mx.sym.{op}"
 
 
@@ -57,7 +60,7 @@ def generate(built: Built, graph_name: str = "model") -> str:
     w.line("")
     w.line("def KitModel(weight_file):")
     with w.indent():
-        w.line("params = mx.nd.load(weight_file)")
+        w.line("params = mx.nd.load(weight_file) or {}  # [] for a file without arrays")
         w.line("arg_params = {k[4:]: v for k, v in params.items() if k.startswith('arg:')}")
         w.line("aux_params = {k[4:]: v for k, v in params.items() if k.startswith('aux:')}")
         for node in built.symbol.nodes:
