@@ -43,6 +43,26 @@ def _call(op: str) -> str:
     return f"mx.sym._internal.{op}" if op.startswith("_") else f"mx.sym.{op}"
 
 
+def _call_lines(w: CodeWriter, head: str, args: list[str], width: int = 95) -> None:
+    """``head`` + the arguments + ``)``: one line when it fits, else the arguments packed
+    into indented continuation lines (readable layers instead of 200-column lines)."""
+    one = f"{head}{', '.join(args)})"
+    if len(one) + 4 <= width:
+        w.line(one)
+        return
+    w.line(head)
+    with w.indent():
+        line = ""
+        for i, arg in enumerate(args):
+            piece = arg + (")" if i == len(args) - 1 else ",")
+            if line and len(line) + 1 + len(piece) + 8 > width:
+                w.line(line)
+                line = piece
+            else:
+                line = f"{line} {piece}" if line else piece
+        w.line(line)
+
+
 def generate(built: Built, graph_name: str = "model") -> str:
     """The module's source text for an emitted symbol."""
     namer = Namer("v", taken=_TAKEN)
@@ -81,7 +101,7 @@ def generate(built: Built, graph_name: str = "model") -> str:
             args += [f"{key}={literal(value)}" for key, value in node.attrs.items()
                      if value is not None]
             args.append(f"name={literal(node.name)}")
-            w.line(f"{ident} = {_call(node.op)}({', '.join(args)})")
+            _call_lines(w, f"{ident} = {_call(node.op)}(", args)
         heads = [idents[src] if out == 0 else f"{idents[src]}[{out}]"
                  for src, out in built.symbol.heads]
         if len(heads) == 1:

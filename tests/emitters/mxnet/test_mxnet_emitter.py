@@ -228,7 +228,9 @@ def test_code_is_readable_mx_sym(tmp_path: Path) -> None:
     emit_code(conv_net(), tmp_path / "m.py", tmp_path / "m.params")
     code = (tmp_path / "m.py").read_text()
     assert "import mxnet as mx" in code and "def KitModel(weight_file):" in code
-    assert "mx.sym.Convolution(data, conv1_W, conv1_b, kernel=(3, 3)" in code
+    flat = " ".join(code.split())
+    assert "mx.sym.Convolution( data, conv1_W, conv1_b, kernel=(3, 3)" in flat
+    assert max(len(line) for line in code.splitlines()) <= 100
     assert "mx.sym.BatchNorm(" in code and "fix_gamma=False" in code
     compile(code, "m.py", "exec")
     assert build(conv_net()).params() and (tmp_path / "m.params").stat().st_size > 1000
