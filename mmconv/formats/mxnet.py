@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mmconv.errors import UsageError
 from mmconv.ir.core import Graph
 
 #: The dtype IR bools travel in.
@@ -27,11 +28,14 @@ def checkpoint_prefix(output: str | os.PathLike[str]) -> str:
     the two files (``NAME-symbol.json``, ``NAME-0000.params``)."""
     text = str(output)
     if text.endswith("-symbol.json"):
-        return text[: -len("-symbol.json")]
-    if text.endswith(".params"):
+        text = text[: -len("-symbol.json")]
+    elif text.endswith(".params"):
         stem = text[: -len(".params")]
         if len(stem) > 5 and stem[-5] == "-" and stem[-4:].isdigit():
-            return stem[:-5]
+            text = stem[:-5]
+    if not text or text.endswith(("/", os.sep)) or Path(text).name in (".", ".."):
+        raise UsageError(f"{output}: give the MXNet checkpoint a name, e.g. -om model "
+                         "(for model-symbol.json + model-0000.params)")
     return text
 
 

@@ -196,6 +196,9 @@ def test_options_and_names(tmp_path: Path) -> None:
     assert checkpoint_prefix("a/b-symbol.json") == "a/b"
     assert checkpoint_prefix("a/b-0003.params") == "a/b"
     assert checkpoint_prefix("a/b.params") == "a/b.params"
+    for bad in ("", "out/", "a/-symbol.json", ".."):
+        with pytest.raises(UsageError, match="give the MXNet checkpoint a name"):
+            checkpoint_prefix(bad)
 
 
 @pytest.mark.mxnet
