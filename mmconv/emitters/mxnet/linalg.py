@@ -6,7 +6,8 @@ Dense input is 2-D already, and any other rank is written with
 ``flatten=False`` (the product over the last axis, the IR's meaning).
 A MatMul by a 2-D weight is a bias-free ``FullyConnected`` with the weight
 stored transposed once; 2-D x 2-D (or a vector) is ``dot``, 3-D x 3-D with equal batch
-``batch_dot``; other batch broadcasting is refused.
+``batch_dot`` (higher ranks with equal batch axes merged into one first); broadcasting
+batch axes is refused.
 """
 
 from __future__ import annotations
@@ -58,6 +59,18 @@ def emit_matmul(ctx: EmitContext, node: Node) -> None:
         ctx.emit_op(node, "dot", [ctx.input(a), ctx.input(b)])
     elif ra == 3 and rb == 3 and ctx.shape(a)[0] == ctx.shape(b)[0]:
         ctx.emit_op(node, "batch_dot", [ctx.input(a), ctx.input(b)])
+    elif ra == rb > 3 and ctx.shape(a)[:-2] == ctx.shape(b)[:-2] and None not in (
+            *ctx.shape(a)[-2:], *ctx.shape(b)[-2:]):
+        # equal batch axes: merged into one for batch_dot, split again after
+        sa, sb = ctx.shape(a), ctx.shape(b)
+        a3 = ctx.op("Reshape", [ctx.input(a)], "a3", shape=(-1, int(sa[-2]), int(sa[-1])))
+        b3 = ctx.op("Reshape", [ctx.input(b)], "b3", shape=(-1, int(sb[-2]), int(sb[-1])))
+        product = ctx.op("batch_dot", [a3, b3], "batch_dot")
+        out = ctx.shape(node.outputs[0])
+        if None in out[1:]:
+            raise ctx.unsupported(node, "a batched matrix product with dynamic inner axes")
+        ctx.emit_op(node, "Reshape", [product],
+                    shape=(-1, *(int(d) for d in out[1:])))  # type: ignore[arg-type]
     else:
         raise ctx.unsupported(node, f"matrix product of ranks {ra} and {rb} with broadcast batch "
                               "axes (MXNet has dot and 3-D batch_dot)")

@@ -14,7 +14,8 @@ which is the IR's rule.  Plan per node:
   explicitly padded average rescaled per output position by a constant
   (:func:`_average_excluding_pads`).
 
-MXNet pooling has no dilation.
+MXNet pooling has no dilation: a dilated pool is one strided ``slice`` per kernel
+tap, combined (:func:`_dilated_pool`).
 """
 
 from __future__ import annotations
@@ -46,12 +47,14 @@ def emit_pool(ctx: EmitContext, node: Node) -> None:
     if n not in (1, 2, 3) or ctx.rank(x) != n + 2:
         raise ctx.unsupported(node, f"{n}-D pooling (MXNet has 1-D, 2-D and 3-D)")
     strides, dilations, begins, ends = spatial_attrs(node, n)
-    if any(d != 1 for d in dilations):
-        raise ctx.unsupported(node, "MXNet pooling has no dilation")
     spatial, out = ctx.shape(x)[2:], ctx.shape(node.outputs[0])[2:]
     if None in spatial or None in out:
         raise ctx.unsupported(node, "pooling over dynamic spatial axes")
     want = [int(d) for d in out]  # type: ignore[arg-type]
+    if any(d != 1 for d in dilations):
+        _dilated_pool(ctx, node, kernel, strides, dilations, begins, ends,
+                      [int(d) for d in spatial], want)  # type: ignore[arg-type]
+        return
     is_max = node.op == "MaxPool"
     include = not is_max and bool(node.attr("count_include_pad"))
 
@@ -125,6 +128,55 @@ def _average_excluding_pads(ctx: EmitContext, node: Node, kernel: list[int],
                     count_include_pad=True)
     scale = ctx.new_param(factor.astype(ctx.mx_dtype(ctx.dtype(x))), "divisor_fix")
     ctx.emit_op(node, "broadcast_mul", [pooled, scale])
+
+
+def _dilated_pool(ctx: EmitContext, node: Node, kernel: list[int], strides: list[int],
+                  dilations: list[int], begins: list[int], ends: list[int],
+                  spatial: list[int], want: list[int]) -> None:
+    """Dilated pooling, which MXNet's ``Pooling`` lacks: one strided ``slice`` of the
+    (explicitly padded) input per kernel tap, combined with ``broadcast_maximum`` or
+    summed and divided by a constant per-position count of the taps that count
+    (inside the input, or inside input + padding with ``count_include_pad``)."""
+    x = node.inputs[0]
+    n = len(kernel)
+    is_max = node.op == "MaxPool"
+    # room for every tap of every window (a ceil_mode window may overhang the end pad)
+    extra = [max(e, (o - 1) * s + (k - 1) * d + 1 - (size + b))
+             for e, o, s, k, d, size, b in zip(ends, want, strides, kernel, dilations, spatial,
+                                               begins, strict=True)]
+    data = pad_spatial(ctx, x, ctx.input(x), begins, extra, value=LOWEST if is_max else 0.0)
+    taps = []
+    for tap in np.ndindex(*kernel):
+        starts = [t * d for t, d in zip(tap, dilations, strict=True)]
+        stops = [b + (o - 1) * s + 1 for b, o, s in zip(starts, want, strides, strict=True)]
+        taps.append(ctx.op("slice", [data], f"tap{'_'.join(map(str, tap))}",
+                           begin=(None, None, *starts), end=(None, None, *stops),
+                           step=(None, None, *strides)))
+    if is_max:
+        result = taps[0]
+        for i, tap_entry in enumerate(taps[1:], 1):
+            last = i == len(taps) - 1
+            result = (ctx.emit_op(node, "broadcast_maximum", [result, tap_entry]) if last
+                      else ctx.op("broadcast_maximum", [result, tap_entry], f"max{i}"))
+        if len(taps) == 1:
+            ctx.alias(node, result)
+        return
+    total = ctx.op("add_n", taps, "sum", num_args=len(taps)) if len(taps) > 1 else taps[0]
+    include = bool(node.attr("count_include_pad"))
+    count = np.ones([1, 1, *want])
+    for axis in range(n):
+        pos = (np.arange(want[axis])[:, None] * strides[axis]
+               + np.arange(kernel[axis])[None, :] * dilations[axis])  # padded coordinates
+        lo = 0 if include else begins[axis]
+        hi = (begins[axis] + spatial[axis] + (ends[axis] if include else 0))
+        valid = ((pos >= lo) & (pos < hi)).sum(axis=1)
+        if (valid == 0).any():
+            raise ctx.unsupported(node, "an average pooling window that holds only padding")
+        shape = [1] * (n + 2)
+        shape[axis + 2] = want[axis]
+        count = count * valid.reshape(shape)
+    scale = ctx.new_param((1.0 / count).astype(ctx.mx_dtype(ctx.dtype(x))), "divisor")
+    ctx.emit_op(node, "broadcast_mul", [total, scale])
 
 
 @HANDLERS.register("GlobalMaxPool", "GlobalAveragePool")

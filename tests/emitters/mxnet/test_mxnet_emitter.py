@@ -152,11 +152,15 @@ def test_deterministic(tmp_path: Path) -> None:
 
 # -- atomicity, options, names -------------------------------------------------------------------
 def _unsupported_graph() -> Graph:
+    """Two nodes MXNet cannot express: a matrix product broadcasting batch axes, padding
+    four trailing axes."""
     g = Graph("bad")
     g.add_input("x", "float32", [None, 3, 8, 8])
-    g.add_node("MaxPool", ["x"], "pool", kernel_shape=(2, 2), dilations=(2, 2))
-    g.add_node("AveragePool", ["pool"], "pool2", kernel_shape=(2, 2), dilations=(2, 2))
-    g.outputs = ["pool2"]
+    g.add_weight("w", np.ones((1, 8, 8), np.float32))
+    g.add_node("MatMul", ["x", "w"], "mm")
+    g.add_node("Reshape", ["mm"], "five", shape=(0, 3, 2, 4, 8))
+    g.add_node("Pad", ["five"], "pad", pads=(0, 1, 1, 1, 1, 0, 1, 1, 1, 1))
+    g.outputs = ["pad"]
     return g
 
 
@@ -164,7 +168,8 @@ def test_unsupported_names_every_node_and_writes_nothing(tmp_path: Path) -> None
     (tmp_path / "keep-symbol.json").write_text("old")
     with pytest.raises(UnsupportedError, match="2 nodes cannot be emitted as MXNet") as info:
         emit_model(_unsupported_graph(), tmp_path / "keep")
-    assert "'pool' (MaxPool)" in str(info.value) and "'pool2' (AveragePool)" in str(info.value)
+    assert "'mm' (MatMul): matrix product of ranks 4 and 3" in str(info.value)
+    assert "'pad' (Pad): padding 4 trailing axes" in str(info.value)
     with pytest.raises(UnsupportedError):
         emit_code(_unsupported_graph(), tmp_path / "c.py", tmp_path / "c.params")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep-symbol.json"]

@@ -4,8 +4,8 @@ Each case's graph is written as ``NAME-symbol.json`` + ``NAME-0000.params`` by
 ``emit_model`` (no MXNet involved) and run in the real mxnet 1.9.1 env, both
 with ``load_checkpoint`` + ``Module`` and with ``gluon.SymbolBlock.imports``
 (all cases in one mxnet process per API); outputs are compared with the
-case's numpy oracle.  What MXNet cannot express must fail with an
-UnsupportedError naming the node; those cases are pinned here.
+case's numpy oracle.  Every case of the catalogue runs (the refusals that
+remain are pinned in test_mxnet_emitter.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 
 from mmconv.emitters.mxnet import EMITTER, HANDLERS, emit_model, missing_handlers
-from mmconv.errors import UnsupportedError
 from mmconv.verify.compare import assert_close
 
 from ..ir_cases import CASES
@@ -25,12 +24,9 @@ from .conftest import run_all
 
 pytestmark = pytest.mark.mxnet
 
-#: Cases MXNet 1.9 cannot express: the reason shown.
-UNSUPPORTED_CASES = {
-    "maxpool_dilated": "MXNet pooling has no dilation",
-    "avgpool_dilated": "MXNet pooling has no dilation",
-}
-RUNNABLE = sorted(n for n in CASES if n not in UNSUPPORTED_CASES)
+#: Every case runs: nothing in the catalogue is refused by the MXNet target (refusals are
+#: pinned in test_mxnet_emitter.py).
+RUNNABLE = sorted(CASES)
 
 
 @pytest.fixture(scope="module")
@@ -64,13 +60,33 @@ def test_op(name: str, api: str, outputs: dict[str, dict[str, Any]]) -> None:
         assert_close(want.astype(have.dtype), have, name=f"{name}:{out}")
 
 
-@pytest.mark.parametrize("name", sorted(UNSUPPORTED_CASES))
-def test_refused(name: str, tmp_path: Path) -> None:
-    c = CASES[name]()
-    with pytest.raises(UnsupportedError, match=UNSUPPORTED_CASES[name]) as info:
-        emit_model(c.graph, tmp_path / "model")
-    assert c.node in str(info.value) and "MXNet" in str(info.value)
-    assert list(tmp_path.iterdir()) == []  # nothing half-written
+DILATED = [  # (op, attrs): MXNet's Pooling has no dilation; the emitter slices per tap
+    ("max", {"kernel_shape": (3, 2), "dilations": (2, 3), "strides": (2, 1),
+             "pads": (1, 0, 2, 1), "ceil_mode": True}),
+    ("avg", {"kernel_shape": (2, 3), "dilations": (3, 2), "strides": (2, 2),
+             "pads": (1, 2, 1, 0), "ceil_mode": True, "count_include_pad": True}),
+    ("avg", {"kernel_shape": (3, 3), "dilations": (2, 2), "strides": (1, 2),
+             "pads": (2, 1, 0, 2)}),
+    ("max", {"kernel_shape": (3,), "dilations": (3,), "strides": (2,), "pads": (2, 1)}),
+]
+
+
+def test_dilated_pooling(tmp_path: Path, mxnet_python: str) -> None:
+    from ..ir_cases import one, rand
+    from ..reference import pool
+
+    cases = []
+    for i, (mode, attrs) in enumerate(DILATED):
+        x = rand(2, 3, 11) if len(attrs["kernel_shape"]) == 1 else rand(2, 3, 11, 10)
+        op = "MaxPool" if mode == "max" else "AveragePool"
+        case = one(op, ["x"], {"x": x}, pool(x, mode, **attrs), **attrs)  # type: ignore[arg-type]
+        emit_model(case.graph, tmp_path / f"p{i}")
+        cases.append((tmp_path / f"p{i}", case))
+    got = run_all([(p, c.graph, c.feeds) for p, c in cases], mxnet_python)
+    for (_, case), (have,) in zip(cases, got, strict=True):
+        want = np.asarray(case.expected[0])
+        assert have.shape == want.shape
+        assert_close(want.astype(have.dtype), have, name=case.node)
 
 
 def test_every_ir_op_has_a_handler() -> None:
@@ -99,3 +115,20 @@ def test_code_of_every_case(tmp_path: Path, mxnet_python: str) -> None:
             want = np.asarray(want)
             assert have.shape == want.shape, (name, out)
             assert_close(want.astype(have.dtype), have, name=f"{name}:{out} (code)")
+
+
+def test_batched_matmul_beyond_3d(tmp_path: Path, mxnet_python: str) -> None:
+    """4-D x 4-D with equal batch axes: merged for batch_dot and split again."""
+    from mmconv.ir import Graph
+
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    b = rng.standard_normal((2, 3, 5, 2)).astype(np.float32)
+    g = Graph("mm4")
+    g.add_input("a", "float32", [None, 3, 4, 5])
+    g.add_input("b", "float32", [None, 3, 5, 2])
+    g.add_node("MatMul", ["a", "b"], "mm")
+    g.outputs = ["mm"]
+    emit_model(g, tmp_path / "mm")
+    ((got,),) = run_all([(tmp_path / "mm", g, {"a": a, "b": b})], mxnet_python)
+    assert_close(a @ b, got)
