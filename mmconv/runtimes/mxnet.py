@@ -149,6 +149,26 @@ def run_checkpoint(prefix: str | os.PathLike[str], inputs: Mapping[str, np.ndarr
                            timeout=timeout)[0]
 
 
+def probe_checkpoint(prefix: str | os.PathLike[str], inputs: Mapping[str, np.ndarray],
+                     names: Sequence[str], *, epoch: int = 0, python: str | None = None,
+                     timeout: float | None = DEFAULT_TIMEOUT) -> dict[str, np.ndarray]:
+    """The values of the symbol nodes called ``names`` (``get_internals``) for ``inputs``;
+    names the symbol does not have are left out (``--layers`` compares what both sides
+    have)."""
+    with tempfile.TemporaryDirectory(prefix="mmconv-mxnet-") as tmpdir:
+        tmp = Path(tmpdir)
+        order = list(inputs)
+        np.savez(tmp / "in.npz", **{f"in_{j}": np.asarray(inputs[n]) for j, n in
+                                    enumerate(order)})
+        job = {"cmd": "run", "prefix": str(Path(prefix).resolve()), "epoch": int(epoch),
+               "api": "module", "inputs_npz": str(tmp / "in.npz"), "input_names": order,
+               "outputs": list(names), "skip_missing": True, "out_npz": str(tmp / "out.npz")}
+        _run_jobs([job], tmp, f"MXNet probe of {Path(prefix).name}", python, timeout)
+        with np.load(tmp / "out.npz", allow_pickle=False) as data:
+            found = [str(n) for n in data["names"]]
+            return {name: data[f"out_{i}"] for i, name in enumerate(found)}
+
+
 def save_from_code(code_path: str | os.PathLike[str], weights_path: str | os.PathLike[str],
                    prefix: str | os.PathLike[str], epoch: int = 0, *,
                    python: str | None = None, timeout: float | None = DEFAULT_TIMEOUT) -> None:

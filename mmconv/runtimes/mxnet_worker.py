@@ -19,7 +19,8 @@ mxnet costs about a second).  Jobs:
   (``mx.model.load_checkpoint`` and a bound ``mx.mod.Module``, or
   ``gluon.SymbolBlock.imports``), feed ``in_0, in_1, ...`` to the named inputs,
   and write the heads (or, with ``outputs``, the internal outputs of those
-  symbol nodes) as ``out_0, ...``.
+  symbol nodes, ``"skip_missing": true`` leaving out names the symbol lacks and
+  listing the found ones as ``names``) as ``out_0, ...``.
 - ``{"cmd": "save", "code": PATH, "weights": PATH, "prefix": P, "epoch": E}``:
   import generated code, call ``KitModel(weights)`` -> ``(symbol, arg_params,
   aux_params)`` and ``mx.model.save_checkpoint`` it.
@@ -70,21 +71,27 @@ def _load_inputs(job):
         return [data[f"in_{i}"] for i in range(len(job["input_names"]))]
 
 
-def _select(symbol, outputs):
-    """The symbol's heads, or the named internal outputs (node name or output name)."""
+def _select(symbol, outputs, skip_missing=False):
+    """(symbol, names): the symbol's heads, or a group of the named internal outputs
+    (node name or output name); with ``skip_missing`` names the symbol lacks are left out."""
     import mxnet as mx
 
     if not outputs:
-        return symbol
+        return symbol, None
     internals = symbol.get_internals()
     names = internals.list_outputs()
-    picked = []
+    picked, found = [], []
     for name in outputs:
         key = name if name in names else name + "_output"
         if key not in names:
+            if skip_missing:
+                continue
             raise WorkerError(f"the symbol has no output {name!r}")
         picked.append(internals[names.index(key)])
-    return mx.sym.Group(picked)
+        found.append(name)
+    if not picked:
+        return None, []
+    return mx.sym.Group(picked), found
 
 
 def _run_module(job, arrays):
@@ -95,7 +102,9 @@ def _run_module(job, arrays):
     except Exception as exc:
         raise WorkerError(f"cannot load MXNet checkpoint {job['prefix']}: "
                           f"{_first_line(exc)}") from None
-    symbol = _select(symbol, job.get("outputs"))
+    symbol, found = _select(symbol, job.get("outputs"), job.get("skip_missing", False))
+    if symbol is None:
+        return [], found
     names = job["input_names"]
     module = mx.mod.Module(symbol, data_names=names, label_names=None, context=mx.cpu())
     # Module slices its inputs along a batch axis and insists they agree; an input
@@ -108,7 +117,7 @@ def _run_module(job, arrays):
     module.set_params(args, auxs, allow_missing=False, allow_extra=True)
     module.forward(mx.io.DataBatch([mx.nd.array(a, dtype=a.dtype) for a in arrays]),
                    is_train=False)
-    return [o.asnumpy() for o in module.get_outputs()]
+    return [o.asnumpy() for o in module.get_outputs()], found
 
 
 def _run_gluon(job, arrays):
@@ -125,7 +134,7 @@ def _run_gluon(job, arrays):
                           f"{_first_line(exc)}") from None
     out = net(*[mx.nd.array(a, dtype=a.dtype) for a in arrays])
     outs = out if isinstance(out, (list, tuple)) else [out]
-    return [o.asnumpy() for o in outs]
+    return [o.asnumpy() for o in outs], None
 
 
 def _run(job):
@@ -133,10 +142,11 @@ def _run(job):
 
     arrays = _load_inputs(job)
     if job.get("api", "module") == "gluon":
-        outs = _run_gluon(job, arrays)
+        outs, found = _run_gluon(job, arrays)
     else:
-        outs = _run_module(job, arrays)
-    np.savez(job["out_npz"], **{f"out_{i}": o for i, o in enumerate(outs)})
+        outs, found = _run_module(job, arrays)
+    extra = {} if found is None else {"names": np.array(found, dtype=str)}
+    np.savez(job["out_npz"], **{f"out_{i}": o for i, o in enumerate(outs)}, **extra)
 
 
 def _save(job):

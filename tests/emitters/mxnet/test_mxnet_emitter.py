@@ -261,3 +261,21 @@ def test_mmtomodel(tmp_path: Path, mxnet_python: str, monkeypatch: pytest.Monkey
     assert "\n" not in str(info.value)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["net-0000.params",
                                                                     "net-symbol.json"]
+
+
+@pytest.mark.mxnet
+def test_probe_intermediate_values(tmp_path: Path, mxnet_python: str,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """--layers support: the values of IR nodes, by IR name, from the checkpoint."""
+    from mmconv.emitters.mxnet.probe import probe
+
+    monkeypatch.setenv("MMCONV_MXNET_PYTHON", mxnet_python)
+    g = conv_net()
+    emit_model(g, tmp_path / "m")
+    got = probe(tmp_path / "m", g, {"data": X}, ["relu1", "conv2", "no such value", "prob"])
+    assert sorted(got) == ["conv2", "prob", "relu1"]
+    conv1 = ref.conv(X, g.weights["conv1/W"], g.weights["conv1/b"], pads=(1, 1, 1, 1))
+    w = {k: g.weights[f"bn1/{k}"].reshape(1, -1, 1, 1) for k in ("scale", "B", "mean", "var")}
+    bn1 = (conv1 - w["mean"]) / np.sqrt(w["var"] + 1e-5) * w["scale"] + w["B"]
+    assert_close(np.maximum(bn1, 0).astype(np.float32), got["relu1"])
+    assert_close(conv_net_reference(g, X), got["prob"])
