@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mmconv.emitters.base import Emitter, Option
+from mmconv.emitters.mxnet import code as _code
 from mmconv.emitters.mxnet.builder import (
     Built,
     build,
@@ -30,7 +31,7 @@ from mmconv.emitters.mxnet.builder import (
     missing_handlers,
     write_checkpoint,
 )
-from mmconv.emitters.mxnet.code import code_to_model, emit_code, generate
+from mmconv.emitters.mxnet.code import code_to_model, generate
 from mmconv.emitters.mxnet.context import HANDLERS, EmitContext
 from mmconv.errors import UsageError
 from mmconv.formats.mxnet import checkpoint_paths, checkpoint_prefix
@@ -60,6 +61,13 @@ def emit_model(graph: Graph, output_path: str | os.PathLike[str], **options: Any
     """
     epoch = _epoch(EMITTER.check_options(options))
     write_checkpoint(build(graph), checkpoint_prefix(output_path), epoch)
+
+
+def emit_code(graph: Graph, code_path: str | os.PathLike[str],
+              weights_path: str | os.PathLike[str], **options: Any) -> None:
+    """mmtocode: ``mx.sym`` code and its params file (see :mod:`.code`); no options."""
+    EMITTER.check_options(options, code=True)
+    _code.emit_code(graph, code_path, weights_path)
 
 
 def _model_files(path: Path) -> list[Path]:

@@ -198,6 +198,8 @@ def test_options_and_names(tmp_path: Path) -> None:
         emit_model(conv_net(), tmp_path / "x", opset=13)
     with pytest.raises(UsageError, match="epoch"):
         emit_model(conv_net(), tmp_path / "x", epoch=10000)
+    with pytest.raises(UsageError, match="emitter code has no option"):
+        emit_code(conv_net(), tmp_path / "x.py", tmp_path / "x.params", epoch=1)
     assert checkpoint_prefix("a/b-symbol.json") == "a/b"
     assert checkpoint_prefix("a/b-0003.params") == "a/b"
     assert checkpoint_prefix("a/b.params") == "a/b.params"
