@@ -74,7 +74,8 @@ def run_caffe_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
     blobs and output layers after the IR values."""
     from mmconv.verify.caffe_runner import run_caffe
 
-    return run_caffe(path, {v.name: inputs[v.name] for v in graph.inputs}, graph.outputs)
+    return run_caffe(path, {v.name: inputs[v.name] for v in graph.inputs}, graph.outputs,
+                     [graph.value(o).rank for o in graph.outputs])
 
 
 @RUNNERS.register("pytorch", "torch")

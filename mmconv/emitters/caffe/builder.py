@@ -25,6 +25,7 @@ from mmconv.emitters.base import check_handlers, emit_all, load_families
 from mmconv.emitters.base import missing_handlers as base_missing
 from mmconv.emitters.caffe import caffe_pb2 as pb
 from mmconv.emitters.caffe.context import FLOAT_DTYPES, HANDLERS, EmitContext, Layer
+from mmconv.emitters.caffe.rewrite import fuse_decomposed
 from mmconv.emitters.protowire import field_header, little_endian
 from mmconv.errors import IRError, UnsupportedError
 from mmconv.ir.core import Graph
@@ -33,7 +34,7 @@ from mmconv.ir.passes import folded_for_emit
 
 #: The op-family modules; importing them fills HANDLERS.
 FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normalization", "pool",
-            "shape")
+            "reduce", "shape", "spatial")
 
 #: Field numbers in caffe.proto: NetParameter.layer, LayerParameter.blobs, BlobProto.data.
 _NET_LAYER, _LAYER_BLOBS, _BLOB_DATA = 100, 7, 5
@@ -96,7 +97,7 @@ def build_network(graph: Graph) -> Network:
     infer_shapes(graph)
     # parameters must be static (layer blobs): nodes computed from weights only are
     # computed here (the frontends' passes usually did)
-    graph = folded_for_emit(graph)
+    graph = fuse_decomposed(folded_for_emit(graph))
     check_handlers(graph, HANDLERS, "Caffe")
     for out in graph.outputs:
         if out not in graph.values:
