@@ -172,3 +172,16 @@ def run_saved_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
     got = endpoint(*(tf.constant(a) for a in arrays))
     outs = [got[name].numpy() for name in graph.outputs]
     return _to_nchw(outs, graph) if nhwc else outs
+
+
+@RUNNERS.register("mxnet")
+def run_mxnet(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray],
+              api: str = "module") -> list[np.ndarray]:
+    """An MXNet checkpoint (``path`` is its prefix or one of its two files) in real
+    mxnet 1.9.1, out of process: ``load_checkpoint`` + a bound ``Module``.  The MXNet
+    emitter names the symbol's inputs after the IR's; bools travel as floats."""
+    from mmconv.formats.mxnet import as_ir_outputs, checkpoint_prefix, feeds
+    from mmconv.runtimes.mxnet import run_checkpoint
+
+    outs = run_checkpoint(checkpoint_prefix(path), feeds(graph, inputs), api=api)
+    return as_ir_outputs(graph, outs)
