@@ -136,6 +136,18 @@ def write_caffemodel(out: BinaryIO, net: Network) -> None:
                       else piece)
 
 
+def expected_blobs(layer: pb.LayerParameter) -> int | None:
+    """How many blobs a layer of this emitter's kinds holds (None: not checked)."""
+    if layer.type in ("Convolution", "Deconvolution"):
+        return 1 + layer.convolution_param.bias_term
+    if layer.type == "InnerProduct":
+        return 1 + layer.inner_product_param.bias_term
+    if layer.type == "Scale":
+        own = 1 if len(layer.bottom) == 1 else 0
+        return own + layer.scale_param.bias_term
+    return {"BatchNorm": 3, "PReLU": 1}.get(layer.type, 0)
+
+
 def network_from_files(text: str, arrays: dict[str, np.ndarray], where: str,
                        weights_where: str) -> Network:
     """The network of a prototxt and an npz of blobs keyed ``<layer>/<index>``.
@@ -168,6 +180,10 @@ def network_from_files(text: str, arrays: dict[str, np.ndarray], where: str,
         if sorted(found) != list(range(len(found))):
             raise ModelFormatError(f"{weights_where}: blobs of layer {param.name!r} are "
                                    f"numbered {sorted(found)}, not 0..{len(found) - 1}")
+        want = expected_blobs(param)
+        if want is not None and len(found) != want:
+            raise ModelFormatError(f"{weights_where}: layer {param.name!r} ({param.type}) "
+                                   f"needs {want} blob(s), the file has {len(found)}")
         del param.blobs[:]
         layers.append(Layer(param, [found[i] for i in range(len(found))]))
     return Network(net.name, layers)
