@@ -144,6 +144,11 @@ def test_mmtomodel_checks_its_inputs(tmp_path) -> None:  # type: ignore[no-untyp
     np.savez(tmp_path / "gap.npz", **{"conv1/1": np.zeros(2, np.float32)})
     with pytest.raises(ModelFormatError, match=r"numbered \[1\]"):
         code_to_model(tmp_path / "c.prototxt", tmp_path / "gap.npz", tmp_path / "x")
+    with np.load(tmp_path / "c.npy", allow_pickle=False) as data:
+        fewer = {k: data[k] for k in data.files if k != "conv1/1"}
+    np.savez(tmp_path / "fewer.npz", **fewer)
+    with pytest.raises(ModelFormatError, match=r"layer 'conv1' \(Convolution\) needs 2 blob"):
+        code_to_model(tmp_path / "c.prototxt", tmp_path / "fewer.npz", tmp_path / "x")
     (tmp_path / "junk.npy").write_bytes(b"PK\x03\x04 not a zip")
     with pytest.raises(ModelFormatError, match=r"junk\.npy"):
         code_to_model(tmp_path / "c.prototxt", tmp_path / "junk.npy", tmp_path / "x")

@@ -42,7 +42,6 @@ UNSUPPORTED_CASES = {
     "max_broadcast": "Eltwise needs equal shapes",
     "min_broadcast": "Eltwise needs equal shapes",
     "clip_int32": "int32 inputs have no Caffe blob",
-    "matmul_vector": "constant matrix only",
     "flatten_int64": "int64 inputs have no Caffe blob",
     "concat_channels": "is a constant",
     "slice_steps": "cuts contiguous pieces",
