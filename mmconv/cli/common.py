@@ -85,6 +85,29 @@ def add_source_flags(parser: Parser) -> None:
     )
 
 
+def add_verify_flags(parser: Parser, verify_flag: bool = False) -> None:
+    """Flags of a verification (mmconvert --verify and mmverify share them)."""
+    if verify_flag:
+        parser.add_argument(
+            "--verify", action="store_true",
+            help="run the source model (for CNTK: in the CNTK runtime, see MMCONV_CNTK_PYTHON) "
+            "and the converted one on the same random inputs and compare every output; exit 1 "
+            "on a mismatch (the model is written only if the check could run)",
+        )
+    parser.add_argument(
+        "--layers", action="store_true",
+        help="also compare every intermediate value both models expose (by IR name) in graph "
+        "order and name the first diverging layer")
+    parser.add_argument("--rtol", type=float, metavar="R",
+                        help="relative tolerance: max|a-b| <= atol + R * max(1, max|ref|) "
+                        "(default 1e-4 for float32)")
+    parser.add_argument("--atol", type=float, default=0.0, metavar="A",
+                        help="absolute tolerance added to the relative one (default 0)")
+    parser.add_argument("--input", metavar="FILE.npz",
+                        help="inputs to run instead of seeded random ones: an .npz with one "
+                        "array per model input, named like the input (or in_0, in_1 ...)")
+
+
 def convert_source(framework: str, network: str | None, weights: str | None,
                    args: argparse.Namespace) -> Graph:
     """Run the frontend for ``framework`` with the shared source flags."""

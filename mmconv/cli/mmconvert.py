@@ -19,13 +19,20 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from mmconv.cli.common import add_source_flags, convert_source, make_parser, run
+from mmconv.cli.common import (
+    add_source_flags,
+    add_verify_flags,
+    convert_source,
+    make_parser,
+    run,
+)
 from mmconv.emitters import get_emitter
-from mmconv.errors import VerificationError
+from mmconv.errors import UsageError
+from mmconv.fsutil import staging
 from mmconv.ir import serde
 from mmconv.progress import Stages
-from mmconv.verify.compare import OutputComparison
-from mmconv.verify.conversion import verify_conversion
+from mmconv.verify.conversion import load_inputs, verify_conversion
+from mmconv.verify.report import print_report
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,12 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--channelsLastIO", action="store_true",
                         help="Keras/TensorFlow targets: NHWC model inputs and outputs instead "
                         "of the source's NCHW ones (no boundary transposes)")
-    parser.add_argument(
-        "--verify", action="store_true",
-        help="run the source model (for CNTK: in the CNTK runtime, see MMCONV_CNTK_PYTHON) "
-        "and the converted one on the same random inputs and compare every output; exit 1 "
-        "on a mismatch",
-    )
+    add_verify_flags(parser, verify_flag=True)
     return parser
 
 
@@ -65,11 +67,19 @@ def _emit_options(args: argparse.Namespace) -> dict[str, object]:
 
 def _main(args: argparse.Namespace) -> int:
     emitter = get_emitter(args.dstFramework)
+    if args.layers and not args.verify:
+        raise UsageError("--layers compares per layer while verifying; give --verify too")
     names = ["reading the source model", "writing the IR", f"writing the {args.dstFramework} model"]
+    output = Path(args.outputModel)
     with Stages(names + (["verifying"] if args.verify else [])) as stage:
         stage(names[0])
         graph = convert_source(args.srcFramework, args.inputNetwork, args.inputWeight, args)
-        with tempfile.TemporaryDirectory(prefix="mmconv-") as tmp:
+        inputs = load_inputs(graph, Path(args.input)) if args.input else None
+        # With --verify the model is written to a staging folder beside the output and
+        # moved into place only once it could be checked: a verification that cannot
+        # run (no CNTK runtime, no onnxruntime) leaves no file behind.
+        with tempfile.TemporaryDirectory(prefix="mmconv-") as tmp, \
+                staging(output, args.verify) as written:
             stage(names[1])
             pb_path, _, npy_path = serde.save(graph, Path(tmp) / "ir")
             # The frontend's graph goes before the IR is loaded: its arrays view the
@@ -78,25 +88,17 @@ def _main(args: argparse.Namespace) -> int:
             del graph
             graph = serde.load(pb_path, npy_path)
             stage(names[2])
-            emitter.emit_model(graph, Path(args.outputModel), **_emit_options(args))
-        if args.verify:
-            stage("verifying")
-            results = verify_conversion(
-                graph, (args.srcFramework.lower(), Path(args.inputWeight or args.inputNetwork)),
-                (args.dstFramework.lower(), Path(args.outputModel)))
+            emitter.emit_model(graph, written, **_emit_options(args))
+            if args.verify:
+                stage("verifying")
+                result = verify_conversion(
+                    graph, (args.srcFramework.lower(), Path(args.inputWeight or args.inputNetwork)),
+                    (args.dstFramework.lower(), written), rtol=args.rtol, atol=args.atol,
+                    inputs=inputs, layers=args.layers)
     print(f"wrote {args.outputModel} ({len(graph.nodes)} nodes; inputs "
           f"{[v.name for v in graph.inputs]}, outputs {graph.outputs})")
-    return _report(results, args) if args.verify else 0
-
-
-def _report(results: list[OutputComparison], args: argparse.Namespace) -> int:
-    for result in results:
-        print(f"verify {result}")
-    failed = [r.name for r in results if not r.passed]
-    if failed:
-        raise VerificationError(
-            f"{args.outputModel} was written but does not reproduce the source model on "
-            f"outputs {failed} (see the report above)")
+    if args.verify:
+        print_report(result, f"{args.outputModel} was written but")
     return 0
 
 

@@ -81,6 +81,10 @@ class Namer:
         self._by_name[name] = ident
         return ident
 
+    def mapping(self) -> dict[str, str]:
+        """Source name -> identifier for every name seen so far (a copy)."""
+        return dict(self._by_name)
+
 
 def literal(value: object) -> str:
     """A Python literal for a model-supplied value (strings, numbers, tuples): ``repr()``.

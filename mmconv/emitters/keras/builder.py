@@ -71,6 +71,9 @@ class Generated:
     transposes: list[Transpose]
     #: Keras input names (valid identifiers) in graph-input order
     input_names: list[str]
+    #: IR value -> (Keras layer holding it, its layout: Keras tensor = IR value transposed
+    #: by it), for per-layer verification
+    values: dict[str, tuple[str, tuple[int, ...]]]
 
 
 def input_names(graph: Graph) -> list[str]:
@@ -126,7 +129,8 @@ def generate(graph: Graph, nhwc_io: bool = False) -> Generated:
         arrays = ", ".join(f"weights[{literal(k)}]" for k in keys)
         body.line(f"model.get_layer({literal(layer)}).set_weights([{arrays}])")
     body.line("return model")
-    return Generated(_module_text(graph, body, nhwc_io), ctx.arrays, ctx.transposes, inputs)
+    return Generated(_module_text(graph, body, nhwc_io), ctx.arrays, ctx.transposes, inputs,
+                     ctx.held_values())
 
 
 def _module_text(graph: Graph, body: CodeWriter, nhwc_io: bool) -> str:
