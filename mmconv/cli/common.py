@@ -8,6 +8,8 @@ the traceback instead.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -140,6 +142,11 @@ def run(prog: str, body: Callable[[argparse.Namespace], int | None], parser: Par
             traceback.print_exc()
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        # the reader of our output went away (``mmverify ... | head``): nothing to report
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (interpreter exit closes it)
+        return 1
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mmconv.ir import Graph
+from mmconv.ir.core import Node
 from mmconv.verify.compare import OutputComparison, compare
 
 
@@ -45,6 +46,10 @@ class LayerReport:
     compared: list[LayerComparison] = field(default_factory=list)
     #: values one side does not expose (or exposes with another number of elements)
     not_compared: list[str] = field(default_factory=list)
+    #: for a compared value, the nodes computing it from the last compared values (the
+    #: nodes inside a CNTK block that only shows its output: a Conv before its bias and
+    #: activation), as "name (op OP)"
+    hidden_inputs: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def first_diverging(self) -> LayerComparison | None:
@@ -65,7 +70,10 @@ class LayerReport:
             r = first.result
             what = (f"max|a-b| {r.max_abs:.3g} > tol {r.tolerance:.3g}" if r.shape_ok
                     else "shapes differ")
-            out.append(f"first diverging layer: {first.name} (op {first.op}): {what}")
+            hidden = self.hidden_inputs.get(first.name)
+            after = (f" (computed through {', '.join(hidden)}, which only one side exposes)"
+                     if hidden else "")
+            out.append(f"first diverging layer: {first.name} (op {first.op}): {what}{after}")
         out.append(f"{'layer':<32} {'op':<20} {'max|a-b|':>10} {'tolerance':>10} {'x tol':>8}")
         for c in self.worst():
             r = c.result
@@ -84,6 +92,7 @@ def compare_layers(graph: Graph, ref: Mapping[str, np.ndarray], got: Mapping[str
     """
     report = LayerReport()
     outputs = set(graph.outputs)
+    producer = {out: node for node in graph.nodes for out in node.outputs if out}
     for node in graph.nodes:
         for name in node.outputs:
             if not name:
@@ -96,4 +105,23 @@ def compare_layers(graph: Graph, ref: Mapping[str, np.ndarray], got: Mapping[str
                 report.not_compared.append(name)
                 continue
             report.compared.append(LayerComparison(node.op, compare(name, a, b, rtol, atol)))
+            hidden = _hidden_producers(node, producer, set(report.not_compared))
+            if hidden:
+                report.hidden_inputs[name] = hidden
     return report
+
+
+def _hidden_producers(node: Node, producer: Mapping[str, Node], hidden: set[str]) -> list[str]:
+    """The nodes between ``node`` and the compared values it depends on, nearest first."""
+    found: list[str] = []
+    stack = [i for i in node.inputs if i in hidden and i in producer]
+    seen: set[str] = set()
+    while stack and len(found) < 8:
+        value = stack.pop(0)
+        if value in seen:
+            continue
+        seen.add(value)
+        src = producer[value]
+        found.append(f"{src.name} (op {src.op})")
+        stack.extend(i for i in src.inputs if i in hidden and i in producer)
+    return found

@@ -13,7 +13,7 @@ import pytest
 from mmconv.verify.compare import assert_close
 from mmconv.verify.onnx_runner import run_onnx
 
-SCRIPTS = ["mmdownload", "mmtoir", "mmtocode", "mmtomodel", "mmconvert"]
+SCRIPTS = ["mmdownload", "mmtoir", "mmtocode", "mmtomodel", "mmconvert", "mmverify"]
 
 
 def run(script: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
