@@ -2,13 +2,16 @@
 
 Scripts raise :class:`mmconv.errors.MmconvError` for anything the user can fix;
 :func:`run` prints it as one line and exits with its code.  ``--debug`` shows
-the traceback instead.
+the traceback instead.  Notices (a dropped training output, a layout choice) are
+warnings on the ``mmconv`` logger; :func:`run` prints them as ``<prog>: <message>``
+on stderr, so library code never prints and library users decide what they see.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 import traceback
@@ -131,10 +134,25 @@ def convert_source(framework: str, network: str | None, weights: str | None,
     )
 
 
+class NoticeHandler(logging.Handler):
+    """Prints ``mmconv`` log records as ``<prog>: <message>`` lines on the current stderr."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(logging.INFO)
+        self.prog = prog
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # sys.stderr is looked up per record (not bound once) so redirections apply
+        print(f"{self.prog}: {record.getMessage()}", file=sys.stderr)
+
+
 def run(prog: str, body: Callable[[argparse.Namespace], int | None], parser: Parser,
         argv: Sequence[str] | None = None) -> int:
     """Parse ``argv``, run ``body`` and turn errors into one line on stderr plus an exit code."""
     args = parser.parse_args(argv)
+    logger = logging.getLogger("mmconv")
+    handler = NoticeHandler(prog)
+    logger.addHandler(handler)
     try:
         return body(args) or 0
     except MmconvError as exc:
@@ -159,3 +177,5 @@ def run(prog: str, body: Callable[[argparse.Namespace], int | None], parser: Par
             file=sys.stderr,
         )
         return 1
+    finally:
+        logger.removeHandler(handler)

@@ -1,37 +1,29 @@
 """CNTK :class:`Model` -> IR :class:`Graph`: the driver around the op converters.
 
 Steps: pick the outputs (``--dstNodeName`` or the model's, minus training-only
-criteria), keep the functions they need, fail once listing every op without a
+criteria: :mod:`.criteria`), keep the functions they need, fail once listing every op without a
 converter, declare inputs, run the converters in topological order, then
-shape inference and the clean-up passes.
+shape inference and the clean-up passes.  What is not CNTK-specific (adding
+nodes with shape inference and folding, weights, the unsupported-ops error)
+is :mod:`mmconv.frontends.base`.
 """
 
 from __future__ import annotations
 
 import json
-import sys
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from mmconv.errors import IRError, ModelFormatError, UnsupportedError, UsageError
+from mmconv.frontends.base import BuildContext, UnsupportedOps, finish_graph
 from mmconv.frontends.cntk.converters import BLOCK_CONVERTERS, CONVERTERS
+from mmconv.frontends.cntk.criteria import drop_criteria
 from mmconv.frontends.cntk.model import BlockInfo, Function, Model, Variable
-from mmconv.ir.core import Graph, Node, Shape, Value
-from mmconv.ir.evaluate import evaluate
-from mmconv.ir.infer import infer_shapes
-from mmconv.ir.passes import FOLD_MAX_GROWTH, run_default_passes
-from mmconv.ir.registry import check_node, get_schema
+from mmconv.ir.core import Graph
 from mmconv.progress import progress
 
-#: Ops that only make sense while training; outputs computed by them are dropped.
-TRAINING_OPS = frozenset({
-    "CrossEntropyWithSoftmax", "ClassificationError", "SquaredError", "LambdaRank", "NDCG",
-    "EditDistanceError", "ForwardBackward", "CosDistanceWithNegativeSamples",
-    "LatticeSequenceWithSoftmax", "LabelsToGraph",
-})
 BATCH_AXIS = "defaultBatchAxis"
 
 
@@ -59,17 +51,20 @@ class Unit:
         return self.block.attrs if self.block else self.function.attrs
 
 
-@dataclass
-class Context:
-    """What a converter works with: the model, the graph being built and the uid -> value map."""
+class Context(BuildContext):
+    """What a CNTK converter works with: the shared :class:`BuildContext` plus CNTK matters.
 
-    model: Model
-    graph: Graph
-    #: CNTK variable uid -> IR value name.
-    values: dict[str, str] = field(default_factory=dict)
-    #: IR values that carry the batch axis first (CNTK's dynamic batch axis).
-    batched_values: set[str] = field(default_factory=set)
-    _weights: dict[tuple[str, str], str] = field(default_factory=dict)
+    Those are the model, the CNTK uid -> IR value map, which values carry CNTK's
+    dynamic batch axis, and how CNTK's blocks name nodes and weights.
+    """
+
+    def __init__(self, model: Model, graph: Graph) -> None:
+        super().__init__(graph)
+        self.model = model
+        #: CNTK variable uid -> IR value name.
+        self.values: dict[str, str] = {}
+        #: IR values that carry the batch axis first (CNTK's dynamic batch axis).
+        self.batched_values: set[str] = set()
 
     # -- names -------------------------------------------------------------
     def node_name(self, unit: Unit) -> str:
@@ -112,12 +107,12 @@ class Context:
         name = self.values.get(uid)
         if name is None or self.var(uid).kind in ("parameter", "constant"):
             return None
-        return name if name in self.graph.weights else None
+        return name if self.is_constant(name) else None
 
     def array(self, uid: str) -> np.ndarray:
         folded = self._folded(uid)
         if folded is not None:
-            return self.graph.weights[folded]
+            return self.constant_array(folded)
         value = self.var(uid).value
         if value is None:
             raise UnsupportedError(f"{self.model.path}: {uid!r} has no value")
@@ -127,18 +122,13 @@ class Context:
                array: np.ndarray | None = None, key: str = "") -> str:
         """The IR weight for parameter/constant ``uid`` (optionally transformed: pass
         ``array`` and a ``key`` naming the transformation), named ``<layer>/<param>``."""
-        cache = (uid, key)
-        if cache in self._weights:
-            return self._weights[cache]
-        folded = self._folded(uid)
-        if folded is not None and array is None:
-            return folded
+        if array is None:
+            folded = self._folded(uid)
+            if folded is not None:
+                return folded
         var = self.var(uid)
-        data = self.array(uid) if array is None else array
-        name = self.graph.unique_name(f"{layer}/{param or var.name or var.uid}")
-        self.graph.add_weight(name, np.ascontiguousarray(data))
-        self._weights[cache] = name
-        return name
+        return self.cached_weight(uid, layer, param or var.name or var.uid,
+                                  (lambda: self.array(uid)) if array is None else array, key)
 
     def input(self, uid: str, unit: Unit, node_name: str) -> str:
         """The IR value for a CNTK input uid (weights are created on first use)."""
@@ -150,80 +140,32 @@ class Context:
             return name
         raise IRError(f"{self.model.path}: value {uid!r} is used before it is computed")
 
-    def shape(self, name: str) -> Shape:
-        return self.graph.value(name).shape
-
-    def dtype(self, name: str) -> str:
-        return self.graph.value(name).dtype
-
     def batched(self, name: str) -> bool:
         """True when IR value ``name`` carries the batch axis first (CNTK dynamic axis)."""
         return name in self.batched_values
 
     # -- building ----------------------------------------------------------
-    def add(self, op: str, inputs: Sequence[str], name: str, batched: bool | None = None,
-            **attrs: object) -> str:
-        """Add a node and infer its output at once (converters need shapes as they go).
+    def add(self, op: str, inputs: Sequence[str], name: str,  # type: ignore[override]
+            batched: bool | None = None, **attrs: object) -> str:
+        """:meth:`BuildContext.add`, tracking CNTK's batch axis.
 
         ``batched`` says whether the output has the batch axis; by default it has one
-        when any non-weight input has one.  A node whose inputs are all weights
-        (``sigmoid(parameter)``, ``plus(parameter, constant)``) is computed now with
-        numpy when :func:`mmconv.ir.evaluate.evaluate` can, and becomes a weight of
-        the same name: later converters that need an array (a computed convolution
-        kernel) then have one.  Inference-equivalent, not training-equivalent (see
-        :func:`mmconv.ir.passes.fold_constants`).
+        when any non-weight input has one.  A node said to be batched is never folded
+        (its value differs per sample even if its inputs are weights).
         """
-        if inputs and all(i and i in self.graph.weights for i in inputs) and not batched:
-            folded = self._fold(op, inputs, name, attrs)
+        if not batched:
+            folded = self.try_fold(op, inputs, name, attrs)
             if folded is not None:
                 return folded
-        node = self.graph.add_node(op, list(inputs), name, **attrs)  # type: ignore[arg-type]
-        schema = get_schema(op)
-        ins: list[Value | None] = [self.graph.values[i] if i else None for i in node.inputs]
-        assert schema.infer is not None
-        for out, (dtype, shape) in zip(node.outputs, schema.infer(node, ins), strict=False):
-            self.graph.values[out] = Value(out, dtype, tuple(shape))
+        node = self.add_node(op, inputs, name, **attrs)
         if batched is None:
             batched = any(self.batched(i) for i in inputs if i)
         if batched:
             self.batched_values.update(node.outputs)
         return node.outputs[0]
 
-    def _fold(self, op: str, inputs: Sequence[str], name: str, attrs: dict) -> str | None:
-        node = Node(name, op, list(inputs), [name], dict(attrs))
-        check_node(node)
-        arrays = [self.graph.weights[i] for i in inputs]
-        result = evaluate(node, arrays)
-        if result is None or result[0].size > max(FOLD_MAX_GROWTH, sum(a.size for a in arrays)):
-            return None
-        return self.graph.add_weight(name, result[0])
-
-    def constant(self, name: str, array: np.ndarray) -> str:
-        """A synthesized constant weight (e.g. a reshaped parameter)."""
-        name = self.graph.unique_name(name)
-        self.graph.add_weight(name, np.ascontiguousarray(array))
-        return name
-
 
 # -- selecting what to convert ---------------------------------------------------------
-def _producers(model: Model) -> dict[str, Function]:
-    return {out: f for f in model.functions for out in f.outputs}
-
-
-def _needed(model: Model, outputs: Sequence[str]) -> list[Function]:
-    """Functions the outputs depend on, in the model's (topological) order."""
-    producer = _producers(model)
-    keep: set[str] = set()
-    stack = [producer[o] for o in outputs if o in producer]
-    while stack:
-        f = stack.pop()
-        if f.uid in keep:
-            continue
-        keep.add(f.uid)
-        stack.extend(producer[i] for i in f.inputs if i in producer)
-    return [f for f in model.functions if f.uid in keep]
-
-
 def _output_names(model: Model) -> dict[str, str]:
     """Names a user may give in --dstNodeName for each function output."""
     names: dict[str, str] = {}
@@ -240,98 +182,7 @@ def _output_names(model: Model) -> dict[str, str]:
     return names
 
 
-#: Ops through which a flattened criterion reads its labels (the label input is one
-#: operand, a computed value the other).
-_LABEL_OPS = frozenset({"TransposeTimes", "ElementTimes", "NotEqual", "Equal", "Minus"})
-#: How deep below its root a flattened criterion reads the labels (the axis form of
-#: classification_error: Mean <- GreaterEqual <- Sum <- NotEqual(labels, ...)).
-_CRITERION_DEPTH = 4
-
-
-def _label_reader(model: Model, f: Function, producer: dict[str, Function],
-                  consumers: dict[str, list[Function]]) -> str | None:
-    """The computed operand of ``f`` when ``f`` compares it with a labels input.
-
-    A labels input is a model input read *only* by such comparisons or by criteria
-    primitives (an image fed to a convolution, or mean-subtracted with a constant,
-    is not one).
-    """
-    if f.op not in _LABEL_OPS or len(f.inputs) != 2:
-        return None
-    for k, uid in enumerate(f.inputs):
-        var = model.variables.get(uid)
-        other = f.inputs[1 - k]
-        if (var is not None and var.kind == "input" and other in producer
-                and all(c.op in _LABEL_OPS or c.op in TRAINING_OPS
-                        for c in consumers.get(uid, ()))):
-            return other
-    return None
-
-
-def _flattened_criterion(model: Model, f: Function, producer: dict[str, Function],
-                         consumers: dict[str, list[Function]]) -> tuple[str, str] | None:
-    """(criterion kind, prediction uid) of a block-less output that is a training criterion.
-
-    A v1 file has no blocks, so criteria arrive as primitives: ``cross_entropy_with_softmax``
-    as ``Minus(ReduceElements(LogSum, z), TransposeTimes(labels, z))`` (with ``axis``:
-    ``... ReduceElements(Sum, ElementTimes(labels, z))``), ``classification_error`` as
-    ``Minus(1, TransposeTimes(labels, Hardmax(z)))`` (with ``axis``: a Mean over
-    ``NotEqual(labels, Equal(z, max z))``), ``squared_error`` as
-    ``ReduceElements(Sum, ElementTimes(Minus(z, t), Minus(z, t)))``.  Recognised by
-    shape: a Minus/ReduceElements root that, a few functions down, compares a
-    computed value with a labels input.
-    """
-    if f.op not in ("Minus", "ReduceElements"):
-        return None
-    ops: set[str] = set()
-    prediction = None
-    seen: set[str] = set()
-    stack = [(f, 0)]
-    while stack:
-        g, depth = stack.pop()
-        if g.uid in seen:
-            continue
-        seen.add(g.uid)
-        ops.add(g.op if g.op != "ReduceElements" else
-                f"Reduce{g.attrs.get('reductionOpName', '')}")
-        found = _label_reader(model, g, producer, consumers)
-        if found is not None and prediction is None:
-            prediction = found
-        if depth < _CRITERION_DEPTH:
-            stack.extend((producer[i], depth + 1) for i in g.inputs if i in producer)
-    if prediction is None:
-        return None
-    # through the criterion's own view of the prediction (Hardmax(z), Equal(z, max z))
-    while (p := producer.get(prediction)) is not None and p.op in ("Hardmax", "Equal"):
-        prediction = next((i for i in p.inputs if i in producer
-                           and producer[i].op != "ReduceElements"), p.inputs[0])
-    if ops & {"Hardmax", "NotEqual", "Equal", "GreaterEqual"}:
-        return "ClassificationError", prediction
-    if "ReduceLogSum" in ops:
-        return "CrossEntropyWithSoftmax", prediction
-    return "SquaredError", prediction
-
-
-def _criterion_prediction(model: Model, f: Function, block: BlockInfo | None) -> str | None:
-    """The prediction a criterion primitive or block scores (its computed, non-label input)."""
-    inputs = list(block.inputs) if block is not None else f.inputs
-    for uid in inputs:
-        var = model.variables.get(uid)
-        if var is None or var.kind not in ("input", "parameter", "constant"):
-            return uid
-    return None
-
-
-def _display(model: Model, producer: dict[str, Function], uid: str) -> str:
-    f = producer.get(uid)
-    if f is None:
-        return model.variables[uid].display_name if uid in model.variables else uid
-    named = [b.name for b in f.blocks if b.name and uid in b.outputs]
-    return f.name or (named[-1] if named else f.uid)
-
-
 def _select_outputs(model: Model, output_names: Sequence[str] | None) -> list[str]:
-    producer = _producers(model)
     if output_names:
         table = _output_names(model)
         missing = [n for n in output_names if n not in table]
@@ -341,46 +192,7 @@ def _select_outputs(model: Model, output_names: Sequence[str] | None) -> list[st
                 f"{model.path}: no output named {', '.join(map(repr, missing))} (named "
                 f"functions: {known or 'none'})")
         return [table[n] for n in output_names]
-    consumers: dict[str, list[Function]] = {}
-    for g in model.functions:
-        for i in g.inputs:
-            consumers.setdefault(i, []).append(g)
-    kept, dropped, predictions = [], [], []
-    for out in model.outputs:
-        f = producer.get(out)
-        block = f and next((b for b in f.blocks if b.op_name in TRAINING_OPS), None)
-        op = f and (block.op_name if block else f.op)
-        prediction = None
-        if f is not None and op in TRAINING_OPS:
-            prediction = _criterion_prediction(model, f, block)
-        elif f is not None:
-            found = _flattened_criterion(model, f, producer, consumers)
-            if found is not None:
-                op, prediction = found
-        if f is not None and op in TRAINING_OPS:
-            dropped.append(f"{f.display_name} ({op})")
-            if prediction is not None and prediction not in predictions:
-                predictions.append(prediction)
-        else:
-            kept.append(out)
-    if not kept and predictions:
-        # Saved as its criteria only (e.g. C.combine([loss, metric])): the useful model
-        # is what they score.
-        names = ", ".join(_display(model, producer, p) for p in predictions)
-        print(f"mmconv: the model's outputs are all training criteria ({', '.join(dropped)}); "
-              f"converting what they score instead: {names}", file=sys.stderr)
-        return predictions
-    if not kept:
-        raise UnsupportedError(
-            f"{model.path}: every output is a training criterion ({', '.join(dropped)}); "
-            "pick the prediction with --dstNodeName")
-    if dropped:
-        needed = {i for f in _needed(model, kept) for i in f.inputs}
-        unused = [v.display_name for v in model.inputs if v.uid not in needed]
-        extra = f" and the inputs they alone need: {', '.join(unused)}" if unused else ""
-        print(f"mmconv: dropped training-only outputs {', '.join(dropped)}{extra}",
-              file=sys.stderr)
-    return kept
+    return drop_criteria(model)
 
 
 def _units(model: Model, functions: list[Function]) -> list[Unit]:
@@ -397,19 +209,11 @@ def _units(model: Model, functions: list[Function]) -> list[Unit]:
 
 
 def _check_supported(model: Model, units: list[Unit]) -> None:
-    missing: dict[str, list[str]] = {}
+    missing = UnsupportedOps()
     for u in units:
         if u.block is None and u.op not in CONVERTERS:
-            missing.setdefault(u.op, []).append(u.function.display_name)
-    if missing:
-        counts = Counter({op: len(names) for op, names in missing.items()})
-        parts = []
-        for op, n in counts.most_common():
-            names = missing[op]
-            shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
-            parts.append(f"{op} x{n} ({shown})")
-        raise UnsupportedError(
-            f"{model.path}: CNTK ops without a converter: {'; '.join(parts)}")
+            missing.record(u.op, u.function.display_name)
+    missing.raise_if_any(model.path, "CNTK ops without a converter")
 
 
 # -- inputs --------------------------------------------------------------------------
@@ -479,7 +283,7 @@ def _argument_order(model: Model) -> list[Variable]:
     labels before the features).  Users give ``--inputShape`` in CNTK's order and
     feed converted models by position in it, so the IR inputs follow it too.
     """
-    producer = _producers(model)
+    producer = model.producers()
     order: list[Variable] = []
     seen: set[str] = set()
     stack = list(reversed(model.outputs))
@@ -509,7 +313,7 @@ def convert_model(model: Model, *, input_shapes: list[tuple[int, ...]] | None = 
     """The IR graph of a CNTK model (see the module docstring for the steps)."""
     # Registering converters happens on import of the family modules.
     outputs = _select_outputs(model, output_names)
-    functions = _needed(model, outputs)
+    functions = model.needed(outputs)
     units = _units(model, functions)
     _check_supported(model, units)
 
@@ -547,7 +351,4 @@ def convert_model(model: Model, *, input_shapes: list[tuple[int, ...]] | None = 
         "source_file": model.path.replace("\\", "/").rsplit("/", 1)[-1],
         "layout": "NCHW",
     })
-    infer_shapes(graph)
-    run_default_passes(graph)
-    infer_shapes(graph)
-    return graph
+    return finish_graph(graph)

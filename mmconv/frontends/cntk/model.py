@@ -118,3 +118,20 @@ class Model:
     @property
     def inputs(self) -> list[Variable]:
         return [v for v in self.variables.values() if v.kind == "input"]
+
+    def producers(self) -> dict[str, Function]:
+        """Variable uid -> the function that computes it (inputs and parameters have none)."""
+        return {out: f for f in self.functions for out in f.outputs}
+
+    def needed(self, outputs: list[str]) -> list[Function]:
+        """Functions the outputs depend on, in the model's (topological) order."""
+        producer = self.producers()
+        keep: set[str] = set()
+        stack = [producer[o] for o in outputs if o in producer]
+        while stack:
+            f = stack.pop()
+            if f.uid in keep:
+                continue
+            keep.add(f.uid)
+            stack.extend(producer[i] for i in f.inputs if i in producer)
+        return [f for f in self.functions if f.uid in keep]

@@ -3,9 +3,12 @@ outputs CNTK 2.7 computed for the same inputs (``<name>.io.npz``, batch of 2).""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from mmconv.cli import mmtoir
 from mmconv.errors import MmconvError, UnsupportedError
 from mmconv.frontends.cntk import convert, read_model
 from mmconv.frontends.cntk.builder import convert_model
@@ -89,19 +92,29 @@ def test_unsupported_ops_fail_clearly() -> None:
         convert_model(model)
 
 
-def test_training_outputs_dropped_and_reported(capsys: pytest.CaptureFixture[str]) -> None:
+def test_training_outputs_dropped_and_reported(caplog: pytest.LogCaptureFixture) -> None:
     graph = convert(None, str(fixture("with_loss")))
-    err = capsys.readouterr().err
+    err = caplog.text
     assert "dropped training-only outputs" in err and "CrossEntropyWithSoftmax" in err
     assert "labels" in err
     assert [v.name for v in graph.inputs] == ["features"]
 
 
-def test_v1_training_outputs_recognised(capsys: pytest.CaptureFixture[str]) -> None:
+def test_training_outputs_notice_on_cli_stderr(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The notice is a log record; the console scripts print it as one line on stderr."""
+    assert mmtoir.main(["-f", "cntk", "-n", str(fixture("with_loss")),
+                        "-d", str(tmp_path / "ir")]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("mmtoir: dropped training-only outputs"), err
+    assert err.count("\n") == 1 and "CrossEntropyWithSoftmax" in err
+
+
+def test_v1_training_outputs_recognised(caplog: pytest.LogCaptureFixture) -> None:
     """A v1 file has no blocks: the criteria are recognised from their primitives."""
     graph = convert(None, str(fixture("with_loss", "v1")))
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1
+    assert len(caplog.records) == 1
+    err = caplog.text
     assert "CrossEntropyWithSoftmax" in err and "ClassificationError" in err
     assert "labels" in err
     assert [v.name for v in graph.inputs] == ["features"]

@@ -27,9 +27,9 @@ def _run(graph, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
 
 @pytest.mark.parametrize("fmt", ["v2", "v1"])
 def test_per_row_criteria_and_squared_error_dropped(fmt: str,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+                                                    caplog: pytest.LogCaptureFixture) -> None:
     graph = convert(None, str(fixture("with_loss_axis", fmt)))
-    err = capsys.readouterr().err
+    err = caplog.text
     for kind in ("CrossEntropyWithSoftmax", "ClassificationError", "SquaredError"):
         assert kind in err, err
     assert "row_labels" in err and "row_targets" in err
@@ -43,9 +43,9 @@ def test_per_row_criteria_and_squared_error_dropped(fmt: str,
 
 @pytest.mark.parametrize("fmt", ["v2", "v1"])
 def test_criteria_only_converts_the_prediction(fmt: str,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+                                               caplog: pytest.LogCaptureFixture) -> None:
     graph = convert(None, str(fixture("criteria_only", fmt)))
-    err = capsys.readouterr().err
+    err = caplog.text
     assert "converting what they score instead" in err
     assert [v.name for v in graph.inputs] == ["features"]
     assert len(graph.outputs) == 1
