@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from mmconv import __version__
 from mmconv.errors import MmconvError, UsageError
+from mmconv.frameworks import install_hint, missing, quiet_tensorflow
 
 if TYPE_CHECKING:
     from mmconv.ir import Graph
@@ -150,6 +151,7 @@ def run(prog: str, body: Callable[[argparse.Namespace], int | None], parser: Par
         argv: Sequence[str] | None = None) -> int:
     """Parse ``argv``, run ``body`` and turn errors into one line on stderr plus an exit code."""
     args = parser.parse_args(argv)
+    quiet_tensorflow()
     logger = logging.getLogger("mmconv")
     handler = NoticeHandler(prog)
     logger.addHandler(handler)
@@ -160,6 +162,14 @@ def run(prog: str, body: Callable[[argparse.Namespace], int | None], parser: Par
             traceback.print_exc()
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ImportError as exc:
+        # a framework extra that is not installed (torch for -df pytorch ...): say which
+        if exc.name is None or install_hint(exc.name) is None:
+            return _internal_error(prog, exc, args.debug)
+        if args.debug:
+            traceback.print_exc()
+        print(f"{prog}: error: {missing(exc.name)}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # the reader of our output went away (``mmverify ... | head``): nothing to report
         with contextlib.suppress(OSError):
@@ -169,13 +179,17 @@ def run(prog: str, body: Callable[[argparse.Namespace], int | None], parser: Par
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug in mmconv, not the user's fault: say so plainly
-        if args.debug:
-            traceback.print_exc()
-        print(
-            f"{prog}: internal error: {type(exc).__name__}: {exc} "
-            "(this is a bug in mmconv; rerun with --debug and report it)",
-            file=sys.stderr,
-        )
-        return 1
+        return _internal_error(prog, exc, args.debug)
     finally:
         logger.removeHandler(handler)
+
+
+def _internal_error(prog: str, exc: BaseException, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    print(
+        f"{prog}: internal error: {type(exc).__name__}: {exc} "
+        "(this is a bug in mmconv; rerun with --debug and report it)",
+        file=sys.stderr,
+    )
+    return 1

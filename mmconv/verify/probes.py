@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from mmconv.dispatch import Registry
+from mmconv.frameworks import import_framework
 from mmconv.ir import Graph
 
 Probe = Callable[[Path, Graph, Mapping[str, np.ndarray], Sequence[str]], dict[str, np.ndarray]]
@@ -116,11 +117,10 @@ def probe_pytorch(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray],
     (TorchScript hides its locals; the code names one local per IR value)."""
     import warnings
 
-    import torch
-
     from mmconv.emitters.pytorch import emit
     from mmconv.emitters.pytorch.script import code_module, instantiate
 
+    torch = import_framework("torch")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated, works
         scripted = torch.jit.load(str(path), map_location="cpu")

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mmconv.dispatch import Registry
+from mmconv.frameworks import import_framework
 from mmconv.ir import Graph
 
 Runner = Callable[[Path, Graph, Mapping[str, np.ndarray]], list[np.ndarray]]
@@ -70,8 +71,7 @@ def run_torchscript(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
     """A TorchScript file (mmconvert -df pytorch): inputs in IR order, outputs likewise."""
     import warnings
 
-    import torch
-
+    torch = import_framework("torch")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated, works
         model = torch.jit.load(str(path), map_location="cpu")
@@ -107,11 +107,7 @@ def _feeds_nhwc(graph: Graph, inputs: Mapping[str, np.ndarray]) -> list[np.ndarr
 @RUNNERS.register("keras")
 def run_keras(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
     """A ``.keras`` file loaded by Keras alone; outputs are keyed by IR name."""
-    import os
-
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import keras
-
+    keras = import_framework("keras")
     model = keras.models.load_model(str(path))
     nhwc = _nhwc([tuple(t.shape) for t in model.inputs], graph)
     feeds = _feeds_nhwc(graph, inputs) if nhwc else [inputs[v.name] for v in graph.inputs]
@@ -125,10 +121,7 @@ def run_saved_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
                     ) -> list[np.ndarray]:
     """A SavedModel folder through its ``serving_default`` signature (input keys as the
     Keras emitter names them, output keys the IR output names)."""
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    tf = import_framework("tensorflow")
 
     from mmconv.emitters.keras.builder import input_names
 

@@ -188,17 +188,9 @@ def write_code(graph: Graph, code_path: Path, weights_path: Path,
 # -- running the code --------------------------------------------------------------
 def import_keras() -> Any:
     """Keras with the TensorFlow backend (imported only when a model is built or run)."""
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        import keras
-    except ImportError as exc:
-        from mmconv.errors import RuntimeUnavailableError
+    from mmconv.frameworks import import_framework
 
-        raise RuntimeUnavailableError(
-            "Keras 3 with TensorFlow is needed for this target; pip install tensorflow keras"
-        ) from exc
-    return keras
+    return import_framework("keras")
 
 
 def build_from_code(code_path: Path, weights_path: Path) -> Any:

@@ -1,0 +1,79 @@
+"""What a new user trips over, tried again as they would (subprocesses, real files).
+
+"Not installed" is simulated honestly: the child interpreter blocks the module
+in ``sys.modules`` before mmconv starts, so every ``import torch`` in it fails
+exactly as on a machine without torch.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+_BLOCKED_RUN = (
+    "import sys\n"
+    "for m in sys.argv[1].split(','):\n"
+    "    sys.modules[m] = None  # import m -> ImportError, as when it is not installed\n"
+    "from mmconv.__main__ import main\n"
+    "sys.exit(main(sys.argv[2:]))\n"
+)
+
+
+def run(script: str, *args: object, env: dict | None = None,
+        blocked: str = "") -> subprocess.CompletedProcess:
+    """``python -m mmconv SCRIPT ...``, optionally with modules made uninstallable."""
+    if blocked:
+        cmd = [sys.executable, "-c", _BLOCKED_RUN, blocked, script, *map(str, args)]
+    else:
+        cmd = [sys.executable, "-m", "mmconv", script, *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+
+
+def one_line(proc: subprocess.CompletedProcess) -> str:
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("target, blocked, extra", [
+    ("pytorch", "torch", "mmconv[torch]"),
+    ("keras", "keras,tensorflow", "mmconv[tensorflow]"),
+    ("tensorflow", "keras,tensorflow", "mmconv[tensorflow]"),
+])
+def test_missing_framework_names_the_extra(cntk_fixtures_dir: Path, tmp_path: Path,
+                                           target: str, blocked: str, extra: str) -> None:
+    out = tmp_path / "m.out"
+    proc = run("mmconvert", "-sf", "cntk", "-iw", cntk_fixtures_dir / "mlp.v2.model",
+               "-df", target, "-om", out, blocked=blocked)
+    assert proc.returncode == 1
+    line = one_line(proc)
+    assert "not installed" in line and extra in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_onnxruntime_for_verify_leaves_no_file(cntk_fixtures_dir: Path,
+                                                       tmp_path: Path) -> None:
+    proc = run("mmconvert", "-sf", "cntk", "-iw", cntk_fixtures_dir / "mlp.v2.model",
+               "-df", "onnx", "-om", tmp_path / "m.onnx", "--verify", blocked="onnxruntime")
+    assert proc.returncode == 1
+    assert "mmconv[onnxruntime]" in one_line(proc)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("target, name", [("onnx", "m.onnx"), ("pytorch", "m.pt")])
+def test_failed_verify_without_cntk_runtime_leaves_no_output(cntk_fixtures_dir: Path,
+                                                              tmp_path: Path, target: str,
+                                                              name: str) -> None:
+    env = dict(os.environ, MMCONV_CNTK_PYTHON=str(tmp_path / "no-such-python"))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc = run("mmconvert", "-sf", "cntk", "-iw", cntk_fixtures_dir / "convnet.v2.model",
+               "-df", target, "-om", out_dir / name, "--verify", env=env)
+    assert proc.returncode == 1
+    assert "MMCONV_CNTK_PYTHON" in one_line(proc)
+    assert list(out_dir.iterdir()) == []  # neither the model nor a .pth nor a staging dir
