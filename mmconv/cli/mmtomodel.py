@@ -14,6 +14,7 @@ from pathlib import Path
 
 from mmconv.cli.common import make_parser, run
 from mmconv.emitters import get_emitter
+from mmconv.emitters.codegen import code_framework
 from mmconv.errors import UsageError
 
 
@@ -35,10 +36,26 @@ def _main(args: argparse.Namespace) -> int:
     for path in (args.inputNetwork, args.inputWeight):
         if not Path(path).exists():
             raise UsageError(f"{path}: no such file")
+    _check_code_target(Path(args.inputNetwork), args.framework)
     emitter.code_to_model(Path(args.inputNetwork), Path(args.inputWeight),
                           Path(args.outputModel))
     print(f"wrote {args.outputModel}")
     return 0
+
+
+def _check_code_target(code: Path, framework: str) -> None:
+    """Code mmtocode wrote for another framework is a usage error, said before it runs."""
+    from mmconv.emitters import ALIASES
+
+    with code.open("rb") as fh:
+        head = fh.read(1 << 16).decode("utf-8", errors="replace")
+    written_for = code_framework(head)
+    target = ALIASES.get(framework.lower(), framework.lower())
+    family = "keras" if target == "tensorflow" else target
+    if written_for is not None and written_for != family:
+        raise UsageError(
+            f"{code} is {written_for} code (mmtocode -f {written_for}), not {target} code; "
+            f"run mmtomodel -f {written_for}, or mmtocode -f {target} first")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

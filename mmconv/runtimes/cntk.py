@@ -127,9 +127,11 @@ def run_script(script_path: str | os.PathLike[str], args: Sequence[str] = (), *,
     child_env.pop("PYTHONPATH", None)
     child_env.pop("PYTHONHOME", None)
     child_env.setdefault("PYTHONWARNINGS", "ignore::UserWarning")
+    child_env["PYTHONDONTWRITEBYTECODE"] = "1"
     try:
         proc = subprocess.run(
-            [exe, *(["-I"] if isolated else []), str(script), *map(str, args)],
+            # -B: no __pycache__ beside the user's code (-I ignores PYTHONDONTWRITEBYTECODE)
+            [exe, "-B", *(["-I"] if isolated else []), str(script), *map(str, args)],
             capture_output=True, text=True, timeout=timeout, cwd=cwd, env=child_env,
             check=False,
         )

@@ -77,3 +77,71 @@ def test_failed_verify_without_cntk_runtime_leaves_no_output(cntk_fixtures_dir: 
     assert proc.returncode == 1
     assert "MMCONV_CNTK_PYTHON" in one_line(proc)
     assert list(out_dir.iterdir()) == []  # neither the model nor a .pth nor a staging dir
+
+
+@pytest.fixture(scope="module")
+def codes(cntk_fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """mmtocode output of convnet and mlp for the four targets: ``{net}_{target}.py`` plus
+    its weights, and the IR, in one folder."""
+    folder = tmp_path_factory.mktemp("codes")
+    for net in ("convnet", "mlp"):
+        assert run("mmtoir", "-f", "cntk", "-n", cntk_fixtures_dir / f"{net}.v2.model",
+                   "-d", folder / net).returncode == 0
+        for target in ("onnx", "pytorch", "keras", "cntk"):
+            proc = run("mmtocode", "-f", target, "-n", folder / f"{net}.pb",
+                       "-d", folder / f"{net}_{target}.py")
+            assert proc.returncode == 0, proc.stderr
+    return folder
+
+
+def _weights(folder: Path, net: str, target: str) -> Path:
+    return folder / f"{net}_{target}{'.pth' if target == 'pytorch' else '.npy'}"
+
+
+@pytest.mark.parametrize("code, target", [("pytorch", "keras"), ("pytorch", "onnx"),
+                                          ("keras", "pytorch"), ("cntk", "tensorflow"),
+                                          ("onnx", "cntk")])
+def test_code_of_another_framework_is_a_usage_error(codes: Path, tmp_path: Path, code: str,
+                                                    target: str) -> None:
+    proc = run("mmtomodel", "-f", target, "-in", codes / f"convnet_{code}.py",
+               "-iw", _weights(codes, "convnet", code), "-o", tmp_path / "m.out")
+    assert proc.returncode == 2
+    assert f"is {code} code" in one_line(proc)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("target", ["onnx", "pytorch", "keras",
+                                    pytest.param("cntk", marks=pytest.mark.cntk)])
+def test_mismatched_code_and_weights_exit_2_in_every_target(codes: Path, tmp_path: Path,
+                                                            target: str,
+                                                            request: pytest.FixtureRequest
+                                                            ) -> None:
+    if target == "cntk":
+        request.getfixturevalue("cntk_python")
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = run("mmtomodel", "-f", target, "-in", codes / f"convnet_{target}.py",
+               "-iw", _weights(codes, "mlp", target), "-o", out / "m.model")
+    assert proc.returncode == 2, proc.stderr
+    assert "does not fit" in one_line(proc)
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("target, suffix", [("onnx", ".onnx"), ("keras", ".keras"),
+                                            ("pytorch", ".pt"),
+                                            pytest.param("cntk", ".model",
+                                                         marks=pytest.mark.cntk)])
+def test_mmtomodel_leaves_no_pycache(codes: Path, tmp_path: Path, target: str, suffix: str,
+                                     request: pytest.FixtureRequest) -> None:
+    if target == "cntk":
+        request.getfixturevalue("cntk_python")
+    work = tmp_path / "work"
+    work.mkdir()
+    code = work / "model.py"
+    code.write_bytes((codes / f"convnet_{target}.py").read_bytes())
+    weights = work / _weights(codes, "convnet", target).name
+    weights.write_bytes(_weights(codes, "convnet", target).read_bytes())
+    proc = run("mmtomodel", "-f", target, "-in", code, "-iw", weights, "-o", work / f"m{suffix}")
+    assert proc.returncode == 0, proc.stderr
+    assert not (work / "__pycache__").exists()
+    assert (work / f"m{suffix}").exists()

@@ -81,9 +81,18 @@ def _save(code_path: Path, weights_path: Path, output_path: Path, fmt: str) -> N
     output_path = Path(output_path)
     with atomic_path(output_path, suffix=".model") as tmp:
         tmp.unlink()  # CNTK writes the file itself
-        run_script(SAVER, [str(Path(code_path).resolve()), str(Path(weights_path).resolve()),
-                           str(tmp.resolve()), fmt], isolated=True,
-                   what=f"building {output_path.name} in CNTK")
+        try:
+            run_script(SAVER, [str(Path(code_path).resolve()),
+                               str(Path(weights_path).resolve()), str(tmp.resolve()), fmt],
+                       isolated=True, what=f"building {output_path.name} in CNTK")
+        except MmconvError as exc:
+            marker = "weights do not fit the code: "
+            if marker not in str(exc):
+                raise
+            # the same exit code as every other target for a mismatched code/weights pair
+            raise UsageError(f"{weights_path}: does not fit the code {code_path} "
+                             f"({str(exc).split(marker, 1)[1]}); give the weights file "
+                             "mmtocode wrote with it") from None
         if not tmp.is_file():
             raise MmconvError(f"CNTK did not write {output_path}")
 

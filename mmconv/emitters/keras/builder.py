@@ -27,7 +27,13 @@ import numpy as np
 
 from mmconv import __version__
 from mmconv.emitters.base import emit_all
-from mmconv.emitters.codegen import CodeWriter, imported_code, literal, sanitize
+from mmconv.emitters.codegen import (
+    CodeWriter,
+    build_kitmodel,
+    imported_code,
+    literal,
+    sanitize,
+)
 from mmconv.emitters.keras.context import (
     HANDLERS,
     EmitContext,
@@ -197,7 +203,7 @@ def build_from_code(code_path: Path, weights_path: Path) -> Any:
     """The Keras model the code builds with its weights."""
     import_keras()
     with imported_code(code_path, "keras") as module:
-        return module.KitModel(str(weights_path))
+        return build_kitmodel(module, code_path, weights_path)
 
 
 def build_model(graph: Graph, nhwc_io: bool = False) -> tuple[Any, Generated]:
