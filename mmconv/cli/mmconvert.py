@@ -25,6 +25,7 @@ from mmconv.cli.common import (
     convert_source,
     make_parser,
     run,
+    target_options,
 )
 from mmconv.emitters import get_emitter
 from mmconv.errors import UsageError
@@ -57,18 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _emit_options(args: argparse.Namespace) -> dict[str, object]:
-    """Target options given on the command line; unset ones are left to the emitter."""
-    options: dict[str, object] = {"opset": args.opset} if args.opset is not None else {}
-    if args.channelsLastIO:
-        options["nhwc_io"] = True
-    return options
-
-
 def _main(args: argparse.Namespace) -> int:
     emitter = get_emitter(args.dstFramework)
     if args.layers and not args.verify:
         raise UsageError("--layers compares per layer while verifying; give --verify too")
+    # target options are checked before the (possibly long) source conversion
+    options = target_options(emitter, {"opset": args.opset, "nhwc_io": args.channelsLastIO})
     names = ["reading the source model", "writing the IR", f"writing the {args.dstFramework} model"]
     output = Path(args.outputModel)
     with Stages(names + (["verifying"] if args.verify else [])) as stage:
@@ -88,12 +83,12 @@ def _main(args: argparse.Namespace) -> int:
             del graph
             graph = serde.load(pb_path, npy_path)
             stage(names[2])
-            emitter.emit_model(graph, written, **_emit_options(args))
+            emitter.emit_model(graph, written, **options)
             if args.verify:
                 stage("verifying")
                 result = verify_conversion(
                     graph, (args.srcFramework.lower(), Path(args.inputWeight or args.inputNetwork)),
-                    (args.dstFramework.lower(), written), rtol=args.rtol, atol=args.atol,
+                    (emitter.name, written), rtol=args.rtol, atol=args.atol,
                     inputs=inputs, layers=args.layers)
     print(f"wrote {args.outputModel} ({len(graph.nodes)} nodes; inputs "
           f"{[v.name for v in graph.inputs]}, outputs {graph.outputs})")

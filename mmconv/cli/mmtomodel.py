@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mmconv.cli.common import make_parser, run
-from mmconv.emitters import get_emitter
-from mmconv.emitters.codegen import code_framework
+from mmconv.emitters import code_framework, get_emitter
 from mmconv.errors import UsageError
 
 
@@ -45,14 +44,11 @@ def _main(args: argparse.Namespace) -> int:
 
 def _check_code_target(code: Path, framework: str) -> None:
     """Code mmtocode wrote for another framework is a usage error, said before it runs."""
-    from mmconv.emitters import ALIASES
-
     with code.open("rb") as fh:
         head = fh.read(1 << 16).decode("utf-8", errors="replace")
-    written_for = code_framework(head)
-    target = ALIASES.get(framework.lower(), framework.lower())
-    family = "keras" if target == "tensorflow" else target
-    if written_for is not None and written_for != family:
+    target = get_emitter(framework).name
+    written_for = code_framework(head, get_emitter(framework))
+    if written_for is not None:
         raise UsageError(
             f"{code} is {written_for} code (mmtocode -f {written_for}), not {target} code; "
             f"run mmtomodel -f {written_for}, or mmtocode -f {target} first")

@@ -182,22 +182,3 @@ def build_kitmodel(module: ModuleType, code_path: str | os.PathLike[str],
             f"({type(exc).__name__}{': ' + first if first else ''}); give the weights file "
             "mmtocode wrote with it") from exc
 
-
-#: import lines that tell which framework generated code is for
-_CODE_IMPORTS = (
-    ("pytorch", re.compile(r"^(import torch\b|from torch\b)", re.M)),
-    ("keras", re.compile(r"^(import keras\b|from keras\b|import tensorflow\b)", re.M)),
-    ("cntk", re.compile(r"^(import cntk\b|from cntk\b)", re.M)),
-    ("onnx", re.compile(r"^(import onnx\b|from onnx\b)", re.M)),
-)
-
-
-def code_framework(text: str) -> str | None:
-    """The framework a generated module is for, from its imports (None: not recognised).
-
-    mmtomodel uses it to refuse PyTorch code given to ``-f keras`` and the like
-    with one line, before running the code in the wrong framework."""
-    for name, pattern in _CODE_IMPORTS:
-        if pattern.search(text):
-            return name
-    return None

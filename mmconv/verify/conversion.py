@@ -20,7 +20,7 @@ from mmconv.errors import UnsupportedError, UsageError
 from mmconv.ir import Graph
 from mmconv.verify.compare import OutputComparison, compare
 from mmconv.verify.layers import LayerReport, compare_layers
-from mmconv.verify.probes import SOURCE_PROBES, TARGET_PROBES, intermediate_names
+from mmconv.verify.probes import SOURCE_PROBES, intermediate_names, target_probe
 from mmconv.verify.runners import RUNNERS, TARGET_RUNNERS, Runner
 
 
@@ -68,6 +68,16 @@ def load_inputs(graph: Graph, path: Path) -> dict[str, np.ndarray]:
     return inputs
 
 
+def _canonical(framework: str) -> str:
+    """The emitters' name for a framework the user may have typed as an alias (``tf``)."""
+    from mmconv.emitters import get_emitter
+
+    try:
+        return get_emitter(framework).name
+    except UsageError:  # a source-only framework
+        return framework.lower()
+
+
 def _runner(framework: str) -> Runner:
     runner = RUNNERS.get(framework)
     if runner is None:
@@ -101,10 +111,8 @@ def verify_conversion(graph: Graph, source: tuple[str, Path], target: tuple[str,
     ``inputs`` (by IR input name) replaces the seeded random ones; ``layers``
     also compares every intermediate value both sides expose.
     """
-    from mmconv.emitters import ALIASES
-
-    source = (ALIASES.get(source[0], source[0]), source[1])
-    target = (ALIASES.get(target[0], target[0]), target[1])
+    source = (_canonical(source[0]), source[1])
+    target = (_canonical(target[0]), target[1])
     run_source = _runner(source[0])
     run_target = TARGET_RUNNERS.get(target[0]) or _runner(target[0])
     feeds = dict(inputs) if inputs is not None else sample_inputs(graph, batch, seed)
@@ -115,18 +123,18 @@ def verify_conversion(graph: Graph, source: tuple[str, Path], target: tuple[str,
                                                      strict=True)])
     if layers:
         source_probe = SOURCE_PROBES.get(source[0])
-        target_probe = TARGET_PROBES.get(target[0])
+        probe_target = target_probe(target[0])
         missing = [f"{kind} {fw}" for kind, fw, probe in
-                   (("source", source[0], source_probe), ("target", target[0], target_probe))
+                   (("source", source[0], source_probe), ("target", target[0], probe_target))
                    if probe is None]
         if missing:
             result.layers_note = (f"per-layer values cannot be read from a {' or a '.join(missing)}"
                                   " model; outputs only")
             return result
-        assert source_probe is not None and target_probe is not None
+        assert source_probe is not None and probe_target is not None
         names = intermediate_names(graph)
         ref = source_probe(source[1], graph, feeds, names)
-        got = target_probe(target[1], graph, feeds, [n for n in names if n in ref])
+        got = probe_target(target[1], graph, feeds, [n for n in names if n in ref])
         # the graph outputs were fetched above by their exact source names: use those
         ref.update(zip(graph.outputs, expected, strict=True))
         got.update(zip(graph.outputs, actual, strict=True))

@@ -14,27 +14,22 @@ How each framework exposes its intermediates:
   the CNTK emitter names every function after its IR value), evaluated in the
   CNTK bridge.  A name that several functions carry is skipped, not guessed.
 - ONNX: the emitter keeps IR value names, so they become extra graph outputs.
-- PyTorch: the ``.pt`` is TorchScript, whose locals cannot be read; its
-  state_dict goes into the KitModel code re-emitted from the same IR (one
-  local variable per IR value), run once with its locals captured.
-- Keras: a sub-model over the layers the emitter named after IR values;
-  channels-last values are transposed back with the layout the emitter
-  recorded.
+- Models read through code (PyTorch, Keras): the emitter's own ``probe`` in
+  its :class:`~mmconv.emitters.base.Emitter` description (``emitters/pytorch/
+  probe.py``, ``emitters/keras/probe.py``), so verify needs nothing inside an
+  emitter package.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import FrameType
-from typing import Any
 
 import numpy as np
 
 from mmconv.dispatch import Registry
-from mmconv.frameworks import import_framework
+from mmconv.errors import MmconvError
 from mmconv.ir import Graph
 
 Probe = Callable[[Path, Graph, Mapping[str, np.ndarray], Sequence[str]], dict[str, np.ndarray]]
@@ -42,6 +37,20 @@ Probe = Callable[[Path, Graph, Mapping[str, np.ndarray], Sequence[str]], dict[st
 SOURCE_PROBES: Registry[Probe] = Registry("per-layer source probe")
 #: Probes of models mmconv wrote (addressed by IR names).
 TARGET_PROBES: Registry[Probe] = Registry("per-layer target probe")
+
+
+def target_probe(framework: str) -> Probe | None:
+    """The probe of a converted model: the runtime's own (ONNX, CNTK), else the one the
+    target's emitter describes, else None (outputs only)."""
+    found = TARGET_PROBES.get(framework)
+    if found is not None:
+        return found
+    from mmconv.emitters import get_emitter
+
+    try:
+        return get_emitter(framework).probe
+    except MmconvError:
+        return None
 
 
 def intermediate_names(graph: Graph) -> list[str]:
@@ -90,90 +99,3 @@ def probe_onnx(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray],
     runner = OnnxRunner(path, extra_outputs=wanted)
     got = runner.run_dict({v.name: inputs[v.name] for v in graph.inputs})
     return {n: got[n] for n in wanted if n in got}
-
-
-class _LocalsRecorder:
-    """Captures the local variables of one function call (``forward``) when it returns."""
-
-    def __init__(self, code: Any) -> None:
-        self.code = code
-        self.locals: dict[str, Any] = {}
-
-    def __call__(self, frame: FrameType, event: str, arg: Any) -> Any:
-        if event == "call" and frame.f_code is self.code:
-            return self._local
-        return None
-
-    def _local(self, frame: FrameType, event: str, arg: Any) -> Any:
-        if event == "return":
-            self.locals = dict(frame.f_locals)
-        return self._local
-
-
-@TARGET_PROBES.register("pytorch", "torch")
-def probe_pytorch(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray],
-                  names: Sequence[str]) -> dict[str, np.ndarray]:
-    """The TorchScript file's own state_dict, run in KitModel code re-emitted from the IR
-    (TorchScript hides its locals; the code names one local per IR value)."""
-    import warnings
-
-    from mmconv.emitters.pytorch import emit
-    from mmconv.emitters.pytorch.script import code_module, instantiate
-
-    torch = import_framework("torch")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated, works
-        scripted = torch.jit.load(str(path), map_location="cpu")
-    emitted = emit(graph)
-    with code_module(emitted.source) as module:
-        model = instantiate(module, dict(scripted.state_dict()), str(path))
-        model.eval()
-        args = [torch.from_numpy(np.ascontiguousarray(inputs[v.name])) for v in graph.inputs]
-        recorder = _LocalsRecorder(type(model).forward.__code__)
-        previous = sys.gettrace()
-        sys.settrace(recorder)
-        try:
-            with torch.no_grad():
-                model(*args)
-        finally:
-            sys.settrace(previous)
-    found = {}
-    for name in names:
-        value = recorder.locals.get(emitted.locals.get(name, ""))
-        if isinstance(value, torch.Tensor):
-            found[name] = value.detach().numpy()
-    return found
-
-
-@TARGET_PROBES.register("keras")
-def probe_keras(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray],
-                names: Sequence[str]) -> dict[str, np.ndarray]:
-    """A sub-model of the ``.keras`` file over the layers named after IR values."""
-    from mmconv.emitters.keras import generate
-    from mmconv.emitters.keras.builder import import_keras
-    from mmconv.verify.runners import _feeds_nhwc, _nhwc
-
-    keras = import_keras()
-    model = keras.models.load_model(str(path))
-    nhwc = _nhwc([tuple(t.shape) for t in model.inputs], graph)
-    held = generate(graph, nhwc_io=nhwc).values
-    layer_names = {layer.name for layer in model.layers}
-    wanted = []
-    for name in names:
-        layer, _ = held.get(name, ("", ()))
-        if layer in layer_names and not isinstance(model.get_layer(layer).output, list):
-            wanted.append(name)
-    if not wanted:
-        return {}
-    sub = keras.Model(model.inputs, [model.get_layer(held[n][0]).output for n in wanted])
-    feeds = _feeds_nhwc(graph, inputs) if nhwc else [inputs[v.name] for v in graph.inputs]
-    got = sub(feeds, training=False)
-    got = got if isinstance(got, (list, tuple)) else [got]
-    found = {}
-    for name, value in zip(wanted, got, strict=True):
-        layout = held[name][1]
-        array = np.asarray(value)
-        if len(layout) == array.ndim:
-            array = array.transpose(np.argsort(layout))
-        found[name] = array
-    return found
