@@ -115,6 +115,40 @@ def add_verify_flags(parser: Parser, verify_flag: bool = False) -> None:
                         "array per model input, named like the input (or in_0, in_1 ...)")
 
 
+def add_cntk_format_flag(parser: Parser) -> None:
+    parser.add_argument("--cntkFormat", choices=("v1", "v2"),
+                        help="CNTK target: the model file format, v2 (Function.save) or v1 "
+                        "(legacy, BrainScript's); default v1 for a .dnn file, else v2")
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[:1] in 'aeio' else 'a'} {word}"
+
+
+def check_model_path(emitter: Emitter, path: Path) -> None:
+    """Refuse an output name whose suffix belongs to another kind of model (``-f keras
+    -o m.pt``): the file written would not be what its name says."""
+    from mmconv.emitters import all_emitters
+
+    suffix = path.suffix.lower()
+    suffixes = emitter.model_suffixes
+    owners = {s: e.name for e in reversed(all_emitters().values())
+              for s in e.model_suffixes if s}
+    if not suffixes or suffix in suffixes:
+        return
+    if suffixes == ("",):  # a folder (a SavedModel): any name but another model's suffix
+        if suffix in owners:
+            raise UsageError(f"{path}: {_a(emitter.name)} model is a folder, and {suffix} "
+                             f"names {_a(owners[suffix])} model; name the folder without "
+                             f"{suffix}")
+        return
+    other = f"; {suffix} is {_a(owners[suffix])} model (-f/-df {owners[suffix]})" if (
+        suffix in owners) else ""
+    raise UsageError(f"{path}: {_a(emitter.name)} model file is named "
+                     f"{' or '.join('*' + s for s in suffixes)}{other}; "
+                     f"e.g. {path.with_suffix(suffixes[0]).name}")
+
+
 def convert_source(framework: str, network: str | None, weights: str | None,
                    args: argparse.Namespace) -> Graph:
     """Run the frontend for ``framework`` with the shared source flags."""

@@ -20,8 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mmconv.cli.common import (
+    add_cntk_format_flag,
     add_source_flags,
     add_verify_flags,
+    check_model_path,
     convert_source,
     make_parser,
     run,
@@ -54,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--channelsLastIO", action="store_true",
                         help="Keras/TensorFlow targets: NHWC model inputs and outputs instead "
                         "of the source's NCHW ones (no boundary transposes)")
+    add_cntk_format_flag(parser)
     add_verify_flags(parser, verify_flag=True)
     return parser
 
@@ -63,7 +66,9 @@ def _main(args: argparse.Namespace) -> int:
     if args.layers and not args.verify:
         raise UsageError("--layers compares per layer while verifying; give --verify too")
     # target options are checked before the (possibly long) source conversion
-    options = target_options(emitter, {"opset": args.opset, "nhwc_io": args.channelsLastIO})
+    options = target_options(emitter, {"opset": args.opset, "nhwc_io": args.channelsLastIO,
+                                       "format": args.cntkFormat})
+    check_model_path(emitter, Path(args.outputModel))
     names = ["reading the source model", "writing the IR", f"writing the {args.dstFramework} model"]
     output = Path(args.outputModel)
     with Stages(names + (["verifying"] if args.verify else [])) as stage:
@@ -90,8 +95,11 @@ def _main(args: argparse.Namespace) -> int:
                     graph, (args.srcFramework.lower(), Path(args.inputWeight or args.inputNetwork)),
                     (emitter.name, written), rtol=args.rtol, atol=args.atol,
                     inputs=inputs, layers=args.layers)
-    print(f"wrote {args.outputModel} ({len(graph.nodes)} nodes; inputs "
+    files = emitter.outputs(output)
+    print(f"wrote {files[0]} ({len(graph.nodes)} nodes; inputs "
           f"{[v.name for v in graph.inputs]}, outputs {graph.outputs})")
+    for path in files[1:]:
+        print(f"wrote {path}")
     if args.verify:
         print_report(result, f"{args.outputModel} was written but")
     return 0

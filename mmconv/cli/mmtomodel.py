@@ -12,7 +12,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mmconv.cli.common import make_parser, run
+from mmconv.cli.common import (
+    add_cntk_format_flag,
+    check_model_path,
+    make_parser,
+    run,
+    target_options,
+)
 from mmconv.emitters import code_framework, get_emitter
 from mmconv.errors import UsageError
 
@@ -27,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the weights written by mmtocode")
     parser.add_argument("--outputModel", "-o", "-om", required=True, metavar="PATH",
                         help="the model file to write")
+    add_cntk_format_flag(parser)
     return parser
 
 
@@ -35,10 +42,13 @@ def _main(args: argparse.Namespace) -> int:
     for path in (args.inputNetwork, args.inputWeight):
         if not Path(path).exists():
             raise UsageError(f"{path}: no such file")
+    options = target_options(emitter, {"format": args.cntkFormat})
+    check_model_path(emitter, Path(args.outputModel))
     _check_code_target(Path(args.inputNetwork), args.framework)
     emitter.code_to_model(Path(args.inputNetwork), Path(args.inputWeight),
-                          Path(args.outputModel))
-    print(f"wrote {args.outputModel}")
+                          Path(args.outputModel), **options)
+    for path in emitter.outputs(Path(args.outputModel)):
+        print(f"wrote {path}")
     return 0
 
 

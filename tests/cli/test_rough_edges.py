@@ -145,3 +145,62 @@ def test_mmtomodel_leaves_no_pycache(codes: Path, tmp_path: Path, target: str, s
     assert proc.returncode == 0, proc.stderr
     assert not (work / "__pycache__").exists()
     assert (work / f"m{suffix}").exists()
+
+
+@pytest.mark.parametrize("target, name, says", [
+    ("keras", "m.pt", ".pt is a pytorch model"),
+    ("pytorch", "m.keras", ".keras is a keras model"),
+    ("onnx", "m.bin", "named *.onnx"),
+    ("tensorflow", "m.onnx", "is a folder"),
+    ("cntk", "m.onnx", "named *.model or *.dnn"),
+])
+def test_output_name_of_another_format_is_a_usage_error(cntk_fixtures_dir: Path,
+                                                        tmp_path: Path, target: str,
+                                                        name: str, says: str) -> None:
+    proc = run("mmconvert", "-sf", "cntk", "-iw", cntk_fixtures_dir / "mlp.v2.model",
+               "-df", target, "-om", tmp_path / name)
+    assert proc.returncode == 2
+    assert says in one_line(proc)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_mmtomodel_output_name_checked_too(codes: Path, tmp_path: Path) -> None:
+    proc = run("mmtomodel", "-f", "keras", "-in", codes / "convnet_keras.py",
+               "-iw", codes / "convnet_keras.npy", "-o", tmp_path / "m.pt")
+    assert proc.returncode == 2 and ".pt is a pytorch model" in one_line(proc)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_mmtomodel_pytorch_names_both_files(codes: Path, tmp_path: Path) -> None:
+    proc = run("mmtomodel", "-f", "pytorch", "-in", codes / "convnet_pytorch.py",
+               "-iw", codes / "convnet_pytorch.pth", "-o", tmp_path / "m.pt")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [f"wrote {tmp_path / 'm.pt'}",
+                                        f"wrote {tmp_path / 'm.pth'}"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt", "m.pth"]
+
+
+def _cntk_format(path: Path) -> str:
+    """v1 (legacy) files start with the UTF-16 marker "BCN"; v2 files are protobuf."""
+    return "v1" if path.read_bytes()[:6] == "BCN".encode("utf-16-le") else "v2"
+
+
+@pytest.mark.cntk
+@pytest.mark.parametrize("name, flag, want", [("m.model", "v1", "v1"), ("m.dnn", "v2", "v2"),
+                                              ("m.dnn", None, "v1"), ("m.model", None, "v2")])
+def test_cntk_format_flag(cntk_python: str, cntk_fixtures_dir: Path, tmp_path: Path,
+                          name: str, flag: str | None, want: str) -> None:
+    env = dict(os.environ, MMCONV_CNTK_PYTHON=cntk_python)
+    out = tmp_path / name
+    proc = run("mmconvert", "-sf", "cntk", "-iw", cntk_fixtures_dir / "mlp.v2.model",
+               "-df", "cntk", "-om", out, *(["--cntkFormat", flag] if flag else []), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert _cntk_format(out) == want
+
+
+def test_cntk_format_flag_is_for_the_cntk_target_only(cntk_fixtures_dir: Path,
+                                                      tmp_path: Path) -> None:
+    proc = run("mmconvert", "-sf", "cntk", "-iw", cntk_fixtures_dir / "mlp.v2.model",
+               "-df", "onnx", "-om", tmp_path / "m.onnx", "--cntkFormat", "v1")
+    assert proc.returncode == 2 and "--cntkFormat applies to the cntk target only" in one_line(
+        proc)

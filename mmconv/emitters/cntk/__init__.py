@@ -43,7 +43,7 @@ SAVER = Path(__file__).with_name("save_model.py")
 #: The options; ``dilation`` is also taken by :func:`emit_code`.
 OPTIONS = (
     Option("format", str, "model file format: v2 (Function.save) or v1 (legacy; default for "
-           ".dnn)", choices=FORMATS),
+           ".dnn)", flag="--cntkFormat", choices=FORMATS),
     Option("dilation", str, "how dilated convolutions are written: native (CNTK runs them on "
            "GPU only) or expand (zeros between kernel taps; runs on CPU)",
            choices=DILATION_MODES, code=True),
