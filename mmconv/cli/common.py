@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from mmconv import __version__
-from mmconv.errors import MmconvError, UsageError
+from mmconv.errors import MmconvError, ModelFormatError, UsageError
 from mmconv.frameworks import install_hint, missing, quiet_tensorflow
 
 if TYPE_CHECKING:
@@ -161,6 +161,9 @@ def convert_source(framework: str, network: str | None, weights: str | None,
     for path in (network, weights):
         if path and not Path(path).exists():
             raise UsageError(f"{path}: no such file or directory")
+        if path and Path(path).is_file() and Path(path).stat().st_size == 0:
+            raise ModelFormatError(f"{path}: the file is empty (0 bytes); was it copied or "
+                                   "downloaded completely?")
     return frontend.convert(
         network,
         weights,

@@ -106,13 +106,15 @@ def _feeds_nhwc(graph: Graph, inputs: Mapping[str, np.ndarray]) -> list[np.ndarr
 
 @RUNNERS.register("keras")
 def run_keras(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-    """A ``.keras`` file loaded by Keras alone; outputs are keyed by IR name."""
+    """A ``.keras`` file loaded by Keras alone: one output is a tensor, several a dict
+    keyed by IR name."""
     keras = import_framework("keras")
     model = keras.models.load_model(str(path))
     nhwc = _nhwc([tuple(t.shape) for t in model.inputs], graph)
     feeds = _feeds_nhwc(graph, inputs) if nhwc else [inputs[v.name] for v in graph.inputs]
     got = model(feeds, training=False)
-    outs = [np.asarray(got[name]) for name in graph.outputs]
+    outs = ([np.asarray(got[name]) for name in graph.outputs] if isinstance(got, dict)
+            else [np.asarray(got)])
     return _to_nchw(outs, graph) if nhwc else outs
 
 

@@ -204,3 +204,44 @@ def test_cntk_format_flag_is_for_the_cntk_target_only(cntk_fixtures_dir: Path,
                "-df", "onnx", "-om", tmp_path / "m.onnx", "--cntkFormat", "v1")
     assert proc.returncode == 2 and "--cntkFormat applies to the cntk target only" in one_line(
         proc)
+
+
+def test_empty_model_file_says_it_is_empty(tmp_path: Path) -> None:
+    empty = tmp_path / "m.model"
+    empty.write_bytes(b"")
+    for script, flags in (("mmtoir", ["-f", "cntk", "-n", empty, "-d", tmp_path / "ir"]),
+                          ("mmconvert", ["-sf", "cntk", "-iw", empty, "-df", "onnx",
+                                         "-om", tmp_path / "m.onnx"])):
+        proc = run(script, *flags)
+        assert proc.returncode == 1
+        assert "is empty" in one_line(proc)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.model"]
+
+
+_LONG_NAME_MODEL = """
+import sys
+import numpy as np
+import cntk as C
+x = C.input_variable(3, name="x")
+w = C.parameter(init=np.arange(6, dtype=np.float32).reshape(3, 2), name="w" * 70000)
+C.times(x, w, name="out").save(sys.argv[1])
+"""
+
+
+@pytest.mark.cntk
+def test_a_64k_weight_name_is_refused_with_one_line(cntk_python: str, tmp_path: Path) -> None:
+    """A CNTK file (made by real CNTK) whose parameter name is 70000 characters long."""
+    from mmconv.runtimes.cntk import run_script
+
+    maker = tmp_path / "make.py"
+    maker.write_text(_LONG_NAME_MODEL)
+    model = tmp_path / "long.model"
+    run_script(maker, [str(model)], python=cntk_python)
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = run("mmconvert", "-sf", "cntk", "-iw", model, "-df", "onnx", "-om", out / "m.onnx")
+    assert proc.returncode == 1
+    line = one_line(proc)
+    assert "70004 bytes long" in line or "bytes long" in line
+    assert "at most 65531 bytes" in line and len(line) < 400
+    assert list(out.iterdir()) == []

@@ -29,6 +29,9 @@ def probe(path: str | os.PathLike[str]) -> str:
             head = f.read(16)
     except OSError as exc:
         raise ModelFormatError(f"{path}: cannot read the model file ({exc.strerror})") from None
+    if not head:
+        raise ModelFormatError(f"{path}: the file is empty (0 bytes), not a CNTK model; was "
+                               "it copied or downloaded completely?")
     if head.startswith(V1_MAGIC):
         return "v1"
     if head[:1] in (b"\x08", b"\x12"):
