@@ -40,14 +40,15 @@ def one_line(proc: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("target, blocked, extra", [
-    ("pytorch", "torch", "mmconv[torch]"),
-    ("keras", "keras,tensorflow", "mmconv[tensorflow]"),
-    ("tensorflow", "keras,tensorflow", "mmconv[tensorflow]"),
+@pytest.mark.parametrize("target, name, blocked, extra", [
+    ("pytorch", "m.pt", "torch", "mmconv[torch]"),
+    ("keras", "m.keras", "keras,tensorflow", "mmconv[tensorflow]"),
+    ("tensorflow", "m_saved", "keras,tensorflow", "mmconv[tensorflow]"),
 ])
 def test_missing_framework_names_the_extra(cntk_fixtures_dir: Path, tmp_path: Path,
-                                           target: str, blocked: str, extra: str) -> None:
-    out = tmp_path / "m.out"
+                                           target: str, name: str, blocked: str,
+                                           extra: str) -> None:
+    out = tmp_path / name
     proc = run("mmconvert", "-sf", "cntk", "-iw", cntk_fixtures_dir / "mlp.v2.model",
                "-df", target, "-om", out, blocked=blocked)
     assert proc.returncode == 1
@@ -245,3 +246,19 @@ def test_a_64k_weight_name_is_refused_with_one_line(cntk_python: str, tmp_path: 
     assert "70004 bytes long" in line or "bytes long" in line
     assert "at most 65531 bytes" in line and len(line) < 400
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("target, name", [("keras", "m.keras"), ("tensorflow", "m_saved")])
+def test_no_tensorflow_banners(cntk_fixtures_dir: Path, tmp_path: Path, target: str,
+                               name: str) -> None:
+    """TensorFlow's absl/oneDNN/CPU-feature lines are silenced; a user's own setting wins."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_", "KERAS_"))}
+    proc = run("mmconvert", "-sf", "cntk", "-iw", cntk_fixtures_dir / "convnet.v2.model",
+               "-df", target, "-om", tmp_path / name, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    noisy = run("mmconvert", "-sf", "cntk", "-iw", cntk_fixtures_dir / "convnet.v2.model",
+                "-df", target, "-om", tmp_path / f"again_{name}",
+                env=dict(env, TF_CPP_MIN_LOG_LEVEL="0"))
+    assert noisy.returncode == 0
+    assert "cpu_feature_guard" in noisy.stderr or "oneDNN" in noisy.stderr

@@ -23,7 +23,8 @@ __all__ = ["EMITTER", "HANDLERS", "code_to_model", "emit_code", "emit_model"]
 
 def code_to_model(code_path: Path, weights_path: Path, output_path: Path) -> None:
     """mmtomodel -f tensorflow: build the Keras model from the code, export a SavedModel."""
-    save_saved_model(*build_with_outputs(Path(code_path), Path(weights_path)), Path(output_path))
+    model, names = build_with_outputs(Path(code_path), Path(weights_path))
+    save_saved_model(model, Path(output_path), names)
 
 
 def emit_model(graph: Graph, output_path: str | os.PathLike[str], **options: Any) -> None:
@@ -32,7 +33,8 @@ def emit_model(graph: Graph, output_path: str | os.PathLike[str], **options: Any
     with tempfile.TemporaryDirectory(prefix="mmconv-tf-") as tmp:
         code, weights = Path(tmp) / "model.py", Path(tmp) / "weights.npz"
         write_code(graph, code, weights, nhwc_io)
-        save_saved_model(*build_with_outputs(code, weights), Path(output_path))
+        model, names = build_with_outputs(code, weights)
+        save_saved_model(model, Path(output_path), names)
 
 
 EMITTER = Emitter(
