@@ -26,6 +26,7 @@ from mmconv.frameworks import install_hint, missing, quiet_tensorflow
 if TYPE_CHECKING:
     from mmconv.emitters.base import Emitter
     from mmconv.ir import Graph
+    from mmconv.verify.conversion import Verification
 
 
 class Parser(argparse.ArgumentParser):
@@ -253,3 +254,15 @@ def _internal_error(prog: str, exc: BaseException, debug: bool) -> int:
         file=sys.stderr,
     )
     return 1
+
+
+def print_verification(result: Verification, model: str) -> None:
+    """Print the verification report on stdout; raise its VerificationError (exit 1)
+    when the converted model does not reproduce the source."""
+    from mmconv.verify.report import failure, report_lines
+
+    for line in report_lines(result):
+        print(line)
+    error = failure(result, model)
+    if error is not None:
+        raise error

@@ -26,6 +26,7 @@ from mmconv.cli.common import (
     check_model_path,
     convert_source,
     make_parser,
+    print_verification,
     run,
     target_options,
 )
@@ -35,7 +36,6 @@ from mmconv.fsutil import staging
 from mmconv.ir import serde
 from mmconv.progress import Stages
 from mmconv.verify.conversion import load_inputs, verify_conversion
-from mmconv.verify.report import print_report
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,7 +101,7 @@ def _main(args: argparse.Namespace) -> int:
     for path in files[1:]:
         print(f"wrote {path}")
     if args.verify:
-        print_report(result, f"{args.outputModel} was written but")
+        print_verification(result, f"{args.outputModel} was written but")
     return 0
 
 

@@ -24,12 +24,12 @@ from mmconv.cli.common import (
     add_verify_flags,
     convert_source,
     make_parser,
+    print_verification,
     run,
 )
 from mmconv.errors import UsageError
 from mmconv.progress import Stages
 from mmconv.verify.conversion import load_inputs, verify_conversion
-from mmconv.verify.report import print_report
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +62,7 @@ def _main(args: argparse.Namespace) -> int:
             graph, (args.srcFramework.lower(), Path(args.inputWeight or args.inputNetwork)),
             (args.dstFramework.lower(), converted), rtol=args.rtol, atol=args.atol,
             inputs=inputs, layers=args.layers)
-    print_report(result, str(converted))
+    print_verification(result, str(converted))
     return 0
 
 

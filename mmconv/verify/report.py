@@ -1,4 +1,5 @@
-"""The verification report ``mmconvert --verify`` and ``mmverify`` print (one implementation)."""
+"""The verification report ``mmconvert --verify`` and ``mmverify`` print (one implementation;
+the printing itself is the CLI's, :func:`mmconv.cli.common.print_verification`)."""
 
 from __future__ import annotations
 
@@ -16,15 +17,13 @@ def report_lines(result: Verification) -> list[str]:
     return lines
 
 
-def print_report(result: Verification, model: str) -> None:
-    """Print the report; raise :class:`VerificationError` (exit 1) when it failed."""
-    for line in report_lines(result):
-        print(line)
+def failure(result: Verification, model: str) -> VerificationError | None:
+    """The error to exit with (1) when the verification failed, else None."""
     if result.passed:
-        return
+        return None
     failed = [r.name for r in result.outputs if not r.passed]
     first = result.layers.first_diverging if result.layers is not None else None
     where = f"; first diverging layer {first.name!r}" if first is not None else ""
     what = f"outputs {failed}" if failed else "intermediate values"
-    raise VerificationError(
+    return VerificationError(
         f"{model} does not reproduce the source model on {what}{where} (see the report above)")

@@ -14,6 +14,7 @@ from mmconv.frontends.cntk.model import Model
 from mmconv.ir import Graph
 
 #: The first bytes of a legacy v1 file: "BCN" in UTF-16LE, zero-terminated.
+#: The first bytes of every v1 file: UTF-16-LE "BCN" and its terminator.
 V1_MAGIC = "BCN\0".encode("utf-16-le")
 
 

@@ -20,8 +20,9 @@ import numpy as np
 import pytest
 
 from mmconv.errors import MmconvError, ModelFormatError
+from mmconv.frontends.cntk import V1_MAGIC as MAGIC
 from mmconv.frontends.cntk.model import Model
-from mmconv.frontends.cntk.reader_v1 import MAGIC, parse_v1, read_v1
+from mmconv.frontends.cntk.reader_v1 import parse_v1, read_v1
 from mmconv.frontends.cntk.reader_v2 import read_v2
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "cntk"
