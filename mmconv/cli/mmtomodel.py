@@ -43,8 +43,8 @@ def _main(args: argparse.Namespace) -> int:
         if not Path(path).exists():
             raise UsageError(f"{path}: no such file")
     options = target_options(emitter, {"format": args.cntkFormat})
-    check_model_path(emitter, Path(args.outputModel))
     _check_code_target(Path(args.inputNetwork), args.framework)
+    check_model_path(emitter, Path(args.outputModel))
     emitter.code_to_model(Path(args.inputNetwork), Path(args.inputWeight),
                           Path(args.outputModel), **options)
     for path in emitter.outputs(Path(args.outputModel)):

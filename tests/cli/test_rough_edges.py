@@ -95,6 +95,10 @@ def codes(cntk_fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     return folder
 
 
+SUFFIX = {"onnx": ".onnx", "pytorch": ".pt", "keras": ".keras", "cntk": ".model",
+          "tensorflow": ""}
+
+
 def _weights(folder: Path, net: str, target: str) -> Path:
     return folder / f"{net}_{target}{'.pth' if target == 'pytorch' else '.npy'}"
 
@@ -105,7 +109,7 @@ def _weights(folder: Path, net: str, target: str) -> Path:
 def test_code_of_another_framework_is_a_usage_error(codes: Path, tmp_path: Path, code: str,
                                                     target: str) -> None:
     proc = run("mmtomodel", "-f", target, "-in", codes / f"convnet_{code}.py",
-               "-iw", _weights(codes, "convnet", code), "-o", tmp_path / "m.out")
+               "-iw", _weights(codes, "convnet", code), "-o", tmp_path / f"m{SUFFIX[target]}")
     assert proc.returncode == 2
     assert f"is {code} code" in one_line(proc)
     assert list(tmp_path.iterdir()) == []
@@ -122,7 +126,7 @@ def test_mismatched_code_and_weights_exit_2_in_every_target(codes: Path, tmp_pat
     out = tmp_path / "out"
     out.mkdir()
     proc = run("mmtomodel", "-f", target, "-in", codes / f"convnet_{target}.py",
-               "-iw", _weights(codes, "mlp", target), "-o", out / "m.model")
+               "-iw", _weights(codes, "mlp", target), "-o", out / f"m{SUFFIX[target]}")
     assert proc.returncode == 2, proc.stderr
     assert "does not fit" in one_line(proc)
     assert list(out.iterdir()) == []
@@ -257,6 +261,9 @@ def test_no_tensorflow_banners(cntk_fixtures_dir: Path, tmp_path: Path, target: 
                "-df", target, "-om", tmp_path / name, env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
+    if target != "keras":
+        return
+    # the same conversion with TensorFlow's logging on does print them (the test can fail)
     noisy = run("mmconvert", "-sf", "cntk", "-iw", cntk_fixtures_dir / "convnet.v2.model",
                 "-df", target, "-om", tmp_path / f"again_{name}",
                 env=dict(env, TF_CPP_MIN_LOG_LEVEL="0"))
