@@ -75,6 +75,24 @@ def split_names(values: Sequence[str] | None) -> list[str] | None:
     return names or None
 
 
+def add_model_pair_flags(parser: Parser, target_help: str) -> None:
+    """``-sf/-in/-iw`` (the source model) and ``-df`` (the target framework), as in
+    MMdnn's mmconvert; mmconvert and mmverify share them."""
+    parser.add_argument("--srcFramework", "-sf", required=True, metavar="FRAMEWORK",
+                        help="source framework, e.g. cntk")
+    parser.add_argument("--inputNetwork", "-in", metavar="PATH",
+                        help="source network file")
+    parser.add_argument("--inputWeight", "-iw", metavar="PATH",
+                        help="source weights file (for CNTK: the .model file)")
+    parser.add_argument("--dstFramework", "-df", required=True, metavar="FRAMEWORK",
+                        help=target_help)
+
+
+def source_path(args: argparse.Namespace) -> Path:
+    """The source model file given with -iw or -in (CNTK keeps one file; MMdnn took either)."""
+    return Path(args.inputWeight or args.inputNetwork)
+
+
 def add_source_flags(parser: Parser) -> None:
     """Flags that describe how to read the source model (mmtoir and mmconvert share them)."""
     parser.add_argument(

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from mmconv.cli.common import (
     add_cntk_format_flag,
+    add_model_pair_flags,
     add_source_flags,
     add_verify_flags,
     check_model_path,
@@ -28,6 +29,7 @@ from mmconv.cli.common import (
     make_parser,
     print_verification,
     run,
+    source_path,
     target_options,
 )
 from mmconv.emitters import get_emitter
@@ -40,14 +42,7 @@ from mmconv.verify.conversion import load_inputs, verify_conversion
 
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser("mmconvert", "Convert a model between frameworks in one step.")
-    parser.add_argument("--srcFramework", "-sf", required=True, metavar="FRAMEWORK",
-                        help="source framework, e.g. cntk")
-    parser.add_argument("--inputNetwork", "-in", metavar="PATH",
-                        help="source network file")
-    parser.add_argument("--inputWeight", "-iw", metavar="PATH",
-                        help="source weights file (for CNTK: the .model file)")
-    parser.add_argument("--dstFramework", "-df", required=True, metavar="FRAMEWORK",
-                        help="target framework, e.g. onnx")
+    add_model_pair_flags(parser, "target framework, e.g. onnx")
     parser.add_argument("--outputModel", "-om", required=True, metavar="PATH",
                         help="the model file to write")
     add_source_flags(parser)
@@ -92,7 +87,7 @@ def _main(args: argparse.Namespace) -> int:
             if args.verify:
                 stage("verifying")
                 result = verify_conversion(
-                    graph, (args.srcFramework.lower(), Path(args.inputWeight or args.inputNetwork)),
+                    graph, (args.srcFramework.lower(), source_path(args)),
                     (emitter.name, written), rtol=args.rtol, atol=args.atol,
                     inputs=inputs, layers=args.layers)
     files = emitter.outputs(output)

@@ -20,12 +20,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mmconv.cli.common import (
+    add_model_pair_flags,
     add_source_flags,
     add_verify_flags,
     convert_source,
     make_parser,
     print_verification,
     run,
+    source_path,
 )
 from mmconv.errors import UsageError
 from mmconv.progress import Stages
@@ -34,14 +36,7 @@ from mmconv.verify.conversion import load_inputs, verify_conversion
 
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser("mmverify", "Compare a converted model with its source model.")
-    parser.add_argument("--srcFramework", "-sf", required=True, metavar="FRAMEWORK",
-                        help="source framework, e.g. cntk")
-    parser.add_argument("--inputNetwork", "-in", metavar="PATH",
-                        help="source network file")
-    parser.add_argument("--inputWeight", "-iw", metavar="PATH",
-                        help="source weights file (for CNTK: the .model file)")
-    parser.add_argument("--dstFramework", "-df", required=True, metavar="FRAMEWORK",
-                        help="framework of the converted model, e.g. onnx")
+    add_model_pair_flags(parser, "framework of the converted model, e.g. onnx")
     parser.add_argument("--convertedModel", "-im", "-om", required=True, metavar="PATH",
                         help="the converted model file (as mmconvert -om wrote it)")
     add_source_flags(parser)
@@ -59,7 +54,7 @@ def _main(args: argparse.Namespace) -> int:
         inputs = load_inputs(graph, Path(args.input)) if args.input else None
         stage("running both models")
         result = verify_conversion(
-            graph, (args.srcFramework.lower(), Path(args.inputWeight or args.inputNetwork)),
+            graph, (args.srcFramework.lower(), source_path(args)),
             (args.dstFramework.lower(), converted), rtol=args.rtol, atol=args.atol,
             inputs=inputs, layers=args.layers)
     print_verification(result, str(converted))
