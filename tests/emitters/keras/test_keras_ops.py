@@ -18,12 +18,8 @@ from mmconv.ir import Graph, all_schemas
 from mmconv.verify.compare import assert_close
 
 from .. import reference as ref
+from ..ir_cases import CASES
 from .outputs import named
-
-try:
-    from ..ir_cases import CASES
-except ImportError:  # the catalogue's former home
-    from ..onnx.test_onnx_ops import CASES  # type: ignore[no-redef]
 
 keras = pytest.importorskip("keras")
 
