@@ -25,5 +25,8 @@ def failure(result: Verification, model: str) -> VerificationError | None:
     first = result.layers.first_diverging if result.layers is not None else None
     where = f"; first diverging layer {first.name!r}" if first is not None else ""
     what = f"outputs {failed}" if failed else "intermediate values"
+    hint = "" if result.layers is not None or result.layers_note else (
+        "; --layers finds the first diverging layer")
     return VerificationError(
-        f"{model} does not reproduce the source model on {what}{where} (see the report above)")
+        f"{model} does not reproduce the source model on {what}{where} (see the report "
+        f"above{hint})")

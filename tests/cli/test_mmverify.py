@@ -66,6 +66,7 @@ def test_acceptance_first_diverging_layer_is_the_changed_conv(
     plain = run("mmverify", "-sf", "cntk", "-iw", src, "-df", "onnx", "-im", bad)
     assert plain.returncode == 1
     assert "first diverging layer" not in plain.stdout
+    assert "--layers finds the first diverging layer" in plain.stderr
 
 
 @pytest.mark.cntk
