@@ -58,6 +58,18 @@ def intermediate_names(graph: Graph) -> list[str]:
     return [out for node in graph.nodes for out in node.outputs if out]
 
 
+def _source_request(graph: Graph, inputs: Mapping[str, np.ndarray], names: Sequence[str]
+                    ) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Feeds keyed by the source model's input names and the names to ask the source for:
+    the graph outputs by the source names the frontend recorded, the rest by IR name."""
+    in_ids = json.loads(graph.metadata.get("source_inputs") or "null") or [
+        v.name for v in graph.inputs]
+    out_ids = json.loads(graph.metadata.get("source_outputs") or "null") or list(graph.outputs)
+    by_source = dict(zip(graph.outputs, out_ids, strict=True))
+    feeds = {src: inputs[v.name] for src, v in zip(in_ids, graph.inputs, strict=True)}
+    return feeds, [by_source.get(n, n) for n in names]
+
+
 @SOURCE_PROBES.register("cntk")
 def probe_cntk_source(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray],
                       names: Sequence[str]) -> dict[str, np.ndarray]:
@@ -65,12 +77,7 @@ def probe_cntk_source(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
     the graph's outputs are fetched by the uids the frontend recorded."""
     from mmconv.runtimes.cntk import probe_model
 
-    in_ids = json.loads(graph.metadata.get("source_inputs") or "null") or [
-        v.name for v in graph.inputs]
-    out_ids = json.loads(graph.metadata.get("source_outputs") or "null") or list(graph.outputs)
-    by_source = dict(zip(graph.outputs, out_ids, strict=True))
-    asked = [by_source.get(n, n) for n in names]
-    feeds = {uid: inputs[v.name] for uid, v in zip(in_ids, graph.inputs, strict=True)}
+    feeds, asked = _source_request(graph, inputs, names)
     got = probe_model(path, feeds, asked)
     return {n: got[a] for n, a in zip(names, asked, strict=True) if a in got}
 
@@ -84,18 +91,34 @@ def probe_cntk_target(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
     return probe_model(path, {v.name: inputs[v.name] for v in graph.inputs}, list(names))
 
 
-@SOURCE_PROBES.register("onnx")
-@TARGET_PROBES.register("onnx")
-def probe_onnx(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray],
-               names: Sequence[str]) -> dict[str, np.ndarray]:
-    """onnxruntime with the wanted values added as graph outputs."""
+def _onnx_values(path: Path, feeds: Mapping[str, np.ndarray], asked: Sequence[str]
+                 ) -> dict[str, np.ndarray]:
+    """onnxruntime with the ``asked`` values the model computes added as graph outputs."""
     import onnx
 
     from mmconv.verify.onnx_runner import OnnxRunner
 
     model = onnx.load(str(path), load_external_data=False)
     computed = {o for n in model.graph.node for o in n.output}
-    wanted = [n for n in names if n in computed]
-    runner = OnnxRunner(path, extra_outputs=wanted)
-    got = runner.run_dict({v.name: inputs[v.name] for v in graph.inputs})
+    wanted = list(dict.fromkeys(n for n in asked if n in computed))
+    got = OnnxRunner(path, extra_outputs=wanted).run_dict(dict(feeds))
     return {n: got[n] for n in wanted if n in got}
+
+
+@TARGET_PROBES.register("onnx")
+def probe_onnx(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray],
+               names: Sequence[str]) -> dict[str, np.ndarray]:
+    """A model from the ONNX emitter: it keeps the IR value names."""
+    return _onnx_values(path, {v.name: inputs[v.name] for v in graph.inputs}, names)
+
+
+@SOURCE_PROBES.register("onnx")
+def probe_onnx_source(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray],
+                      names: Sequence[str]) -> dict[str, np.ndarray]:
+    """A source ONNX file: fed by the input names the ONNX frontend recorded; a value is
+    found where its IR name is the ONNX value's name (the frontend names IR nodes after
+    ONNX nodes, so this holds for models whose node and value names agree, such as
+    mmconv's own output; other values are left out), the outputs by their ONNX names."""
+    feeds, asked = _source_request(graph, inputs, names)
+    got = _onnx_values(path, feeds, asked)
+    return {n: got[a] for n, a in zip(names, asked, strict=True) if a in got}
