@@ -58,8 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _main(args: argparse.Namespace) -> int:
     emitter = get_emitter(args.dstFramework)
-    if args.layers and not args.verify:
-        raise UsageError("--layers compares per layer while verifying; give --verify too")
+    given = [flag for flag, value in (("--layers", args.layers), ("--input", args.input),
+                                      ("--rtol", args.rtol), ("--atol", args.atol))
+             if value not in (None, False, 0.0)]
+    if given and not args.verify:
+        raise UsageError(f"{', '.join(given)} set how --verify checks the model; give "
+                         "--verify too")
     # target options are checked before the (possibly long) source conversion
     options = target_options(emitter, {"opset": args.opset, "nhwc_io": args.channelsLastIO,
                                        "format": args.cntkFormat})

@@ -145,5 +145,8 @@ def test_mmverify_missing_converted_model(cntk_fixtures_dir: Path, tmp_path: Pat
 def test_mmconvert_layers_needs_verify(cntk_fixtures_dir: Path, tmp_path: Path) -> None:
     proc = run("mmconvert", "-sf", "cntk", "-iw", cntk_fixtures_dir / "mlp.v2.model",
                "-df", "onnx", "-om", tmp_path / "m.onnx", "--layers")
-    assert proc.returncode == 2 and "--verify" in proc.stderr
+    assert proc.returncode == 2 and "--layers set how --verify checks" in proc.stderr
     assert not (tmp_path / "m.onnx").exists()
+    proc = run("mmconvert", "-sf", "cntk", "-iw", cntk_fixtures_dir / "mlp.v2.model",
+               "-df", "onnx", "-om", tmp_path / "m.onnx", "--rtol", "1e-3")
+    assert proc.returncode == 2 and "--rtol set how" in proc.stderr
