@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mmconv.dispatch import Registry
+from mmconv.frameworks import import_framework
 from mmconv.ir import Graph
 
 Runner = Callable[[Path, Graph, Mapping[str, np.ndarray]], list[np.ndarray]]
@@ -104,8 +105,7 @@ def run_torchscript(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
     """A TorchScript file (mmconvert -df pytorch): inputs in IR order, outputs likewise."""
     import warnings
 
-    import torch
-
+    torch = import_framework("torch")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated, works
         model = torch.jit.load(str(path), map_location="cpu")
@@ -140,17 +140,15 @@ def _feeds_nhwc(graph: Graph, inputs: Mapping[str, np.ndarray]) -> list[np.ndarr
 
 @RUNNERS.register("keras")
 def run_keras(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-    """A ``.keras`` file loaded by Keras alone; outputs are keyed by IR name."""
-    import os
-
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import keras
-
+    """A ``.keras`` file loaded by Keras alone: one output is a tensor, several a dict
+    keyed by IR name."""
+    keras = import_framework("keras")
     model = keras.models.load_model(str(path))
     nhwc = _nhwc([tuple(t.shape) for t in model.inputs], graph)
     feeds = _feeds_nhwc(graph, inputs) if nhwc else [inputs[v.name] for v in graph.inputs]
     got = model(feeds, training=False)
-    outs = [np.asarray(got[name]) for name in graph.outputs]
+    outs = ([np.asarray(got[name]) for name in graph.outputs] if isinstance(got, dict)
+            else [np.asarray(got)])
     return _to_nchw(outs, graph) if nhwc else outs
 
 
@@ -160,10 +158,7 @@ def run_saved_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
     """A SavedModel folder through its ``serving_default`` endpoint, called with the
     inputs in IR order (as any SavedModel user would, without knowing how the emitter
     named them); outputs are keyed by the IR output names."""
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    tf = import_framework("tensorflow")
 
     loaded = tf.saved_model.load(str(path))  # must outlive the call: it owns the variables
     endpoint = loaded.serving_default

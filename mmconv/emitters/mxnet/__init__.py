@@ -33,6 +33,7 @@ from mmconv.emitters.mxnet.builder import (
 )
 from mmconv.emitters.mxnet.code import code_to_model, generate
 from mmconv.emitters.mxnet.context import HANDLERS, EmitContext
+from mmconv.emitters.mxnet.probe import probe
 from mmconv.errors import UsageError
 from mmconv.formats.mxnet import checkpoint_paths, checkpoint_prefix
 from mmconv.ir.core import Graph
@@ -86,4 +87,6 @@ EMITTER = Emitter(
     weights_suffix=".params",
     options=OPTIONS,
     model_files=_model_files,
+    code_imports=("mxnet",),
+    probe=probe,
 )
