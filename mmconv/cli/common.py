@@ -146,20 +146,27 @@ def _a(word: str) -> str:
 
 def check_model_path(emitter: Emitter, path: Path) -> None:
     """Refuse an output name whose suffix belongs to another kind of model (``-f keras
-    -o m.pt``): the file written would not be what its name says."""
+    -o m.pt``): the file written would not be what its name says.
+
+    A target that writes several files from one name (Caffe's ``NAME.prototxt`` +
+    ``NAME.caffemodel``, MXNet's ``NAME-symbol.json`` + ``NAME-0000.params``) takes
+    ``NAME`` as a prefix, as MMdnn did: any name but another model's suffix.
+    """
     from mmconv.emitters import all_emitters
 
+    name = path.name.lower()
     suffix = path.suffix.lower()
     suffixes = emitter.model_suffixes
     owners = {s: e.name for e in reversed(all_emitters().values())
               for s in e.model_suffixes if s}
-    if not suffixes or suffix in suffixes:
+    if not suffixes or any(s and name.endswith(s) for s in suffixes):
         return
-    if suffixes == ("",):  # a folder (a SavedModel): any name but another model's suffix
+    if suffixes == ("",) or emitter.prefix_name:
+        # a folder (a SavedModel) or a name prefix: any name but another model's suffix
         if suffix in owners:
-            raise UsageError(f"{path}: {_a(emitter.name)} model is a folder, and {suffix} "
-                             f"names {_a(owners[suffix])} model; name the folder without "
-                             f"{suffix}")
+            what = "is a folder" if suffixes == ("",) else "takes a name prefix"
+            raise UsageError(f"{path}: {_a(emitter.name)} model {what}, and {suffix} "
+                             f"names {_a(owners[suffix])} model; name it without {suffix}")
         return
     other = f"; {suffix} is {_a(owners[suffix])} model (-f/-df {owners[suffix]})" if (
         suffix in owners) else ""

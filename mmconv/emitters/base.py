@@ -287,6 +287,9 @@ class Emitter:
     options: tuple[Option, ...] = ()
     #: the files ``-om PATH`` produces, when not just PATH (for messages)
     model_files: Callable[[Path], list[Path]] | None = field(default=None, compare=False)
+    #: ``-om NAME`` is a prefix the target's files are named from (MMdnn's convention
+    #: for Caffe's NAME.prototxt + NAME.caffemodel and MXNet's NAME-symbol.json + ...)
+    prefix_name: bool = False
     #: top-level modules the generated code imports that identify it as this target's
     #: (mmtomodel refuses PyTorch code given to ``-f keras`` with them)
     code_imports: tuple[str, ...] = ()

@@ -158,6 +158,8 @@ def test_mmtomodel_leaves_no_pycache(codes: Path, tmp_path: Path, target: str, s
     ("onnx", "m.bin", "named *.onnx"),
     ("tensorflow", "m.onnx", "is a folder"),
     ("cntk", "m.onnx", "named *.model or *.dnn"),
+    ("caffe", "m.onnx", "takes a name prefix, and .onnx names an onnx model"),
+    ("mxnet", "m.pt", "takes a name prefix, and .pt names a pytorch model"),
 ])
 def test_output_name_of_another_format_is_a_usage_error(cntk_fixtures_dir: Path,
                                                         tmp_path: Path, target: str,

@@ -99,4 +99,5 @@ EMITTER = Emitter(
     weights_suffix=".npy",
     code_suffix=".prototxt",
     model_files=lambda path: list(model_paths(path)),
+    prefix_name=True,
 )

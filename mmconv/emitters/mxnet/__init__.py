@@ -89,4 +89,5 @@ EMITTER = Emitter(
     model_files=_model_files,
     code_imports=("mxnet",),
     probe=probe,
+    prefix_name=True,
 )

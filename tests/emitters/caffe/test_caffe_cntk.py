@@ -99,7 +99,7 @@ def test_console_mmconvert_names_the_pair(om: str, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["resnet.caffemodel",
                                                           "resnet.prototxt"]
-    assert "resnet.prototxt + " in proc.stdout
+    assert "resnet.prototxt (" in proc.stdout and "resnet.caffemodel\n" in proc.stdout
     _check(tmp_path / "resnet", "residual")
 
 

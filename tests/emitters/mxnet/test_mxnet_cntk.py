@@ -101,7 +101,7 @@ def test_console_mmconvert_names_the_pair(om: str, tmp_path: Path, mxnet_python:
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["resnet-0000.params",
                                                           "resnet-symbol.json"]
-    assert "resnet-symbol.json + " in proc.stdout
+    assert "resnet-symbol.json (" in proc.stdout and "resnet-0000.params\n" in proc.stdout
     _check(tmp_path / "resnet", "residual", mxnet_python)
 
 
