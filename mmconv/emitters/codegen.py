@@ -81,6 +81,17 @@ class Namer:
         self._by_name[name] = ident
         return ident
 
+    def fresh(self, base: str) -> str:
+        """A new identifier for a value with no source name (an emitter's helper),
+        unique among every identifier this Namer gave out or will give out."""
+        base = sanitize(base, self.prefix)
+        ident, i = base, 2
+        while ident in self._used:
+            ident = f"{base}_{i}"
+            i += 1
+        self._used.add(ident)
+        return ident
+
 
 def literal(value: object) -> str:
     """A Python literal for a model-supplied value (strings, numbers, tuples): ``repr()``.

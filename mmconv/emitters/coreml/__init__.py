@@ -1,0 +1,93 @@
+"""The Core ML emitter: IR graph -> ``.mlpackage`` (ML Program) or ``.mlmodel`` (NeuralNetwork).
+
+Every IR node becomes calls of coremltools' MIL builder (``mb.conv(...)``),
+written as Python source (:mod:`.builder`); ``mmconvert -df coreml`` runs that
+source and converts the program with coremltools (:mod:`.runtime`), and
+``mmtocode -f coreml`` writes the same source as a file, so what a user reads
+is what made the model.  Float32 compute precision throughout (coremltools'
+ML Programs default to float16); the program's ops are kept as built (an empty
+pass pipeline) so the file holds exactly the ops the IR implies and Core ML's
+own compiler optimizes on the device.
+
+coremltools cannot run a model off macOS: :mod:`.check` checks a written
+model structurally and compares its stored weights with the IR's.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmconv.emitters.coreml.builder import Emitted, emit, load_handlers, missing_handlers
+from mmconv.emitters.coreml.context import HANDLERS, EmitContext
+from mmconv.errors import UsageError
+from mmconv.fsutil import atomic_path
+from mmconv.ir.core import Graph
+
+#: mmtocode's default weights file: an npz archive (loads without pickle)
+WEIGHTS_SUFFIX = ".npz"
+
+__all__ = ["HANDLERS", "EmitContext", "Emitted", "code_to_model", "emit", "emit_code",
+           "emit_model", "missing_handlers"]
+
+load_handlers()
+
+
+def _options(options: dict[str, Any]) -> int:
+    batch = options.pop("batch", 1)
+    if options:
+        raise UsageError(f"the Core ML emitter has no option(s) {', '.join(sorted(options))} "
+                         "(it takes: batch)")
+    return batch
+
+
+def emit_model(graph: Graph, output_path: str | os.PathLike[str], **options: Any) -> Emitted:
+    """Write ``graph`` as ``NAME.mlpackage`` or ``NAME.mlmodel`` (by suffix), atomically.
+
+    ``batch`` (default 1) is the fixed size given to a dynamic batch axis.
+    Returns what was emitted (the checker compares the file with it).
+    """
+    from mmconv.emitters.coreml import runtime
+
+    path = Path(output_path)
+    runtime.model_type(path)
+    emitted = emit(graph, _options(dict(options)))
+    namespace = runtime.run_code(emitted.source, f"<Core ML program of {graph.name!r}>")
+    with runtime.quiet():
+        program = namespace["build_program"](emitted.arrays)
+    runtime.save(namespace, program, path)
+    return emitted
+
+
+def emit_code(graph: Graph, code_path: str | os.PathLike[str],
+              weights_path: str | os.PathLike[str], **options: Any) -> None:
+    """Write the MIL-builder source to ``code_path`` and the arrays it reads (npz) to
+    ``weights_path``; both atomically, the weights first."""
+    emitted = emit(graph, _options(dict(options)))
+    with atomic_path(Path(weights_path), suffix=".npz") as tmp_w, \
+            atomic_path(Path(code_path), suffix=".py") as tmp_c:
+        with tmp_w.open("wb") as out:
+            np.savez(out, **emitted.arrays)
+        tmp_c.write_text(emitted.source, encoding="utf-8")
+
+
+def code_to_model(code_path: str | os.PathLike[str], weights_path: str | os.PathLike[str],
+                  output_path: str | os.PathLike[str]) -> None:
+    """Run code from :func:`emit_code`: ``KitModel(weights)`` builds the program, its
+    ``convert`` writes the model (atomically)."""
+    from mmconv.emitters.codegen import imported_code
+    from mmconv.emitters.coreml import runtime
+
+    path = Path(output_path)
+    runtime.model_type(path)
+    runtime.import_coremltools()
+    with imported_code(Path(code_path), "coreml") as module:
+        if not callable(getattr(module, "convert", None)):
+            raise UsageError(f"{code_path}: defines no convert(program, path); was it written "
+                             "by mmtocode -f coreml?")
+        with runtime.quiet():
+            program = module.KitModel(str(weights_path))
+        runtime.save(vars(module), program, path)

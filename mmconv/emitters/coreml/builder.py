@@ -1,0 +1,243 @@
+"""IR graph -> the Python source of a coremltools MIL program (and the arrays it reads).
+
+Shapes: Core ML gets fixed shapes.  A dynamic batch axis (``None`` at axis 0
+of an input) becomes ``batch`` (default 1, the batch Core ML apps run; Vision
+and the Core ML runtime feed one image at a time); any other dynamic axis is
+refused.  The IR is re-inferred with that batch, on a copy, so every handler
+sees static shapes and the caller's graph is untouched.
+
+Names: inputs and outputs keep their IR names, sanitized to identifiers
+(:class:`~mmconv.emitters.codegen.Namer`); the originals are recorded in the
+model's metadata (``mmconv.inputs``/``mmconv.outputs``) and as the features'
+short descriptions.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mmconv import __version__
+from mmconv.emitters.base import emit_all
+from mmconv.emitters.codegen import CodeWriter, literal
+from mmconv.emitters.coreml.context import HANDLERS, MIL_DTYPES, EmitContext, Ref
+from mmconv.errors import IRError, UnsupportedError, UsageError
+from mmconv.ir.core import Graph, Value
+from mmconv.ir.infer import infer_shapes
+
+#: The op-family modules; importing them fills HANDLERS.
+FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normalization", "pool",
+            "reduce", "shape")
+
+#: The MIL opset the program is written in: iOS15 / macOS12, the first with ML Programs
+#: (every op used here exists there; newer targets only add ops).
+OPSET = "iOS15"
+
+
+def load_handlers() -> None:
+    """Import every family module so its handlers register (idempotent)."""
+    for family in FAMILIES:
+        importlib.import_module(f"mmconv.emitters.coreml.{family}")
+
+
+def missing_handlers() -> list[str]:
+    """IR ops without a Core ML handler (refused per node; listed in docs/coreml.md)."""
+    from mmconv.ir.registry import all_schemas
+
+    load_handlers()
+    return [s.name for s in all_schemas() if s.name not in HANDLERS]
+
+
+@dataclass
+class Emitted:
+    """What emitting one graph gives: source, arrays, and what the program must hold."""
+
+    source: str
+    arrays: dict[str, np.ndarray]
+    #: weights-dict key -> IR weight name, for those stored unchanged
+    weight_keys: dict[str, str]
+    #: (MIL op type, output identifier) in program order
+    ops: list[tuple[str, str]]
+    #: const identifier -> weights-dict key
+    const_keys: dict[str, str]
+    #: IR input/output name -> (identifier, static shape, IR dtype)
+    inputs: dict[str, tuple[str, tuple[int, ...], str]] = field(default_factory=dict)
+    outputs: dict[str, tuple[str, tuple[int, ...], str]] = field(default_factory=dict)
+    #: IR value name -> (identifier, static shape) for every value the program names
+    values: dict[str, tuple[str, tuple[int, ...]]] = field(default_factory=dict)
+
+
+def check_batch(batch: object) -> int:
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise UsageError(f"Core ML batch must be a positive integer, got {batch!r}")
+    return batch
+
+
+def specialize(graph: Graph, batch: int) -> Graph:
+    """A copy of ``graph`` whose inputs have axis 0 fixed to ``batch`` when dynamic,
+    with shapes inferred again; nodes and weight arrays are shared, not copied."""
+    fixed = Graph(graph.name)
+    for value in graph.inputs:
+        shape = list(value.shape)
+        if shape and shape[0] is None:
+            shape[0] = batch
+        if any(d is None for d in shape):
+            raise UnsupportedError(
+                f"input {value.name!r} has dynamic axes {list(value.shape)} besides the batch; "
+                "the Core ML target needs static shapes (re-export the model with fixed sizes)")
+        fixed.add_input(value.name, value.dtype, shape)
+    for name, array in graph.weights.items():
+        fixed.add_weight(name, array)
+    fixed.nodes = list(graph.nodes)
+    fixed.outputs = list(graph.outputs)
+    fixed.metadata = dict(graph.metadata)
+    fixed.rebuild_names()
+    infer_shapes(fixed)
+    return fixed
+
+
+def _io_dtype(value: Value, what: str) -> str:
+    mil = MIL_DTYPES.get(value.dtype)
+    if mil is None or mil == "bool":
+        raise UnsupportedError(
+            f"{what} {value.name!r} is {value.dtype}; Core ML model inputs and outputs hold "
+            "float32, float16 or int32")
+    return mil
+
+
+def emit(graph: Graph, batch: int = 1) -> Emitted:
+    """Run every node's handler; one UnsupportedError lists every node Core ML refuses."""
+    load_handlers()
+    batch = check_batch(batch)
+    g = specialize(graph, batch)
+    ctx = EmitContext(g)
+    problems: list[str] = []
+    inputs: dict[str, tuple[str, tuple[int, ...], str]] = {}
+    for value in g.inputs:
+        try:
+            _io_dtype(value, "input")
+        except UnsupportedError as exc:
+            problems.append(str(exc))
+        inputs[value.name] = (ctx.ident(value.name), ctx.static_shape(value.name), value.dtype)
+    emit_all(ctx, g.nodes, "Core ML", problems)
+    outputs: dict[str, tuple[str, tuple[int, ...], str]] = {}
+    returned: list[Ref] = []
+    for name in g.outputs:
+        if name not in g.values:
+            raise IRError(f"graph output {name!r} is not produced by any node")
+        _io_dtype(g.value(name), "output")
+        ref = ctx.var(name)
+        if name in outputs or name in inputs or name in g.weights:
+            # Core ML outputs are op results with their own name: a graph input, a weight or a
+            # repeated output gets an identity op.
+            ref = ctx.call("identity", hint=f"{ref.ident}_out", x=ref)
+        returned.append(ref)
+        outputs[name] = (ref.ident, ctx.static_shape(name), g.value(name).dtype)
+    values = {name: (ctx.ident(name), ctx.static_shape(name))
+              for node in g.nodes for name in node.outputs if name in ctx.namer._by_name}  # noqa: SLF001
+    source = _source(g, ctx, inputs, outputs, returned)
+    return Emitted(source, ctx.arrays, ctx.weight_keys, ctx.ops, ctx.const_keys, inputs, outputs,
+                   values)
+
+
+def _source(g: Graph, ctx: EmitContext, inputs: dict[str, tuple[str, tuple[int, ...], str]],
+            outputs: dict[str, tuple[str, tuple[int, ...], str]], returned: list[Ref]) -> str:
+    w = CodeWriter()
+    w.line(f'"""Core ML ML Program of graph {literal(g.name)[:200]}, generated by mmconv '
+           f'{__version__} (mmtocode -f coreml).')
+    w.line()
+    w.line("KitModel(weight_file) builds the MIL program with coremltools' MIL builder;")
+    w.line("convert(program, path) writes it as an .mlpackage (ML Program) or .mlmodel")
+    w.line("(NeuralNetwork), with float32 compute precision.")
+    w.line('"""')
+    w.line()
+    w.line("import json")
+    w.line()
+    w.line("import coremltools as ct")
+    w.line("import numpy as np")
+    w.line("from coremltools.converters.mil import Builder as mb")
+    w.line("from coremltools.converters.mil.mil import Function, Program, types")
+    w.line()
+    w.line("#: IR name -> (Core ML name, shape, IR dtype) of each model input and output")
+    w.line(f"INPUTS = {literal({k: list(v) for k, v in inputs.items()})}")
+    w.line(f"OUTPUTS = {literal({k: list(v) for k, v in outputs.items()})}")
+    w.line()
+    w.line()
+    w.line("def build_program(weights):")
+    with w.indent():
+        w.line('"""The MIL program; ``weights`` maps the keys used below to numpy arrays."""')
+        w.line("inputs = {")
+        with w.indent():
+            for ident, shape, dtype in inputs.values():
+                w.line(f"{literal(ident)}: mb.placeholder(shape={literal(tuple(shape))}, "
+                       f"dtype=types.{MIL_DTYPES[dtype]}),")
+        w.line("}")
+        w.line(f"with Function(inputs, opset_version=ct.target.{OPSET}) as main:")
+        with w.indent():
+            for ident, _, _ in inputs.values():
+                w.line(f"{ident} = main.inputs[{literal(ident)}]")
+            for line in ctx.lines:
+                w.line(line)
+            w.line(f"main.set_outputs([{', '.join(r.ident for r in returned)}])")
+        w.line("program = Program()")
+        w.line('program.add_function("main", main)')
+        w.line("return program")
+    w.line()
+    w.line()
+    w.line("def KitModel(weight_file):")
+    with w.indent():
+        w.line('"""The MIL program with the weights of ``weight_file`` (an npz archive)."""')
+        w.line("with np.load(weight_file, allow_pickle=False) as archive:")
+        with w.indent():
+            w.line("weights = {key: archive[key] for key in archive.files}")
+        w.line("return build_program(weights)")
+    w.line()
+    w.line()
+    w.line("def convert(program, path):")
+    with w.indent():
+        w.line('"""Write ``program`` as a Core ML model: an ML Program for ``.mlpackage``,')
+        w.line("a NeuralNetwork for ``.mlmodel``; float32 compute, the program's ops unchanged")
+        w.line('(an empty pass pipeline), IR names recorded in the metadata."""')
+        w.line('if str(path).endswith(".mlmodel"):')
+        with w.indent():
+            w.line('model = ct.convert(program, convert_to="neuralnetwork", '
+                   "pass_pipeline=ct.PassPipeline.EMPTY,")
+            w.line("                   skip_model_load=True)")
+        w.line("else:")
+        with w.indent():
+            w.line('model = ct.convert(program, convert_to="mlprogram", '
+                   "pass_pipeline=ct.PassPipeline.EMPTY,")
+            w.line("                   compute_precision=ct.precision.FLOAT32,")
+            w.line(f"                   minimum_deployment_target=ct.target.{OPSET},")
+            w.line("                   skip_model_load=True)")
+        w.line("spec = model.get_spec()")
+        w.line("for feature, name in zip(spec.description.input, INPUTS):")
+        with w.indent():
+            w.line("feature.shortDescription = name")
+        w.line("for feature, (name, (_, shape, _)) in zip(spec.description.output, "
+               "OUTPUTS.items()):")
+        with w.indent():
+            w.line("feature.shortDescription = name")
+            w.line("if not feature.type.multiArrayType.shape:  # NeuralNetwork outputs: "
+                   "declare the shape")
+            with w.indent():
+                w.line("feature.type.multiArrayType.shape.extend(shape)")
+        w.line("meta = spec.description.metadata.userDefined")
+        w.line('meta["mmconv.inputs"] = json.dumps({k: v[0] for k, v in INPUTS.items()})')
+        w.line('meta["mmconv.outputs"] = json.dumps({k: v[0] for k, v in OUTPUTS.items()})')
+        w.line('meta.pop("com.github.apple.coremltools.conversion_date", None)  # same bytes '
+               'every day')
+        w.line("weights_dir = model.weights_dir if spec.WhichOneof('Type') == 'mlProgram' "
+               "else None")
+        w.line("ct.models.MLModel(spec, weights_dir=weights_dir, skip_model_load=True)"
+               ".save(str(path))")
+    return w.text()
+
+
+def metadata_names(spec_meta: dict[str, str], key: str) -> dict[str, str]:
+    """IR name -> Core ML name recorded by :func:`convert` in the generated code."""
+    text = spec_meta.get(key)
+    return dict(json.loads(text)) if text else {}

@@ -1,0 +1,188 @@
+"""The state one Core ML emission shares between its op handlers.
+
+Handlers (one module per IR op family, registered in :data:`HANDLERS`) turn an
+IR node into lines of Python that call coremltools' MIL builder (``mb.conv(...)``).
+The program is built by running those lines, in :func:`mmconv.emitters.coreml.emit_model`
+and in the file ``mmtocode`` writes alike, so the code a user reads is the code
+that made the model.  Handlers never import coremltools: the registry (and the
+support matrix generated from it) works without the ``coreml`` extra.
+
+Every value gets one sanitized identifier (:class:`~mmconv.emitters.codegen.Namer`)
+that is both its Python variable and its MIL name, so Core ML's input and
+output names are the IR's, sanitized the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from mmconv.dispatch import Registry
+from mmconv.emitters.base import IRQueries
+from mmconv.emitters.codegen import Namer, literal
+from mmconv.errors import UnsupportedError
+from mmconv.ir.core import Graph, Node
+
+#: A handler turns one IR node into MIL builder calls through the context.
+Handler = Callable[["EmitContext", Node], None]
+
+#: IR op name -> handler.  Filled by the family modules of this package.
+HANDLERS: Registry[Handler] = Registry("Core ML emit handler")
+
+#: Names the generated code defines itself (a model name must never shadow them).
+CODE_NAMES = ("ct", "mb", "types", "Function", "Program", "build_program", "convert",
+              "KitModel", "INPUTS", "OUTPUTS", "main", "program", "weights", "np")
+
+#: IR dtype -> MIL dtype name in ``types`` (what Core ML can hold at run time).
+MIL_DTYPES = {"float32": "fp32", "float16": "fp16", "int32": "int32", "bool": "bool"}
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A MIL variable in generated code (rendered as its identifier, not a literal)."""
+
+    ident: str
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A Python expression made by the emitter itself (never from model strings)."""
+
+    text: str
+
+
+class EmitContext(IRQueries):
+    """Collects the MIL builder lines and the arrays they read for one IR graph."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.namer = Namer("v", taken=CODE_NAMES)
+        self.lines: list[str] = []
+        #: weights-dict key -> array: the IR weights the program reads, and arrays the
+        #: emitter derived (folded BatchNorm, reshaped slopes) under fresh keys.
+        self.arrays: dict[str, np.ndarray] = {}
+        #: weights-dict key -> the IR weight it holds unchanged (for the weight check).
+        self.weight_keys: dict[str, str] = {}
+        #: const identifier -> weights-dict key it reads
+        self.const_keys: dict[str, str] = {}
+        #: Every MIL op the program holds, in order: (op type, output identifier).
+        self.ops: list[tuple[str, str]] = []
+        self._consts: dict[str, Ref] = {}
+        self._node: Node | None = None
+
+    # -- values -------------------------------------------------------------
+    def ident(self, name: str) -> str:
+        """The identifier (Python variable and MIL name) of an IR value."""
+        return self.namer(name)
+
+    def _fresh(self, hint: str) -> str:
+        """An identifier for a helper value of the current node (``<node>_<hint>``)."""
+        base = self._node.name if self._node is not None else "mmconv"
+        return self.namer.fresh(f"{base}_{hint}")
+
+    def var(self, name: str) -> Ref:
+        """The MIL variable of IR value ``name``; a weight becomes a named ``mb.const``
+        the first time it is read."""
+        if name in self.graph.weights:
+            return self.weight_var(name)
+        return Ref(self.ident(name))
+
+    def weight_var(self, name: str, array: np.ndarray | None = None) -> Ref:
+        """A ``mb.const`` holding IR weight ``name`` (as stored, or ``array`` when the
+        handler needs it in another shape/dtype: then it is a derived array)."""
+        if array is None:
+            if name in self._consts:
+                return self._consts[name]
+            ident = self.ident(name)
+            self.arrays[name] = self.graph.weights[name]
+            self.weight_keys[name] = name
+            ref = self._const_line(ident, name)
+            self._consts[name] = ref
+            return ref
+        original = self.graph.weights[name]
+        same = array.size == original.size and np.array_equal(
+            np.asarray(array).reshape(-1), np.asarray(original).reshape(-1))
+        return self.const(array, self.ident(name), of=name if same else None)
+
+    def const(self, array: np.ndarray | Sequence[float], hint: str,
+              of: str | None = None) -> Ref:
+        """A ``mb.const`` of an array the emitter made (stored in the weights file);
+        ``of`` names the IR weight it holds the same values of (in another shape)."""
+        ident = self.namer.fresh(hint) if of is not None else self._fresh(hint)
+        key = f"mmconv:{ident}"
+        while key in self.graph.weights:  # a model may name a weight anything
+            key += "_"
+        self.arrays[key] = np.ascontiguousarray(np.asarray(array))
+        if of is not None:
+            self.weight_keys[key] = of
+        return self._const_line(ident, key)
+
+    def _const_line(self, ident: str, key: str) -> Ref:
+        self.lines.append(f"{ident} = mb.const(val=weights[{literal(key)}], "
+                          f"name={literal(ident)})")
+        self.ops.append(("const", ident))
+        self.const_keys[ident] = key
+        return Ref(ident)
+
+    # -- building -----------------------------------------------------------
+    def call(self, op: str, out: str | None = None, *, hint: str | None = None,
+             **kwargs: object) -> Ref:
+        """One ``mb.<op>(...)`` line; its output is IR value ``out`` (named after it) or
+        a fresh helper value named after the current node and ``hint``."""
+        ident = self.ident(out) if out is not None else self._fresh(hint or op)
+        args = ", ".join(f"{key}={_render(value)}" for key, value in kwargs.items()
+                         if value is not None)
+        self.lines.append(f"{ident} = mb.{op}({args}, name={literal(ident)})")
+        self.ops.append((op, ident))
+        return Ref(ident)
+
+    # -- errors -------------------------------------------------------------
+    def unsupported(self, node: Node, why: str) -> UnsupportedError:
+        """The one error form: the node, its op and why Core ML cannot express it."""
+        return UnsupportedError(f"node {node.name!r} ({node.op}): {why} (Core ML target)")
+
+    def static_shape(self, name: str) -> tuple[int, ...]:
+        """The value's shape, all dims known (the builder fixed the batch)."""
+        shape = self.shape(name)
+        if any(d is None for d in shape):
+            node = self._node
+            raise UnsupportedError(f"value {name!r} has a dynamic shape {list(shape)}"
+                                   f"{f' at node {node.name!r}' if node else ''}; "
+                                   "the Core ML target needs static shapes")
+        return tuple(int(d) for d in shape)  # type: ignore[arg-type]
+
+    def emit(self, node: Node) -> None:
+        """Run the handler of ``node``'s op."""
+        handler = HANDLERS.get(node.op)
+        if handler is None:
+            raise UnsupportedError(
+                f"node {node.name!r}: IR op {node.op} has no Core ML emitter handler")
+        self._node = node
+        try:
+            handler(self, node)
+        finally:
+            self._node = None
+
+
+def _render(value: object) -> str:
+    """A builder argument as Python source: variables by identifier, lists of them as a
+    list, everything else through :func:`~mmconv.emitters.codegen.literal`."""
+    if isinstance(value, Ref):
+        return value.ident
+    if isinstance(value, Expr):
+        return value.text
+    if isinstance(value, (list, tuple)) and any(isinstance(v, Ref) for v in value):
+        return "[" + ", ".join(_render(v) for v in value) + "]"
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, (list, tuple)):
+        return literal([v.item() if isinstance(v, np.generic) else v for v in value])
+    return literal(value)
+
+
+def axis_of(node: Node, rank: int, attr: str = "axis") -> int:
+    """The node's axis attribute made non-negative."""
+    axis = int(node.attr(attr))
+    return axis + rank if axis < 0 else axis

@@ -1,0 +1,78 @@
+"""Elementwise ops: MIL's binary ops broadcast like numpy (the IR's rule), unary ops
+are one op each; the few MIL lacks are compositions."""
+
+from __future__ import annotations
+
+import math
+
+from mmconv.emitters.coreml.context import HANDLERS, MIL_DTYPES, EmitContext
+from mmconv.ir.core import Node
+
+_BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "real_div", "Pow": "pow",
+           "Max": "maximum", "Min": "minimum", "Equal": "equal", "Greater": "greater",
+           "GreaterOrEqual": "greater_equal", "Less": "less", "LessOrEqual": "less_equal"}
+_UNARY = {"Abs": "abs", "Ceil": "ceil", "Floor": "floor", "Exp": "exp", "Sqrt": "sqrt",
+          "Round": "round", "Sign": "sign", "Not": "logical_not", "Identity": "identity"}
+
+
+@HANDLERS.register(*_BINARY)
+def emit_binary(ctx: EmitContext, node: Node) -> None:
+    if node.op == "Div" and not ctx.dtype(node.outputs[0]).startswith("float"):
+        raise ctx.unsupported(node, "integer division (MIL's floor_div rounds down, the IR "
+                              "truncates toward zero)")
+    ctx.call(_BINARY[node.op], node.outputs[0], x=ctx.var(node.inputs[0]),
+             y=ctx.var(node.inputs[1]))
+
+
+@HANDLERS.register(*_UNARY)
+def emit_unary(ctx: EmitContext, node: Node) -> None:
+    ctx.call(_UNARY[node.op], node.outputs[0], x=ctx.var(node.inputs[0]))
+
+
+@HANDLERS.register("Log")
+def emit_log(ctx: EmitContext, node: Node) -> None:
+    """MIL's log adds ``epsilon`` (default 1e-45) to x; 0 keeps log(0) = -inf as in the IR."""
+    ctx.call("log", node.outputs[0], x=ctx.var(node.inputs[0]), epsilon=0.0)
+
+
+@HANDLERS.register("Neg")
+def emit_neg(ctx: EmitContext, node: Node) -> None:
+    ctx.call("mul", node.outputs[0], x=ctx.var(node.inputs[0]),
+             y=-1.0 if ctx.dtype(node.inputs[0]).startswith("float") else -1)
+
+
+@HANDLERS.register("Reciprocal")
+def emit_reciprocal(ctx: EmitContext, node: Node) -> None:
+    """1 / x (MIL's ``inverse`` adds an epsilon to x)."""
+    ctx.call("real_div", node.outputs[0], x=1.0, y=ctx.var(node.inputs[0]))
+
+
+@HANDLERS.register("Clip")
+def emit_clip(ctx: EmitContext, node: Node) -> None:
+    """clip when both bounds are finite; one-sided bounds are maximum/minimum."""
+    low, high = float(node.attr("min")), float(node.attr("max"))
+    x = ctx.var(node.inputs[0])
+    out = node.outputs[0]
+    if math.isfinite(low) and math.isfinite(high):
+        ctx.call("clip", out, x=x, alpha=low, beta=high)
+    elif math.isfinite(low):
+        ctx.call("maximum", out, x=x, y=low)
+    elif math.isfinite(high):
+        ctx.call("minimum", out, x=x, y=high)
+    else:
+        ctx.call("identity", out, x=x)
+
+
+@HANDLERS.register("Where")
+def emit_where(ctx: EmitContext, node: Node) -> None:
+    ctx.call("select", node.outputs[0], cond=ctx.var(node.inputs[0]),
+             a=ctx.var(node.inputs[1]), b=ctx.var(node.inputs[2]))
+
+
+@HANDLERS.register("Cast")
+def emit_cast(ctx: EmitContext, node: Node) -> None:
+    to = str(node.attr("to"))
+    mil = MIL_DTYPES.get(to)
+    if mil is None:
+        raise ctx.unsupported(node, f"cast to {to}; Core ML holds float32, float16, int32, bool")
+    ctx.call("cast", node.outputs[0], x=ctx.var(node.inputs[0]), dtype=mil)
