@@ -54,10 +54,10 @@ def emit_model(graph: Graph, output_path: str | os.PathLike[str], **options: Any
 
     path = Path(output_path)
     runtime.model_type(path)
-    emitted = emit(graph, _options(dict(options)))
+    batch = _options(dict(options))
+    emitted = emit(graph, batch)
     namespace = runtime.run_code(emitted.source, f"<Core ML program of {graph.name!r}>")
-    with runtime.quiet():
-        program = namespace["build_program"](emitted.arrays)
+    program = runtime.build(namespace, emitted.arrays, f"graph {graph.name!r}", batch)
     runtime.save(namespace, program, path)
     return emitted
 
@@ -88,6 +88,5 @@ def code_to_model(code_path: str | os.PathLike[str], weights_path: str | os.Path
         if not callable(getattr(module, "convert", None)):
             raise UsageError(f"{code_path}: defines no convert(program, path); was it written "
                              "by mmtocode -f coreml?")
-        with runtime.quiet():
-            program = module.KitModel(str(weights_path))
+        program = runtime.build(vars(module), str(weights_path), str(code_path), None)
         runtime.save(vars(module), program, path)

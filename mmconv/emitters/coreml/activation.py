@@ -51,6 +51,8 @@ def emit_prelu(ctx: EmitContext, node: Node) -> None:
     s_shape = ctx.static_shape(slope)
     padded = (1,) * (rank - len(s_shape)) + s_shape
     per_channel = (array is not None and rank >= 3 and len(s_shape) <= rank
+                   and padded[1] in (1, channels)
+                   and ctx.static_shape(node.outputs[0]) == ctx.static_shape(x)
                    and all(d == 1 for i, d in enumerate(padded) if i != 1))
     if per_channel and array is not None:
         target = [1] * rank

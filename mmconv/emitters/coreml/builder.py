@@ -99,13 +99,19 @@ def specialize(graph: Graph, batch: int) -> Graph:
     return fixed
 
 
-def _io_dtype(value: Value, what: str) -> str:
-    mil = MIL_DTYPES.get(value.dtype)
-    if mil is None or mil == "bool":
+#: IR dtype -> the dtype a Core ML model input or output carries it as (Core ML arrays
+#: hold float32, float16 or int32: int64 values travel as int32, bool outputs as 0/1 int32).
+IO_DTYPES = {"float32": "float32", "float16": "float16", "int32": "int32", "int64": "int32"}
+
+
+def io_dtype(value: Value, what: str) -> str:
+    """The Core ML dtype of a model input/output, or an UnsupportedError."""
+    dtype = IO_DTYPES.get(value.dtype)
+    if dtype is None and value.dtype != "bool":
         raise UnsupportedError(
-            f"{what} {value.name!r} is {value.dtype}; Core ML model inputs and outputs hold "
-            "float32, float16 or int32")
-    return mil
+            f"{what} {value.name!r} is {value.dtype}; Core ML model {what}s hold float32, "
+            "float16 or int32 (int64 and bool as int32)")
+    return dtype or "int32"
 
 
 def emit(graph: Graph, batch: int = 1) -> Emitted:
@@ -118,26 +124,31 @@ def emit(graph: Graph, batch: int = 1) -> Emitted:
     inputs: dict[str, tuple[str, tuple[int, ...], str]] = {}
     for value in g.inputs:
         try:
-            _io_dtype(value, "input")
+            dtype = io_dtype(value, "input")
         except UnsupportedError as exc:
             problems.append(str(exc))
-        inputs[value.name] = (ctx.ident(value.name), ctx.static_shape(value.name), value.dtype)
+            dtype = value.dtype
+        inputs[value.name] = (ctx.mil_name(value.name), ctx.static_shape(value.name), dtype)
+        if value.dtype == "bool":  # fed as 0/1 int32, made bool again for the ops
+            ctx.input_as_bool(value.name)
     emit_all(ctx, g.nodes, "Core ML", problems)
     outputs: dict[str, tuple[str, tuple[int, ...], str]] = {}
     returned: list[Ref] = []
     for name in g.outputs:
         if name not in g.values:
             raise IRError(f"graph output {name!r} is not produced by any node")
-        _io_dtype(g.value(name), "output")
+        dtype = io_dtype(g.value(name), "output")
         ref = ctx.var(name)
-        if name in outputs or name in inputs or name in g.weights:
+        if g.value(name).dtype == "bool":
+            ref = ctx.call("cast", hint=f"{ref.ident}_int32", x=ref, dtype="int32")
+        elif name in outputs or name in inputs or name in g.weights:
             # Core ML outputs are op results with their own name: a graph input, a weight or a
             # repeated output gets an identity op.
             ref = ctx.call("identity", hint=f"{ref.ident}_out", x=ref)
         returned.append(ref)
-        outputs[name] = (ref.ident, ctx.static_shape(name), g.value(name).dtype)
-    values = {name: (ctx.ident(name), ctx.static_shape(name))
-              for node in g.nodes for name in node.outputs if name in ctx.namer._by_name}  # noqa: SLF001
+        outputs[name] = (ctx.mil[ref.ident], ctx.static_shape(name), dtype)
+    values = {name: (ctx.mil_name(name), ctx.static_shape(name))
+              for node in g.nodes for name in node.outputs}
     source = _source(g, ctx, inputs, outputs, returned)
     return Emitted(source, ctx.arrays, ctx.weight_keys, ctx.ops, ctx.const_keys, inputs, outputs,
                    values)
@@ -173,12 +184,13 @@ def _source(g: Graph, ctx: EmitContext, inputs: dict[str, tuple[str, tuple[int, 
         with w.indent():
             for ident, shape, dtype in inputs.values():
                 w.line(f"{literal(ident)}: mb.placeholder(shape={literal(tuple(shape))}, "
-                       f"dtype=types.{MIL_DTYPES[dtype]}),")
+                       f"dtype=types.{MIL_DTYPES.get(dtype, 'fp32')}),")
         w.line("}")
         w.line(f"with Function(inputs, opset_version=ct.target.{OPSET}) as main:")
         with w.indent():
-            for ident, _, _ in inputs.values():
-                w.line(f"{ident} = main.inputs[{literal(ident)}]")
+            for ir_name, (mil, _, _) in inputs.items():
+                if g.value(ir_name).dtype != "bool":  # bool ones are cast (ctx.lines)
+                    w.line(f"{ctx.ident(ir_name)} = main.inputs[{literal(mil)}]")
             for line in ctx.lines:
                 w.line(line)
             w.line(f"main.set_outputs([{', '.join(r.ident for r in returned)}])")

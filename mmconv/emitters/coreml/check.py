@@ -79,8 +79,11 @@ def check_model(path: str | Path, emitted: Emitted) -> CheckReport:
         raise ModelFormatError(f"{path}: coremltools cannot load it ({exc})") from exc
     spec = model.get_spec()
     report = CheckReport(path, kind)
-    _check_features(path, spec.description.input, emitted.inputs, "input", report.inputs)
-    _check_features(path, spec.description.output, emitted.outputs, "output", report.outputs)
+    # A NeuralNetwork computes in float: coremltools declares every feature FLOAT32 there.
+    nn = kind == "neuralnetwork"
+    _check_features(path, spec.description.input, emitted.inputs, "input", report.inputs, nn)
+    _check_features(path, spec.description.output, emitted.outputs, "output", report.outputs,
+                    nn)
     if kind == "mlprogram":
         if spec.WhichOneof("Type") != "mlProgram":
             raise VerificationError(f"{path}: holds a {spec.WhichOneof('Type')}, not an ML Program")
@@ -98,7 +101,7 @@ def _fail(path: Path, what: str) -> VerificationError:
 
 
 def _check_features(path: Path, features: Any, expected: dict[str, tuple[str, tuple[int, ...], str]],
-                    what: str, names: list[str]) -> None:
+                    what: str, names: list[str], all_float: bool) -> None:
     got = [f.name for f in features]
     want = [ident for ident, _, _ in expected.values()]
     if got != want:
@@ -112,7 +115,7 @@ def _check_features(path: Path, features: Any, expected: dict[str, tuple[str, tu
             raise _fail(path, f"{what} {ident!r} has shape {list(dims)}, the IR's "
                         f"{ir_name!r} has {list(shape)} (rank {len(shape)})")
         type_name = type(array).ArrayDataType.Name(array.dataType)
-        if _ARRAY_TYPES.get(type_name) != (dtype if dtype != "int64" else "int32"):
+        if _ARRAY_TYPES.get(type_name) != ("float32" if all_float else dtype):
             raise _fail(path, f"{what} {ident!r} holds {type_name}, the IR's {ir_name!r} is "
                         f"{dtype}")
         names.append(ident)
@@ -204,12 +207,17 @@ def _check_network(path: Path, nn: Any, emitted: Emitted, report: CheckReport) -
     missing = [o for o in report.outputs if o not in produced]
     if missing:
         raise _fail(path, f"no layer produces the outputs {missing}")
-    stored = {a.tobytes() for a in _weight_arrays(nn)}
+    arrays = list(_weight_arrays(nn))
+    verbatim = {a.tobytes() for a in arrays}
+    # coremltools may store a kernel in a layer's own layout (a transposed matmul weight):
+    # then the same values, in another order.
+    by_values = {np.sort(a).tobytes() for a in arrays}
     for ident, key in emitted.const_keys.items():
         array = np.asarray(emitted.arrays[key])
         if array.dtype != np.float32 or array.size < 2:
             continue  # scalars and integer constants become layer attributes
-        if array.astype(np.float32).tobytes() not in stored:
+        data = array.astype(np.float32).reshape(-1)
+        if data.tobytes() not in verbatim and np.sort(data).tobytes() not in by_values:
             raise _fail(path, f"the values of constant {ident!r} "
                         f"({emitted.weight_keys.get(key, key)!r}) are not stored in any layer")
         if key in emitted.weight_keys:

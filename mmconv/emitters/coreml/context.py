@@ -7,14 +7,17 @@ and in the file ``mmtocode`` writes alike, so the code a user reads is the code
 that made the model.  Handlers never import coremltools: the registry (and the
 support matrix generated from it) works without the ``coreml`` extra.
 
-Every value gets one sanitized identifier (:class:`~mmconv.emitters.codegen.Namer`)
-that is both its Python variable and its MIL name, so Core ML's input and
-output names are the IR's, sanitized the same way everywhere.
+Every value gets a Python identifier (:class:`~mmconv.emitters.codegen.Namer`)
+and a MIL name (:func:`mil_sanitize`: the IR name with every run of characters
+outside ``[A-Za-z0-9_]`` made one underscore, unique), so Core ML's input and
+output names are the IR's wherever the IR's are already plain (``data``,
+``prob``, even ``x`` or ``input``, which Python code may not shadow).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +37,17 @@ HANDLERS: Registry[Handler] = Registry("Core ML emit handler")
 #: Names the generated code defines itself (a model name must never shadow them).
 CODE_NAMES = ("ct", "mb", "types", "Function", "Program", "build_program", "convert",
               "KitModel", "INPUTS", "OUTPUTS", "main", "program", "weights", "np")
+
+_NOT_MIL = re.compile(r"[^0-9A-Za-z_]+")
+
+
+def mil_sanitize(name: str) -> str:
+    """A name Core ML accepts as is (coremltools renames others, with a warning)."""
+    text = _NOT_MIL.sub("_", name.encode("ascii", "replace").decode("ascii")).strip("_")
+    if not text:
+        return "v"
+    return f"v_{text}" if text[0].isdigit() else text
+
 
 #: IR dtype -> MIL dtype name in ``types`` (what Core ML can hold at run time).
 MIL_DTYPES = {"float32": "fp32", "float16": "fp16", "int32": "int32", "bool": "bool"}
@@ -65,22 +79,46 @@ class EmitContext(IRQueries):
         self.arrays: dict[str, np.ndarray] = {}
         #: weights-dict key -> the IR weight it holds unchanged (for the weight check).
         self.weight_keys: dict[str, str] = {}
-        #: const identifier -> weights-dict key it reads
+        #: const MIL name -> weights-dict key it reads
         self.const_keys: dict[str, str] = {}
-        #: Every MIL op the program holds, in order: (op type, output identifier).
+        #: Every MIL op the program holds, in order: (op type, output MIL name).
         self.ops: list[tuple[str, str]] = []
         self._consts: dict[str, Ref] = {}
+        #: Python identifier -> MIL name, and the MIL names given out
+        self.mil: dict[str, str] = {}
+        self._mil_used: set[str] = set()
         self._node: Node | None = None
 
     # -- values -------------------------------------------------------------
     def ident(self, name: str) -> str:
-        """The identifier (Python variable and MIL name) of an IR value."""
-        return self.namer(name)
+        """The Python identifier of an IR value (its MIL name: :meth:`mil_name`)."""
+        ident = self.namer(name)
+        if ident not in self.mil:
+            self._claim_mil(ident, mil_sanitize(name))
+        return ident
+
+    def mil_name(self, name: str) -> str:
+        """The MIL (and Core ML feature) name of an IR value."""
+        return self.mil[self.ident(name)]
+
+    def _claim_mil(self, ident: str, base: str) -> str:
+        name, i = base, 2
+        while name in self._mil_used:
+            name = f"{base}_{i}"
+            i += 1
+        self._mil_used.add(name)
+        self.mil[ident] = name
+        return name
 
     def _fresh(self, hint: str) -> str:
         """An identifier for a helper value of the current node (``<node>_<hint>``)."""
         base = self._node.name if self._node is not None else "mmconv"
-        return self.namer.fresh(f"{base}_{hint}")
+        return self._helper(f"{base}_{hint}")
+
+    def _helper(self, base: str) -> str:
+        ident = self.namer.fresh(base)
+        self._claim_mil(ident, mil_sanitize(ident))
+        return ident
 
     def var(self, name: str) -> Ref:
         """The MIL variable of IR value ``name``; a weight becomes a named ``mb.const``
@@ -92,6 +130,11 @@ class EmitContext(IRQueries):
     def weight_var(self, name: str, array: np.ndarray | None = None) -> Ref:
         """A ``mb.const`` holding IR weight ``name`` (as stored, or ``array`` when the
         handler needs it in another shape/dtype: then it is a derived array)."""
+        narrowed = array is None and self.graph.weights[name].dtype in (np.int64, np.float64)
+        if narrowed:
+            if name in self._consts:
+                return self._consts[name]
+            array = self._narrowed(name)
         if array is None:
             if name in self._consts:
                 return self._consts[name]
@@ -104,13 +147,27 @@ class EmitContext(IRQueries):
         original = self.graph.weights[name]
         same = array.size == original.size and np.array_equal(
             np.asarray(array).reshape(-1), np.asarray(original).reshape(-1))
-        return self.const(array, self.ident(name), of=name if same else None)
+        ref = self.const(array, self.ident(name), of=name if same else None)
+        if narrowed:
+            self._consts[name] = ref
+        return ref
+
+    def _narrowed(self, name: str) -> np.ndarray:
+        """An int64/float64 weight as int32/float32: Core ML computes in 32 bits."""
+        original = self.graph.weights[name]
+        if original.dtype == np.int64:
+            info = np.iinfo(np.int32)
+            if original.size and (original.min() < info.min or original.max() > info.max):
+                raise UnsupportedError(f"weight {name!r} holds int64 values beyond int32; "
+                                       "Core ML has no int64 tensors")
+            return original.astype(np.int32)
+        return original.astype(np.float32)
 
     def const(self, array: np.ndarray | Sequence[float], hint: str,
               of: str | None = None) -> Ref:
         """A ``mb.const`` of an array the emitter made (stored in the weights file);
         ``of`` names the IR weight it holds the same values of (in another shape)."""
-        ident = self.namer.fresh(hint) if of is not None else self._fresh(hint)
+        ident = self._helper(hint) if of is not None else self._fresh(hint)
         key = f"mmconv:{ident}"
         while key in self.graph.weights:  # a model may name a weight anything
             key += "_"
@@ -121,9 +178,9 @@ class EmitContext(IRQueries):
 
     def _const_line(self, ident: str, key: str) -> Ref:
         self.lines.append(f"{ident} = mb.const(val=weights[{literal(key)}], "
-                          f"name={literal(ident)})")
-        self.ops.append(("const", ident))
-        self.const_keys[ident] = key
+                          f"name={literal(self.mil[ident])})")
+        self.ops.append(("const", self.mil[ident]))
+        self.const_keys[self.mil[ident]] = key
         return Ref(ident)
 
     # -- building -----------------------------------------------------------
@@ -134,9 +191,17 @@ class EmitContext(IRQueries):
         ident = self.ident(out) if out is not None else self._fresh(hint or op)
         args = ", ".join(f"{key}={_render(value)}" for key, value in kwargs.items()
                          if value is not None)
-        self.lines.append(f"{ident} = mb.{op}({args}, name={literal(ident)})")
-        self.ops.append((op, ident))
+        self.lines.append(f"{ident} = mb.{op}({args}, name={literal(self.mil[ident])})")
+        self.ops.append((op, self.mil[ident]))
         return Ref(ident)
+
+    def input_as_bool(self, name: str) -> None:
+        """A bool model input arrives as int32 (Core ML has no bool arrays): cast it."""
+        mil = self.mil_name(name)
+        cast = self._claim_mil(f"{self.ident(name)}_bool", f"{mil}_bool")
+        self.lines.append(f"{self.ident(name)} = mb.cast(x=main.inputs[{literal(mil)}], "
+                          f"dtype='bool', name={literal(cast)})")
+        self.ops.append(("cast", cast))
 
     # -- errors -------------------------------------------------------------
     def unsupported(self, node: Node, why: str) -> UnsupportedError:

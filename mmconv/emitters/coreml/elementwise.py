@@ -53,6 +53,19 @@ def emit_clip(ctx: EmitContext, node: Node) -> None:
     low, high = float(node.attr("min")), float(node.attr("max"))
     x = ctx.var(node.inputs[0])
     out = node.outputs[0]
+    if not ctx.dtype(node.inputs[0]).startswith("float"):
+        # MIL clip is float-only; integer bounds are maximum/minimum with integer operands
+        # (an infinite bound clips nothing).
+        if math.isfinite(low) and math.isfinite(high):
+            x = ctx.call("maximum", hint="low", x=x, y=math.ceil(low))
+            ctx.call("minimum", out, x=x, y=math.floor(high))
+        elif math.isfinite(low):
+            ctx.call("maximum", out, x=x, y=math.ceil(low))
+        elif math.isfinite(high):
+            ctx.call("minimum", out, x=x, y=math.floor(high))
+        else:
+            ctx.call("identity", out, x=x)
+        return
     if math.isfinite(low) and math.isfinite(high):
         ctx.call("clip", out, x=x, alpha=low, beta=high)
     elif math.isfinite(low):
@@ -72,7 +85,7 @@ def emit_where(ctx: EmitContext, node: Node) -> None:
 @HANDLERS.register("Cast")
 def emit_cast(ctx: EmitContext, node: Node) -> None:
     to = str(node.attr("to"))
-    mil = MIL_DTYPES.get(to)
+    mil = MIL_DTYPES.get("int32" if to == "int64" else to)  # Core ML's integers are int32
     if mil is None:
         raise ctx.unsupported(node, f"cast to {to}; Core ML holds float32, float16, int32, bool")
     ctx.call("cast", node.outputs[0], x=ctx.var(node.inputs[0]), dtype=mil)

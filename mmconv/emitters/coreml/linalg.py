@@ -24,4 +24,19 @@ def emit_dense(ctx: EmitContext, node: Node) -> None:
 
 @HANDLERS.register("MatMul")
 def emit_matmul(ctx: EmitContext, node: Node) -> None:
-    ctx.call("matmul", node.outputs[0], x=ctx.var(node.inputs[0]), y=ctx.var(node.inputs[1]))
+    """numpy matmul; a rank-1 operand is made a matrix and its axis dropped after, as
+    numpy does (MIL matmul wants rank >= 2 operands in Core ML)."""
+    a, b = node.inputs[0], node.inputs[1]
+    x, y = ctx.var(a), ctx.var(b)
+    squeeze = []
+    if ctx.rank(a) == 1:
+        x = ctx.call("expand_dims", hint="a_row", x=x, axes=[0])
+        squeeze.append(-2)
+    if ctx.rank(b) == 1:
+        y = ctx.call("expand_dims", hint="b_col", x=y, axes=[-1])
+        squeeze.append(-1)
+    if not squeeze:
+        ctx.call("matmul", node.outputs[0], x=x, y=y)
+        return
+    prod = ctx.call("matmul", hint="matmul", x=x, y=y)
+    ctx.call("squeeze", node.outputs[0], x=prod, axes=squeeze)

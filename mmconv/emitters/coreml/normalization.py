@@ -50,21 +50,44 @@ def emit_batch_norm(ctx: EmitContext, node: Node) -> None:
 
 
 def _bn_arithmetic(ctx: EmitContext, node: Node, eps: float) -> None:
-    """(x - mean) / sqrt(var + eps) * scale + B, every parameter a value."""
-    x, scale, bias, mean, var = (ctx.var(n) for n in node.inputs[:5])
-    rank = ctx.rank(node.inputs[0])
+    """(x - mean) / sqrt(var + eps) * scale + B, with some parameter computed at run time.
 
-    def per_channel(ref, name: str):  # noqa: ANN001, ANN202 - local helper
+    Parameters that are weights are stored in the shape they are used in (and
+    sqrt(var + eps) is computed here when var is one): ops on constants alone
+    are what coremltools' NeuralNetwork backend cannot write.
+    """
+    x_name, *names = node.inputs[:5]
+    rank = ctx.rank(x_name)
+    x_shape = ctx.static_shape(x_name)
+
+    def target(name: str) -> list[int] | None:
         shape = ctx.static_shape(name)
         if node.attr("spatial") and len(shape) == 1 and rank > 2:
-            return ctx.call("reshape", hint=f"{ref.ident}_c", x=ref,
-                            shape=[shape[0]] + [1] * (rank - 2))
-        return ref
+            return [shape[0]] + [1] * (rank - 2)
+        if not node.attr("spatial") and shape != x_shape[1:]:  # per element, flat
+            return list(x_shape[1:])
+        return None
 
-    scale, bias, mean, var = (per_channel(r, n) for r, n in
-                              zip((scale, bias, mean, var), node.inputs[1:5], strict=True))
-    centered = ctx.call("sub", hint="centered", x=x, y=mean)
-    std = ctx.call("sqrt", hint="std", x=ctx.call("add", hint="var_eps", x=var, y=eps))
+    def param(name: str, array: np.ndarray | None = None, hint: str = ""):  # noqa: ANN202
+        shape = target(name)
+        if array is not None:
+            return ctx.const(array.reshape(shape) if shape else array, hint)
+        weight = ctx.weight(name)
+        if weight is not None:
+            return ctx.weight_var(name, np.asarray(weight).reshape(shape)) if shape else \
+                ctx.var(name)
+        ref = ctx.var(name)
+        return ctx.call("reshape", hint=f"{ref.ident}_r", x=ref, shape=shape) if shape else ref
+
+    scale, bias, mean = (param(n) for n in names[:3])
+    var_array = ctx.weight(names[3])
+    if var_array is not None:
+        std = param(names[3], np.sqrt(np.asarray(var_array, np.float64) + eps)
+                    .astype(np.float32), "std")
+    else:
+        std = ctx.call("sqrt", hint="std", x=ctx.call("add", hint="var_eps", x=param(names[3]),
+                                                      y=eps))
+    centered = ctx.call("sub", hint="centered", x=ctx.var(x_name), y=mean)
     normed = ctx.call("real_div", hint="normed", x=centered, y=std)
     ctx.call("add", node.outputs[0], x=ctx.call("mul", hint="scaled", x=normed, y=scale),
              y=bias)

@@ -79,6 +79,21 @@ def run_code(source: str, filename: str) -> dict[str, Any]:
     return namespace
 
 
+def build(namespace: dict[str, Any], weights: Any, what: str, batch: int | None) -> Any:
+    """The program of generated code (``build_program(arrays)`` or ``KitModel(path)``);
+    the MIL builder's rejection of an op (shape or type inference) is one UnsupportedError."""
+    fn = namespace["build_program"] if isinstance(weights, dict) else namespace["KitModel"]
+    try:
+        with quiet():
+            return fn(weights)
+    except (ValueError, TypeError, NotImplementedError, IndexError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        hint = (f"; the dynamic batch was fixed to {batch}, pass another batch if the model "
+                "needs it" if batch is not None else "")
+        raise UnsupportedError(f"{what}: coremltools' MIL builder rejects it ({first}){hint}"
+                               ) from exc
+
+
 def save(namespace: dict[str, Any], program: Any, path: Path) -> None:
     """``convert(program, path)`` of the generated code, atomically.
 
