@@ -12,7 +12,7 @@ target's runtime the converted model, on mmconv's own seeded random inputs).
 For the ONNX target it also runs the converted model on the inputs the zoo
 builder chose (realistic ROIs, pixel ranges, one-hot labels) and compares with
 the outputs CNTK computed for them (column ``ref err``).  Targets other than
-ONNX are checked when they are registered in ``mmconv.emitters.EMITTERS``.
+ONNX are checked when they are registered in ``mmconv.emitters.PACKAGES``.
 
 It is a heavy check (many minutes: ResNets, VGG-16, Inception-v3 at full size),
 not a timed test.  Prints a table and exits 1 if anything failed.  Results are
@@ -82,9 +82,9 @@ def ensure_zoo(zoo: Path, only: list[str] | None, rebuild: bool) -> dict:
 
 def registered_targets() -> list[str]:
     sys.path.insert(0, str(ROOT))
-    from mmconv.emitters import EMITTERS
+    from mmconv.emitters import emitter_names
 
-    return [t for t in ("onnx", "pytorch", "keras", "tensorflow", "cntk") if t in EMITTERS]
+    return [t for t in ("onnx", "pytorch", "keras", "tensorflow", "cntk") if t in emitter_names()]
 
 
 def mmconvert_cmd() -> list[str]:

@@ -8,7 +8,6 @@ finds ``conv1`` in the ONNX model where it was in the source.  Dynamic dims
 
 from __future__ import annotations
 
-import importlib
 from typing import BinaryIO
 
 import numpy as np
@@ -16,7 +15,8 @@ import onnx
 from onnx import ModelProto, TensorProto, ValueInfoProto, helper
 
 from mmconv import __version__
-from mmconv.emitters.base import emit_all
+from mmconv.emitters.base import emit_all, load_families
+from mmconv.emitters.base import missing_handlers as base_missing
 from mmconv.emitters.onnx.context import HANDLERS, EmitContext
 from mmconv.errors import IRError, UnsupportedError
 from mmconv.ir.core import Graph, Value
@@ -41,8 +41,7 @@ BATCH_DIM = "N"
 
 def load_handlers() -> None:
     """Import every family module so its handlers register (idempotent)."""
-    for family in FAMILIES:
-        importlib.import_module(f"mmconv.emitters.onnx.{family}")
+    load_families("mmconv.emitters.onnx", FAMILIES)
 
 
 def check_opset(opset: int | None) -> int:
@@ -269,7 +268,5 @@ def write_model(out: BinaryIO, model: ModelProto, weights: Weights) -> None:
 
 def missing_handlers() -> list[str]:
     """IR ops without an ONNX handler (CI keeps this empty)."""
-    from mmconv.ir.registry import all_schemas
-
     load_handlers()
-    return [s.name for s in all_schemas() if s.name not in HANDLERS]
+    return base_missing(HANDLERS)
