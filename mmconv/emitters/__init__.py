@@ -29,6 +29,7 @@ PACKAGES = (
     "mmconv.emitters.cntk",
     "mmconv.emitters.keras",
     "mmconv.emitters.keras.tensorflow",
+    "mmconv.emitters.coreml",
 )
 
 

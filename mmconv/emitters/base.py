@@ -286,6 +286,9 @@ class Emitter:
     options: tuple[Option, ...] = ()
     #: the files ``-om PATH`` produces, when not just PATH (for messages)
     model_files: Callable[[Path], list[Path]] | None = field(default=None, compare=False)
+    #: for a target whose models cannot run here (Core ML off macOS): ``check(graph,
+    #: path, **options) -> summary``, what ``--verify`` does instead of comparing outputs
+    structural_check: Callable[..., str] | None = field(default=None, compare=False)
 
     def option(self, name: str) -> Option | None:
         return next((o for o in self.options if o.name == name), None)

@@ -21,27 +21,21 @@ from typing import Any
 
 import numpy as np
 
+from mmconv.emitters.base import Emitter, Option
 from mmconv.emitters.coreml.builder import Emitted, emit, load_handlers, missing_handlers
 from mmconv.emitters.coreml.context import HANDLERS, EmitContext
 from mmconv.errors import UsageError
 from mmconv.fsutil import atomic_path
 from mmconv.ir.core import Graph
 
-#: mmtocode's default weights file: an npz archive (loads without pickle)
-WEIGHTS_SUFFIX = ".npz"
-
-__all__ = ["HANDLERS", "EmitContext", "Emitted", "code_to_model", "emit", "emit_code",
-           "emit_model", "missing_handlers"]
+__all__ = ["EMITTER", "HANDLERS", "EmitContext", "Emitted", "code_to_model", "emit",
+           "emit_code", "emit_model", "missing_handlers", "structural_check"]
 
 load_handlers()
 
 
 def _options(options: dict[str, Any]) -> int:
-    batch = options.pop("batch", 1)
-    if options:
-        raise UsageError(f"the Core ML emitter has no option(s) {', '.join(sorted(options))} "
-                         "(it takes: batch)")
-    return batch
+    return int(EMITTER.check_options(options, code=True).get("batch", 1))
 
 
 def emit_model(graph: Graph, output_path: str | os.PathLike[str], **options: Any) -> Emitted:
@@ -54,7 +48,7 @@ def emit_model(graph: Graph, output_path: str | os.PathLike[str], **options: Any
 
     path = Path(output_path)
     runtime.model_type(path)
-    batch = _options(dict(options))
+    batch = _options(options)
     emitted = emit(graph, batch)
     namespace = runtime.run_code(emitted.source, f"<Core ML program of {graph.name!r}>")
     program = runtime.build(namespace, emitted.arrays, f"graph {graph.name!r}", batch)
@@ -66,7 +60,7 @@ def emit_code(graph: Graph, code_path: str | os.PathLike[str],
               weights_path: str | os.PathLike[str], **options: Any) -> None:
     """Write the MIL-builder source to ``code_path`` and the arrays it reads (npz) to
     ``weights_path``; both atomically, the weights first."""
-    emitted = emit(graph, _options(dict(options)))
+    emitted = emit(graph, _options(options))
     with atomic_path(Path(weights_path), suffix=".npz") as tmp_w, \
             atomic_path(Path(code_path), suffix=".py") as tmp_c:
         with tmp_w.open("wb") as out:
@@ -90,3 +84,30 @@ def code_to_model(code_path: str | os.PathLike[str], weights_path: str | os.Path
                              "by mmtocode -f coreml?")
         program = runtime.build(vars(module), str(weights_path), str(code_path), None)
         runtime.save(vars(module), program, path)
+
+
+def structural_check(graph: Graph, output_path: str | os.PathLike[str], **options: Any) -> str:
+    """What ``mmconvert --verify`` can check of a Core ML file off macOS (see :mod:`.check`):
+    the file against the program emitted again from ``graph``; one summary line, or a
+    VerificationError naming the first difference."""
+    from mmconv.emitters.coreml.check import check_model
+
+    return check_model(Path(output_path), emit(graph, _options(options))).summary()
+
+
+EMITTER = Emitter(
+    name="coreml",
+    summary="a Core ML .mlpackage (ML Program) or .mlmodel (NeuralNetwork) built with "
+            "coremltools' MIL builder; checked structurally (running it needs macOS)",
+    handlers=HANDLERS,
+    emit_code=emit_code,
+    code_to_model=code_to_model,
+    emit_model=emit_model,
+    aliases=("core-ml", "mlmodel", "mlpackage"),
+    model_suffixes=(".mlpackage", ".mlmodel"),
+    # mmtocode's default weights file: an npz archive (loads without pickle)
+    weights_suffix=".npz",
+    options=(Option("batch", int, "the fixed size of a dynamic batch axis (default 1)",
+                    code=True),),
+    structural_check=structural_check,
+)

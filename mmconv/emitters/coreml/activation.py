@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mmconv.emitters.coreml.context import HANDLERS, EmitContext, axis_of
+from mmconv.emitters.coreml.context import HANDLERS, EmitContext
 from mmconv.ir.core import Node
 
 _ONE_OP = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Softplus": "softplus"}
@@ -70,14 +70,14 @@ def emit_prelu(ctx: EmitContext, node: Node) -> None:
 @HANDLERS.register("Softmax")
 def emit_softmax(ctx: EmitContext, node: Node) -> None:
     ctx.call("softmax", node.outputs[0], x=ctx.var(node.inputs[0]),
-             axis=axis_of(node, ctx.rank(node.inputs[0])))
+             axis=ctx.axis_attr(node, ctx.rank(node.inputs[0])))
 
 
 @HANDLERS.register("LogSoftmax")
 def emit_log_softmax(ctx: EmitContext, node: Node) -> None:
     """x - logsumexp(x) along the axis (stable, unlike log(softmax(x)))."""
     x = ctx.var(node.inputs[0])
-    axis = axis_of(node, ctx.rank(node.inputs[0]))
+    axis = ctx.axis_attr(node, ctx.rank(node.inputs[0]))
     lse = ctx.call("reduce_log_sum_exp", hint="lse", x=x, axes=[axis], keep_dims=True)
     ctx.call("sub", node.outputs[0], x=x, y=lse)
 
@@ -88,7 +88,7 @@ def emit_hardmax(ctx: EmitContext, node: Node) -> None:
     reduce_argmax picks; the IR takes the first)."""
     x = node.inputs[0]
     rank = ctx.rank(x)
-    axis = axis_of(node, rank)
+    axis = ctx.axis_attr(node, rank)
     size = ctx.static_shape(x)[axis]
     idx = ctx.call("reduce_argmax", hint="argmax", x=ctx.var(x), axis=axis, keep_dims=False)
     ctx.call("one_hot", node.outputs[0], indices=idx, one_hot_vector_size=size, axis=axis,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mmconv.dispatch import Registry
-from mmconv.emitters.base import IRQueries
+from mmconv.emitters.base import EmitContextBase
 from mmconv.emitters.codegen import Namer, literal
 from mmconv.errors import UnsupportedError
 from mmconv.ir.core import Graph, Node
@@ -67,8 +67,11 @@ class Expr:
     text: str
 
 
-class EmitContext(IRQueries):
+class EmitContext(EmitContextBase):
     """Collects the MIL builder lines and the arrays they read for one IR graph."""
+
+    handlers = HANDLERS
+    target = "Core ML target"
 
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
@@ -87,7 +90,6 @@ class EmitContext(IRQueries):
         #: Python identifier -> MIL name, and the MIL names given out
         self.mil: dict[str, str] = {}
         self._mil_used: set[str] = set()
-        self._node: Node | None = None
 
     # -- values -------------------------------------------------------------
     def ident(self, name: str) -> str:
@@ -112,7 +114,7 @@ class EmitContext(IRQueries):
 
     def _fresh(self, hint: str) -> str:
         """An identifier for a helper value of the current node (``<node>_<hint>``)."""
-        base = self._node.name if self._node is not None else "mmconv"
+        base = self.node.name if self.node is not None else "mmconv"
         return self._helper(f"{base}_{hint}")
 
     def _helper(self, base: str) -> str:
@@ -203,32 +205,16 @@ class EmitContext(IRQueries):
                           f"dtype='bool', name={literal(cast)})")
         self.ops.append(("cast", cast))
 
-    # -- errors -------------------------------------------------------------
-    def unsupported(self, node: Node, why: str) -> UnsupportedError:
-        """The one error form: the node, its op and why Core ML cannot express it."""
-        return UnsupportedError(f"node {node.name!r} ({node.op}): {why} (Core ML target)")
-
+    # -- shapes -------------------------------------------------------------
     def static_shape(self, name: str) -> tuple[int, ...]:
         """The value's shape, all dims known (the builder fixed the batch)."""
         shape = self.shape(name)
         if any(d is None for d in shape):
-            node = self._node
+            node = self.node
             raise UnsupportedError(f"value {name!r} has a dynamic shape {list(shape)}"
                                    f"{f' at node {node.name!r}' if node else ''}; "
                                    "the Core ML target needs static shapes")
         return tuple(int(d) for d in shape)  # type: ignore[arg-type]
-
-    def emit(self, node: Node) -> None:
-        """Run the handler of ``node``'s op."""
-        handler = HANDLERS.get(node.op)
-        if handler is None:
-            raise UnsupportedError(
-                f"node {node.name!r}: IR op {node.op} has no Core ML emitter handler")
-        self._node = node
-        try:
-            handler(self, node)
-        finally:
-            self._node = None
 
 
 def _render(value: object) -> str:
@@ -245,9 +231,3 @@ def _render(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return literal([v.item() if isinstance(v, np.generic) else v for v in value])
     return literal(value)
-
-
-def axis_of(node: Node, rank: int, attr: str = "axis") -> int:
-    """The node's axis attribute made non-negative."""
-    axis = int(node.attr(attr))
-    return axis + rank if axis < 0 else axis

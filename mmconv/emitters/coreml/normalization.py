@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mmconv.emitters.coreml.context import HANDLERS, EmitContext, axis_of
+from mmconv.emitters.coreml.context import HANDLERS, EmitContext
 from mmconv.ir.core import Node
 
 
@@ -111,7 +111,7 @@ def emit_layer_norm(ctx: EmitContext, node: Node) -> None:
     the normalized shape, computed ones are applied after."""
     x = node.inputs[0]
     rank = ctx.rank(x)
-    axis = axis_of(node, rank)
+    axis = ctx.axis_attr(node, rank)
     norm_shape = ctx.static_shape(x)[axis:]
     scale, bias = node.inputs[1], node.input(2)
     w_scale = ctx.weight(scale)

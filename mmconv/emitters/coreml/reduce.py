@@ -6,7 +6,7 @@ which index wins a tie, so ``select_last_index`` is refused.
 
 from __future__ import annotations
 
-from mmconv.emitters.coreml.context import HANDLERS, EmitContext, axis_of
+from mmconv.emitters.coreml.context import HANDLERS, EmitContext
 from mmconv.ir.core import Node
 
 _REDUCE = {"ReduceMax": "reduce_max", "ReduceMin": "reduce_min", "ReduceMean": "reduce_mean",
@@ -30,11 +30,11 @@ def emit_arg(ctx: EmitContext, node: Node) -> None:
                               "wins a tie")
     op = "reduce_argmax" if node.op == "ArgMax" else "reduce_argmin"
     ctx.call(op, node.outputs[0], x=ctx.var(node.inputs[0]),
-             axis=axis_of(node, ctx.rank(node.inputs[0])), keep_dims=bool(node.attr("keepdims")))
+             axis=ctx.axis_attr(node, ctx.rank(node.inputs[0])), keep_dims=bool(node.attr("keepdims")))
 
 
 @HANDLERS.register("CumSum")
 def emit_cumsum(ctx: EmitContext, node: Node) -> None:
     ctx.call("cumsum", node.outputs[0], x=ctx.var(node.inputs[0]),
-             axis=axis_of(node, ctx.rank(node.inputs[0])),
+             axis=ctx.axis_attr(node, ctx.rank(node.inputs[0])),
              exclusive=bool(node.attr("exclusive")), reverse=bool(node.attr("reverse")))

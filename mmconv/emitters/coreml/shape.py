@@ -3,7 +3,7 @@ slice_by_index."""
 
 from __future__ import annotations
 
-from mmconv.emitters.coreml.context import HANDLERS, EmitContext, axis_of
+from mmconv.emitters.coreml.context import HANDLERS, EmitContext
 from mmconv.ir.core import Node
 
 #: IR Pad modes -> MIL pad modes
@@ -14,7 +14,7 @@ _PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}
 def emit_concat(ctx: EmitContext, node: Node) -> None:
     rank = ctx.rank(node.outputs[0])
     ctx.call("concat", node.outputs[0], values=[ctx.var(v) for v in node.inputs],
-             axis=axis_of(node, rank))
+             axis=ctx.axis_attr(node, rank))
 
 
 @HANDLERS.register("Reshape", "Flatten")
