@@ -99,19 +99,23 @@ def specialize(graph: Graph, batch: int) -> Graph:
     return fixed
 
 
-#: IR dtype -> the dtype a Core ML model input or output carries it as (Core ML arrays
-#: hold float32, float16 or int32: int64 values travel as int32, bool outputs as 0/1 int32).
-IO_DTYPES = {"float32": "float32", "float16": "float16", "int32": "int32", "int64": "int32"}
+#: IR dtype -> the dtype a Core ML model input or output carries it as.  Core ML arrays
+#: hold float32 or int32 here (float16 features need iOS16): int64 values travel as int32,
+#: bool as 0/1 int32, float16 as float32; the program casts at the boundary.
+IO_DTYPES = {"float32": "float32", "float16": "float32", "int32": "int32", "int64": "int32",
+             "bool": "int32"}
+#: IR dtypes whose inputs/outputs get a cast op at the boundary -> MIL dtype inside
+BOUNDARY_CASTS = {"bool": "bool", "float16": "fp16"}
 
 
 def io_dtype(value: Value, what: str) -> str:
     """The Core ML dtype of a model input/output, or an UnsupportedError."""
     dtype = IO_DTYPES.get(value.dtype)
-    if dtype is None and value.dtype != "bool":
+    if dtype is None:
         raise UnsupportedError(
             f"{what} {value.name!r} is {value.dtype}; Core ML model {what}s hold float32, "
             "float16 or int32 (int64 and bool as int32)")
-    return dtype or "int32"
+    return dtype
 
 
 def emit(graph: Graph, batch: int = 1) -> Emitted:
@@ -129,8 +133,8 @@ def emit(graph: Graph, batch: int = 1) -> Emitted:
             problems.append(str(exc))
             dtype = value.dtype
         inputs[value.name] = (ctx.mil_name(value.name), ctx.static_shape(value.name), dtype)
-        if value.dtype == "bool":  # fed as 0/1 int32, made bool again for the ops
-            ctx.input_as_bool(value.name)
+        if value.dtype in BOUNDARY_CASTS:
+            ctx.input_cast(value.name, BOUNDARY_CASTS[value.dtype])
     emit_all(ctx, g.nodes, "Core ML", problems)
     outputs: dict[str, tuple[str, tuple[int, ...], str]] = {}
     returned: list[Ref] = []
@@ -139,8 +143,9 @@ def emit(graph: Graph, batch: int = 1) -> Emitted:
             raise IRError(f"graph output {name!r} is not produced by any node")
         dtype = io_dtype(g.value(name), "output")
         ref = ctx.var(name)
-        if g.value(name).dtype == "bool":
-            ref = ctx.call("cast", hint=f"{ref.ident}_int32", x=ref, dtype="int32")
+        if g.value(name).dtype in BOUNDARY_CASTS:
+            mil_dtype = MIL_DTYPES[dtype]
+            ref = ctx.call("cast", hint=f"{ref.ident}_{mil_dtype}", x=ref, dtype=mil_dtype)
         elif name in outputs or name in inputs or name in g.weights:
             # Core ML outputs are op results with their own name: a graph input, a weight or a
             # repeated output gets an identity op.
@@ -189,7 +194,7 @@ def _source(g: Graph, ctx: EmitContext, inputs: dict[str, tuple[str, tuple[int, 
         w.line(f"with Function(inputs, opset_version=ct.target.{OPSET}) as main:")
         with w.indent():
             for ir_name, (mil, _, _) in inputs.items():
-                if g.value(ir_name).dtype != "bool":  # bool ones are cast (ctx.lines)
+                if g.value(ir_name).dtype not in BOUNDARY_CASTS:  # others: ctx.input_cast
                     w.line(f"{ctx.ident(ir_name)} = main.inputs[{literal(mil)}]")
             for line in ctx.lines:
                 w.line(line)

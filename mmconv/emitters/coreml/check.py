@@ -115,8 +115,7 @@ def _check_features(path: Path, features: Any, expected: dict[str, tuple[str, tu
             raise _fail(path, f"{what} {ident!r} has shape {list(dims)}, the IR's "
                         f"{ir_name!r} has {list(shape)} (rank {len(shape)})")
         type_name = type(array).ArrayDataType.Name(array.dataType)
-        # float16 features need iOS16; at the iOS15 opset coremltools declares them float32
-        want = "float32" if all_float or dtype == "float16" else dtype
+        want = "float32" if all_float else dtype
         if _ARRAY_TYPES.get(type_name) != want:
             raise _fail(path, f"{what} {ident!r} holds {type_name}, the IR's {ir_name!r} is "
                         f"{dtype}")

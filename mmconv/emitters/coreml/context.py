@@ -197,12 +197,13 @@ class EmitContext(EmitContextBase):
         self.ops.append((op, self.mil[ident]))
         return Ref(ident)
 
-    def input_as_bool(self, name: str) -> None:
-        """A bool model input arrives as int32 (Core ML has no bool arrays): cast it."""
+    def input_cast(self, name: str, dtype: str) -> None:
+        """A model input Core ML carries in another dtype (bool as int32, float16 as float32
+        at the iOS15 opset): cast to the IR's dtype (MIL name) for the ops."""
         mil = self.mil_name(name)
-        cast = self._claim_mil(f"{self.ident(name)}_bool", f"{mil}_bool")
+        cast = self._claim_mil(f"{self.ident(name)}_{dtype}", f"{mil}_{dtype}")
         self.lines.append(f"{self.ident(name)} = mb.cast(x=main.inputs[{literal(mil)}], "
-                          f"dtype='bool', name={literal(cast)})")
+                          f"dtype={literal(dtype)}, name={literal(cast)})")
         self.ops.append(("cast", cast))
 
     # -- shapes -------------------------------------------------------------
