@@ -171,6 +171,7 @@ def _source(g: Graph, ctx: EmitContext, inputs: dict[str, tuple[str, tuple[int, 
     w.line('"""')
     w.line()
     w.line("import json")
+    w.line("from pathlib import Path")
     w.line()
     w.line("import coremltools as ct")
     w.line("import numpy as np")
@@ -251,6 +252,13 @@ def _source(g: Graph, ctx: EmitContext, inputs: dict[str, tuple[str, tuple[int, 
                "else None")
         w.line("ct.models.MLModel(spec, weights_dir=weights_dir, skip_model_load=True)"
                ".save(str(path))")
+        w.line("# protobuf maps (metadata, op attributes) are written in an order that varies")
+        w.line("# between processes: write the spec again with sorted keys, so the same")
+        w.line("# program always gives the same bytes")
+        w.line("spec_file = (Path(path) / 'Data' / 'com.apple.CoreML' / 'model.mlmodel'")
+        w.line("             if weights_dir else Path(path))")
+        w.line("saved = ct.models.MLModel(str(path), skip_model_load=True).get_spec()")
+        w.line("spec_file.write_bytes(saved.SerializeToString(deterministic=True))")
     return w.text()
 
 

@@ -100,8 +100,9 @@ def _fail(path: Path, what: str) -> VerificationError:
     return VerificationError(f"{path}: {what}")
 
 
-def _check_features(path: Path, features: Any, expected: dict[str, tuple[str, tuple[int, ...], str]],
-                    what: str, names: list[str], all_float: bool) -> None:
+def _check_features(path: Path, features: Any,
+                    expected: dict[str, tuple[str, tuple[int, ...], str]], what: str,
+                    names: list[str], all_float: bool) -> None:
     got = [f.name for f in features]
     want = [ident for ident, _, _ in expected.values()]
     if got != want:
@@ -140,7 +141,7 @@ def _check_program(path: Path, spec: Any, weights_dir: str | None, emitted: Emit
     got = [(op.op_type, op.outputs[0].name) for op in ops if op.op_type != "const"]
     built = [entry for entry in emitted.ops if entry[0] != "const"]
     if got != built:
-        diff = next(((i, g, w) for i, (g, w) in enumerate(zip(got, built)) if g != w),
+        diff = next(((i, g, w) for i, (g, w) in enumerate(zip(got, built, strict=False)) if g != w),
                     (min(len(got), len(built)), None, None))
         raise _fail(path, f"its program has {len(got)} ops, {len(built)} were built; "
                     f"first difference at op {diff[0]}: {diff[1]} vs {diff[2]}")

@@ -16,8 +16,9 @@ output names are the IR's wherever the IR's are already plain (``data``,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 import re
+import unicodedata
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +44,8 @@ _NOT_MIL = re.compile(r"[^0-9A-Za-z_]+")
 
 def mil_sanitize(name: str) -> str:
     """A name Core ML accepts as is (coremltools renames others, with a warning)."""
-    text = _NOT_MIL.sub("_", name.encode("ascii", "replace").decode("ascii")).strip("_")
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    text = _NOT_MIL.sub("_", ascii_name).strip("_")
     if not text:
         return "v"
     return f"v_{text}" if text[0].isdigit() else text

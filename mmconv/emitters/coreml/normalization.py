@@ -38,10 +38,8 @@ def emit_batch_norm(ctx: EmitContext, node: Node) -> None:
         return
     a = scale.astype(np.float64) / np.sqrt(var.astype(np.float64) + eps)
     b = bias.astype(np.float64) - mean.astype(np.float64) * a
-    if per_channel:
-        shape = (channels,) + (1,) * (rank - 2)
-    else:  # per element: parameters cover the axes after the batch
-        shape = tuple(ctx.static_shape(x)[1:])
+    # per channel: [C, 1, ...]; per element: the parameters cover the axes after the batch
+    shape = (channels,) + (1,) * (rank - 2) if per_channel else tuple(ctx.static_shape(x)[1:])
     a32 = np.broadcast_to(a, np.broadcast_shapes(a.shape, b.shape)).reshape(shape)
     b32 = np.broadcast_to(b, np.broadcast_shapes(a.shape, b.shape)).reshape(shape)
     scaled = ctx.call("mul", hint="scale", x=ctx.var(x),
@@ -68,7 +66,7 @@ def _bn_arithmetic(ctx: EmitContext, node: Node, eps: float) -> None:
             return list(x_shape[1:])
         return None
 
-    def param(name: str, array: np.ndarray | None = None, hint: str = ""):  # noqa: ANN202
+    def param(name: str, array: np.ndarray | None = None, hint: str = ""):
         shape = target(name)
         if array is not None:
             return ctx.const(array.reshape(shape) if shape else array, hint)

@@ -30,7 +30,8 @@ def emit_arg(ctx: EmitContext, node: Node) -> None:
                               "wins a tie")
     op = "reduce_argmax" if node.op == "ArgMax" else "reduce_argmin"
     ctx.call(op, node.outputs[0], x=ctx.var(node.inputs[0]),
-             axis=ctx.axis_attr(node, ctx.rank(node.inputs[0])), keep_dims=bool(node.attr("keepdims")))
+             axis=ctx.axis_attr(node, ctx.rank(node.inputs[0])),
+             keep_dims=bool(node.attr("keepdims")))
 
 
 @HANDLERS.register("CumSum")

@@ -33,8 +33,9 @@ SUFFIXES = {".mlpackage": "mlprogram", ".mlmodel": "neuralnetwork"}
 
 def import_coremltools() -> ModuleType:
     """``coremltools``, or a RuntimeUnavailableError with the one-line fix."""
-    if "coremltools" in sys.modules:
-        return sys.modules["coremltools"]
+    loaded = sys.modules.get("coremltools")
+    if loaded is not None:
+        return loaded
     hidden = [m for m in _PROBED if m not in sys.modules]
     for name in hidden:
         sys.modules[name] = None  # type: ignore[assignment]  # makes "import name" fail
@@ -75,7 +76,7 @@ def run_code(source: str, filename: str) -> dict[str, Any]:
     """Execute generated code in a fresh namespace (coremltools imported first, quietly)."""
     import_coremltools()
     namespace: dict[str, Any] = {"__name__": "mmconv_coreml_program"}
-    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own generated code
+    exec(compile(source, filename, "exec"), namespace)
     return namespace
 
 

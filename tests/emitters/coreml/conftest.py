@@ -9,7 +9,7 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def ct():  # noqa: ANN201 - the coremltools module
+def ct():
     from mmconv.emitters.coreml.runtime import import_coremltools
     from mmconv.errors import RuntimeUnavailableError
 

@@ -37,7 +37,7 @@ REFUSED = {
 
 @pytest.mark.parametrize("suffix", [".mlpackage", ".mlmodel"])
 @pytest.mark.parametrize("model", MODELS)
-def test_fixture(ct, model: str, suffix: str, tmp_path: Path) -> None:  # noqa: ANN001
+def test_fixture(ct, model: str, suffix: str, tmp_path: Path) -> None:
     graph = cntk.convert(None, str(CNTK_FIXTURES_DIR / model))
     path = tmp_path / f"{model}{suffix}"
     refused = REFUSED.get(model.split(".")[0])

@@ -64,7 +64,7 @@ def _refusal(name: str, suffix: str) -> str | None:
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_case(ct, name: str, suffix: str, tmp_path: Path) -> None:  # noqa: ANN001
+def test_case(ct, name: str, suffix: str, tmp_path: Path) -> None:
     case = CASES[name]()
     path = tmp_path / f"m{suffix}"
     refusal = _refusal(name, suffix)
@@ -97,7 +97,7 @@ def test_case(ct, name: str, suffix: str, tmp_path: Path) -> None:  # noqa: ANN0
     checked = 0
     for key, ir_name in emitted.weight_keys.items():
         ir = np.asarray(case.graph.weights[ir_name])
-        if not ir.dtype.kind == "f" or by_key[key] not in consts:
+        if ir.dtype.kind != "f" or by_key[key] not in consts:
             continue
         stored = consts[by_key[key]]
         np.testing.assert_array_equal(stored.reshape(-1), ir.reshape(-1).astype(stored.dtype))
@@ -107,7 +107,7 @@ def test_case(ct, name: str, suffix: str, tmp_path: Path) -> None:  # noqa: ANN0
     assert checked == len(float_weights)
 
 
-def test_concat_with_a_batch_two_constant_builds_with_batch_2(ct, tmp_path: Path) -> None:  # noqa: ANN001
+def test_concat_with_a_batch_two_constant_builds_with_batch_2(ct, tmp_path: Path) -> None:
     case = CASES["concat_channels"]()
     path = tmp_path / "m.mlpackage"
     check_model(path, emit_model(case.graph, path, batch=2))
