@@ -93,3 +93,33 @@ def emit_hardmax(ctx: EmitContext, node: Node) -> None:
     idx = ctx.call("reduce_argmax", hint="argmax", x=ctx.var(x), axis=axis, keep_dims=False)
     ctx.call("one_hot", node.outputs[0], indices=idx, one_hot_vector_size=size, axis=axis,
              on_value=1.0, off_value=0.0)
+
+
+@HANDLERS.register("Gelu")
+def emit_gelu(ctx: EmitContext, node: Node) -> None:
+    """MIL gelu: EXACT (erf) or TANH_APPROXIMATION, the IR's two forms."""
+    mode = {"none": "EXACT", "tanh": "TANH_APPROXIMATION"}.get(str(node.attr("approximate")))
+    if mode is None:
+        raise ctx.unsupported(node, f"Gelu approximate={node.attr('approximate')!r}")
+    ctx.call("gelu", node.outputs[0], x=ctx.var(node.inputs[0]), mode=mode)
+
+
+@HANDLERS.register("HardSwish")
+def emit_hard_swish(ctx: EmitContext, node: Node) -> None:
+    """x * sigmoid_hard(x, 1/6, 1/2): MIL has no hard swish at iOS15."""
+    x = ctx.var(node.inputs[0])
+    gate = ctx.call("sigmoid_hard", hint="gate", x=x, alpha=1.0 / 6.0, beta=0.5)
+    ctx.call("mul", node.outputs[0], x=x, y=gate)
+
+
+@HANDLERS.register("Mish")
+def emit_mish(ctx: EmitContext, node: Node) -> None:
+    """x * tanh(softplus(x))."""
+    x = ctx.var(node.inputs[0])
+    soft = ctx.call("softplus", hint="softplus", x=x)
+    ctx.call("mul", node.outputs[0], x=x, y=ctx.call("tanh", hint="tanh", x=soft))
+
+
+@HANDLERS.register("Softsign")
+def emit_softsign(ctx: EmitContext, node: Node) -> None:
+    ctx.call("softsign", node.outputs[0], x=ctx.var(node.inputs[0]))

@@ -30,7 +30,7 @@ from mmconv.ir.infer import infer_shapes
 
 #: The op-family modules; importing them fills HANDLERS.
 FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normalization", "pool",
-            "reduce", "shape")
+            "reduce", "shape", "spatial")
 
 #: The MIL opset the program is written in: iOS15 / macOS12, the first with ML Programs
 #: (every op used here exists there; newer targets only add ops).

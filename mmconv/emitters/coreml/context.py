@@ -175,7 +175,7 @@ class EmitContext(EmitContextBase):
         key = f"mmconv:{ident}"
         while key in self.graph.weights:  # a model may name a weight anything
             key += "_"
-        self.arrays[key] = np.ascontiguousarray(np.asarray(array))
+        self.arrays[key] = np.array(array, order="C")  # keeps 0-d arrays 0-d
         if of is not None:
             self.weight_keys[key] = of
         return self._const_line(ident, key)

@@ -10,9 +10,11 @@ from mmconv.ir.core import Node
 
 _BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "real_div", "Pow": "pow",
            "Max": "maximum", "Min": "minimum", "Equal": "equal", "Greater": "greater",
-           "GreaterOrEqual": "greater_equal", "Less": "less", "LessOrEqual": "less_equal"}
+           "GreaterOrEqual": "greater_equal", "Less": "less", "LessOrEqual": "less_equal",
+           "And": "logical_and", "Or": "logical_or", "Xor": "logical_xor"}
 _UNARY = {"Abs": "abs", "Ceil": "ceil", "Floor": "floor", "Exp": "exp", "Sqrt": "sqrt",
-          "Round": "round", "Sign": "sign", "Not": "logical_not", "Identity": "identity"}
+          "Round": "round", "Sign": "sign", "Not": "logical_not", "Identity": "identity",
+          "Sin": "sin", "Cos": "cos", "Erf": "erf"}
 
 
 @HANDLERS.register(*_BINARY)
@@ -89,3 +91,19 @@ def emit_cast(ctx: EmitContext, node: Node) -> None:
     if mil is None:
         raise ctx.unsupported(node, f"cast to {to}; Core ML holds float32, float16, int32, bool")
     ctx.call("cast", node.outputs[0], x=ctx.var(node.inputs[0]), dtype=mil)
+
+
+@HANDLERS.register("Mod")
+def emit_mod(ctx: EmitContext, node: Node) -> None:
+    """fmod=0: MIL mod (Python's %, the sign of B); fmod=1 on floats: A - B * trunc(A / B),
+    trunc(q) = sign(q) * floor(|q|) (MIL has no trunc)."""
+    a, b = ctx.var(node.inputs[0]), ctx.var(node.inputs[1])
+    if not node.attr("fmod"):
+        ctx.call("mod", node.outputs[0], x=a, y=b)
+        return
+    if not ctx.dtype(node.inputs[0]).startswith("float"):
+        raise ctx.unsupported(node, "integer fmod (truncated remainder) has no Core ML op")
+    q = ctx.call("real_div", hint="q", x=a, y=b)
+    trunc = ctx.call("mul", hint="trunc", x=ctx.call("sign", hint="sign", x=q),
+                     y=ctx.call("floor", hint="floor", x=ctx.call("abs", hint="abs", x=q)))
+    ctx.call("sub", node.outputs[0], x=a, y=ctx.call("mul", hint="whole", x=trunc, y=b))

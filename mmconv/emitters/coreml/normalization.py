@@ -130,3 +130,21 @@ def emit_layer_norm(ctx: EmitContext, node: Node) -> None:
         return
     scaled = ctx.call("mul", hint="scaled", x=normed, y=ctx.var(scale))
     ctx.call("add", node.outputs[0], x=scaled, y=ctx.var(bias))
+
+
+@HANDLERS.register("InstanceNormalization")
+def emit_instance_norm(ctx: EmitContext, node: Node) -> None:
+    """MIL instance_norm (rank 3 or 4 input, constant [C] scale and bias)."""
+    x, scale, bias = node.inputs[0], node.inputs[1], node.inputs[2]
+    rank = ctx.rank(x)
+    if rank not in (3, 4):
+        raise ctx.unsupported(node, f"rank {rank}; Core ML's instance_norm takes rank 3 or 4")
+    w_scale, w_bias = ctx.weight(scale), ctx.weight(bias)
+    if w_scale is None or w_bias is None:
+        raise ctx.unsupported(node, "scale and bias computed at run time; Core ML's "
+                              "instance_norm takes constants")
+    channels = ctx.static_shape(x)[1]
+    ctx.call("instance_norm", node.outputs[0], x=ctx.var(x),
+             gamma=ctx.weight_var(scale, np.asarray(w_scale, np.float32).reshape(channels)),
+             beta=ctx.weight_var(bias, np.asarray(w_bias, np.float32).reshape(channels)),
+             epsilon=float(node.attr("epsilon")))

@@ -11,7 +11,7 @@ from mmconv.ir.core import Node
 
 _REDUCE = {"ReduceMax": "reduce_max", "ReduceMin": "reduce_min", "ReduceMean": "reduce_mean",
            "ReduceSum": "reduce_sum", "ReduceProd": "reduce_prod",
-           "ReduceLogSumExp": "reduce_log_sum_exp"}
+           "ReduceLogSumExp": "reduce_log_sum_exp", "ReduceL2": "reduce_l2_norm"}
 
 
 @HANDLERS.register(*_REDUCE)

@@ -3,6 +3,8 @@ slice_by_index."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from mmconv.emitters.coreml.context import HANDLERS, EmitContext
 from mmconv.ir.core import Node
 
@@ -69,3 +71,37 @@ def emit_slice(ctx: EmitContext, node: Node) -> None:
             end[axis], end_mask[axis] = 0, True
     ctx.call("slice_by_index", node.outputs[0], x=ctx.var(node.inputs[0]), begin=begin,
              end=end, stride=stride, begin_mask=begin_mask, end_mask=end_mask)
+
+
+@HANDLERS.register("Tile")
+def emit_tile(ctx: EmitContext, node: Node) -> None:
+    ctx.call("tile", node.outputs[0], x=ctx.var(node.inputs[0]),
+             reps=[int(r) for r in node.attr("repeats")])
+
+
+@HANDLERS.register("Expand")
+def emit_expand(ctx: EmitContext, node: Node) -> None:
+    """tile to the (static) output shape; a lower-rank X first gets leading 1 axes."""
+    x = ctx.var(node.inputs[0])
+    in_shape = ctx.static_shape(node.inputs[0])
+    out_shape = ctx.static_shape(node.outputs[0])
+    if len(in_shape) < len(out_shape):
+        in_shape = (1,) * (len(out_shape) - len(in_shape)) + in_shape
+        x = ctx.call("reshape", hint="ranked", x=x, shape=list(in_shape))
+    reps = [o // i if i == 1 else 1 for i, o in zip(in_shape, out_shape, strict=True)]
+    ctx.call("tile", node.outputs[0], x=x, reps=reps)
+
+
+@HANDLERS.register("Gather")
+def emit_gather(ctx: EmitContext, node: Node) -> None:
+    """MIL gather along the axis; constant negative indices are made positive here."""
+    x, indices = node.inputs[0], node.inputs[1]
+    axis = ctx.axis_attr(node, ctx.rank(x))
+    array = ctx.weight(indices)
+    if array is not None:
+        size = ctx.static_shape(x)[axis]
+        fixed = np.where(array < 0, array + size, array).astype(np.int32)
+        idx = ctx.const(fixed, "indices") if not np.array_equal(fixed, array) else ctx.var(indices)
+    else:
+        idx = ctx.var(indices)
+    ctx.call("gather", node.outputs[0], x=ctx.var(x), indices=idx, axis=axis)

@@ -33,6 +33,13 @@ REFUSED = {
     # ops on constants alone: coremltools' NeuralNetwork backend writes them twice
     ("const_sigmoid_gate", ".mlmodel"): "cannot write this program as a neuralnetwork",
     ("const_chain_shape_ops", ".mlmodel"): "cannot write this program as a neuralnetwork",
+    # Resize: only integer nearest upsampling, where every coordinate mode agrees
+    **{(case, "*"): "nearest-neighbour upsampling by integer factors only" for case in (
+        "resize_nearest_sizes_round_prefer_ceil", "resize_linear_2x_half_pixel",
+        "resize_linear_align_corners_sizes", "resize_linear_asymmetric_2x",
+        "resize_linear_pytorch_half_pixel_down", "resize_linear_fractional_scales")},
+    ("resize_linear_3d_half_pixel", "*"): "H and W of a rank-4 input only",
+    ("resize_nearest_1d_sizes_asymmetric", "*"): "H and W of a rank-4 input only",
 }
 
 #: IR op -> MIL op types of which at least one must be in its ML Program
@@ -53,6 +60,13 @@ MIL_OPS = {
     "ReduceSum": {"reduce_sum"}, "ReduceMax": {"reduce_max"}, "CumSum": {"cumsum"},
     "ArgMax": {"reduce_argmax"}, "ArgMin": {"reduce_argmin"}, "Where": {"select"},
     "Cast": {"cast"}, "Reciprocal": {"real_div"}, "Neg": {"mul"}, "Log": {"log"},
+    "Gelu": {"gelu"}, "HardSwish": {"sigmoid_hard"}, "Mish": {"softplus"},
+    "Softsign": {"softsign"}, "Erf": {"erf"}, "Sin": {"sin"}, "Cos": {"cos"},
+    "And": {"logical_and"}, "Or": {"logical_or"}, "Xor": {"logical_xor"},
+    "Mod": {"mod", "floor"}, "InstanceNormalization": {"instance_norm"},
+    "ReduceL2": {"reduce_l2_norm"}, "Tile": {"tile"}, "Expand": {"tile"},
+    "Gather": {"gather"}, "DepthToSpace": {"depth_to_space", "pixel_shuffle"},
+    "SpaceToDepth": {"space_to_depth"}, "Resize": {"upsample_nearest_neighbor"},
 }
 
 SUFFIXES = (".mlpackage", ".mlmodel")
@@ -117,3 +131,14 @@ def test_every_ir_op_has_a_handler() -> None:
     """A new IR op must get a Core ML handler (which may refuse it with a reason)."""
     assert missing_handlers() == []
     assert "MaxRoiPool" in HANDLERS  # refuses, by name, rather than "no handler"
+
+
+def test_every_ir_op_has_its_mil_ops_pinned() -> None:
+    """MIL_OPS above names what each IR op becomes; a new op must be added there."""
+    from mmconv.ir.registry import all_schemas
+
+    unpinned = {s.name for s in all_schemas()} - set(MIL_OPS) - {
+        "MaxRoiPool", "Abs", "Ceil", "Floor", "Exp", "Sqrt", "Round", "Sign", "Not", "Identity",
+        "Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual", "ReduceMin", "ReduceProd",
+        "ReduceLogSumExp"}
+    assert unpinned == set()
