@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from mmconv.emitters.coreml.context import HANDLERS, MIL_DTYPES, EmitContext
 from mmconv.ir.core import Node
 
@@ -22,8 +24,19 @@ def emit_binary(ctx: EmitContext, node: Node) -> None:
     if node.op == "Div" and not ctx.dtype(node.outputs[0]).startswith("float"):
         raise ctx.unsupported(node, "integer division (MIL's floor_div rounds down, the IR "
                               "truncates toward zero)")
-    ctx.call(_BINARY[node.op], node.outputs[0], x=ctx.var(node.inputs[0]),
-             y=ctx.var(node.inputs[1]))
+    ctx.call(_BINARY[node.op], node.outputs[0], x=_operand(ctx, node, 0),
+             y=_operand(ctx, node, 1))
+
+
+def _operand(ctx: EmitContext, node: Node, i: int) -> object:
+    """Input ``i``; a one-element weight (``[1]``, ``[1, 1]``) is stored as a scalar when the
+    other operand's rank covers it (same result; NeuralNetwork layers want a scalar)."""
+    name, other = node.inputs[i], node.inputs[1 - i]
+    array = ctx.weight(name)
+    if array is not None and array.size == 1 and array.ndim >= 1 \
+            and ctx.rank(other) >= array.ndim:
+        return ctx.weight_var(name, np.asarray(array).reshape(()))
+    return ctx.var(name)
 
 
 @HANDLERS.register(*_UNARY)

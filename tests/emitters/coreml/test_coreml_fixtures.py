@@ -30,7 +30,8 @@ REFUSED = {
     "fast_rcnn_mini": ("*", "Core ML has no max ROI pooling"),
     "roipooling": ("*", "Core ML has no max ROI pooling"),
     "float64": ("*", "is float64; Core ML model inputs hold"),
-    # a Pow with a [1]-shaped exponent: coremltools' NeuralNetwork backend wants a float
+    # a Pow with a constant exponent: coremltools 9's NeuralNetwork backend hands protobuf 7
+    # a numpy scalar where a float is wanted
     "math_unary_positive": (".mlmodel", "cannot write this program as a neuralnetwork"),
 }
 
