@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmconv.emitters.coreml import emit, emit_code, emit_model
+from mmconv.emitters.coreml import code_to_model, emit, emit_code, emit_model
 from mmconv.emitters.coreml.check import check_model
 from mmconv.errors import UnsupportedError, UsageError, VerificationError
 from mmconv.ir import Graph, serde
@@ -153,6 +153,10 @@ def test_hostile_names(ct, tmp_path: Path) -> None:
     assert json.loads(meta["mmconv.inputs"]) == {"in put.0": "in_put_0", "x": "x"}
     assert json.loads(meta["mmconv.outputs"]) == {HOSTILE[5]: "naive", "0abc": "v_0abc"}
     assert [f.shortDescription for f in spec.description.output] == [HOSTILE[5], "0abc"]
+    # the same through mmtocode's file and mmtomodel
+    emit_code(g, tmp_path / "h.py", tmp_path / "h.npz")
+    code_to_model(tmp_path / "h.py", tmp_path / "h.npz", tmp_path / "h2.mlpackage")
+    assert (tmp_path / "h2.mlpackage" / SPEC).read_bytes() == (path / SPEC).read_bytes()
 
 
 def test_code_round_trip_gives_the_same_model(ct, tmp_path: Path) -> None:
