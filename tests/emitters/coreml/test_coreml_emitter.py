@@ -204,6 +204,17 @@ def test_check_catches_a_changed_weight(ct, tmp_path: Path) -> None:
         check_model(path, emit(other))
 
 
+def test_check_catches_another_interface_and_program(ct, tmp_path: Path) -> None:
+    path = tmp_path / "net.mlpackage"
+    emit_model(conv_net(), path, batch=2)
+    with pytest.raises(VerificationError, match=r"input 'data' has shape \[2, 3, 12, 12\]"):
+        check_model(path, emit(conv_net()))
+    other = conv_net()
+    other.nodes[2].op = "Sigmoid"  # relu1 -> sigmoid: same interface, another program
+    with pytest.raises(VerificationError, match="first difference at op 2"):
+        check_model(path, emit(other, batch=2))
+
+
 def test_mmconvert_verify_says_structural_only(ct, tmp_path: Path) -> None:
     out = tmp_path / "net.mlpackage"
     r = _mmconvert_fixture("convnet.v2.model", out, "--verify")
