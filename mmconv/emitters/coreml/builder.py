@@ -15,7 +15,6 @@ short descriptions.
 from __future__ import annotations
 
 import importlib
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,7 +32,8 @@ FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normali
             "reduce", "shape", "spatial")
 
 #: The MIL opset the program is written in: iOS15 / macOS12, the first with ML Programs
-#: (every op used here exists there; newer targets only add ops).
+#: (every op used here exists there; newer targets only add ops).  _ENTRY_POINTS spells it
+#: too (minimum_deployment_target).
 OPSET = "iOS15"
 
 
@@ -205,64 +205,51 @@ def _source(g: Graph, ctx: EmitContext, inputs: dict[str, tuple[str, tuple[int, 
         w.line("return program")
     w.line()
     w.line()
-    w.line("def KitModel(weight_file):")
-    with w.indent():
-        w.line('"""The MIL program with the weights of ``weight_file`` (an npz archive)."""')
-        w.line("with np.load(weight_file, allow_pickle=False) as archive:")
-        with w.indent():
-            w.line("weights = {key: archive[key] for key in archive.files}")
-        w.line("return build_program(weights)")
-    w.line()
-    w.line()
-    w.line("def convert(program, path):")
-    with w.indent():
-        w.line('"""Write ``program`` as a Core ML model: an ML Program for ``.mlpackage``,')
-        w.line("a NeuralNetwork for ``.mlmodel``; float32 compute, the program's ops unchanged")
-        w.line('(an empty pass pipeline), IR names recorded in the metadata."""')
-        w.line('if str(path).endswith(".mlmodel"):')
-        with w.indent():
-            w.line('model = ct.convert(program, convert_to="neuralnetwork", '
-                   "pass_pipeline=ct.PassPipeline.EMPTY,")
-            w.line("                   skip_model_load=True)")
-        w.line("else:")
-        with w.indent():
-            w.line('model = ct.convert(program, convert_to="mlprogram", '
-                   "pass_pipeline=ct.PassPipeline.EMPTY,")
-            w.line("                   compute_precision=ct.precision.FLOAT32,")
-            w.line(f"                   minimum_deployment_target=ct.target.{OPSET},")
-            w.line("                   skip_model_load=True)")
-        w.line("spec = model.get_spec()")
-        w.line("for feature, name in zip(spec.description.input, INPUTS):")
-        with w.indent():
-            w.line("feature.shortDescription = name")
-        w.line("for feature, (name, (_, shape, _)) in zip(spec.description.output, "
-               "OUTPUTS.items()):")
-        with w.indent():
-            w.line("feature.shortDescription = name")
-            w.line("if not feature.type.multiArrayType.shape:  # NeuralNetwork outputs: "
-                   "declare the shape")
-            with w.indent():
-                w.line("feature.type.multiArrayType.shape.extend(shape)")
-        w.line("meta = spec.description.metadata.userDefined")
-        w.line('meta["mmconv.inputs"] = json.dumps({k: v[0] for k, v in INPUTS.items()})')
-        w.line('meta["mmconv.outputs"] = json.dumps({k: v[0] for k, v in OUTPUTS.items()})')
-        w.line('meta.pop("com.github.apple.coremltools.conversion_date", None)  # same bytes '
-               'every day')
-        w.line("weights_dir = model.weights_dir if spec.WhichOneof('Type') == 'mlProgram' "
-               "else None")
-        w.line("ct.models.MLModel(spec, weights_dir=weights_dir, skip_model_load=True)"
-               ".save(str(path))")
-        w.line("# protobuf maps (metadata, op attributes) are written in an order that varies")
-        w.line("# between processes: write the spec again with sorted keys, so the same")
-        w.line("# program always gives the same bytes")
-        w.line("spec_file = (Path(path) / 'Data' / 'com.apple.CoreML' / 'model.mlmodel'")
-        w.line("             if weights_dir else Path(path))")
-        w.line("saved = ct.models.MLModel(str(path), skip_model_load=True).get_spec()")
-        w.line("spec_file.write_bytes(saved.SerializeToString(deterministic=True))")
+    for line in _ENTRY_POINTS.splitlines():
+        w.line(line)
     return w.text()
 
 
-def metadata_names(spec_meta: dict[str, str], key: str) -> dict[str, str]:
-    """IR name -> Core ML name recorded by :func:`convert` in the generated code."""
-    text = spec_meta.get(key)
-    return dict(json.loads(text)) if text else {}
+#: The generated file's entry points: the same text for every model (no model string in it).
+_ENTRY_POINTS = '''\
+def KitModel(weight_file):
+    """The MIL program with the weights of ``weight_file`` (an npz archive)."""
+    with np.load(weight_file, allow_pickle=False) as archive:
+        weights = {key: archive[key] for key in archive.files}
+    return build_program(weights)
+
+
+def convert(program, path):
+    """Write ``program`` as a Core ML model: an ML Program for ``.mlpackage``,
+    a NeuralNetwork for ``.mlmodel``; float32 compute, the program's ops unchanged
+    (an empty pass pipeline), IR names recorded in the metadata."""
+    if str(path).endswith(".mlmodel"):
+        model = ct.convert(program, convert_to="neuralnetwork",
+                           pass_pipeline=ct.PassPipeline.EMPTY, skip_model_load=True)
+    else:
+        model = ct.convert(program, convert_to="mlprogram",
+                           pass_pipeline=ct.PassPipeline.EMPTY,
+                           compute_precision=ct.precision.FLOAT32,
+                           minimum_deployment_target=ct.target.iOS15,
+                           skip_model_load=True)
+    spec = model.get_spec()
+    for feature, name in zip(spec.description.input, INPUTS):
+        feature.shortDescription = name
+    for feature, (name, (_, shape, _)) in zip(spec.description.output, OUTPUTS.items()):
+        feature.shortDescription = name
+        if not feature.type.multiArrayType.shape:  # NeuralNetwork outputs: declare the shape
+            feature.type.multiArrayType.shape.extend(shape)
+    meta = spec.description.metadata.userDefined
+    meta["mmconv.inputs"] = json.dumps({k: v[0] for k, v in INPUTS.items()})
+    meta["mmconv.outputs"] = json.dumps({k: v[0] for k, v in OUTPUTS.items()})
+    meta.pop("com.github.apple.coremltools.conversion_date", None)  # same bytes every day
+    weights_dir = model.weights_dir if spec.WhichOneof('Type') == 'mlProgram' else None
+    ct.models.MLModel(spec, weights_dir=weights_dir, skip_model_load=True).save(str(path))
+    # protobuf maps (metadata, op attributes) are written in an order that varies
+    # between processes: write the spec again with sorted keys, so the same
+    # program always gives the same bytes
+    spec_file = (Path(path) / 'Data' / 'com.apple.CoreML' / 'model.mlmodel'
+                 if weights_dir else Path(path))
+    saved = ct.models.MLModel(str(path), skip_model_load=True).get_spec()
+    spec_file.write_bytes(saved.SerializeToString(deterministic=True))
+'''

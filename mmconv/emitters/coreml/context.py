@@ -25,7 +25,7 @@ import numpy as np
 
 from mmconv.dispatch import Registry
 from mmconv.emitters.base import EmitContextBase
-from mmconv.emitters.codegen import Namer, literal
+from mmconv.emitters.codegen import Namer, literal, unique
 from mmconv.errors import UnsupportedError
 from mmconv.ir.core import Graph, Node
 
@@ -106,13 +106,9 @@ class EmitContext(EmitContextBase):
         return self.mil[self.ident(name)]
 
     def _claim_mil(self, ident: str, base: str) -> str:
-        name, i = base, 2
-        while name in self._mil_used:
-            name = f"{base}_{i}"
-            i += 1
-        self._mil_used.add(name)
-        self.mil[ident] = name
-        return name
+        """Give Python identifier ``ident`` a unique MIL name made from ``base``."""
+        self.mil[ident] = unique(base, self._mil_used)
+        return self.mil[ident]
 
     def _fresh(self, hint: str) -> str:
         """An identifier for a helper value of the current node (``<node>_<hint>``)."""
