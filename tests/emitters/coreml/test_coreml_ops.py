@@ -4,8 +4,10 @@ Core ML models cannot run off macOS, so each case is checked structurally:
 the file loads with coremltools, declares the IR's inputs and outputs (names,
 ranks, shapes), holds the MIL ops the IR op maps to, and stores every IR weight
 bit for bit (read back from ``weight.bin`` by :mod:`.blobs`, independently of
-the emitter's own checker).  What Core ML cannot express is pinned as a
-refusal with its message.
+the emitter's own checker).  The ML Program read back from the file is also
+computed in numpy (:mod:`mmconv.emitters.coreml.evaluate`, MIL semantics, not
+the Core ML runtime) and compared with the case's numpy oracle.  What Core ML
+cannot express is pinned as a refusal with its message.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import pytest
 
 from mmconv.emitters.coreml import HANDLERS, emit_model, missing_handlers
 from mmconv.emitters.coreml.check import check_model
+from mmconv.emitters.coreml.evaluate import run_saved_program
 from mmconv.errors import UnsupportedError
+from mmconv.verify.compare import compare
 
 from ..ir_cases import CASES
 from .blobs import program_consts
@@ -88,7 +92,9 @@ def test_case(ct, name: str, suffix: str, tmp_path: Path) -> None:
         assert not path.exists()
         assert list(tmp_path.iterdir()) == []  # no temp folder left behind
         return
-    emitted = emit_model(case.graph, path)
+    # the model's batch is the feeds' (an op over the batch axis must see all of it)
+    batch = max([a.shape[0] for a in case.feeds.values() if a.ndim] or [1])
+    emitted = emit_model(case.graph, path, batch=batch)
     report = check_model(path, emitted)
     spec = ct.models.MLModel(str(path), skip_model_load=True).get_spec()
     # the interface: IR names (sanitized), ranks and shapes, batch fixed to 1
@@ -96,7 +102,7 @@ def test_case(ct, name: str, suffix: str, tmp_path: Path) -> None:
         v.name for v in case.graph.inputs]
     assert [f.shortDescription for f in spec.description.output] == case.graph.outputs
     for feature, value in zip(spec.description.input, case.graph.inputs, strict=True):
-        want = [1 if d is None else d for d in value.shape]
+        want = [batch if d is None else d for d in value.shape]
         assert list(feature.type.multiArrayType.shape) == want
     if suffix == ".mlmodel":
         assert report.ops >= 1
@@ -119,6 +125,12 @@ def test_case(ct, name: str, suffix: str, tmp_path: Path) -> None:
     float_weights = [k for k, n in emitted.weight_keys.items()
                      if np.asarray(case.graph.weights[n]).dtype == np.float32]
     assert checked == len(float_weights)
+    # the program read back from the file, computed in numpy (MIL semantics), against the
+    # case's numpy oracle of the IR semantics
+    got, _ = run_saved_program(path, case.graph, case.feeds)
+    for name, ref, array in zip(case.graph.outputs, case.expected, got, strict=True):
+        result = compare(name, np.asarray(ref), array, rtol=1e-4)  # float32 tolerance
+        assert result.passed, str(result)
 
 
 def test_concat_with_a_batch_two_constant_builds_with_batch_2(ct, tmp_path: Path) -> None:
