@@ -287,8 +287,13 @@ class Emitter:
     #: the files ``-om PATH`` produces, when not just PATH (for messages)
     model_files: Callable[[Path], list[Path]] | None = field(default=None, compare=False)
     #: for a target whose models cannot run here (Core ML off macOS): ``check(graph,
-    #: path, **options) -> summary``, what ``--verify`` does instead of comparing outputs
+    #: path, **options) -> summary``, what ``--verify`` checks of the file itself
     structural_check: Callable[..., str] | None = field(default=None, compare=False)
+    #: for such a target: ``offline_runner(path) -> (runner, notice) | None``, a runner
+    #: (``verify.runners.Runner``) computing the written model's outputs without its
+    #: runtime, and the line saying how; None when the file cannot be computed that way
+    offline_runner: Callable[[Path], tuple[Callable[..., list[np.ndarray]], str] | None] | None \
+        = field(default=None, compare=False)
 
     def option(self, name: str) -> Option | None:
         return next((o for o in self.options if o.name == name), None)

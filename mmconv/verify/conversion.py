@@ -41,11 +41,15 @@ def _runner(framework: str) -> Runner:
 
 
 def verify_conversion(graph: Graph, source: tuple[str, Path], target: tuple[str, Path], *,
-                      batch: int = 2, seed: int = 0, rtol: float | None = None
-                      ) -> list[OutputComparison]:
-    """Run ``source`` and ``target`` (framework, model path) on the same inputs and compare."""
+                      batch: int = 2, seed: int = 0, rtol: float | None = None,
+                      run_target: Runner | None = None) -> list[OutputComparison]:
+    """Run ``source`` and ``target`` (framework, model path) on the same inputs and compare.
+
+    ``run_target`` computes the target's outputs where no runtime for it is registered
+    here (an emitter's offline runner: Core ML's program computed in numpy off macOS).
+    """
     run_source = _runner(source[0])
-    run_target = TARGET_RUNNERS.get(target[0]) or _runner(target[0])
+    run_target = run_target or TARGET_RUNNERS.get(target[0]) or _runner(target[0])
     inputs = sample_inputs(graph, batch, seed)
     expected = run_source(source[1], graph, inputs)
     actual = run_target(target[1], graph, inputs)

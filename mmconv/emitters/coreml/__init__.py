@@ -29,7 +29,7 @@ from mmconv.fsutil import atomic_path
 from mmconv.ir.core import Graph
 
 __all__ = ["EMITTER", "HANDLERS", "EmitContext", "Emitted", "code_to_model", "emit",
-           "emit_code", "emit_model", "missing_handlers", "structural_check"]
+           "emit_code", "emit_model", "missing_handlers", "offline_runner", "structural_check"]
 
 load_handlers()
 
@@ -95,6 +95,20 @@ def structural_check(graph: Graph, output_path: str | os.PathLike[str], **option
     return check_model(Path(output_path), emit(graph, _options(options))).summary()
 
 
+def offline_runner(output_path: Path) -> tuple[Any, str] | None:
+    """For ``--verify``: an ``.mlpackage``'s program computed in numpy (see
+    :mod:`.evaluate`), and the notice that says so; None for an ``.mlmodel``."""
+    if Path(output_path).suffix.lower() != ".mlpackage":
+        return None
+    from mmconv.emitters.coreml.evaluate import NOTICE, run_saved_program
+
+    def run(path: Path, graph: Graph, inputs: Any) -> list[np.ndarray]:
+        return run_saved_program(path, graph, inputs)[0]
+
+    return run, NOTICE.format(ops="conv, pooling, batch_norm and the other ops coremltools "
+                                  "has no value inference for")
+
+
 EMITTER = Emitter(
     name="coreml",
     summary="a Core ML .mlpackage (ML Program) or .mlmodel (NeuralNetwork) built with "
@@ -110,4 +124,5 @@ EMITTER = Emitter(
     options=(Option("batch", int, "the fixed size of a dynamic batch axis (default 1)",
                     code=True),),
     structural_check=structural_check,
+    offline_runner=offline_runner,
 )

@@ -6,7 +6,9 @@
 - hostile names cannot break or inject code and reach Core ML sanitized, with
   the originals in the metadata;
 - mmtocode + mmtomodel give the model mmconvert gives;
-- ``mmconvert --verify -df coreml`` says it checked structure only.
+- ``mmconvert --verify -df coreml`` checks the file, computes an .mlpackage's program
+  in numpy against the source (saying it is not Core ML), and for an .mlmodel says
+  plainly that nothing was compared numerically.
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ SPEC = Path("Data") / "com.apple.CoreML" / "model.mlmodel"
 WEIGHTS = Path("Data") / "com.apple.CoreML" / "weights" / "weight.bin"
 
 
-def _mmconv(*args: str) -> subprocess.CompletedProcess[str]:
+def _mmconv(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "mmconv", *args], capture_output=True,
                           text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT),
-                                                    "PATH": "/usr/bin:/bin"}, check=False)
+                                                    "PATH": "/usr/bin:/bin", **(env or {})},
+                          check=False)
 
 
 def test_conv_net_program_is_the_ir_op_for_op(ct, tmp_path: Path) -> None:
@@ -215,13 +218,28 @@ def test_check_catches_another_interface_and_program(ct, tmp_path: Path) -> None
         check_model(path, emit(other, batch=2))
 
 
-def test_mmconvert_verify_says_structural_only(ct, tmp_path: Path) -> None:
+@pytest.mark.cntk
+def test_mmconvert_verify_computes_the_program_and_says_how(ct, cntk_python: str,
+                                                            tmp_path: Path) -> None:
     out = tmp_path / "net.mlpackage"
+    r = _mmconvert_fixture("convnet.v2.model", out, "--verify",
+                           env={"MMCONV_CNTK_PYTHON": cntk_python})
+    assert r.returncode == 0, r.stderr
+    assert "structural check passed" in r.stdout
+    assert "NOT by Core ML, which runs only on macOS" in r.stdout
+    assert "verify prob: ok" in r.stdout  # the numbers, against real CNTK 2.7
+    assert out.is_dir()
+
+
+def test_mmconvert_verify_mlmodel_is_structural_only(ct, tmp_path: Path) -> None:
+    """A NeuralNetwork cannot be computed here: no source run, a plain notice, exit 0."""
+    out = tmp_path / "net.mlmodel"
     r = _mmconvert_fixture("convnet.v2.model", out, "--verify")
     assert r.returncode == 0, r.stderr
     assert "structural check passed" in r.stdout
     assert "NOT compared numerically" in r.stdout and "macOS" in r.stdout
-    assert out.is_dir()
+    assert "verify prob" not in r.stdout
+    assert out.is_file()
 
 
 def test_mmconvert_refusal_is_one_line(ct, tmp_path: Path) -> None:
@@ -233,9 +251,10 @@ def test_mmconvert_refusal_is_one_line(ct, tmp_path: Path) -> None:
     assert not out.exists()
 
 
-def _mmconvert_fixture(model: str, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def _mmconvert_fixture(model: str, out: Path, *extra: str,
+                       env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return _mmconv("mmconvert", "-sf", "cntk", "-iw", str(CNTK_FIXTURES_DIR / model),
-                   "-df", "coreml", "-om", str(out), *extra)
+                   "-df", "coreml", "-om", str(out), *extra, env=env)
 
 
 def test_missing_coremltools_is_a_one_line_fix(tmp_path: Path) -> None:
