@@ -21,7 +21,6 @@ import numpy as np
 
 from mmconv.emitters.cntk.context import HANDLERS, EmitContext, ints
 from mmconv.emitters.codegen import literal
-from mmconv.errors import IRError
 from mmconv.ir.core import Node
 from mmconv.ir.ops.spatial import resize_axis_map, resized_axes
 
@@ -29,10 +28,9 @@ from mmconv.ir.ops.spatial import resize_axis_map, resized_axes
 @HANDLERS.register("Resize")
 def emit_resize(ctx: EmitContext, node: Node) -> None:
     x = node.inputs[0]
-    try:
-        axes = resized_axes(node, ctx.shape(x), ctx.shape(node.outputs[0]))
-    except IRError as exc:
-        raise ctx.unsupported(str(exc).split(": ", 1)[-1]) from None
+    axes, dynamic = resized_axes(node, ctx.shape(x), ctx.shape(node.outputs[0]))
+    if dynamic:
+        raise ctx.unsupported(f"axis {dynamic[0]} is dynamic (the batch) and resized")
     shape = list(ctx.sample_shape(x))
     last = len(shape) - 1
     dtype = ctx.cntk_dtype(ctx.dtype(x))

@@ -15,7 +15,6 @@ import numpy as np
 
 from mmconv.emitters.codegen import literal
 from mmconv.emitters.keras.context import HANDLERS, EmitContext, channels_last
-from mmconv.errors import IRError
 from mmconv.ir.core import Node
 from mmconv.ir.ops.spatial import resize_axis_map, resized_axes
 
@@ -37,10 +36,9 @@ def _upsampling(node: Node, axes: list[tuple[int, int, int, float]], rank: int) 
 @HANDLERS.register("Resize")
 def emit_resize(ctx: EmitContext, node: Node) -> None:
     x = node.inputs[0]
-    try:
-        axes = resized_axes(node, ctx.shape(x), ctx.shape(node.outputs[0]))
-    except IRError as exc:
-        raise ctx.unsupported(node, str(exc).split(": ", 1)[-1]) from None
+    axes, dynamic = resized_axes(node, ctx.shape(x), ctx.shape(node.outputs[0]))
+    if dynamic:
+        raise ctx.unsupported(node, f"axis {dynamic[0]} is dynamic (the batch) and resized")
     rank = ctx.rank(x)
     how = _upsampling(node, axes, rank)
     if how is not None:
