@@ -92,7 +92,8 @@ def _main(args: argparse.Namespace) -> int:
                 results = verify_conversion(graph, source, target,
                                             run_target=offline[0] if offline else None)
                 notice = offline[1] if offline else None
-    print(f"wrote {args.outputModel} ({len(graph.nodes)} nodes; inputs "
+    written = " + ".join(str(p) for p in emitter.outputs(Path(args.outputModel)))
+    print(f"wrote {written} ({len(graph.nodes)} nodes; inputs "
           f"{[v.name for v in graph.inputs]}, outputs {graph.outputs})")
     if args.verify and summary is not None:
         # Say what was checked, and how the numbers were (or were not) computed.

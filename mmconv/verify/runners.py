@@ -20,6 +20,9 @@ from mmconv.ir import Graph
 
 Runner = Callable[[Path, Graph, Mapping[str, np.ndarray]], list[np.ndarray]]
 RUNNERS: Registry[Runner] = Registry("model runner")
+#: Targets that compute in a fixed precision whatever the source's dtype: a float64
+#: source is compared at the tolerance of that precision (Caffe runtimes are float32).
+TARGET_PRECISION: dict[str, str] = {"caffe": "float32"}
 #: Runners for a model mmconv *wrote*, where that differs from reading a source model
 #: (a CNTK model from the CNTK emitter is addressed by IR names, not source uids).
 TARGET_RUNNERS: Registry[Runner] = Registry("target model runner")
@@ -62,6 +65,17 @@ def run_onnx_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
     runner = OnnxRunner(path)
     outputs = runner.run_dict({v.name: inputs[v.name] for v in graph.inputs})
     return [outputs[name] for name in graph.outputs]
+
+
+@RUNNERS.register("caffe")
+def run_caffe_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
+                    ) -> list[np.ndarray]:
+    """OpenCV's dnn on NAME.prototxt + NAME.caffemodel; the Caffe emitter names the input
+    blobs and output layers after the IR values."""
+    from mmconv.verify.caffe_runner import run_caffe
+
+    return run_caffe(path, {v.name: inputs[v.name] for v in graph.inputs}, graph.outputs,
+                     [graph.value(o).rank for o in graph.outputs])
 
 
 @RUNNERS.register("pytorch", "torch")
