@@ -37,7 +37,8 @@ HANDLERS: Registry[Handler] = Registry("Core ML emit handler")
 
 #: Names the generated code defines itself (a model name must never shadow them).
 CODE_NAMES = ("ct", "mb", "types", "Function", "Program", "build_program", "convert",
-              "KitModel", "INPUTS", "OUTPUTS", "main", "program", "weights", "np")
+              "KitModel", "GRAPH", "INPUTS", "OUTPUTS", "main", "program", "weights", "np",
+              "json", "Path")
 
 _NOT_MIL = re.compile(r"[^0-9A-Za-z_]+")
 

@@ -28,7 +28,7 @@ from mmconv.errors import UnsupportedError, UsageError, VerificationError
 from mmconv.ir import Graph, serde
 from tests.conftest import CNTK_FIXTURES_DIR
 
-from ..ir_cases import conv_net
+from ..ir_cases import conv_net, hostile_graph
 from .blobs import program_consts
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -160,6 +160,22 @@ def test_hostile_names(ct, tmp_path: Path) -> None:
     emit_code(g, tmp_path / "h.py", tmp_path / "h.npz")
     code_to_model(tmp_path / "h.py", tmp_path / "h.npz", tmp_path / "h2.mlpackage")
     assert (tmp_path / "h2.mlpackage" / SPEC).read_bytes() == (path / SPEC).read_bytes()
+
+
+def test_shared_hostile_graph(ct, tmp_path: Path) -> None:
+    """The emitters' common hostile-name graph: code stays valid, the model checks."""
+    g = hostile_graph()
+    emitted = emit(g)
+    tree = ast.parse(emitted.source)
+    calls = {n.func.id for n in ast.walk(tree)
+             if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    assert "__import__" not in calls and "exec" not in calls and "eval" not in calls
+    path = tmp_path / "h.mlpackage"
+    check_model(path, emit_model(g, path))
+    emit_code(g, tmp_path / "h.py", tmp_path / "h.npz")
+    code_to_model(tmp_path / "h.py", tmp_path / "h.npz", tmp_path / "h2.mlpackage")
+    assert (tmp_path / "h2.mlpackage" / SPEC).read_bytes() == (path / SPEC).read_bytes()
+    assert not (ROOT / "PWNED").exists() and not (tmp_path / "PWNED").exists()
 
 
 def test_code_round_trip_gives_the_same_model(ct, tmp_path: Path) -> None:
