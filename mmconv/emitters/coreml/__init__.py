@@ -71,9 +71,11 @@ def emit_code(graph: Graph, code_path: str | os.PathLike[str],
 def code_to_model(code_path: str | os.PathLike[str], weights_path: str | os.PathLike[str],
                   output_path: str | os.PathLike[str], **options: Any) -> None:
     """Run code from :func:`emit_code`: ``KitModel(weights)`` builds the program, its
-    ``convert`` writes the model (atomically).  The code fixed every shape already, so
-    no option applies (``batch`` is accepted only as the one the code was written with)."""
-    EMITTER.check_options(options, code=True)
+    ``convert`` writes the model (atomically).  Takes no option: the code fixed every
+    shape when it was written (give ``batch`` to mmtocode)."""
+    if options:
+        raise UsageError(f"the Core ML code fixed its shapes when mmtocode wrote it; option(s) "
+                         f"{', '.join(sorted(options))} apply to mmtocode, not mmtomodel")
     from mmconv.emitters.codegen import imported_code
     from mmconv.emitters.coreml import runtime
 
