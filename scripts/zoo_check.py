@@ -40,7 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ZOO = Path("~/.cache/mmconv/zoo").expanduser()
 SUFFIX = {"onnx": ".onnx", "pytorch": ".pt", "keras": ".keras", "cntk": ".model",
-          "tensorflow": ".savedmodel", "caffe": "", "mxnet": ""}
+          "tensorflow": ".savedmodel", "caffe": "", "mxnet": "", "coreml": ".mlpackage"}
 VERIFY_RE = re.compile(r"^verify (?P<name>.*?): (?P<verdict>ok|MISMATCH) max\|a-b\|=(?P<err>\S+)")
 
 
@@ -84,7 +84,8 @@ def registered_targets() -> list[str]:
     sys.path.insert(0, str(ROOT))
     from mmconv.emitters import emitter_names
 
-    return [t for t in ("onnx", "pytorch", "keras", "tensorflow", "cntk", "caffe", "mxnet")
+    return [t for t in ("onnx", "pytorch", "keras", "tensorflow", "cntk", "caffe", "mxnet",
+                        "coreml")
             if t in emitter_names()]
 
 

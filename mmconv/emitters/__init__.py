@@ -30,6 +30,7 @@ PACKAGES = (
     "mmconv.emitters.cntk",
     "mmconv.emitters.keras",
     "mmconv.emitters.keras.tensorflow",
+    "mmconv.emitters.coreml",
     "mmconv.emitters.caffe",
     "mmconv.emitters.mxnet",
 )

@@ -297,6 +297,14 @@ class Emitter:
     #: ``mmverify --layers`` when the runtime cannot address them by name itself:
     #: ``probe(path, graph, inputs, names) -> {name: array in IR layout}``
     probe: Probe | None = field(default=None, compare=False)
+    #: for a target whose models cannot run here (Core ML off macOS): ``check(graph,
+    #: path, **options) -> summary``, what ``--verify`` checks of the file itself
+    structural_check: Callable[..., str] | None = field(default=None, compare=False)
+    #: for such a target: ``offline_runner(path) -> (runner, notice) | None``, a runner
+    #: (``verify.runners.Runner``) computing the written model's outputs without its
+    #: runtime, and the line saying how; None when the file cannot be computed that way
+    offline_runner: Callable[[Path], tuple[Callable[..., list[np.ndarray]], str] | None] | None \
+        = field(default=None, compare=False)
 
     def option(self, name: str) -> Option | None:
         return next((o for o in self.options if o.name == name), None)

@@ -73,18 +73,28 @@ class Namer:
     def __call__(self, name: str) -> str:
         if name in self._by_name:
             return self._by_name[name]
-        base = sanitize(name, self.prefix)
-        ident, i = base, 2
-        while ident in self._used:
-            ident = f"{base}_{i}"
-            i += 1
-        self._used.add(ident)
+        ident = unique(sanitize(name, self.prefix), self._used)
         self._by_name[name] = ident
         return ident
 
     def mapping(self) -> dict[str, str]:
         """Source name -> identifier for every name seen so far (a copy)."""
         return dict(self._by_name)
+
+    def fresh(self, base: str) -> str:
+        """A new identifier for a value with no source name (an emitter's helper),
+        unique among every identifier this Namer gave out or will give out."""
+        return unique(sanitize(base, self.prefix), self._used)
+
+
+def unique(base: str, used: set[str]) -> str:
+    """``base``, else ``base_2``, ``base_3``...: the first not in ``used``, which it joins."""
+    name, i = base, 2
+    while name in used:
+        name = f"{base}_{i}"
+        i += 1
+    used.add(name)
+    return name
 
 
 def literal(value: object) -> str:

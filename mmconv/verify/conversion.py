@@ -105,16 +105,18 @@ class Verification:
 def verify_conversion(graph: Graph, source: tuple[str, Path], target: tuple[str, Path], *,
                       batch: int = 2, seed: int = 0, rtol: float | None = None,
                       atol: float = 0.0, inputs: Mapping[str, np.ndarray] | None = None,
-                      layers: bool = False) -> Verification:
+                      layers: bool = False, run_target: Runner | None = None) -> Verification:
     """Run ``source`` and ``target`` (framework, model path) on the same inputs and compare.
 
     ``inputs`` (by IR input name) replaces the seeded random ones; ``layers``
-    also compares every intermediate value both sides expose.
+    also compares every intermediate value both sides expose.  ``run_target`` computes
+    the target's outputs where no runtime for it is registered here (an emitter's
+    offline runner: Core ML's program computed in numpy off macOS).
     """
     source = (_canonical(source[0]), source[1])
     target = (_canonical(target[0]), target[1])
     run_source = _runner(source[0])
-    run_target = TARGET_RUNNERS.get(target[0]) or _runner(target[0])
+    run_target = run_target or TARGET_RUNNERS.get(target[0]) or _runner(target[0])
     feeds = dict(inputs) if inputs is not None else sample_inputs(graph, batch, seed)
     expected = run_source(source[1], graph, feeds)
     actual = run_target(target[1], graph, feeds)
