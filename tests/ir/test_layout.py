@@ -39,13 +39,14 @@ def _run(graph: Graph, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
 
 
 def _check(build: Callable[[], Graph], left: int, seed: int = 0) -> Graph:
-    """Run ``build()`` before and after the default passes; ``left`` Transposes remain."""
+    """Run ``build()`` before and after the default passes; ``left`` Transposes remain
+    (any number when ``left`` is -1)."""
     before = infer_shapes(build())
     feed = {v.name: _rng(seed + 100).normal(size=[2 if d is None else d for d in v.shape])
             .astype(np.float32) for v in before.inputs}
     expected = _run(before, feed)
     after = run_default_passes(infer_shapes(build()))
-    assert count_transposes(after) == left, [(n.op, n.name) for n in after.nodes]
+    assert left == -1 or count_transposes(after) == left, [(n.op, n.name) for n in after.nodes]
     assert after.outputs == before.outputs
     got = _run(after, feed)
     for name, e, a in zip(after.outputs, expected, got, strict=True):
@@ -343,3 +344,89 @@ def test_tf2onnx_channels_last_models_keep_only_the_input_transpose(net: str,
     (expected,) = onnx_runner.run_onnx(str(path), [x])
     (got,) = onnx_runner.run_onnx(onnx_emitter.build_model(graph).SerializeToString(), [x])
     assert_close(expected, got, name=net)
+
+
+@pytest.mark.parametrize("op", ["BatchNormalization", "LRN", "Where"])
+def test_channel_ops_sink_when_the_channel_axis_stays(op: str) -> None:
+    """A Transpose that only swaps H and W passes BatchNormalization/LRN (per-channel
+    on axis 1); Where takes a same-permutation Transpose on two inputs and a constant."""
+    def build() -> Graph:
+        g = Graph(op)
+        g.add_input("x", "float32", (None, 3, 4, 5))
+        t = g.add_node("Transpose", ["x"], "t", perm=(0, 1, 3, 2)).outputs[0]
+        if op == "BatchNormalization":
+            params = [_w(g, f"p{i}", (3,), 80 + i) for i in range(4)]
+            g.weights[params[3]] = np.abs(g.weights[params[3]]) + 0.5  # variance > 0
+            y = g.add_node(op, [t, *params], "op").outputs[0]
+        elif op == "LRN":
+            y = g.add_node(op, [t], "op", size=3).outputs[0]
+        else:
+            s = g.add_node("Sigmoid", [t], "s").outputs[0]
+            cond = g.add_weight("cond", _rng(85).random((3, 5, 4)) > 0.5)
+            y = g.add_node(op, [cond, t, s], "op").outputs[0]
+        y = g.add_node("Transpose", [y], "back", perm=(0, 1, 3, 2)).outputs[0]
+        g.add_node("Relu", [y], "out")
+        g.outputs = ["out"]
+        return g
+    _check(build, left=0)
+
+
+def test_nhwc_swish_between_convolutions() -> None:
+    """``a * sigmoid(a)`` on an NHWC value between two wrapped convolutions: the
+    Transpose feeding both factors is split, sunk down both branches and merged again."""
+    def build() -> Graph:
+        g = Graph("swish")
+        g.add_input("x", "float32", (None, 6, 6, 3))
+        a = _wrapped_conv(g, "x", "c1", 3, 4, 91)
+        s = g.add_node("Sigmoid", [a], "sig").outputs[0]
+        m = g.add_node("Mul", [a, s], "swish").outputs[0]
+        _wrapped_conv(g, m, "c2", 4, 2, 93)
+        g.outputs = ["c2"]
+        return g
+    _check(build, left=2)  # the input's and the output's
+
+
+def _random_nhwc_graph(seed: int) -> Graph:
+    """A random DAG over NHWC values of one shape: wrapped 1x1 convolutions and pools
+    (Transpose in and out), unary ops, binary ops of two earlier values, per-channel
+    constants, softmax over channels; one or two outputs."""
+    rng = _rng(seed)
+    g = Graph(f"random{seed}")
+    g.add_input("x", "float32", (None, 4, 5, 3))
+    values = ["x"]
+    for k in range(int(rng.integers(6, 14))):
+        kind = rng.choice(["conv", "pool", "unary", "binary", "const", "softmax"])
+        a = values[int(rng.integers(len(values)))]
+        name = f"n{k}"
+        if kind == "conv":
+            t = g.add_node("Transpose", [a], f"{name}/in", perm=TO_NCHW).outputs[0]
+            w = _w(g, f"{name}/W", (3, 3, 1, 1), seed * 100 + k)
+            c = g.add_node("Conv", [t, w], f"{name}/conv").outputs[0]
+            y = g.add_node("Transpose", [c], name, perm=TO_NHWC).outputs[0]
+        elif kind == "pool":
+            t = g.add_node("Transpose", [a], f"{name}/in", perm=TO_NCHW).outputs[0]
+            c = g.add_node("MaxPool", [t], f"{name}/pool", kernel_shape=(3, 3),
+                           pads=(1, 1, 1, 1)).outputs[0]
+            y = g.add_node("Transpose", [c], name, perm=TO_NHWC).outputs[0]
+        elif kind == "unary":
+            y = g.add_node(str(rng.choice(["Relu", "Sigmoid", "Tanh", "Neg"])), [a],
+                           name).outputs[0]
+        elif kind == "binary":
+            b = values[int(rng.integers(len(values)))]
+            y = g.add_node(str(rng.choice(["Add", "Mul", "Sub", "Max"])), [a, b],
+                           name).outputs[0]
+        elif kind == "const":
+            y = g.add_node("Add", [a, _w(g, f"{name}/c", (3,), seed * 100 + k)],
+                           name).outputs[0]
+        else:
+            y = g.add_node("Softmax", [a], name, axis=-1).outputs[0]
+        values.append(y)
+    g.outputs = list(dict.fromkeys([values[-1], values[int(rng.integers(1, len(values)))]]))
+    return g
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_nhwc_graphs_keep_their_numbers_and_lose_transposes(seed: int) -> None:
+    before = count_transposes(_random_nhwc_graph(seed))
+    after = _check(lambda: _random_nhwc_graph(seed), left=-1, seed=seed)
+    assert count_transposes(after) <= before

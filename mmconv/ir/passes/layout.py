@@ -21,9 +21,9 @@ until it meets its inverse:
   stays in place.  A sink is done
   only when it removes at least one Transpose, so it never adds one.  A Transpose
   read by several such ops is split into one per reader first, but only when a
-  copy cancels at once (a reader is a Transpose, or merges it with another one at
-  a binary op or Concat): splitting for readers that would only carry a copy to a
-  model output would add Transposes.
+  copy can cancel (a reader is a Transpose, or a binary op or Concat where the
+  copies meet again, as in swish's ``x * sigmoid(x)``): splitting for readers that
+  would only carry a copy to a model output would add Transposes.
 - **flatten into Dense**: ``Transpose -> Flatten (or a [N, -1] Reshape) -> Dense``
   (or ``MatMul`` by a constant) flattens the untransposed tensor and permutes the
   weight's rows instead -- the NHWC flatten before a classifier.
@@ -183,14 +183,16 @@ def _split(graph: Graph, node: Node, uses: UseDef) -> bool:
     if out in uses.outputs or len(users) < 2 or len({id(u) for u in users}) < 2:
         return False
     p = _perm(node)
-    if not all(u.op == "Transpose" or (_plan(graph, u, uses, p, check_single=False) is not None
-                                       and _remap_attrs(graph, u, p) is not None)
+    if not all(u.op == "Transpose" or _merge_point(graph, u, out, uses)
+               or (_plan(graph, u, uses, p, check_single=False) is not None
+                   and _remap_attrs(graph, u, p) is not None)
                for u in users):
         return False
-    # Copies pay off only where one cancels at once: against a reader that is a Transpose,
-    # or merged with another same-permutation Transpose at a binary op or Concat.  Readers
-    # that would only carry their copy down to an output are left alone.
-    if not any(u.op == "Transpose" or _merges(u, node, uses, p) for u in users):
+    # Copies pay off where one cancels: against a reader that is a Transpose, or merged
+    # with another copy at a binary op or Concat reading two runtime values (swish's
+    # ``x * sigmoid(x)``, a residual Add).  Readers that would only carry their copy
+    # down to an output are left alone.
+    if not any(u.op == "Transpose" or _merge_point(graph, u, out, uses) for u in users):
         return False
     seen: set[int] = {id(users[0])}
     for user in list(users[1:]):
@@ -202,16 +204,36 @@ def _split(graph: Graph, node: Node, uses: UseDef) -> bool:
     return True
 
 
-def _merges(user: Node, node: Node, uses: UseDef, p: Perm) -> bool:
-    """True when ``user`` also reads another Transpose by ``p`` than ``node``."""
-    if user.op not in BROADCAST and user.op != "Concat":
+#: How far back :func:`_merge_point` looks for the split value (nodes visited).
+MERGE_SEARCH = 64
+
+
+def _merge_point(graph: Graph, node: Node, value: str, uses: UseDef) -> bool:
+    """True when ``node`` is a binary op or Concat whose runtime inputs all derive from
+    ``value``: copies of a Transpose of ``value`` sent down each branch meet there again
+    (swish's ``x * sigmoid(x)``, a residual ``x + f(x)``).  An input from elsewhere (a
+    model input in the source layout) would leave a copy stuck, so that is no merge."""
+    if node.op not in BROADCAST and node.op != "Concat":
         return False
-    for name in user.inputs:
-        prod = uses.producer(name) if name else None
-        if (prod is not None and prod is not node and prod.op == "Transpose"
-                and _perm(prod) == p):
-            return True
-    return False
+    others = [i for i in node.inputs if i and i not in graph.weights and i != value]
+    if not others:
+        return False
+    for start in others:
+        stack, seen, found = [start], set(), False
+        while stack and len(seen) < MERGE_SEARCH:
+            name = stack.pop()
+            if name == value:
+                found = True
+                break
+            if name in seen:
+                continue
+            seen.add(name)
+            prod = uses.producer(name)
+            if prod is not None:
+                stack.extend(i for i in prod.inputs if i and i not in graph.weights)
+        if not found:
+            return False
+    return True
 
 
 # -- sink ------------------------------------------------------------------------------
