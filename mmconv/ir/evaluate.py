@@ -195,8 +195,9 @@ def _gather(node: Node, x: np.ndarray, indices: np.ndarray) -> np.ndarray | None
     return np.take(x, np.where(indices < 0, indices + size, indices), axis=axis)
 
 
-def _expand(node: Node, x: np.ndarray) -> np.ndarray:
-    shape = expand_shape(node, x.shape, tuple(node.attr("shape")))
+def _expand(node: Node, x: np.ndarray, *like: np.ndarray) -> np.ndarray:
+    batch = like[0].shape[0] if like else ""
+    shape = expand_shape(node, x.shape, tuple(node.attr("shape")), batch)
     return np.broadcast_to(x, tuple(int(d) for d in shape))  # type: ignore[arg-type]
 
 

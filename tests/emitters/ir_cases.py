@@ -928,6 +928,19 @@ case("conv_then_instance_norm")(_conv_then(
     scale=_IN_S, B=_IN_B))
 
 
+@case("expand_class_token_to_batch")
+def _() -> Case:  # ViT: cls.expand(n, -1, -1), then joined with the patch tokens
+    cls, tokens = _r(1, 1, 4), _r(2, 3, 4)
+    g = Graph("class_token")
+    g.add_input("tokens", "float32", [None, 3, 4])
+    g.add_weight("cls", cls)
+    g.add_node("Expand", ["cls", "tokens"], "cls_batch", shape=(-1, -1, -1))
+    g.add_node("Concat", ["cls_batch", "tokens"], "joined", axis=1)
+    g.outputs = ["joined"]
+    want = np.concatenate([np.broadcast_to(cls, (2, 1, 4)), tokens], axis=1)
+    return Case(g, {"tokens": tokens}, [want], 8, node="cls_batch")
+
+
 #: The cases of the ops added for the ONNX and Keras frontends (Resize, Gather, Erf ...),
 #: so a target that does not have them yet can pin them in one line.
 FRONTEND_OP_CASES = frozenset(set(CASES) - _BEFORE_FRONTEND_OPS)

@@ -207,13 +207,31 @@ def emit_gather(ctx: EmitContext, node: Node) -> None:
 @HANDLERS.register("Expand")
 def emit_expand(ctx: EmitContext, node: Node) -> None:
     """X plus zeros of the output's sample shape: CNTK broadcasts like numpy over the
-    sample and keeps the batch axis.  X's batch must stay X's leading axis."""
-    x = node.inputs[0]
+    sample and keeps the batch axis.  X's batch must stay X's leading axis.  With
+    batch_like, the zeros come from that tensor (``zeros_like`` of its mean over the
+    sample, reshaped to ones), so the result carries its batch axis."""
+    x, like = node.inputs[0], node.input(1)
     out = ctx.shape(node.outputs[0])
+    dtype = ctx.cntk_dtype(ctx.dtype(x))
+    if like:
+        if not ctx.batched(like) or ctx.batched(x):
+            raise ctx.unsupported("batch_like must carry the batch and X must not")
+        sample = tuple(int(d) for d in out[1:])  # type: ignore[arg-type]
+        static = f"C.constant(0.0, shape={ints(sample)}, dtype=np.{dtype})"
+        xr = ctx.ref(x)
+        if ctx.rank(x) == len(out):  # X's axis 0 (size 1) faces the batch: drop it
+            xr = f"C.reshape({xr}, {ints(ctx.shape(x)[1:])})"  # type: ignore[arg-type]
+        axes = tuple(range(len(ctx.sample_shape(like))))
+        zeros = f"C.zeros_like(C.reduce_mean({ctx.ref(like)}, axis={literal(axes)}))" \
+            if axes else f"C.zeros_like({ctx.ref(like)})"
+        ones = ctx.let(f"C.reshape({zeros}, {ints((1,) * len(sample))})", "batch_zeros")
+        ctx.assign(node, f"C.plus(C.plus({xr}, {static}), {ones}, {ctx.name_kw(node)})",
+                   batched=True)
+        return
     if ctx.batched(x) and ctx.rank(x) != len(out):
         raise ctx.unsupported("a rank increase would move the batch axis")
     target = out[1:] if ctx.batched(x) else out
-    zeros = f"C.constant(0.0, shape={ints(target)}, dtype=np.{ctx.cntk_dtype(ctx.dtype(x))})"  # type: ignore[arg-type]
+    zeros = f"C.constant(0.0, shape={ints(target)}, dtype=np.{dtype})"  # type: ignore[arg-type]
     ctx.assign(node, f"C.plus({ctx.ref(x)}, {zeros}, {ctx.name_kw(node)})")
 
 

@@ -257,10 +257,36 @@ def emit_gather(ctx: EmitContext, node: Node) -> None:
                identity(ctx.rank(node.outputs[0])))
 
 
+def _expand_to_batch(ctx: EmitContext, node: Node) -> None:
+    """X broadcast to the static rest of the output, plus zeros [N, 1, ...] made from
+    batch_like (zeros_like of its mean over the other axes: its values never matter)."""
+    x, like = node.inputs[0], node.input(1)
+    out = ctx.shape(node.outputs[0])
+    static = (1, *(int(d) for d in out[1:]))  # type: ignore[arg-type]
+    array = ctx.weight(x)
+    if array is not None:
+        ex = ctx.const(np.broadcast_to(array, static).astype(array.dtype), "value")
+    else:
+        ex = f"ops.broadcast_to({ctx.plain(x)}, {literal(static)})"
+    layout = ctx.perm_of(like)
+    batch_axis = layout.index(0)
+    others = tuple(i for i in range(ctx.rank(like)) if i != batch_axis)
+    lv = ctx.var(like)
+    zeros = f"ops.zeros_like(ops.mean({lv}, axis={literal(others)}))" if others else \
+        f"ops.zeros_like({lv})"
+    ones = (-1,) + (1,) * (len(out) - 1)
+    zeros = f"ops.cast(ops.reshape({zeros}, {literal(ones)}), {literal(ctx.dtype(x))})"
+    ctx.define(node, f"ops.add({ex}, {zeros})", identity(len(out)))
+
+
 @HANDLERS.register("Expand")
 def emit_expand(ctx: EmitContext, node: Node) -> None:
     """``ops.broadcast_to`` when the output is static; with the dynamic batch kept from X,
-    a broadcasting add of zeros (or of False for bools) of the other dims."""
+    a broadcasting add of zeros (or of False for bools) of the other dims; with
+    batch_like, zeros carrying that tensor's batch."""
+    if node.input(1):
+        _expand_to_batch(ctx, node)
+        return
     x = node.inputs[0]
     out = ctx.shape(node.outputs[0])
     if ctx.rank(x) == len(out):

@@ -162,9 +162,12 @@ def emit_gather(ctx: EmitContext, node: Node) -> None:
 
 @HANDLERS.register("Expand")
 def emit_expand(ctx: EmitContext, node: Node) -> None:
-    """``expand`` to the output shape (-1 keeps a dynamic dim of X)."""
-    out = [-1 if d is None else int(d) for d in ctx.shape(node.outputs[0])]
-    ctx.assign(node, f"{ctx.value(node.inputs[0])}.expand({out})")
+    """``expand`` to the output shape (-1 keeps a dynamic dim of X; with batch_like, the
+    first dim is that tensor's batch, read at run time)."""
+    dims = ["-1" if d is None else str(d) for d in ctx.shape(node.outputs[0])]
+    if node.input(1):
+        dims[0] = f"{ctx.value(node.input(1))}.shape[0]"
+    ctx.assign(node, f"{ctx.value(node.inputs[0])}.expand([{', '.join(dims)}])")
 
 
 @HANDLERS.register("Tile")
