@@ -28,7 +28,7 @@ from mmconv.frontends.onnx.reader import IR_DTYPES, OnnxModel, first_line, tenso
 from mmconv.ir.core import Graph
 from mmconv.progress import progress
 
-#: Ops that only exist to carry the training graph's extra outputs, never read here.
+#: The default ONNX operator domain's spellings (other domains are not converted).
 DEFAULT_DOMAINS = ("", "ai.onnx")
 
 
