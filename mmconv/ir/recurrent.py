@@ -48,6 +48,10 @@ def run(node: Node, arrays: Sequence[np.ndarray | None]) -> list[np.ndarray]:
     acts = [_act(*a) for a in activations(node)]
     per = len(acts) // nd
     clip = node.attr("clip")
+
+    def pre(v: np.ndarray) -> np.ndarray:  # ONNX clips what goes into an activation
+        return np.clip(v, -clip, clip) if clip > 0 else v
+
     lens_ = np.full(n, t, np.int64) if lens is None else lens.astype(np.int64)
     y = np.zeros((n, t, nd, h))
     yh = np.zeros((n, nd, h))
@@ -66,14 +70,11 @@ def run(node: Node, arrays: Sequence[np.ndarray | None]) -> list[np.ndarray]:
             for s in (reversed(steps) if reverse else steps):
                 xw = wd @ x[i, s] + wb
                 hr = rd @ ht + rb
-
-                def pre(v: np.ndarray) -> np.ndarray:
-                    return np.clip(v, -clip, clip) if clip > 0 else v
-
                 if node.op == "LSTM":
                     gi, go, gf, gc = np.split(xw + hr, 4)
                     it = f[0](pre(gi + pd[:h] * ct))
-                    ft = (1.0 - it) if node.attr("input_forget") else f[0](pre(gf + pd[2 * h:] * ct))
+                    ft = (1.0 - it) if node.attr("input_forget") \
+                        else f[0](pre(gf + pd[2 * h:] * ct))
                     ct = ft * ct + it * f[1](pre(gc))
                     ot = f[0](pre(go + pd[h:2 * h] * ct))
                     ht = ot * f[2](ct)
