@@ -1,0 +1,141 @@
+"""torch nn.LSTM/GRU/RNN exported by the real torch.onnx at test time (batch_first,
+stacked, bidirectional), converted by the ONNX frontend and checked on every target
+against onnxruntime on the exported file; the structure of the result is pinned: one IR
+node (one ONNX node, one nn.LSTM ...) per layer and direction pair, no Transposes on the
+batch-first path."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from mmconv.errors import UnsupportedError  # noqa: E402
+from tests.frontends.onnx._common import convert_and_check  # noqa: E402
+
+nn = torch.nn
+ALL = ("onnx", "pytorch", "keras", "cntk")
+
+
+class Tagger(nn.Module):
+    """A recurrent stack returning its sequence and final states (as torch gives them)."""
+
+    def __init__(self, cell: str, **kw: object) -> None:
+        super().__init__()
+        self.rnn = getattr(nn, cell)(4, 5, batch_first=True, **kw)
+
+    def forward(self, x: torch.Tensor) -> tuple:
+        y, state = self.rnn(x)
+        return (y, *state) if isinstance(state, tuple) else (y, state)
+
+
+class Classifier(nn.Module):
+    """LSTM, its last step, a Linear head: what a sequence classifier exports."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = nn.LSTM(4, 6, num_layers=2, batch_first=True)
+        self.fc = nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, _ = self.rnn(x)
+        return torch.softmax(self.fc(y[:, -1]), dim=-1)
+
+
+class WithState(nn.Module):
+    """A GRU given its initial state as a second model input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = nn.GRU(4, 5, batch_first=True, bidirectional=True)
+
+    def forward(self, x: torch.Tensor, h0: torch.Tensor) -> torch.Tensor:
+        return self.rnn(x, h0)[0]
+
+
+#: name -> (module factory, targets, ops expected in the IR)
+NETS = {
+    "lstm_2layer_bidirectional": (lambda: Tagger("LSTM", num_layers=2, bidirectional=True),
+                                  ALL, {"LSTM": 2}),
+    "gru_2layer_bidirectional": (lambda: Tagger("GRU", num_layers=2, bidirectional=True),
+                                 ("onnx", "pytorch", "keras"), {"GRU": 2}),
+    "rnn_relu_2layer": (lambda: Tagger("RNN", num_layers=2, nonlinearity="relu"),
+                        ALL, {"RNN": 2}),
+    "rnn_tanh_bidirectional": (lambda: Tagger("RNN", bidirectional=True), ALL, {"RNN": 1}),
+    "lstm_classifier": (Classifier, ALL, {"LSTM": 2}),
+    "gru_initial_state": (WithState, ("onnx", "pytorch", "keras"), {"GRU": 1}),
+}
+
+
+def _export(name: str, path: Path, opset: int) -> Path:
+    torch.manual_seed(sum(map(ord, name)))
+    model = NETS[name][0]().eval()
+    x = torch.randn(2, 7, 4)
+    args: tuple = (x,)
+    names = ["x"]
+    if name == "gru_initial_state":
+        args = (x, torch.randn(2, 2, 5))
+        names.append("h0")
+    # torch's state input is [layers*dirs, N, H]: its batch is not axis 0, which the ONNX
+    # frontend wants dynamic alone, so that model is exported with a fixed batch
+    axes = {"x": {0: "batch"}} if len(args) == 1 else {}
+    with warnings.catch_warnings(), redirect_stdout(io.StringIO()), \
+            redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, args, str(path), input_names=names, dynamic_axes=axes,
+                          opset_version=opset, dynamo=False)
+    return path
+
+
+@pytest.mark.parametrize("opset", [11, 14])
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_torch_recurrent_model_converts(name: str, opset: int, tmp_path: Path,
+                                        request: pytest.FixtureRequest) -> None:
+    _, targets, ops = NETS[name]
+    if "cntk" in targets:
+        request.getfixturevalue("cntk_python")
+    (tmp_path / "source").mkdir()
+    path = _export(name, tmp_path / "source" / f"{name}.onnx", opset)
+    graph = convert_and_check(path, targets, tmp_path)
+    counts = {op: sum(1 for n in graph.nodes if n.op == op) for op in ops}
+    assert counts == ops
+    # the batch-first path has no transposes: only the [layers*dirs, N, H] state outputs
+    # (torch's time-major convention) keep one at the model boundary
+    first = graph.nodes[0]
+    assert first.op in ops and first.inputs[0] == graph.inputs[0].name
+    transposes = [n for n in graph.nodes if n.op == "Transpose"]
+    assert all(n.outputs[0] in graph.outputs or n.inputs[0] in {v.name for v in graph.inputs}
+               for n in transposes), [(n.inputs, n.outputs) for n in transposes]
+
+
+def test_targets_write_one_layer_per_ir_node(tmp_path: Path) -> None:
+    """In the ONNX output each IR LSTM is one LSTM node; in PyTorch one nn.LSTM."""
+    import onnx
+
+    from mmconv.emitters import get_emitter
+    from mmconv.emitters.pytorch import emit
+    from mmconv.frontends.onnx import convert
+
+    graph = convert(str(_export("lstm_2layer_bidirectional", tmp_path / "m.onnx", 14)), None)
+    get_emitter("onnx").emit_model(graph, tmp_path / "out.onnx")
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "out.onnx")).graph.node]
+    assert ops.count("LSTM") == 2 and "Loop" not in ops and "Scan" not in ops
+    source = emit(graph).source
+    assert source.count("nn.LSTM(") == 2
+    assert "bidirectional=True" in source and "batch_first=True" in source
+
+
+def test_cntk_refuses_torch_gru_by_node(tmp_path: Path) -> None:
+    """torch's GRU is ONNX linear_before_reset=1, which cntk.layers.GRU cannot compute."""
+    from mmconv.emitters import get_emitter
+    from mmconv.frontends.onnx import convert
+
+    graph = convert(str(_export("gru_2layer_bidirectional", tmp_path / "g.onnx", 14)), None)
+    with pytest.raises(UnsupportedError, match=r"GRU\).*linear_before_reset=1"):
+        get_emitter("cntk").emit_model(graph, tmp_path / "g.model")
+    assert not list(tmp_path.glob("g.model*"))
