@@ -60,7 +60,7 @@ def emit_resize(ctx: EmitContext, node: Node) -> None:
 def _block(ctx: EmitContext, node: Node) -> tuple[str, int, tuple[int, ...]]:
     x = node.inputs[0]
     if not ctx.batched(x):
-        raise ctx.unsupported("needs X with the batch axis [N, C, H, W]")
+        raise ctx.unsupported(node, "needs X with the batch axis [N, C, H, W]")
     return ctx.ref(x), int(node.attr("blocksize")), ctx.sample_shape(x)
 
 

@@ -404,11 +404,17 @@ def _reshape_groups(src: Sequence[int | None], dst: Sequence[int | None]
     while i < len(src) or j < len(dst):
         a = src[i] if i < len(src) else -1
         b = dst[j] if j < len(dst) else -1
-        if a is None or b is None:
-            if a is not None or b is not None:
-                return None
+        if a is None and b is None:
             groups.append(([i], [j]))
             i, j = i + 1, j + 1
+        elif a == 1 and b is None:  # a squeezed size-1 axis before a dynamic one
+            groups.append(([i], []))
+            i += 1
+        elif b == 1 and a is None:
+            groups.append(([], [j]))
+            j += 1
+        elif a is None or b is None:
+            return None
         elif a == 1 and b == 1:
             groups.append(([i], [j]))
             i, j = i + 1, j + 1
