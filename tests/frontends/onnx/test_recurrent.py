@@ -64,8 +64,7 @@ class WithState(nn.Module):
 
 NO_CNTK = ("onnx", "pytorch", "keras")
 #: name -> (module factory, targets, ops expected in the IR).  CNTK is left out where the
-#: model returns torch's [layers*dirs, N, H] states (CNTK cannot move its batch axis) and
-#: for torch's GRU (linear_before_reset=1; cntk.layers.GRU resets before the product)
+#: model returns torch's [layers*dirs, N, H] states (CNTK cannot move its batch axis)
 NETS = {
     "lstm_2layer_bidirectional_states": (
         lambda: Tagger("LSTM", num_layers=2, bidirectional=True), NO_CNTK, {"LSTM": 2}),
@@ -73,6 +72,8 @@ NETS = {
         lambda: Tagger("LSTM", False, num_layers=2, bidirectional=True), ALL, {"LSTM": 2}),
     "gru_2layer_bidirectional": (lambda: Tagger("GRU", num_layers=2, bidirectional=True),
                                  NO_CNTK, {"GRU": 2}),
+    "gru_2layer_bidirectional_sequence": (
+        lambda: Tagger("GRU", False, num_layers=2, bidirectional=True), ALL, {"GRU": 2}),
     "rnn_relu_2layer": (lambda: Tagger("RNN", False, num_layers=2, nonlinearity="relu"),
                         ALL, {"RNN": 2}),
     "rnn_tanh_bidirectional_states": (lambda: Tagger("RNN", bidirectional=True), NO_CNTK,
@@ -142,12 +143,14 @@ def test_targets_write_one_layer_per_ir_node(tmp_path: Path) -> None:
     assert "bidirectional=True" in source and "batch_first=True" in source
 
 
-def test_cntk_refuses_torch_gru_by_node(tmp_path: Path) -> None:
-    """torch's GRU is ONNX linear_before_reset=1, which cntk.layers.GRU cannot compute."""
+def test_cntk_refuses_torch_state_outputs_by_node(tmp_path: Path) -> None:
+    """torch's final states are [layers*dirs, N, H]: CNTK cannot put its batch axis there;
+    one error names the nodes, nothing is written."""
     from mmconv.emitters import get_emitter
     from mmconv.frontends.onnx import convert
 
-    graph = convert(str(_export("gru_2layer_bidirectional", tmp_path / "g.onnx", 14)), None)
-    with pytest.raises(UnsupportedError, match=r"GRU\).*linear_before_reset=1"):
-        get_emitter("cntk").emit_model(graph, tmp_path / "g.model")
-    assert not list(tmp_path.glob("g.model*"))
+    path = _export("lstm_2layer_bidirectional_states", tmp_path / "s.onnx", 14)
+    graph = convert(str(path), None)
+    with pytest.raises(UnsupportedError, match=r"\(Transpose\): perm \[1, 0, 2\] moves the batch"):
+        get_emitter("cntk").emit_model(graph, tmp_path / "s.model")
+    assert not list(tmp_path.glob("s.model*"))
