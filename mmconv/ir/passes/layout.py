@@ -454,8 +454,9 @@ def _remap_reshape(graph: Graph, node: Node, p: Perm) -> tuple[dict, Perm] | Non
     if y is None or o is None or len(y.shape) != len(p):
         return None
     groups = _reshape_groups(y.shape, o.shape)
-    if groups is None or sum(d is None for d in o.shape) > 1:
+    if groups is None:
         return None
+    n_dynamic = sum(d is None for d in o.shape)
     keys: list[tuple[int, int]] = []
     for k, (gi, _) in enumerate(groups):
         if gi:
@@ -472,7 +473,14 @@ def _remap_reshape(graph: Graph, node: Node, p: Perm) -> tuple[dict, Perm] | Non
         for j in groups[k][1]:
             position[j] = len(new_shape)
             d = o.shape[j]
-            new_shape.append(-1 if d is None else int(d))
+            if d is not None:
+                new_shape.append(int(d))
+            elif len(groups[k][0]) == 1 and p[groups[k][0][0]] == len(new_shape):
+                new_shape.append(0)  # a dynamic axis (batch, time) copied in place
+            elif n_dynamic == 1:
+                new_shape.append(-1)
+            else:
+                return None
     attrs = dict(node.attrs)
     attrs["shape"] = tuple(new_shape)
     return attrs, tuple(position[j] for j in range(len(o.shape)))

@@ -51,6 +51,19 @@ class Classifier(nn.Module):
         return torch.softmax(self.fc(y[:, -1]), dim=-1)
 
 
+class DynamicTime(nn.Module):
+    """A bidirectional 2-layer LSTM tagger with a per-step Linear, exported with the time
+    axis dynamic too: the IR keeps [N, T, 4]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = nn.LSTM(4, 5, num_layers=2, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(10, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.rnn(x)[0])
+
+
 class WithState(nn.Module):
     """A GRU given its initial state as a second model input."""
 
@@ -80,6 +93,7 @@ NETS = {
                                       {"RNN": 1}),
     "lstm_classifier": (Classifier, ALL, {"LSTM": 2}),
     "gru_initial_state": (WithState, NO_CNTK, {"GRU": 1}),
+    "lstm_dynamic_time": (DynamicTime, ALL, {"LSTM": 2}),
 }
 #: (net, opset): every net at opset 14 (the layout attribute exists), two at 11
 RUNS = [(n, 14) for n in sorted(NETS)] + [("lstm_2layer_bidirectional", 11),
@@ -98,6 +112,8 @@ def _export(name: str, path: Path, opset: int) -> Path:
     # torch's state input is [layers*dirs, N, H]: its batch is not axis 0, which the ONNX
     # frontend wants dynamic alone, so that model is exported with a fixed batch
     axes = {"x": {0: "batch"}} if len(args) == 1 else {}
+    if name == "lstm_dynamic_time":
+        axes = {"x": {0: "batch", 1: "time"}}
     with warnings.catch_warnings(), redirect_stdout(io.StringIO()), \
             redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
@@ -154,3 +170,27 @@ def test_cntk_refuses_torch_state_outputs_by_node(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedError, match=r"\(Transpose\): perm \[1, 0, 2\] moves the batch"):
         get_emitter("cntk").emit_model(graph, tmp_path / "s.model")
     assert not list(tmp_path.glob("s.model*"))
+
+
+def test_dynamic_time_stays_dynamic(tmp_path: Path) -> None:
+    """Exported with a dynamic time axis, the IR input is [N, T, 4] with no Transpose or
+    time-fixing Reshape, and the PyTorch target matches onnxruntime at a new length."""
+    import numpy as np
+
+    from mmconv.emitters.pytorch import emit
+    from mmconv.frontends.onnx import convert
+    from mmconv.verify.compare import assert_close
+    from mmconv.verify.onnx_runner import OnnxRunner
+    from tests.emitters.pytorch._common import run_both
+
+    path = _export("lstm_dynamic_time", tmp_path / "d.onnx", 14)
+    graph = convert(str(path), None)
+    assert graph.inputs[0].shape == (None, None, 4)
+    assert [n.op for n in graph.nodes] == ["LSTM", "Reshape", "LSTM", "Reshape", "MatMul",
+                                           "Add"]
+    x = np.random.default_rng(3).standard_normal((3, 11, 4)).astype(np.float32)
+    want = OnnxRunner(path).run({"x": x})[0]
+    eager, script, _ = run_both(graph, {graph.inputs[0].name: x})
+    assert_close(want, eager[0], name="eager")
+    assert_close(want, script[0], name="TorchScript")
+    assert "nn.LSTM(" in emit(graph).source
