@@ -475,10 +475,10 @@ def _remap_reshape(graph: Graph, node: Node, p: Perm) -> tuple[dict, Perm] | Non
             d = o.shape[j]
             if d is not None:
                 new_shape.append(int(d))
-            elif len(groups[k][0]) == 1 and p[groups[k][0][0]] == len(new_shape):
-                new_shape.append(0)  # a dynamic axis (batch, time) copied in place
             elif n_dynamic == 1:
                 new_shape.append(-1)
+            elif len(groups[k][0]) == 1 and p[groups[k][0][0]] == len(new_shape):
+                new_shape.append(0)  # several dynamic axes (batch, time), each kept in place
             else:
                 return None
     attrs = dict(node.attrs)
