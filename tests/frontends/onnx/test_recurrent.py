@@ -194,3 +194,52 @@ def test_dynamic_time_stays_dynamic(tmp_path: Path) -> None:
     assert_close(want, eager[0], name="eager")
     assert_close(want, script[0], name="TorchScript")
     assert "nn.LSTM(" in emit(graph).source
+
+
+def test_layout1_node_and_shape_made_lengths(tmp_path: Path) -> None:
+    """An opset-14 LSTM with layout=1 (batch-major, which onnxruntime refuses to run)
+    becomes the IR node with no Transpose; sequence_lens computed from the input's shape
+    (all equal to T, as tf2onnx writes them) are dropped.  Checked against the numpy
+    implementation through the PyTorch target."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    from mmconv.frontends.onnx import convert
+    from mmconv.ir.recurrent import run
+    from mmconv.verify.compare import assert_close
+    from tests.emitters.pytorch._common import run_both
+
+    rng = np.random.default_rng(5)
+    w = rng.uniform(-1, 1, (2, 20, 4)).astype(np.float32)
+    r = rng.uniform(-1, 1, (2, 20, 5)).astype(np.float32)
+    b = rng.uniform(-1, 1, (2, 40)).astype(np.float32)
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "zero"], ["n"], axis=0),
+        helper.make_node("ConstantOfShape", ["n"], ["lens64"],
+                         value=helper.make_tensor("v", TensorProto.INT64, [1], [6])),
+        helper.make_node("Cast", ["lens64"], ["lens"], to=TensorProto.INT32),
+        helper.make_node("LSTM", ["x", "W", "R", "B", "lens"], ["y", "yh"], hidden_size=5,
+                         direction="bidirectional", layout=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 6, 2, 5]),
+         helper.make_tensor_value_info("yh", TensorProto.FLOAT, ["N", 2, 5])],
+        [onnx.numpy_helper.from_array(a, n) for n, a in
+         (("W", w), ("R", r), ("B", b), ("zero", np.array([0], np.int64)))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    onnx.checker.check_model(model, full_check=True)
+    path = tmp_path / "layout1.onnx"
+    onnx.save(model, str(path))
+    ir = convert(str(path), None)
+    assert [n.op for n in ir.nodes] == ["LSTM"]
+    lstm = ir.nodes[0]
+    assert len(lstm.inputs) == 4  # no sequence_lens, no states
+    x = rng.standard_normal((3, 6, 4)).astype(np.float32)
+    want = run(lstm, [x, w, r, b])
+    eager, script, _ = run_both(ir, {ir.inputs[0].name: x})
+    for i in range(2):
+        assert_close(want[i], eager[i], name=f"eager {i}")
+        assert_close(want[i], script[i], name=f"TorchScript {i}")

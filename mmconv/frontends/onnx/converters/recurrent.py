@@ -50,6 +50,17 @@ def _state(ctx: OnnxContext, node: OnnxNode, index: int, port: str, time_major: 
     return value
 
 
+def _lengths(ctx: OnnxContext, node: OnnxNode, time: int | None) -> str:
+    """sequence_lens as an IR value, "" when absent or every entry is the (static) time
+    length: tf2onnx writes them from the input's shape, which is only the default."""
+    name = node.input(4)
+    k = ctx.known.get(name) if name else None
+    if k is not None and name not in ctx.values and time is not None \
+            and np.all(k.a == time) and np.all(k.b == time):
+        return ""
+    return ctx.x(node, 4, "sequence_lens")
+
+
 def _convert(ctx: OnnxContext, node: OnnxNode) -> None:
     op = node.op
     layout = int(node.attr("layout", 0)) if ctx.opset >= 14 else 0
@@ -60,7 +71,7 @@ def _convert(ctx: OnnxContext, node: OnnxNode) -> None:
     if time_major:
         x = ctx.add("Transpose", [x], f"{node.name}/X_batch_major", perm=(1, 0, 2))
     ins = [x, ctx.x(node, 1, "W"), ctx.x(node, 2, "R"), ctx.x(node, 3, "B"),
-           ctx.x(node, 4, "sequence_lens"), _state(ctx, node, 5, "initial_h", time_major)]
+           _lengths(ctx, node, ctx.shape(x)[1]), _state(ctx, node, 5, "initial_h", time_major)]
     if op == "LSTM":
         ins += [_state(ctx, node, 6, "initial_c", time_major), ctx.x(node, 7, "P")]
     if ins[4] and ctx.dtype(ins[4]) != "int32":
