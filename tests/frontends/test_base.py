@@ -85,3 +85,14 @@ def test_finish_graph_runs_the_default_passes() -> None:
     ctx.graph.outputs = [y]
     g = finish_graph(ctx.graph)
     assert [n.op for n in g.nodes] == ["Relu"] and g.value("out").shape == (None, 3, 8, 8)
+
+
+def test_scalar_weights_keep_rank_zero() -> None:
+    """A 0-d constant (an ONNX scalar Gather index) must stay 0-d: np.ascontiguousarray
+    would make it [1], and the gathered axis would then be kept instead of removed."""
+    ctx = _ctx()
+    index = ctx.constant("index", np.array(1, dtype=np.int64))
+    cached = ctx.cached_weight("src", "layer", "scale", np.array(2.0, np.float32))
+    assert ctx.shape(index) == () and ctx.shape(cached) == ()
+    y = ctx.add("Gather", ["x", index], "pick", axis=1)
+    assert ctx.shape(y) == (None, 8, 8)

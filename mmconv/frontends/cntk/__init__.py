@@ -14,6 +14,7 @@ from mmconv.frontends.cntk.model import Model
 from mmconv.ir import Graph
 
 #: The first bytes of a legacy v1 file: "BCN" in UTF-16LE, zero-terminated.
+#: The first bytes of every v1 file: UTF-16-LE "BCN" and its terminator.
 V1_MAGIC = "BCN\0".encode("utf-16-le")
 
 
@@ -29,6 +30,9 @@ def probe(path: str | os.PathLike[str]) -> str:
             head = f.read(16)
     except OSError as exc:
         raise ModelFormatError(f"{path}: cannot read the model file ({exc.strerror})") from None
+    if not head:
+        raise ModelFormatError(f"{path}: the file is empty (0 bytes), not a CNTK model; was "
+                               "it copied or downloaded completely?")
     if head.startswith(V1_MAGIC):
         return "v1"
     if head[:1] in (b"\x08", b"\x12"):

@@ -32,11 +32,9 @@ from typing import Any
 import numpy as np
 
 from mmconv.errors import ModelFormatError, UnsupportedError
+from mmconv.frontends.cntk import V1_MAGIC
 from mmconv.frontends.cntk.model import Function, Model, Variable
 from mmconv.fsutil import map_file
-
-#: The first bytes of every v1 file: UTF-16-LE "BCN" and its terminator.
-MAGIC = b"B\x00C\x00N\x00\x00\x00"
 
 #: Model versions this reader understands (CNTK 2.7 writes 31; the oldest
 #: files of the CNTK 1.x era carry no version marker at all, meaning 1).
@@ -46,11 +44,6 @@ MAX_VERSION = 31
 #: Longest string we accept (in UTF-16 code units): node names in real models
 #: are < 200 characters; the cap only bounds work on hostile files.
 MAX_STRING_UNITS = 1 << 16
-
-
-def is_v1(head: bytes) -> bool:
-    """True when ``head`` (the first bytes of a file) starts with the v1 magic."""
-    return head[: len(MAGIC)] == MAGIC
 
 
 class ByteReader:
@@ -271,7 +264,7 @@ def parse_v1(data: bytes | bytearray | mmap.mmap, path: str = "<memory>") -> V1N
     from mmconv.frontends.cntk.v1_nodes import read_node_fields
 
     r = ByteReader(data, path)
-    if not is_v1(data):
+    if data[: len(V1_MAGIC)] != V1_MAGIC:
         raise r.error("missing the 'BCN' header", 0)
     r.marker("BCN")
     version = 1
@@ -387,7 +380,6 @@ def read_v1(path: str | os.PathLike[str]) -> Model:
 
 
 __all__ = [
-    "MAGIC",
     "MAX_VERSION",
     "MIN_VERSION",
     "ByteReader",
@@ -396,7 +388,6 @@ __all__ = [
     "V1Network",
     "V1Node",
     "Variable",
-    "is_v1",
     "parse_v1",
     "read_v1",
 ]

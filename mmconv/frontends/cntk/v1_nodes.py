@@ -9,7 +9,7 @@ Two tables live here:
 - ``translate``: the v1 -> v2 mapping of ``BackCompat.cpp``
   (``VariableResolver::ResolveFunction``): op name, attributes (v2 names,
   NDShape values in storage order), input order.  A v1 type without a v2
-  primitive keeps its v1 name (``SUPPORTED_TYPES`` lists what we know).
+  primitive keeps its v1 name (``_FIELD_READERS`` lists the types we know).
 """
 
 from __future__ import annotations
@@ -335,9 +335,6 @@ _FIELD_READERS.update(
         "Where": _where,
     }
 )
-
-#: v1 node types this reader can parse.
-SUPPORTED_TYPES = frozenset(_FIELD_READERS)
 
 
 def read_node_fields(r: ByteReader, node: V1Node, version: int) -> dict[str, Any]:
