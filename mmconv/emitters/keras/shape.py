@@ -47,6 +47,14 @@ def _reshape_expr(ctx: EmitContext, node: Node, x_expr: str, in_shape: Shape,
     if _keeps_batch(in_shape, target) and all(d is not None for d in rest):
         return (f"layers.Reshape({literal(tuple(int(d) for d in rest))}, "  # type: ignore[arg-type]
                 f"name={literal(ctx.out(node))}{ctx.dtype_kw(node.inputs[0])})({x_expr})")
+    spec = tuple(node.attr("shape")) if node.op == "Reshape" else ()
+    copied = [i for i, d in enumerate(target) if d is None]
+    if len(copied) == 2 and copied[0] == 0 and len(spec) == len(target) and all(
+            spec[i] == 0 and i < len(in_shape) and in_shape[i] is None for i in copied):
+        # batch and time copied in place ([N, T, 2, 5] -> [N, T, 10]): Keras infers T
+        rest = tuple(-1 if d is None else int(d) for d in target[1:])
+        return (f"layers.Reshape({literal(rest)}, name={literal(ctx.out(node))}"
+                f"{ctx.dtype_kw(node.inputs[0])})({x_expr})")
     if sum(d is None for d in target) > 1:
         raise ctx.unsupported(node, f"reshape to {target} with more than one dynamic axis")
     dims = tuple(-1 if d is None else int(d) for d in target)

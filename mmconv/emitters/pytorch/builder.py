@@ -25,7 +25,7 @@ from mmconv.ir.infer import infer_shapes
 
 #: The op-family modules; importing them fills HANDLERS.
 FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normalization", "pool",
-            "reduce", "shape", "spatial")
+            "recurrent", "reduce", "shape", "spatial")
 
 
 def load_handlers() -> None:

@@ -30,6 +30,9 @@ NO_HANDLER = {
     # ops added for the ONNX/Keras/PyTorch sources
     "And", "Or", "Xor", "Mod", "Sin", "Cos", "Erf", "Gelu", "Gather", "Expand", "Tile",
     "DepthToSpace", "SpaceToDepth", "InstanceNormalization",
+    # recurrent layers are refused (docs/recurrent.md): Caffe's LSTM is time-major with
+    # its own gate order and OpenCV's importer reads it differently
+    "LSTM", "GRU", "RNN",
 }
 #: Cases whose op has a handler but whose variant Caffe cannot express: the reason shown.
 UNSUPPORTED_CASES = {

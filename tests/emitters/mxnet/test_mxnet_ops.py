@@ -19,14 +19,14 @@ import pytest
 from mmconv.emitters.mxnet import EMITTER, HANDLERS, emit_model, missing_handlers
 from mmconv.verify.compare import assert_close
 
-from ..ir_cases import CASES
+from ..ir_cases import CASES, RECURRENT_CASES, RECURRENT_OPS
 from .conftest import run_all
 
 pytestmark = pytest.mark.mxnet
 
-#: Every case runs: nothing in the catalogue is refused by the MXNet target (refusals are
-#: pinned in test_mxnet_emitter.py).
-RUNNABLE = sorted(CASES)
+#: Every case runs but the recurrent ones (LSTM/GRU/RNN have no MXNet handler yet, see
+#: docs/recurrent.md; pinned below); other refusals are pinned in test_mxnet_emitter.py.
+RUNNABLE = sorted(set(CASES) - RECURRENT_CASES)
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +90,18 @@ def test_dilated_pooling(tmp_path: Path, mxnet_python: str) -> None:
 
 
 def test_every_ir_op_has_a_handler() -> None:
-    assert missing_handlers() == []
+    assert sorted(missing_handlers()) == sorted(RECURRENT_OPS)
     assert EMITTER.handlers is HANDLERS
+
+
+@pytest.mark.parametrize("name", sorted(RECURRENT_CASES))
+def test_recurrent_cases_refused_by_node(name: str, tmp_path: Path) -> None:
+    from mmconv.errors import UnsupportedError
+
+    case = CASES[name]()
+    with pytest.raises(UnsupportedError, match=f"node {case.node!r}"):
+        emit_model(case.graph, tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_refusals_are_few() -> None:

@@ -17,6 +17,10 @@ from ._common import run_both
 #: makes the test below fail until it gets one or is listed here on purpose.
 EXPECTED_MISSING: set[str] = set()
 
+#: Cases the PyTorch emitter refuses, with a message naming the node (none today; the
+#: mechanism stays for the next gap).
+REFUSED_CASES: dict[str, str] = {}
+
 
 def _check(name: str, want: np.ndarray, have: np.ndarray) -> None:
     want = np.asarray(want)
@@ -31,6 +35,13 @@ def _check(name: str, want: np.ndarray, have: np.ndarray) -> None:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_op(name: str) -> None:
     c = CASES[name]()
+    if name in REFUSED_CASES:
+        from mmconv.emitters.pytorch import emit
+        from mmconv.errors import UnsupportedError
+
+        with pytest.raises(UnsupportedError, match=REFUSED_CASES[name]):
+            emit(c.graph)
+        return
     eager, script, _ = run_both(c.graph, c.feeds)
     assert len(eager) == len(script) == len(c.expected)
     for i, want in enumerate(c.expected):

@@ -55,7 +55,7 @@ def convert_and_check(path: Path, targets: Sequence[str], tmp: Path,
         out = tmp / "converted" / f"{path.stem}.{target}"  # never the source's own path
         out.parent.mkdir(exist_ok=True)
         get_emitter(target).emit_model(graph, out)
-        for result in verify_conversion(graph, ("onnx", path), (target, out)):
+        for result in verify_conversion(graph, ("onnx", path), (target, out)).outputs:
             assert result.passed, f"{path.name} -> {target}: {result}"
     return graph
 
