@@ -21,6 +21,7 @@ from mmconv.dispatch import import_by_name
 #: Frontend name -> module; aliases are the spellings MMdnn accepted.
 FRONTENDS = {
     "cntk": "mmconv.frontends.cntk",
+    "keras": "mmconv.frontends.keras",
 }
 ALIASES: dict[str, str] = {}
 
