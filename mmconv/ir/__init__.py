@@ -4,7 +4,8 @@
 - :mod:`mmconv.ir.registry` and :mod:`mmconv.ir.ops`: the op registry, the IR's spec
 - :mod:`mmconv.ir.infer`: shape inference and validation
 - :mod:`mmconv.ir.serde`: PREFIX.pb / PREFIX.json / PREFIX.npy files
-- :mod:`mmconv.ir.passes`: graph clean-ups frontends share
+- :mod:`mmconv.ir.usedef`: producers/consumers of values, ``replace_all_uses``
+- :mod:`mmconv.ir.passes`: graph passes (one module each) and the ``PassManager``
 """
 
 from mmconv.ir.core import DTYPES, Graph, Node, Value

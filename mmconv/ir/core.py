@@ -6,17 +6,24 @@ canonical channels-first (NCHW activations, OIHW kernels, ``[out, in]`` dense
 weights).  Nodes are checked against the op registry as they are added, so an
 unknown op or attribute fails where it is created, not later in an emitter.
 Serialization lives in :mod:`mmconv.ir.serde`.
+
+Core is the bottom of the IR: it imports nothing else of :mod:`mmconv.ir` but
+the use-def helpers.  The op registry depends on core (its schemas describe
+:class:`Node` s), so the two rules core applies without owning them -- checking a
+node and an attribute's default -- are handed to it by :mod:`mmconv.ir.registry`
+when that is imported (:func:`bind_op_rules`; importing :mod:`mmconv.ir` does).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from mmconv.errors import IRError
+from mmconv.ir import usedef
 
 #: IR dtypes, by numpy name.  The order is irrelevant; the names are the API.
 DTYPES = ("float32", "float64", "float16", "int8", "int16", "int32", "int64", "uint8", "bool")
@@ -27,6 +34,29 @@ Shape = tuple[Dim, ...]
 
 #: Attribute values: int, float, str, bool, or a tuple of ints, floats or strs.
 AttrValue = int | float | str | bool | tuple[int, ...] | tuple[float, ...] | tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OpRules:
+    """What core needs from the op registry: node checking and attribute defaults."""
+
+    check_node: Callable[[Node], None]
+    attr_default: Callable[[str, str], Any]
+
+
+_RULES: OpRules | None = None
+
+
+def bind_op_rules(rules: OpRules) -> None:
+    """Called once by :mod:`mmconv.ir.registry` on import (see the module docstring)."""
+    global _RULES
+    _RULES = rules
+
+
+def _rules() -> OpRules:
+    if _RULES is None:  # only if someone imported core without the mmconv.ir package
+        raise IRError("the IR op registry is not loaded: import mmconv.ir first")
+    return _RULES
 
 
 @dataclass(frozen=True)
@@ -64,9 +94,7 @@ class Node:
         """The attribute's value, or the op's default for it."""
         if name in self.attrs:
             return self.attrs[name]
-        from mmconv.ir.registry import get_schema
-
-        return get_schema(self.op).default(self.op, name)
+        return _rules().attr_default(self.op, name)
 
     def input(self, index: int) -> str:
         """Input ``index`` by position, or "" when it is absent."""
@@ -119,12 +147,10 @@ class Graph:
         By default a single-output node's output value takes the node's name,
         which keeps names users know (``conv1``) as the names of tensors.
         """
-        from mmconv.ir.registry import check_node
-
         if outputs is None:
             outputs = [name]
         node = Node(name, op, list(inputs), list(outputs), dict(attrs))
-        check_node(node)
+        _rules().check_node(node)
         for out in node.outputs:
             self._claim(out)
         self.nodes.append(node)
@@ -160,17 +186,12 @@ class Graph:
             raise IRError(f"no value named {name!r} (shapes not inferred yet?)") from None
 
     def producers(self) -> dict[str, Node]:
-        """Map each node output to its node."""
-        return {out: node for node in self.nodes for out in node.outputs}
+        """Map each node output to its node (:func:`mmconv.ir.usedef.producers`)."""
+        return usedef.producers(self)
 
     def consumers(self) -> dict[str, list[Node]]:
-        """Map each value name to the nodes that read it."""
-        result: dict[str, list[Node]] = {}
-        for node in self.nodes:
-            for name in node.inputs:
-                if name:
-                    result.setdefault(name, []).append(node)
-        return result
+        """Map each value name to the nodes that read it (:func:`mmconv.ir.usedef.consumers`)."""
+        return usedef.consumers(self)
 
     def ops(self) -> Iterator[str]:
         return (n.op for n in self.nodes)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mmconv.errors import IRError
-from mmconv.ir.core import AttrValue, Node, Value
+from mmconv.ir.core import AttrValue, Node, OpRules, Value, bind_op_rules
 
 #: Attribute type names and the Python values they accept.
 ATTR_TYPES = ("int", "float", "str", "bool", "ints", "floats", "strs")
@@ -247,3 +247,11 @@ def check_node(node: Node) -> None:
             f"node {node.name!r} ({node.op}): {len(node.outputs)} outputs, "
             f"the op has {len(schema.outputs)}"
         )
+
+
+def _attr_default(op_name: str, attr: str) -> Any:
+    return get_schema(op_name).default(op_name, attr)
+
+
+# core depends on nothing here; it is told how to check nodes and find defaults.
+bind_op_rules(OpRules(check_node=check_node, attr_default=_attr_default))

@@ -13,6 +13,8 @@ from mmconv.ir.passes import (
     remove_identities,
     run_default_passes,
 )
+from mmconv.ir.passes.manager import PassManager
+from mmconv.ir.usedef import UseDef, replace_all_uses
 
 
 def _conv_graph() -> Graph:
@@ -124,3 +126,46 @@ def test_fuse_lrn_leaves_other_windows_alone() -> None:
     g = _lrn_primitives()
     g.outputs = ["y", "back"]  # an intermediate is needed elsewhere
     assert fuse_lrn(g) == 0
+
+
+def test_pass_manager_reaches_the_fixed_point_whatever_the_order() -> None:
+    """Bias fusion only sees the Add once the Identity before it is gone: listed first,
+    it fuses in the second round."""
+    g = Graph()
+    g.add_input("x", "float32", (None, 3, 8, 8))
+    g.add_weight("w", np.random.default_rng(0).normal(size=(4, 3, 3, 3)).astype("f4"))
+    g.add_weight("b", np.arange(4, dtype=np.float32).reshape(4, 1, 1))
+    g.add_node("Conv", ["x", "w"], "conv")
+    g.add_node("Identity", ["conv"], "alias")
+    g.add_node("Add", ["alias", "b"], "biased")
+    g.add_node("Relu", ["biased"], "out")
+    g.outputs = ["out"]
+    infer_shapes(g)
+    counts = PassManager([fuse_bias, remove_identities]).run(g)
+    assert counts == {"fuse_bias": 1, "remove_identities": 1}
+    assert [n.op for n in g.nodes] == ["Conv", "Relu"]
+    assert g.nodes[0].inputs[2] == "b" and g.value("out").shape == (None, 4, 6, 6)
+
+
+def test_pass_manager_rounds_are_bounded() -> None:
+    calls = []
+
+    def restless(graph: Graph) -> int:
+        calls.append(1)
+        return 1
+
+    g = _conv_graph()
+    assert PassManager([restless], max_rounds=3, infer=False).run(g) == {"restless": 3}
+    assert len(calls) == 3
+
+
+def test_usedef_and_replace_all_uses() -> None:
+    g = _conv_graph()
+    uses = UseDef(g)
+    assert uses.producer("relu").op == "Relu" and uses.producer("x") is None
+    assert [n.name for n in uses.users("x")] == ["conv1/Convolution", "unused"]
+    assert uses.only_user("drop").name == "relu" and uses.only_user("out") is None
+    assert uses.uses("out") == 1
+    assert replace_all_uses(g, "x", "y") == 2
+    assert replace_all_uses(g, "out", "z") == 0 and g.outputs == ["out"]
+    assert replace_all_uses(g, "out", "z", outputs=True) == 1 and g.outputs == ["z"]
