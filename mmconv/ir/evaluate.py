@@ -6,7 +6,8 @@ new weight keeps emitters from needing a runtime input to hang it on (a Keras
 functional model has none for it; a convolution kernel must be static in Keras and
 CNTK).  :func:`evaluate` covers only ops numpy computes exactly under the IR's
 semantics (docs/ir-ops.md): elementwise arithmetic, comparisons, activations, the
-softmax family, reductions and the pure shape ops.  Convolution, pooling,
+softmax family, reductions and the pure shape ops (gather, expand, tile, the
+depth/space rearrangements).  Convolution, pooling,
 normalization and matrix products are deliberately left out (their accumulation
 order is the runtime's business); for those it returns ``None`` and the node stays.
 
@@ -16,12 +17,13 @@ shape inference gives, so a folded value is at least as accurate as the runtime'
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from mmconv.ir.core import Node, Value
-from mmconv.ir.ops.shape import slice_bounds
+from mmconv.ir.ops.shape import expand_shape, slice_bounds
 from mmconv.ir.registry import get_schema
 
 Arrays = list[np.ndarray]
@@ -38,6 +40,19 @@ def _float_only(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray | Non
             return None
         return fn(node, *[_f64(x) for x in xs])
     return wrapped
+
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, x)
+
+
+def _gelu(node: Node, x: np.ndarray) -> np.ndarray:
+    if node.attr("approximate") == "tanh":
+        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -60,7 +75,14 @@ _UNARY_FLOAT: dict[str, Callable[..., np.ndarray]] = {
     "Relu": lambda n, x: np.maximum(x, 0.0),
     "Sigmoid": lambda n, x: _sigmoid(x),
     "Tanh": lambda n, x: np.tanh(x),
-    "Softplus": lambda n, x: np.logaddexp(0.0, x),
+    "Softplus": lambda n, x: _softplus(x),
+    "Erf": lambda n, x: _erf(x),
+    "Sin": lambda n, x: np.sin(x),
+    "Cos": lambda n, x: np.cos(x),
+    "Gelu": _gelu,
+    "HardSwish": lambda n, x: x * np.clip(x / 6.0 + 0.5, 0.0, 1.0),
+    "Softsign": lambda n, x: x / (1.0 + np.abs(x)),
+    "Mish": lambda n, x: x * np.tanh(_softplus(x)),
     "Elu": lambda n, x: np.where(x > 0, x, n.attr("alpha") * np.expm1(np.minimum(x, 0))),
     "Selu": lambda n, x: n.attr("gamma") * np.where(
         x > 0, x, n.attr("alpha") * np.expm1(np.minimum(x, 0))),
@@ -87,6 +109,9 @@ _ANY_DTYPE: dict[str, Callable[..., np.ndarray]] = {
     "Where": lambda n, c, x, y: np.where(c, x, y),
     "Cast": lambda n, x: x.astype(n.attr("to")),
     "Clip": lambda n, x: np.clip(x, n.attr("min"), n.attr("max")),
+    "And": lambda n, a, b: np.logical_and(a, b),
+    "Or": lambda n, a, b: np.logical_or(a, b),
+    "Xor": lambda n, a, b: np.logical_xor(a, b),
 }
 
 
@@ -156,6 +181,42 @@ def _cumsum(node: Node, x: np.ndarray) -> np.ndarray:
     return np.flip(out, axis) if node.attr("reverse") else out
 
 
+def _mod(node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    if a.dtype.kind in "iu" and b.dtype.kind in "iu" and not np.all(b):
+        return None  # integer division by zero: the runtime's business
+    return np.fmod(a, b) if node.attr("fmod") else np.mod(_f64(a), _f64(b))
+
+
+def _gather(node: Node, x: np.ndarray, indices: np.ndarray) -> np.ndarray | None:
+    axis = int(node.attr("axis")) % x.ndim
+    size = x.shape[axis]
+    if indices.dtype.kind not in "iu" or np.any(indices < -size) or np.any(indices >= size):
+        return None  # out of range: left for the runtime to report
+    return np.take(x, np.where(indices < 0, indices + size, indices), axis=axis)
+
+
+def _expand(node: Node, x: np.ndarray) -> np.ndarray:
+    shape = expand_shape(node, x.shape, tuple(node.attr("shape")))
+    return np.broadcast_to(x, tuple(int(d) for d in shape))  # type: ignore[arg-type]
+
+
+def _depth_to_space(node: Node, x: np.ndarray) -> np.ndarray:
+    b = int(node.attr("blocksize"))
+    n, c, h, w = x.shape
+    if node.attr("mode") == "DCR":
+        y = x.reshape(n, b, b, c // (b * b), h, w).transpose(0, 3, 4, 1, 5, 2)
+    else:
+        y = x.reshape(n, c // (b * b), b, b, h, w).transpose(0, 1, 4, 2, 5, 3)
+    return y.reshape(n, c // (b * b), h * b, w * b)
+
+
+def _space_to_depth(node: Node, x: np.ndarray) -> np.ndarray:
+    b = int(node.attr("blocksize"))
+    n, c, h, w = x.shape
+    y = x.reshape(n, c, h // b, b, w // b, b).transpose(0, 3, 5, 1, 2, 4)
+    return y.reshape(n, c * b * b, h // b, w // b)
+
+
 def _reshape(node: Node, x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     return x.reshape(shape)
 
@@ -191,6 +252,9 @@ _OTHER: dict[str, Callable[..., np.ndarray | None]] = {
     "ReduceMin": _reduce(np.min),
     "ReduceProd": _reduce(np.prod),
     "ReduceLogSumExp": _reduce(_logsumexp, floats_only=True),
+    "ReduceL2": _reduce(lambda x, axis, keepdims: np.sqrt(np.sum(np.square(x), axis=axis,
+                                                                 keepdims=keepdims)),
+                        floats_only=True),
     "ArgMax": _arg(np.argmax),
     "ArgMin": _arg(np.argmin),
     "CumSum": _cumsum,
@@ -198,6 +262,12 @@ _OTHER: dict[str, Callable[..., np.ndarray | None]] = {
     "Concat": lambda n, *xs: np.concatenate(xs, axis=int(n.attr("axis")) % xs[0].ndim),
     "Slice": _slice,
     "Pad": _pad,
+    "Mod": _mod,
+    "Gather": _gather,
+    "Expand": _expand,
+    "Tile": lambda n, x: np.tile(x, tuple(int(r) for r in n.attr("repeats"))),
+    "DepthToSpace": _depth_to_space,
+    "SpaceToDepth": _space_to_depth,
 }
 
 #: The shape ops whose result is the input reshaped to the inferred output shape.

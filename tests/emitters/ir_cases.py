@@ -10,6 +10,7 @@ without a case fail CI.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -671,6 +672,206 @@ def _() -> Case:  # a chain of shape/activation ops on weights only, then used t
     c = np.tanh(w.T.astype(np.float64)) * 0.5
     want = (x.astype(np.float64) + c[None]) * c
     return Case(g, {"x": x}, [want], node="wt")
+
+
+# -- ops for the ONNX and Keras frontends (own generator: the draws above stay put) ---
+_NEW = np.random.default_rng(2026)
+
+
+def _r(*shape: int, low: float = -2.0, high: float = 2.0) -> np.ndarray:
+    return _NEW.uniform(low, high, size=shape).astype(np.float32)
+
+
+def _more_unary_case(op: str, min_opset: int, low: float = -4.0, high: float = 4.0,
+                     **attrs: object) -> Callable[[], Case]:
+    def build() -> Case:
+        x = _r(3, 4, 5, low=low, high=high)
+        return one(op, ["x"], {"x": x}, ref.MORE_UNARY[op](x.astype(np.float64), **attrs),
+                   min_opset=min_opset, **attrs)
+    return build
+
+
+case("erf")(_more_unary_case("Erf", 9, low=-3, high=3))
+case("sin")(_more_unary_case("Sin", 7, low=-7, high=7))
+case("cos")(_more_unary_case("Cos", 7, low=-7, high=7))
+case("hardswish")(_more_unary_case("HardSwish", 7, low=-5, high=5))
+case("softsign")(_more_unary_case("Softsign", 7))
+case("mish")(_more_unary_case("Mish", 7, low=-6, high=6))
+case("gelu")(_more_unary_case("Gelu", 9))
+case("gelu_tanh")(_more_unary_case("Gelu", 7, approximate="tanh"))
+
+
+def _mod_case(a: np.ndarray, b: np.ndarray, fmod: int, b_weight: bool = True
+              ) -> Callable[[], Case]:
+    def build() -> Case:
+        want = np.fmod(a, b) if fmod else np.mod(a, b)
+        if a.dtype.kind == "f":
+            want = (np.fmod(a.astype(np.float64), b) if fmod
+                    else np.mod(a.astype(np.float64), b))
+        if b_weight:
+            return one("Mod", ["a", "b"], {"a": a}, want, {"b": b}, min_opset=10, fmod=fmod)
+        return one("Mod", ["a", "b"], {"a": a, "b": b}, want, min_opset=10, fmod=fmod,
+                   dynamic=False)
+    return build
+
+
+_mod_a = np.round(_NEW.uniform(-9, 9, size=(2, 3, 4)), 2).astype(np.float32)
+_mod_b = np.asarray([[2.5], [-1.5], [4.0]], dtype=np.float32)
+case("mod_float_floor")(_mod_case(_mod_a, _mod_b, 0))
+case("mod_float_fmod")(_mod_case(_mod_a, _mod_b, 1))
+case("mod_int64_floor")(_mod_case(_NEW.integers(-20, 20, size=(3, 4)).astype(np.int64),
+                                  np.asarray([3, -4, 5, 7], np.int64), 0, b_weight=False))
+
+
+def _logical_case(op: str) -> Callable[[], Case]:
+    fn = {"And": np.logical_and, "Or": np.logical_or, "Xor": np.logical_xor}[op]
+
+    def build() -> Case:
+        a = _NEW.integers(0, 2, size=(2, 3, 4)).astype(bool)
+        b = _NEW.integers(0, 2, size=(3, 1)).astype(bool)
+        return one(op, ["a", "b"], {"a": a, "b": b}, fn(a, b), dynamic=False)
+    return build
+
+
+for _op in ("And", "Or", "Xor"):
+    case(_op.lower())(_logical_case(_op))
+
+
+@case("reduce_l2_spatial")
+def _() -> Case:
+    x = _r(2, 3, 4, 5)
+    want = np.sqrt(np.sum(x.astype(np.float64) ** 2, axis=(2, 3), keepdims=True))
+    return one("ReduceL2", ["x"], {"x": x}, want, axes=(2, 3))
+
+
+@case("reduce_l2_channels_nokeep")
+def _() -> Case:
+    x = _r(2, 3, 4)
+    want = np.sqrt(np.sum(x.astype(np.float64) ** 2, axis=1))
+    return one("ReduceL2", ["x"], {"x": x}, want, axes=(-2,), keepdims=False)
+
+
+@case("instance_norm")
+def _() -> Case:
+    x, s, b = _r(2, 3, 5, 4) * 3 + 1, _r(3), _r(3)
+    return one("InstanceNormalization", ["x", "scale", "B"], {"x": x},
+               ref.instance_norm(x, s, b, 1e-3), {"scale": s, "B": b}, epsilon=1e-3)
+
+
+@case("instance_norm_1d")
+def _() -> Case:
+    x, s, b = _r(2, 4, 7), _r(4), _r(4)
+    return one("InstanceNormalization", ["x", "scale", "B"], {"x": x},
+               ref.instance_norm(x, s, b, 1e-5), {"scale": s, "B": b})
+
+
+@case("gather_embedding")
+def _() -> Case:  # X a weight, runtime int64 indices with a dynamic batch
+    table = _r(10, 4)
+    idx = _NEW.integers(0, 10, size=(3, 5)).astype(np.int64)
+    return one("Gather", ["table", "idx"], {"idx": idx}, table[idx].astype(np.float64),
+               {"table": table})
+
+
+@case("gather_scalar_index")
+def _() -> Case:  # x[:, -2]: a scalar weight index removes the axis
+    x = _r(2, 5, 4)
+    return one("Gather", ["x", "i"], {"x": x}, x[:, -2], {"i": np.asarray(-2, np.int64)},
+               axis=1)
+
+
+@case("gather_index_vector_last_axis")
+def _() -> Case:
+    x = _r(2, 3, 6)
+    idx = np.asarray([4, 0, 5, 5, -1], np.int64)
+    return one("Gather", ["x", "i"], {"x": x}, x[:, :, idx], {"i": idx}, axis=2)
+
+
+@case("gather_index_matrix_middle_axis")
+def _() -> Case:  # int32 indices of rank 2 along axis 1: the output gains an axis
+    x = _r(2, 5, 3)
+    idx = np.asarray([[1, 0], [4, 4], [2, 3]], np.int32)
+    return one("Gather", ["x", "i"], {"x": x}, x[:, idx], {"i": idx}, axis=1)
+
+
+@case("expand_keep_batch")
+def _() -> Case:  # -1 and 0 keep X's dims (the dynamic batch)
+    x = _r(2, 1, 4)
+    return one("Expand", ["x"], {"x": x}, np.broadcast_to(x, (2, 3, 4)), shape=(-1, 3, 0),
+               min_opset=8)
+
+
+@case("expand_rank_up")
+def _() -> Case:  # bidirectional: X [3, 1] against (2, 1, 4) -> [2, 3, 4]
+    x = _r(2, 3, 1)
+    return one("Expand", ["x"], {"x": x}, np.broadcast_to(x, (2, 2, 3, 4)),
+               shape=(2, 1, 1, 4), min_opset=8, dynamic=False)
+
+
+@case("tile")
+def _() -> Case:
+    x = _r(2, 2, 3)
+    return one("Tile", ["x"], {"x": x}, np.tile(x, (1, 3, 2)), repeats=(1, 3, 2))
+
+
+@case("depth_to_space_dcr")
+def _() -> Case:
+    x = _r(2, 8, 3, 2)
+    return one("DepthToSpace", ["x"], {"x": x}, ref.depth_to_space(x, 2, "DCR"), blocksize=2)
+
+
+@case("depth_to_space_crd")
+def _() -> Case:
+    x = _r(2, 9, 2, 3)
+    return one("DepthToSpace", ["x"], {"x": x}, ref.depth_to_space(x, 3, "CRD"), blocksize=3,
+               mode="CRD", min_opset=11)
+
+
+@case("space_to_depth")
+def _() -> Case:
+    x = _r(2, 3, 4, 6)
+    return one("SpaceToDepth", ["x"], {"x": x}, ref.space_to_depth(x, 2), blocksize=2)
+
+
+def _resize_case(shape: tuple[int, ...], mode: str, min_opset: int = 11,
+                 scales: tuple[float, ...] = (), sizes: tuple[int, ...] = (),
+                 **attrs: str) -> Callable[[], Case]:
+    def build() -> Case:
+        x = _r(*shape)
+        if scales:
+            out = [math.floor(d * s) for d, s in zip(shape, scales, strict=True)]
+            eff = list(scales)
+        else:
+            out = [d if s == 0 else s for d, s in zip(shape, sizes, strict=True)]
+            eff = [o / d for o, d in zip(out, shape, strict=True)]
+        want = ref.resize(x, out, eff, mode, **attrs)
+        return one("Resize", ["x"], {"x": x}, want, min_opset=min_opset, mode=mode,
+                   scales=scales, sizes=sizes, **attrs)
+    return build
+
+
+case("resize_nearest_2x_asymmetric_floor")(_resize_case(
+    (2, 3, 4, 5), "nearest", 7, scales=(1, 1, 2, 2),
+    coordinate_transformation_mode="asymmetric", nearest_mode="floor"))
+case("resize_nearest_2x_half_pixel")(_resize_case(  # torch/keras nearest upsampling
+    (2, 3, 4, 5), "nearest", scales=(1, 1, 2, 2)))
+case("resize_nearest_sizes_round_prefer_ceil")(_resize_case(  # torch nearest-exact
+    (2, 2, 4, 5), "nearest", sizes=(0, 0, 7, 9), nearest_mode="round_prefer_ceil"))
+case("resize_nearest_tf_half_pixel_3x")(_resize_case(
+    (1, 2, 3, 4), "nearest", scales=(1, 1, 3, 3),
+    coordinate_transformation_mode="tf_half_pixel_for_nn", nearest_mode="floor"))
+case("resize_linear_2x_half_pixel")(_resize_case((2, 3, 4, 5), "linear", scales=(1, 1, 2, 2)))
+case("resize_linear_align_corners_sizes")(_resize_case(
+    (2, 2, 4, 5), "linear", sizes=(0, 0, 7, 10),
+    coordinate_transformation_mode="align_corners"))
+case("resize_linear_asymmetric_2x")(_resize_case(
+    (2, 2, 3, 4), "linear", 7, scales=(1, 1, 2, 2),
+    coordinate_transformation_mode="asymmetric"))
+case("resize_linear_pytorch_half_pixel_down")(_resize_case(
+    (2, 2, 8, 6), "linear", sizes=(0, 0, 4, 1),
+    coordinate_transformation_mode="pytorch_half_pixel"))
+case("resize_linear_fractional_scales")(_resize_case(  # floor(5 * 1.5) = 7, scale 1.5 used
+    (1, 2, 4, 5), "linear", scales=(1, 1, 1.5, 1.5)))
 
 
 # -- a whole small network, for the emitters' file/name/layout tests ----------------

@@ -214,3 +214,100 @@ def max_roi_pool(x: np.ndarray, rois: np.ndarray, pooled_shape: Sequence[int],
                 if h1 > h0 and w1 > w0:
                     out[r, :, i, j] = x[int(b), :, h0:h1, w0:w1].max(axis=(1, 2))
     return out
+
+
+# -- the ops the ONNX and Keras frontends added ---------------------------------------
+def erf(x: np.ndarray) -> np.ndarray:
+    return np.vectorize(math.erf, otypes=[np.float64])(np.asarray(x, np.float64))
+
+
+def gelu(x: np.ndarray, approximate: str = "none") -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + erf(x / math.sqrt(2)))
+
+
+MORE_UNARY = {
+    "Erf": erf, "Sin": np.sin, "Cos": np.cos,
+    "HardSwish": lambda x: x * np.maximum(0, np.minimum(1, x / 6 + 0.5)),
+    "Softsign": lambda x: x / (1 + np.abs(x)),
+    "Mish": lambda x: x * np.tanh(np.log1p(np.exp(x))),
+    "Gelu": gelu,
+}
+
+
+def instance_norm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray,
+                  epsilon: float) -> np.ndarray:
+    x = x.astype(np.float64)
+    axes = tuple(range(2, x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return (x - mean) / np.sqrt(var + epsilon) * scale.reshape(shape) + bias.reshape(shape)
+
+
+def depth_to_space(x: np.ndarray, b: int, mode: str) -> np.ndarray:
+    n, c, h, w = x.shape
+    co = c // (b * b)
+    y = np.zeros((n, co, h * b, w * b), x.dtype)
+    for cc, hh, ww, i, j in itertools.product(range(co), range(h), range(w), range(b),
+                                              range(b)):
+        src = (i * b + j) * co + cc if mode == "DCR" else cc * b * b + i * b + j
+        y[:, cc, hh * b + i, ww * b + j] = x[:, src, hh, ww]
+    return y
+
+
+def space_to_depth(x: np.ndarray, b: int) -> np.ndarray:
+    n, c, h, w = x.shape
+    y = np.zeros((n, c * b * b, h // b, w // b), x.dtype)
+    for cc, hh, ww, i, j in itertools.product(range(c), range(h // b), range(w // b),
+                                              range(b), range(b)):
+        y[:, (i * b + j) * c + cc, hh, ww] = x[:, cc, hh * b + i, ww * b + j]
+    return y
+
+
+def _source(mode: str, x: int, scale: float, n_in: int, n_out: int) -> float:
+    """Written from ONNX Resize's coordinate_transformation_mode formulas."""
+    if mode == "half_pixel":
+        return (x + 0.5) / scale - 0.5
+    if mode == "pytorch_half_pixel":
+        return (x + 0.5) / scale - 0.5 if n_out > 1 else 0.0
+    if mode == "align_corners":
+        return 0.0 if n_out == 1 else x * (n_in - 1) / (n_out - 1)
+    if mode == "asymmetric":
+        return x / scale
+    assert mode == "tf_half_pixel_for_nn"
+    return (x + 0.5) / scale
+
+
+def _nearest(mode: str, c: float) -> int:
+    if mode == "round_prefer_floor":
+        return math.floor(c) if c - math.floor(c) <= 0.5 else math.floor(c) + 1
+    if mode == "round_prefer_ceil":
+        return math.floor(c) if c - math.floor(c) < 0.5 else math.floor(c) + 1
+    return math.floor(c) if mode == "floor" else math.ceil(c)
+
+
+def resize(x: np.ndarray, out_shape: Sequence[int], scales: Sequence[float], mode: str,
+           coordinate_transformation_mode: str = "half_pixel",
+           nearest_mode: str = "round_prefer_floor") -> np.ndarray:
+    """Separable, one axis at a time: a 1-D weight matrix per axis, from the ONNX spec."""
+    y = x.astype(np.float64)
+    for axis in range(x.ndim):
+        n_in, n_out = x.shape[axis], out_shape[axis]
+        if n_in == n_out and scales[axis] == 1.0:
+            continue
+        m = np.zeros((n_out, n_in))
+        for o in range(n_out):
+            c = _source(coordinate_transformation_mode, o, scales[axis], n_in, n_out)
+            if mode == "nearest":
+                m[o, min(max(_nearest(nearest_mode, c), 0), n_in - 1)] = 1.0
+            else:
+                c = min(max(c, 0.0), n_in - 1.0)
+                lo = math.floor(c)
+                hi = min(lo + 1, n_in - 1)
+                m[o, lo] += 1.0 - (c - lo)
+                m[o, hi] += c - lo
+        y = np.moveaxis(np.tensordot(m, np.moveaxis(y, axis, 0), axes=(1, 0)), 0, axis)
+    return y

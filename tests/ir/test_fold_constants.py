@@ -22,8 +22,8 @@ from tests.emitters.ir_cases import CASES
 #: kernel of their own): the node stays and its emitter computes it.
 NOT_FOLDED = {
     "AveragePool", "BatchNormalization", "Conv", "ConvTranspose", "Dense",
-    "GlobalAveragePool", "GlobalMaxPool", "LRN", "LayerNormalization", "MatMul",
-    "MaxPool", "MaxRoiPool",
+    "GlobalAveragePool", "GlobalMaxPool", "InstanceNormalization", "LRN",
+    "LayerNormalization", "MatMul", "MaxPool", "MaxRoiPool", "Resize",
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from mmconv.emitters.onnx.context import HANDLERS, EmitContext, axis_of
@@ -66,3 +68,52 @@ def emit_softmax(ctx: EmitContext, node: Node) -> None:
         ctx.add("Div", [exp, total], node.outputs, name=node.name)
     else:
         ctx.add("Sub", [shifted, ctx.add("Log", [total])[0]], node.outputs, name=node.name)
+
+
+@HANDLERS.register("Softsign")
+def emit_softsign(ctx: EmitContext, node: Node) -> None:
+    ctx.add("Softsign", [node.inputs[0]], node.outputs, name=node.name)
+
+
+@HANDLERS.register("HardSwish")
+def emit_hard_swish(ctx: EmitContext, node: Node) -> None:
+    """Native from opset 14; before, X * HardSigmoid(X, 1/6, 1/2) (the same formula)."""
+    x = node.inputs[0]
+    if ctx.opset >= 14:
+        ctx.add("HardSwish", [x], node.outputs, name=node.name)
+        return
+    gate = ctx.add("HardSigmoid", [x], alpha=1.0 / 6.0, beta=0.5)[0]
+    ctx.add("Mul", [x, gate], node.outputs, name=node.name)
+
+
+@HANDLERS.register("Mish")
+def emit_mish(ctx: EmitContext, node: Node) -> None:
+    """Native from opset 18; before, X * Tanh(Softplus(X))."""
+    x = node.inputs[0]
+    if ctx.opset >= 18:
+        ctx.add("Mish", [x], node.outputs, name=node.name)
+        return
+    gate = ctx.add("Tanh", [ctx.add("Softplus", [x])[0]])[0]
+    ctx.add("Mul", [x, gate], node.outputs, name=node.name)
+
+
+@HANDLERS.register("Gelu")
+def emit_gelu(ctx: EmitContext, node: Node) -> None:
+    """Native from opset 20; before, the formula: with Erf (opset 9) for the exact form,
+    with Tanh for approximate=tanh."""
+    x = node.inputs[0]
+    approximate = str(node.attr("approximate"))
+    if ctx.opset >= 20:
+        ctx.add("Gelu", [x], node.outputs, name=node.name, approximate=approximate)
+        return
+    if approximate == "tanh":
+        cube = ctx.add("Mul", [x, ctx.add("Mul", [x, x])[0]])[0]
+        inner = ctx.add("Add", [x, ctx.add("Mul", [cube, ctx.scalar(0.044715, x, "c")])[0]])[0]
+        scaled = ctx.add("Mul", [inner, ctx.scalar(math.sqrt(2.0 / math.pi), x, "k")])[0]
+        gate = ctx.add("Tanh", [scaled])[0]
+    else:
+        ctx.require(node, 9, "Gelu before opset 20 (via Erf)")
+        gate = ctx.add("Erf", [ctx.add("Mul", [x, ctx.scalar(math.sqrt(0.5), x, "k")])[0]])[0]
+    one_plus = ctx.add("Add", [gate, ctx.scalar(1.0, x, "one")])[0]
+    half_x = ctx.add("Mul", [x, ctx.scalar(0.5, x, "half")])[0]
+    ctx.add("Mul", [half_x, one_plus], node.outputs, name=node.name)

@@ -107,3 +107,31 @@ def emit_cast(ctx: EmitContext, node: Node) -> None:
     """``to`` is an IR (numpy) dtype name; ONNX wants its TensorProto code."""
     to = helper.np_dtype_to_tensor_dtype(np.dtype(node.attr("to")))
     ctx.add("Cast", [node.inputs[0]], node.outputs, name=node.name, to=int(to))
+
+
+@HANDLERS.register("Erf", "Sin", "Cos")
+def emit_trig(ctx: EmitContext, node: Node) -> None:
+    """Erf exists from opset 9, Sin and Cos from 7."""
+    if node.op == "Erf":
+        ctx.require(node, 9)
+    ctx.add(node.op, [node.inputs[0]], node.outputs, name=node.name)
+
+
+@HANDLERS.register("And", "Or", "Xor")
+def emit_logical(ctx: EmitContext, node: Node) -> None:
+    """Same name; numpy broadcasting from opset 7."""
+    ctx.add(node.op, node.inputs[:2], node.outputs, name=node.name)
+
+
+@HANDLERS.register("Mod")
+def emit_mod(ctx: EmitContext, node: Node) -> None:
+    """ONNX Mod (opset 10) with fmod=1, or fmod=0 on integers; the IR's float fmod=0
+    (which ONNX forbids) is A - Floor(A / B) * B."""
+    ctx.require(node, 10)
+    a, b = node.inputs[:2]
+    fmod = int(node.attr("fmod"))
+    if fmod or not _is_float(ctx.dtype(a)):
+        ctx.add("Mod", [a, b], node.outputs, name=node.name, fmod=fmod)
+        return
+    quotient = ctx.add("Floor", [ctx.add("Div", [a, b])[0]])[0]
+    ctx.add("Sub", [a, ctx.add("Mul", [quotient, b])[0]], node.outputs, name=node.name)

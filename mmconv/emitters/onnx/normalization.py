@@ -84,3 +84,10 @@ def emit_layer_norm(ctx: EmitContext, node: Node) -> None:
     else:
         ctx.add("Mul", [normed, node.inputs[1]], node.outputs, name=node.name)
 
+
+
+@HANDLERS.register("InstanceNormalization")
+def emit_instance_norm(ctx: EmitContext, node: Node) -> None:
+    """The same op (opset 6+): scale and B are [C] as ONNX wants them."""
+    ctx.add("InstanceNormalization", node.inputs[:3], node.outputs, name=node.name,
+            epsilon=float(node.attr("epsilon")))

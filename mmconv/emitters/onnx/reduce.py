@@ -12,7 +12,7 @@ import numpy as np
 from mmconv.emitters.onnx.context import HANDLERS, EmitContext, axis_of
 from mmconv.ir.core import Node
 
-REDUCE = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
+REDUCE = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2",
           "ReduceLogSumExp")
 
 

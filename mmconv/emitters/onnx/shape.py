@@ -1,6 +1,8 @@
-"""Shape ops: Flatten, Reshape, Transpose, Concat (one ONNX node each)."""
+"""Shape ops: Flatten, Reshape, Transpose, Concat, Slice, Pad, Gather, Expand, Tile."""
 
 from __future__ import annotations
+
+import numpy as np
 
 from mmconv.emitters.onnx.context import HANDLERS, EmitContext, axis_of
 from mmconv.ir.core import Node
@@ -73,3 +75,35 @@ def emit_pad(ctx: EmitContext, node: Node) -> None:
     if mode == "constant" and value != 0.0:
         ins.append(ctx.scalar(value, x, "value"))
     ctx.add("Pad", ins, node.outputs, name=node.name, mode=mode)
+
+
+@HANDLERS.register("Gather")
+def emit_gather(ctx: EmitContext, node: Node) -> None:
+    """ONNX Gather; negative weight indices are made non-negative at emit time
+    (negative indices are ONNX semantics only from opset 11)."""
+    x, indices = node.inputs[:2]
+    axis = axis_of(node, ctx.rank(x))
+    array = ctx.weight(indices)
+    if array is not None and (array < 0).any():
+        size = ctx.shape(x)[axis]
+        if size is None:
+            raise ctx.unsupported(node, "negative indices along a dynamic axis")
+        indices = ctx.const(np.where(array < 0, array + size, array).astype(array.dtype),
+                            "indices")
+    ctx.add("Gather", [x, indices], node.outputs, name=node.name, axis=axis)
+
+
+@HANDLERS.register("Expand")
+def emit_expand(ctx: EmitContext, node: Node) -> None:
+    """ONNX Expand (opset 8) broadcasts both ways, so the IR's 0/-1 ("X's dim") are 1."""
+    ctx.require(node, 8)
+    shape = [1 if d in (0, -1) else int(d) for d in node.attr("shape")]
+    ctx.add("Expand", [node.inputs[0], ctx.int64s(shape, "shape")], node.outputs,
+            name=node.name)
+
+
+@HANDLERS.register("Tile")
+def emit_tile(ctx: EmitContext, node: Node) -> None:
+    """Repeats as an int64 input (opset 6+)."""
+    ctx.add("Tile", [node.inputs[0], ctx.int64s(node.attr("repeats"), "repeats")],
+            node.outputs, name=node.name)

@@ -103,3 +103,22 @@ def emit_hardmax(ctx: EmitContext, node: Node) -> None:
     axis = norm_axis(int(node.attr("axis")), ctx.rank(node.inputs[0]))
     ctx.assign(node, f"torch.zeros_like({x}).scatter({axis}, torch.argmax({x}, dim={axis}, "
                      "keepdim=True), 1.0)")
+
+
+_FUNCTIONAL = {"HardSwish": "F.hardswish", "Softsign": "F.softsign", "Mish": "F.mish"}
+
+
+@HANDLERS.register(*_FUNCTIONAL)
+def emit_functional(ctx: EmitContext, node: Node) -> None:
+    """torch's own functions of the same formula (F.hardswish is x * relu6(x + 3) / 6)."""
+    ctx.assign(node, f"{_FUNCTIONAL[node.op]}({ctx.value(node.inputs[0])})")
+
+
+@HANDLERS.register("Gelu")
+def emit_gelu(ctx: EmitContext, node: Node) -> None:
+    """F.gelu; its approximate='tanh' is the IR's tanh form."""
+    x = ctx.value(node.inputs[0])
+    if node.attr("approximate") == "tanh":
+        ctx.assign(node, f"F.gelu({x}, approximate='tanh')")
+    else:
+        ctx.assign(node, f"F.gelu({x})")

@@ -11,11 +11,14 @@ from mmconv.ir.core import Node
 
 _OPERATORS = {"Add": "+", "Sub": "-", "Mul": "*", "Equal": "==", "Greater": ">",
               "Less": "<", "GreaterOrEqual": ">=", "LessOrEqual": "<="}
-_BINARY_FNS = {"Pow": "torch.pow", "Max": "torch.maximum", "Min": "torch.minimum"}
+_BINARY_FNS = {"Pow": "torch.pow", "Max": "torch.maximum", "Min": "torch.minimum",
+               "And": "torch.logical_and", "Or": "torch.logical_or",
+               "Xor": "torch.logical_xor"}
 _UNARY = {"Neg": "torch.neg", "Abs": "torch.abs", "Exp": "torch.exp", "Log": "torch.log",
           "Sqrt": "torch.sqrt", "Reciprocal": "torch.reciprocal", "Floor": "torch.floor",
           "Ceil": "torch.ceil", "Round": "torch.round", "Sign": "torch.sign",
-          "Not": "torch.logical_not"}
+          "Not": "torch.logical_not", "Erf": "torch.erf", "Sin": "torch.sin",
+          "Cos": "torch.cos"}
 
 
 @HANDLERS.register(*_OPERATORS)
@@ -80,3 +83,11 @@ def emit_clip(ctx: EmitContext, node: Node) -> None:
 def emit_where(ctx: EmitContext, node: Node) -> None:
     c, x, y = (ctx.value(i) for i in node.inputs[:3])
     ctx.assign(node, f"torch.where({c}, {x}, {y})")
+
+
+@HANDLERS.register("Mod")
+def emit_mod(ctx: EmitContext, node: Node) -> None:
+    """torch.remainder takes the divisor's sign (fmod=0), torch.fmod the dividend's."""
+    a, b = (ctx.value(i) for i in node.inputs[:2])
+    fn = "torch.fmod" if node.attr("fmod") else "torch.remainder"
+    ctx.assign(node, f"{fn}({a}, {b})")

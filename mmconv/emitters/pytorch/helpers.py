@@ -92,7 +92,23 @@ def _max_roi_pool(x: torch.Tensor, rois: torch.Tensor, pooled_h: int, pooled_w: 
 '''
 
 #: helper name -> (source text, module-level imports it needs besides torch/nn/F)
+RESIZE_AXIS = '''
+def _resize_axis(x: torch.Tensor, axis: int, i0: list[int], i1: list[int],
+                 w: list[float]) -> torch.Tensor:
+    """ONNX Resize along one axis: x[i0] * (1 - w) + x[i1] * w, the indices and weights
+    computed at emit time from ONNX's formulas (nearest has i1 == i0, w == 0)."""
+    first = torch.index_select(x, axis, torch.tensor(i0, device=x.device))
+    if i1 == i0:
+        return first
+    second = torch.index_select(x, axis, torch.tensor(i1, device=x.device))
+    shape = [1] * x.dim()
+    shape[axis] = len(w)
+    weight = torch.tensor(w, dtype=x.dtype, device=x.device).reshape(shape)
+    return first + (second - first) * weight
+'''
+
 HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "_resize_axis": (RESIZE_AXIS, ()),
     "_pool": (POOL, ()),
     "_max_roi_pool": (MAX_ROI_POOL, ("math",)),
 }

@@ -97,3 +97,23 @@ def emit_layer_norm(ctx: EmitContext, node: Node) -> None:
     s = f"{ctx.value(node.inputs[1])}.expand({list(shape)})"
     b = f"{ctx.value(node.input(2))}.expand({list(shape)})" if node.input(2) else "None"
     ctx.assign(node, f"F.layer_norm({x}, {list(shape)}, {s}, {b}, {eps})")
+
+
+@HANDLERS.register("InstanceNormalization")
+def emit_instance_norm(ctx: EmitContext, node: Node) -> None:
+    """nn.InstanceNorm{1,2,3}d(affine=True) when scale and B are weights (instance
+    statistics in eval too: track_running_stats stays False); else F.instance_norm."""
+    x_name = node.inputs[0]
+    rank = ctx.rank(x_name)
+    eps = literal(float(node.attr("epsilon")))
+    x = ctx.value(x_name)
+    scale, bias = ctx.weight(node.inputs[1]), ctx.weight(node.inputs[2])
+    if scale is not None and bias is not None and 3 <= rank <= 5:
+        kwargs = "" if eps == "1e-05" else f", eps={eps}"
+        layer = ctx.layer(node, f"nn.InstanceNorm{rank - 2}d({scale.shape[0]}{kwargs}, "
+                                f"affine=True{ctx.dtype_kw(x_name)})",
+                          {"weight": scale, "bias": bias})
+        ctx.assign(node, f"{layer}({x})")
+        return
+    s, b = ctx.value(node.inputs[1]), ctx.value(node.inputs[2])
+    ctx.assign(node, f"F.instance_norm({x}, weight={s}, bias={b}, eps={eps})")

@@ -22,6 +22,14 @@ def emit_reduce(ctx: EmitContext, node: Node) -> None:
     ctx.assign(node, f"{_REDUCE[node.op]}({x}, dim={_axes(ctx, node)}, keepdim={keep})")
 
 
+@HANDLERS.register("ReduceL2")
+def emit_reduce_l2(ctx: EmitContext, node: Node) -> None:
+    x = ctx.value(node.inputs[0])
+    keep = bool(node.attr("keepdims"))
+    ctx.assign(node, f"torch.linalg.vector_norm({x}, 2.0, dim={_axes(ctx, node)}, "
+                     f"keepdim={keep})")
+
+
 @HANDLERS.register("ReduceProd")
 def emit_reduce_prod(ctx: EmitContext, node: Node) -> None:
     """torch.prod takes one dim: one call per axis, last axis first so the others keep

@@ -22,6 +22,9 @@ _UNARY = {
         "HardSigmoid", "max(0, min(1, alpha * X + beta))",
         {"alpha": Attr("float", 0.2), "beta": Attr("float", 0.5)},
     ),
+    "HardSwish": ("HardSwish", "X * max(0, min(1, X / 6 + 1 / 2))", {}),
+    "Softsign": ("Softsign", "X / (1 + |X|)", {}),
+    "Mish": ("Mish", "X * tanh(log(1 + exp(X)))", {}),
 }
 
 for _name, (_onnx, _formula, _attrs) in _UNARY.items():
@@ -37,6 +40,20 @@ for _name, (_onnx, _formula, _attrs) in _UNARY.items():
 def infer_prelu(node: Node, inputs: list[Value | None]) -> list[tuple]:
     x, s = need(node, inputs, 0), need(node, inputs, 1)
     return [(x.dtype, broadcast(node, [x.shape, s.shape]))]
+
+
+@op(
+    "Gelu",
+    onnx="Gelu",
+    inputs=["X"],
+    attrs={"approximate": Attr("str", "none", "none: the exact form with erf; tanh: the "
+                               "tanh approximation", choices=("none", "tanh"))},
+    doc="""Gaussian error linear unit, as ONNX Gelu (opset 20): Y = X / 2 * (1 + erf(X /
+    sqrt(2))), or with approximate=tanh Y = X / 2 * (1 + tanh(sqrt(2 / pi) * (X + 0.044715
+    * X^3))). Kept as one op (not Erf arithmetic) so targets with a native GELU use it.""",
+)
+def infer_gelu(node: Node, inputs: list[Value | None]) -> list[tuple]:
+    return same(node, inputs)
 
 
 def _infer_axis(node: Node, inputs: list[Value | None]) -> list[tuple]:

@@ -79,3 +79,26 @@ def infer_layer_norm(node: Node, inputs: list[Value | None]) -> list[tuple]:
     x = need(node, inputs, 0)
     norm_axis(node, node.attr("axis"), x.rank)
     return same(node, inputs)
+
+
+@op(
+    "InstanceNormalization",
+    onnx="InstanceNormalization",
+    inputs=["X", "scale", "B"],
+    attrs={"epsilon": Attr("float", 1e-5, "added to the variance")},
+    doc="""Instance normalization as ONNX InstanceNormalization: for every sample and
+    channel of X [N, C, *spatial], Y = (X - mean) / sqrt(var + epsilon) * scale[c] + B[c],
+    mean and (biased) variance taken over the spatial axes of that sample and channel;
+    scale and B have shape [C].""",
+)
+def infer_instance_norm(node: Node, inputs: list[Value | None]) -> list[tuple]:
+    x = need(node, inputs, 0)
+    if x.rank < 3:
+        raise IRError(f"node {node.name!r} (InstanceNormalization): X must be [N, C, "
+                      f"spatial...], got {list(x.shape)}")
+    for i, port in ((1, "scale"), (2, "B")):
+        p = need(node, inputs, i)
+        if p.shape != (x.shape[1],):
+            raise IRError(f"node {node.name!r} (InstanceNormalization): {port} has shape "
+                          f"{list(p.shape)}, expected [{x.shape[1]}]")
+    return same(node, inputs)

@@ -39,6 +39,7 @@ def _infer_reduce(node: Node, inputs: list[Value | None]) -> list[tuple]:
 _REDUCE = {
     "ReduceSum": "sum", "ReduceMean": "mean", "ReduceMax": "maximum", "ReduceMin": "minimum",
     "ReduceProd": "product", "ReduceLogSumExp": "log(sum(exp(X)))",
+    "ReduceL2": "Euclidean norm sqrt(sum(X^2))",
 }
 for _name, _what in _REDUCE.items():
     op(_name, onnx=_name, inputs=["X"], attrs=_REDUCE_ATTRS,

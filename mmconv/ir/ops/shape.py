@@ -1,4 +1,5 @@
-"""Shape manipulation: flatten, reshape, transpose, concatenate."""
+"""Shape manipulation: flatten, reshape, transpose, concatenate, slice, pad, gather,
+expand, tile."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import math
 
 from mmconv.errors import IRError
 from mmconv.ir.core import Node, Value
-from mmconv.ir.ops._common import need, norm_axis
+from mmconv.ir.ops._common import broadcast, need, norm_axis
 from mmconv.ir.registry import Attr, op
 
 
@@ -192,3 +193,81 @@ def infer_pad(node: Node, inputs: list[Value | None]) -> list[tuple]:
                           f"needs an axis longer than that (size {d})")
         out.append(None if d is None else d + begin + end)
     return [(x.dtype, tuple(out))]
+
+
+@op(
+    "Gather",
+    onnx="Gather",
+    inputs=["X", "indices"],
+    attrs={"axis": Attr("int", 0, "the axis of X that indices select along")},
+    doc="""Take entries of X along ``axis`` at integer (int32/int64) ``indices``, as ONNX
+    Gather: Y.shape = X.shape[:axis] + indices.shape + X.shape[axis+1:], and a negative
+    index counts from the end of the axis. Either input may be a weight: an embedding
+    lookup has X a weight and runtime indices; picking entries of an activation (a
+    class token, one time step) has constant indices, often a scalar (rank 0), which
+    removes the axis.""",
+)
+def infer_gather(node: Node, inputs: list[Value | None]) -> list[tuple]:
+    x, idx = need(node, inputs, 0), need(node, inputs, 1)
+    if idx.dtype not in ("int32", "int64"):
+        raise IRError(f"node {node.name!r} (Gather): indices must be int32 or int64, "
+                      f"got {idx.dtype}")
+    if x.rank == 0:
+        raise IRError(f"node {node.name!r} (Gather): X must have rank >= 1")
+    axis = norm_axis(node, node.attr("axis"), x.rank)
+    return [(x.dtype, x.shape[:axis] + idx.shape + x.shape[axis + 1:])]
+
+
+def expand_shape(node: Node, shape: tuple, target: tuple) -> tuple:
+    """Expand's output shape: ``target`` (0/-1 keep X's dim) broadcast with X's shape."""
+    rank = max(len(shape), len(target))
+    x = (1,) * (rank - len(shape)) + tuple(shape)
+    t = list((1,) * (rank - len(target)) + tuple(target))
+    for i, d in enumerate(t):
+        if d in (0, -1):
+            if i < rank - len(shape):
+                raise IRError(f"node {node.name!r} (Expand): {d} at axis {i} of {list(target)}"
+                              f" has no axis of X to copy (X is {list(shape)})")
+            t[i] = 1  # broadcasting against 1 keeps X's dim, dynamic or not
+        elif d < -1:
+            raise IRError(f"node {node.name!r} (Expand): invalid dim {d} in {list(target)}")
+    return broadcast(node, [x, tuple(t)])
+
+
+@op(
+    "Expand",
+    onnx="Expand",
+    inputs=["X"],
+    attrs={"shape": Attr("ints", doc="the target shape, right-aligned with X; 1, 0 or -1 "
+                         "keep X's dim at that axis")},
+    doc="""Broadcast X to ``shape`` as ONNX Expand (bidirectional, numpy rules: shapes are
+    right-aligned, a 1 on either side takes the other side's dim, so the output rank is
+    max(rank X, len shape)), with the shape static. 0 and -1 in ``shape`` mean "keep X's
+    dim here" (like 1, but stating that the dim is X's: how a frontend writes an axis
+    that is dynamic, the batch, after folding Shape sub-graphs; -1 as torch's expand);
+    they must face an axis of X. Growing a size-1 axis of X to the dynamic batch is not
+    expressible with a static shape; frontends refuse it (or broadcast through an
+    elementwise op with a tensor that has the batch).""",
+)
+def infer_expand(node: Node, inputs: list[Value | None]) -> list[tuple]:
+    x = need(node, inputs, 0)
+    return [(x.dtype, expand_shape(node, x.shape, tuple(node.attr("shape"))))]
+
+
+@op(
+    "Tile",
+    onnx="Tile",
+    inputs=["X"],
+    attrs={"repeats": Attr("ints", doc="copies per axis, one value >= 1 for every axis of X")},
+    doc="""Repeat X ``repeats[i]`` times along each axis i, as ONNX Tile (numpy.tile with
+    len(repeats) == rank): Y.shape[i] = X.shape[i] * repeats[i]; the copies are laid
+    end to end (a b c a b c, not a a b b c c).""",
+)
+def infer_tile(node: Node, inputs: list[Value | None]) -> list[tuple]:
+    x = need(node, inputs, 0)
+    reps = node.attr("repeats")
+    if len(reps) != x.rank or any(r < 1 for r in reps):
+        raise IRError(f"node {node.name!r} (Tile): repeats {list(reps)} must be {x.rank} "
+                      "values >= 1")
+    return [(x.dtype, tuple(None if d is None else d * r for d, r in zip(x.shape, reps,
+                                                                        strict=True)))]
