@@ -10,6 +10,7 @@ on stderr, so library code never prints and library users decide what they see.
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import sys
 import traceback
@@ -86,6 +87,12 @@ def add_source_flags(parser: Parser) -> None:
         help="names of the output nodes (default: the model's outputs, training-only "
         "nodes such as losses dropped)",
     )
+    parser.add_argument(
+        "--channelsFirstIO", action="store_true",
+        help="channels-last sources (Keras, TensorFlow): NCHW model inputs and outputs "
+        "instead of the source's NHWC ones, no boundary transposes (the mirror of "
+        "--channelsLastIO, for channels-first targets)",
+    )
 
 
 def convert_source(framework: str, network: str | None, weights: str | None,
@@ -100,12 +107,18 @@ def convert_source(framework: str, network: str | None, weights: str | None,
     for path in (network, weights):
         if path and not Path(path).exists():
             raise UsageError(f"{path}: no such file or directory")
+    options = {}
+    if getattr(args, "channelsFirstIO", False):
+        if "channels_first_io" not in inspect.signature(frontend.convert).parameters:
+            raise UsageError(f"--channelsFirstIO: the {framework} source is not channels-last")
+        options["channels_first_io"] = True
     return frontend.convert(
         network,
         weights,
         input_shapes=input_shapes,
         input_names=split_names(args.inNodeName),
         output_names=split_names(args.dstNodeName),
+        **options,
     )
 
 

@@ -97,7 +97,7 @@ class WeightStore:
         return self._h5_vars(where, layer_name)
 
     def _keras_vars(self, where: tuple[str, ...]) -> list[Any]:
-        group = self.h5.get("/".join(where + ("vars",)))
+        group = self.h5.get("/".join((*where, "vars")))
         if group is None:
             return []
         keys = sorted(group.keys(), key=lambda k: int(k) if k.isdigit() else -1)
@@ -105,7 +105,7 @@ class WeightStore:
 
     def _h5_vars(self, where: tuple[str, ...], layer_name: str) -> list[Any]:
         # where = (top-level layer name, ..., this layer's name)
-        root = self.h5["model_weights"] if "model_weights" in self.h5 else self.h5
+        root = self.h5.get("model_weights", self.h5)
         top = root.get(where[0])
         if top is None:
             return []
@@ -114,9 +114,8 @@ class WeightStore:
         picked = []
         for name in names:
             parts = name.split("/")
-            if len(parts) >= 2 and parts[-2] == layer_name:
-                picked.append(name)
-            elif len(where) == 1 and len(parts) == 1:
+            if (len(parts) >= 2 and parts[-2] == layer_name) or \
+                    (len(where) == 1 and len(parts) == 1):
                 picked.append(name)
         if len(where) > 1 and not picked:
             return []

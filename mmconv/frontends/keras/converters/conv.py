@@ -196,10 +196,8 @@ def conv_transpose(ctx: KerasContext, layer: Layer, xs: list[Tensor], _i: int) -
         op = None if out_pad is None else ints(out_pad, n)[i]
         # keras.src.utils.conv_utils.deconv_output_length
         if padding == "same":
-            pad = keff // 2
-            out = size * s if op is None else (size - 1) * s + keff - 2 * pad + op
+            out = size * s if op is None else (size - 1) * s + keff - 2 * (keff // 2) + op
         else:
-            pad = 0
             out = size * s + max(keff - s, 0) if op is None else (size - 1) * s + keff + op
         full = (size - 1) * s + keff  # the transposed conv without any cropping
         total = full - out
@@ -213,7 +211,6 @@ def conv_transpose(ctx: KerasContext, layer: Layer, xs: list[Tensor], _i: int) -
             begin.append(0)
             end.append(0)
             extra.append(-total)
-        del pad
     y = ctx.add("ConvTranspose", [x, w, *_bias(ctx, layer, vars_, filters, dtype)],
                 _out_name(layer), strides=strides, pads=begin + end, dilations=dilations,
                 output_padding=extra)
