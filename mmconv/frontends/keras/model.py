@@ -197,6 +197,19 @@ def parse(model: dict, where: tuple[str, ...] = (), h5_where: tuple[str, ...] = 
     inputs = _io_refs(cfg.get("input_layers"), "input_layers")
     outputs = _io_refs(cfg.get("output_layers"), "output_layers")
     by_name = {la.name: la for la in layers}
+    if any(isinstance(n, dict) for lc in layer_cfgs for n in lc.get("inbound_nodes") or []):
+        # Keras 3 counts a nested Functional model's own construction as its call 0
+        # (keras.src.models.functional: "Functional models start out with a built-in
+        # node"); Keras 2 configs renumber calls per model and need no shift
+        def shift(ref: Ref) -> Ref:
+            la = by_name.get(ref[0])
+            if la is not None and la.class_name == "Functional":
+                return (ref[0], ref[1] - 1, ref[2])
+            return ref
+
+        outputs = [shift(r) for r in outputs]
+        for la in layers:
+            la.calls = [[shift(r) for r in call] for call in la.calls]
     for ref in inputs:
         la = by_name.get(ref[0])
         if la is None or la.class_name != "InputLayer":

@@ -32,3 +32,134 @@ def conv_model() -> keras.Model:
 
 def test_conv_families(tmp_path: Path) -> None:
     check(conv_model(), tmp_path, ALL_TARGETS, ("keras", "h5"))
+
+
+def padding_model() -> keras.Model:
+    """TF "same" puts the odd pixel at the end: even and odd sizes, strides 1-3, kernels
+    2-4, for Conv2D, MaxPooling2D and AveragePooling2D (whose count skips the padding)."""
+    outs = []
+    inputs = []
+    for size in (7, 8):
+        inp = keras.Input((size, size + 1, 2), name=f"x{size}")
+        inputs.append(inp)
+        for stride in (1, 2, 3):
+            for k in (2, 3, 4):
+                tag = f"s{size}_st{stride}_k{k}"
+                outs.append(L.Conv2D(2, k, strides=stride, padding="same",
+                                     name=f"conv_{tag}")(inp))
+                outs.append(L.MaxPooling2D(k, strides=stride, padding="same",
+                                           name=f"max_{tag}")(inp))
+                outs.append(L.AveragePooling2D(k, strides=stride, padding="same",
+                                               name=f"avg_{tag}")(inp))
+    return randomize(keras.Model(inputs, outs, name="same_padding"))
+
+
+def test_same_padding_is_exact(tmp_path: Path) -> None:
+    check(padding_model(), tmp_path, ("onnx", "pytorch"))
+
+
+def activation_model() -> keras.Model:
+    """Every built-in activation (as ``activation=`` and as layers), the ReLU layer's
+    options, LeakyReLU/ELU/PReLU, Softmax on a middle axis, Dense on a rank-3 input."""
+    inp = keras.Input((5, 6), name="seq")
+    outs = []
+    for act in ("relu", "relu6", "leaky_relu", "elu", "selu", "sigmoid", "hard_sigmoid",
+                "hard_swish", "hard_silu", "swish", "silu", "gelu", "softmax", "log_softmax",
+                "softplus", "softsign", "tanh", "exponential", "linear", "mish"):
+        outs.append(L.Activation(act, name=f"act_{act}")(inp))
+    outs.append(L.Dense(4, activation="gelu", name="dense_rank3")(inp))
+    outs.append(L.ReLU(max_value=1.5, negative_slope=0.1, threshold=0.2, name="relu_full")(inp))
+    outs.append(L.ReLU(negative_slope=0.3, name="relu_leaky")(inp))
+    outs.append(L.LeakyReLU(negative_slope=0.15, name="leaky")(inp))
+    outs.append(L.ELU(alpha=0.7, name="elu_layer")(inp))
+    outs.append(L.PReLU(name="prelu")(inp))
+    outs.append(L.Softmax(axis=1, name="softmax_axis1")(inp))
+    flat = L.Flatten(name="flat")(inp)
+    outs.append(L.Dense(3, activation="tanh", name="dense2")(flat))
+    model = keras.Model(inp, outs, name="activations")
+    return randomize(model)
+
+
+def test_activations(tmp_path: Path) -> None:
+    check(activation_model(), tmp_path, ("onnx", "pytorch"))
+
+
+def misc_model() -> keras.Model:
+    """Conv1D (causal, same), Conv3D, UpSampling2D (nearest, bilinear), Permute, Reshape,
+    LayerNormalization, Rescaling, Normalization, Global pooling with keepdims, every
+    merge layer, Dropout, GlobalMaxPooling, keras.ops arithmetic on symbolic tensors."""
+    img = keras.Input((6, 5, 4), name="img")
+    seq = keras.Input((9, 3), name="seq")
+    vol = keras.Input((4, 5, 6, 2), name="vol")
+    x = L.Rescaling(1 / 127.5, offset=-1.0, name="rescale")(img)
+    x = L.Normalization(mean=[0.1, 0.2, 0.3, 0.4], variance=[1.0, 2.0, 0.5, 4.0],
+                        name="normalize")(x)
+    a = L.Conv2D(4, 3, padding="same", activation="relu", name="a")(x)
+    b = L.Conv2D(4, 1, name="b")(x)
+    merged = [L.Add(name="add_layer")([a, b]), L.Subtract(name="sub")([a, b]),
+              L.Multiply(name="mul")([a, b]), L.Average(name="avg")([a, b, x]),
+              L.Maximum(name="max")([a, b]), L.Minimum(name="min")([a, b])]
+    cat = L.Concatenate(name="concat")(merged)
+    up = L.UpSampling2D(2, name="up_nearest")(cat)
+    up2 = L.UpSampling2D((2, 3), interpolation="bilinear", name="up_bilinear")(cat)
+    ln = L.LayerNormalization(name="ln")(up)
+    drop = L.Dropout(0.5, name="drop")(ln)
+    gap = L.GlobalAveragePooling2D(keepdims=True, name="gap_keep")(drop)
+    gmp = L.GlobalMaxPooling2D(name="gmp")(up2)
+    perm = L.Permute((3, 1, 2), name="permute")(cat)
+    perm = L.Conv2D(3, 2, name="after_permute")(perm)
+    reshaped = L.Reshape((-1, 4), name="reshape")(cat)
+    shifted = (reshaped + 3.0) * 0.5
+    s = L.Conv1D(5, 3, padding="causal", dilation_rate=2, name="causal")(seq)
+    s = L.Conv1D(4, 4, strides=2, padding="same", name="c1d_same")(s)
+    s = L.GlobalAveragePooling1D(name="gap1d")(s)
+    v = L.Conv3D(3, 3, padding="same", strides=(1, 2, 2), name="c3d")(vol)
+    v = L.MaxPooling3D(2, name="mp3d")(v)
+    outs = [gap, gmp, perm, shifted, s, v, L.BatchNormalization(axis=1, name="bn_axis1")(seq)]
+    return randomize(keras.Model([img, seq, vol], outs, name="misc"))
+
+
+def test_misc_layers(tmp_path: Path) -> None:
+    check(misc_model(), tmp_path, ("onnx", "pytorch"), ("keras", "h5"))
+
+
+def nested_model() -> keras.Model:
+    """A Sequential and a Functional model used as layers, one of them twice (shared)."""
+    block = keras.Sequential([keras.Input((8, 8, 3)), L.Conv2D(3, 3, padding="same",
+                                                                 name="inner_conv"),
+                              L.BatchNormalization(name="inner_bn"), L.Activation("relu")],
+                             name="block")
+    i2 = keras.Input((8, 8, 3))
+    head_out = L.Dense(4, name="head_dense")(L.GlobalAveragePooling2D()(i2))
+    head = keras.Model(i2, head_out, name="head")
+    inp = keras.Input((8, 8, 3), name="image")
+    x = block(inp)
+    x = block(x)  # the same weights again
+    y = head(x)
+    return randomize(keras.Model(inp, [y, x], name="nested"))
+
+
+def test_nested_models(tmp_path: Path) -> None:
+    check(nested_model(), tmp_path, ALL_TARGETS, ("keras", "h5"))
+
+
+def test_sequential_flatten_dense(tmp_path: Path) -> None:
+    model = keras.Sequential([keras.Input((6, 5, 3)), L.Conv2D(4, 3, name="c"),
+                              L.MaxPooling2D(name="p"), L.Flatten(name="f"),
+                              L.Dense(5, name="d"), L.Softmax(name="sm")], name="seq_model")
+    check(randomize(model), tmp_path, ALL_TARGETS, ("keras", "h5"))
+
+
+def test_channels_first_io(tmp_path: Path) -> None:
+    """--channelsFirstIO: NCHW inputs and feature-map outputs, no boundary transpose."""
+    from mmconv.frontends.keras import convert
+
+    inp = keras.Input((7, 6, 3), name="image")
+    x = L.Conv2D(4, 3, padding="same", name="c")(inp)
+    model = randomize(keras.Model(inp, L.BatchNormalization(name="bn")(x), name="cfio"))
+    check(model, tmp_path, ("onnx", "pytorch"), extra=["--channelsFirstIO"])
+    graph = convert(None, str(tmp_path / "cfio.keras"), channels_first_io=True)
+    assert [n.op for n in graph.nodes].count("Transpose") == 0
+    assert graph.inputs[0].shape == (None, 3, 7, 6)
+    default = convert(None, str(tmp_path / "cfio.keras"))
+    assert [n.op for n in default.nodes].count("Transpose") == 2

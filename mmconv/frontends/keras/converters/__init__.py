@@ -30,7 +30,12 @@ KERAS_MODULES = ("keras.layers", "keras.src.layers", "keras.src.applications", "
                  "keras.src.ops", "keras.src.models", "tf_keras", "")
 
 def converter_key(layer: Layer) -> str:
-    if layer.module.startswith("keras.src.ops"):
+    """``ops.<Class>`` for a keras.ops node: its module says so in a .keras file; a legacy
+    .h5 config drops the module, but an operation's config holds nothing but its name,
+    where a layer's always has ``trainable`` and ``dtype``."""
+    if layer.module.startswith("keras.src.ops") or (
+            not layer.module and set(layer.config) <= {"name"}
+            and f"ops.{layer.class_name}" in CONVERTERS):
         return f"ops.{layer.class_name}"
     return layer.class_name
 
