@@ -11,8 +11,14 @@ instead, with no transpose at the boundary.
 
 from __future__ import annotations
 
-from mmconv.errors import UsageError
+import zipfile
+
+from mmconv.errors import ModelFormatError, UsageError
 from mmconv.ir import Graph
+
+#: what the zip and HDF5 libraries raise on a damaged file
+DAMAGE = (OSError, KeyError, RuntimeError, NotImplementedError, ValueError, EOFError,
+          zipfile.BadZipFile)
 
 
 def convert(network: str | None, weights: str | None, *,
@@ -23,7 +29,7 @@ def convert(network: str | None, weights: str | None, *,
     """A ``.keras`` or ``.h5`` model file -> IR Graph (either of ``-n``/``-w`` names it)."""
     from mmconv.frontends.keras.builder import build_graph
     from mmconv.frontends.keras.model import ConfigError, parse
-    from mmconv.frontends.keras.reader import open_keras_file
+    from mmconv.frontends.keras.reader import open_keras_file, preflight
 
     path = weights or network
     if not path:
@@ -31,10 +37,17 @@ def convert(network: str | None, weights: str | None, *,
     if input_names or output_names:
         raise UsageError("Keras: --inNodeName/--dstNodeName are not supported for Keras files "
                          "(the model's own inputs and outputs are used)")
-    with open_keras_file(path) as kf:
-        try:
-            spec = parse(kf.config)
-        except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
-        return build_graph(kf, spec, input_shapes=input_shapes,
-                           channels_first_io=channels_first_io)
+    preflight(path)
+    try:
+        with open_keras_file(path) as kf:
+            try:
+                spec = parse(kf.config)
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: {exc}") from None
+            return build_graph(kf, spec, input_shapes=input_shapes,
+                               channels_first_io=channels_first_io)
+    except DAMAGE as exc:
+        # h5py reports a damaged HDF5 structure (from any object it opens lazily) as
+        # KeyError/RuntimeError/OSError; zipfile as NotImplementedError/BadZipFile
+        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise ModelFormatError(f"{path}: a damaged Keras file ({detail})") from None

@@ -236,3 +236,53 @@ def _open_zip(path: str, raw: io.BufferedReader, h5py: Any) -> Iterator[KerasFil
         with h5:
             version = str(meta.get("keras_version", ""))
             yield KerasFile(path, "keras", config, WeightStore(path, h5, "keras"), version)
+
+
+#: how long the HDF5 structure check may take (a large model's takes well under a second)
+PREFLIGHT_SECONDS = 20
+
+
+def touch_structure(path: str) -> None:
+    """Open the file and read every attribute and the metadata of every object, without
+    reading weight data.  Run in a child process by :func:`preflight`."""
+    with open_keras_file(path) as kf:
+        def visit(_name: str, obj: Any) -> None:
+            for key in obj.attrs:
+                obj.attrs[key]
+            getattr(obj, "shape", None)
+
+        kf.weights.h5.visititems(visit)
+        for key in kf.weights.h5.attrs:
+            kf.weights.h5.attrs[key]
+
+
+def preflight(path: str) -> None:
+    """Refuse a file whose HDF5 structure makes the HDF5 library loop forever.
+
+    A damaged variable-length string (a layer name, the config attribute) can send
+    libhdf5 into an endless loop or a crash inside C code, where no Python timeout
+    or exception handler reaches; so the structure is first walked in a child
+    process with a time limit.  Other
+    errors are left to the real read, which reports them properly.
+    """
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom mmconv.frontends.keras.reader import touch_structure\n"
+            "try:\n    touch_structure(sys.argv[1])\nexcept Exception:\n    pass\n")
+    try:
+        child = subprocess.run([sys.executable, "-c", code, path], timeout=PREFLIGHT_SECONDS,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
+                       env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                           p for p in (_package_root(), os.environ.get("PYTHONPATH")) if p)})
+    except subprocess.TimeoutExpired:
+        raise ModelFormatError(
+            f"{path}: a damaged HDF5 structure (reading it does not terminate)") from None
+    if child.returncode < 0:
+        raise ModelFormatError(
+            f"{path}: a damaged HDF5 structure (the HDF5 library crashes reading it)")
+
+
+def _package_root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))))

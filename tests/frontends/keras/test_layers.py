@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.frontends.keras._common import check, keras, randomize
 
 L = keras.layers
 ALL_TARGETS = ("onnx", "pytorch", "keras")
 
 
-def conv_model() -> keras.Model:
+def conv_model(dilated: bool = True) -> keras.Model:
     """Convolutions, BN, "same"/"valid", depthwise/separable/transposed, padding,
     cropping, pooling, Flatten -> Dense (the row permutation)."""
     inp = keras.Input((11, 10, 3), name="image")
@@ -24,7 +26,7 @@ def conv_model() -> keras.Model:
     x = L.Cropping2D(((0, 1), (2, 0)), name="crop")(x)
     x = L.MaxPooling2D(3, strides=2, padding="same", name="maxpool")(x)
     x = L.AveragePooling2D(3, strides=1, padding="same", name="avgpool")(x)
-    x = L.Conv2D(4, 2, dilation_rate=2, use_bias=False, name="dilated")(x)
+    x = L.Conv2D(4, 2, dilation_rate=2 if dilated else 1, use_bias=False, name="dilated")(x)
     x = L.Flatten(name="flatten")(x)
     x = L.Dense(7, activation="softmax", name="scores")(x)
     return randomize(keras.Model(inp, x, name="convs"))
@@ -163,3 +165,10 @@ def test_channels_first_io(tmp_path: Path) -> None:
     assert graph.inputs[0].shape == (None, 3, 7, 6)
     default = convert(None, str(tmp_path / "cfio.keras"))
     assert [n.op for n in default.nodes].count("Transpose") == 2
+
+
+@pytest.mark.cntk
+def test_cntk_target(tmp_path: Path, cntk_python: str) -> None:
+    """Keras -> CNTK 2.7 through mmconv's IR (the seed's path without any ONNX importer)."""
+    check(conv_model(dilated=False), tmp_path, ("cntk",))  # CNTK: no dilation on CPU
+    check(nested_model(), tmp_path, ("cntk",))
