@@ -117,7 +117,7 @@ def test_h5_without_a_model_config(tmp_path: Path) -> None:
 def test_lambda_and_custom_layers_all_named(tmp_path: Path) -> None:
     @keras.saving.register_keras_serializable(package="mytests")
     class Doubler(keras.layers.Layer):
-        def call(self, x):  # noqa: ANN001, ANN201
+        def call(self, x):
             return x * 2
 
     inp = keras.Input((4,), name="x")
