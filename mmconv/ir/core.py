@@ -165,6 +165,13 @@ class Graph:
             i += 1
         return f"{base}_{i}"
 
+    def new_name(self, base: str) -> str:
+        """:meth:`unique_name`, reserved at once (for passes that name values before the
+        nodes producing them are added)."""
+        name = self.unique_name(base)
+        self._claim(name)
+        return name
+
     def _claim(self, name: str) -> None:
         if not name:
             raise IRError("empty value name")

@@ -32,10 +32,14 @@ def consumers(graph: Graph) -> dict[str, list[Node]]:
 
 
 class UseDef:
-    """A snapshot of :func:`producers` and :func:`consumers` with convenience queries.
+    """:func:`producers` and :func:`consumers` of a graph, with queries and edits.
 
-    A snapshot: after editing the graph, build a new one (cheap) rather than
-    trusting this one.
+    Built in one linear walk.  Edit the graph either directly and build a new
+    index, or -- for a pass that makes many rewrites -- through the edit methods
+    below, which keep the index current in O(uses) per edit instead of O(graph):
+    a pass rewriting hundreds of Transposes in a big model stays linear.  Removed
+    nodes leave ``graph.nodes`` at :meth:`flush` (one filter for all of them).
+    Graph outputs are not edited here.
     """
 
     def __init__(self, graph: Graph) -> None:
@@ -43,6 +47,74 @@ class UseDef:
         self.producers = producers(graph)
         self.consumers = consumers(graph)
         self.outputs = set(graph.outputs)
+        self.removed: set[int] = set()
+
+    # -- edits -------------------------------------------------------------------------
+    def _unlink(self, node: Node, name: str) -> None:
+        users = self.consumers.get(name, [])
+        for k, user in enumerate(users):
+            if user is node:
+                del users[k]
+                return
+
+    def set_inputs(self, node: Node, inputs: list[str]) -> None:
+        """Make ``node`` read ``inputs``."""
+        for name in node.inputs:
+            if name:
+                self._unlink(node, name)
+        node.inputs = list(inputs)
+        for name in node.inputs:
+            if name:
+                self.consumers.setdefault(name, []).append(node)
+
+    def set_outputs(self, node: Node, outputs: list[str]) -> None:
+        for name in node.outputs:
+            if self.producers.get(name) is node:
+                del self.producers[name]
+        node.outputs = list(outputs)
+        for name in node.outputs:
+            self.producers[name] = node
+
+    def add_node(self, node: Node) -> Node:
+        """Append ``node`` (already checked, output names already claimed)."""
+        self.graph.nodes.append(node)
+        for name in node.outputs:
+            self.producers[name] = node
+        for name in node.inputs:
+            if name:
+                self.consumers.setdefault(name, []).append(node)
+        return node
+
+    def remove_node(self, node: Node) -> None:
+        """Drop ``node`` from the index now and from ``graph.nodes`` at :meth:`flush`."""
+        for name in node.inputs:
+            if name:
+                self._unlink(node, name)
+        for name in node.outputs:
+            if self.producers.get(name) is node:
+                del self.producers[name]
+        self.removed.add(id(node))
+
+    def replace_all_uses(self, old: str, new: str) -> int:
+        """:func:`replace_all_uses` (node inputs only), keeping the index current."""
+        users = self.consumers.pop(old, [])
+        seen: set[int] = set()
+        for node in users:
+            if id(node) not in seen:  # a node reading ``old`` twice is listed twice
+                seen.add(id(node))
+                node.inputs = [new if i == old else i for i in node.inputs]
+        self.consumers.setdefault(new, []).extend(users)
+        return len(users)
+
+    def flush(self) -> None:
+        """Apply the removals to ``graph.nodes``."""
+        if self.removed:
+            self.graph.nodes = [n for n in self.graph.nodes if id(n) not in self.removed]
+            self.removed.clear()
+
+    # -- queries -----------------------------------------------------------------------
+    def is_removed(self, node: Node) -> bool:
+        return id(node) in self.removed
 
     def producer(self, name: str) -> Node | None:
         return self.producers.get(name)

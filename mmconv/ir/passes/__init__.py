@@ -8,6 +8,8 @@
 - :mod:`.bias` -- :func:`fuse_bias`: ``Add`` of a per-channel constant after
   ``Conv``/``Dense`` becomes their ``B`` input.
 - :mod:`.dead` -- :func:`eliminate_dead`: unreachable nodes and unread weights go.
+- :mod:`.layout` -- :func:`optimize_layout`: Transposes cancelled, merged and sunk, so a
+  channels-last source keeps them only at model inputs/outputs.
 - :mod:`.manager` -- :class:`PassManager` (passes to a fixed point) and
   :func:`run_default_passes`.
 
@@ -20,11 +22,12 @@ from mmconv.ir.passes.bias import fuse_bias
 from mmconv.ir.passes.dead import eliminate_dead
 from mmconv.ir.passes.fold import FOLD_MAX_GROWTH, fold_constants, folded_for_emit
 from mmconv.ir.passes.identities import remove_identities
+from mmconv.ir.passes.layout import optimize_layout
 from mmconv.ir.passes.lrn import fuse_lrn
 from mmconv.ir.passes.manager import DEFAULT_PASSES, Pass, PassManager, run_default_passes
 
 __all__ = [
     "DEFAULT_PASSES", "FOLD_MAX_GROWTH", "Pass", "PassManager", "eliminate_dead",
-    "fold_constants", "folded_for_emit", "fuse_bias", "fuse_lrn", "remove_identities",
-    "run_default_passes",
+    "fold_constants", "folded_for_emit", "fuse_bias", "fuse_lrn", "optimize_layout",
+    "remove_identities", "run_default_passes",
 ]

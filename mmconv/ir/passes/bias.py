@@ -40,36 +40,35 @@ def _channel_bias(graph: Graph, node: Node, const: str) -> np.ndarray | None:
 def fuse_bias(graph: Graph) -> int:
     """Fold ``Add(Conv|Dense(x), bias)`` into the op's B input."""
     changed = 0
-    producers, consumers = usedef.producers(graph), usedef.consumers(graph)
+    uses = usedef.UseDef(graph)  # edited in place: O(uses) per fusion, not O(graph)
     for add in list(graph.nodes):
         if add.op != "Add":
             continue
         for pos in (0, 1):
             src, const = add.inputs[pos], add.inputs[1 - pos]
-            prod = producers.get(src)
+            prod = uses.producer(src)
             if (prod is None or prod.op not in ("Conv", "Dense") or prod.input(2)
-                    or src in graph.outputs or len(consumers.get(src, [])) != 1):
+                    or src in uses.outputs or len(uses.users(src)) != 1):
                 continue
             bias = _channel_bias(graph, prod, const)
             if bias is None or bias.dtype != graph.weights[prod.inputs[1]].dtype:
                 continue
-            if len(consumers.get(const, [])) == 1:
+            if len(uses.users(const)) == 1:
                 graph.weights[const] = np.ascontiguousarray(bias)
                 bname = const
             else:
-                bname = graph.unique_name(f"{const}/vector")
+                bname = graph.new_name(f"{const}/vector")
                 graph.weights[bname] = np.ascontiguousarray(bias)
-                graph._names.add(bname)
-            prod.inputs = [*prod.inputs[:2], bname]
-            prod.outputs = [add.outputs[0]]
+            uses.remove_node(add)
+            uses.set_inputs(prod, [*prod.inputs[:2], bname])
+            uses.set_outputs(prod, [add.outputs[0]])
             # The fused node takes the Add's name when the producer was a helper of it
             # (``conv1/Convolution`` + ``conv1``), else keeps its own.
             if prod.name.startswith(add.name + "/"):
                 prod.name = add.name
-            graph.nodes.remove(add)
-            producers, consumers = usedef.producers(graph), usedef.consumers(graph)
             changed += 1
             break
+    uses.flush()
     if changed:
         graph.rebuild_names()
     return changed

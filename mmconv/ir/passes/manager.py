@@ -23,6 +23,7 @@ from mmconv.ir.passes.bias import fuse_bias
 from mmconv.ir.passes.dead import eliminate_dead
 from mmconv.ir.passes.fold import fold_constants
 from mmconv.ir.passes.identities import remove_identities
+from mmconv.ir.passes.layout import optimize_layout
 from mmconv.ir.passes.lrn import fuse_lrn
 
 log = logging.getLogger(__name__)
@@ -71,9 +72,10 @@ def _name(p: Pass) -> str:
     return getattr(p, "__name__", type(p).__name__)
 
 
-#: The clean-ups every frontend wants (see each pass's module).
+#: The clean-ups every frontend wants (see each pass's module).  Layout before the
+#: fusions: sunk Transposes expose Conv -> Add(bias) pairs to fuse_bias.
 DEFAULT_PASSES: tuple[Pass, ...] = (
-    remove_identities, fold_constants, fuse_lrn, fuse_bias, eliminate_dead,
+    remove_identities, fold_constants, optimize_layout, fuse_lrn, fuse_bias, eliminate_dead,
 )
 
 
