@@ -184,7 +184,7 @@ def _cumsum(node: Node, x: np.ndarray) -> np.ndarray:
 def _mod(node: Node, a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     if a.dtype.kind in "iu" and b.dtype.kind in "iu" and not np.all(b):
         return None  # integer division by zero: the runtime's business
-    return np.fmod(a, b) if node.attr("fmod") else np.mod(_f64(a), _f64(b))
+    return np.fmod(_f64(a), _f64(b)) if node.attr("fmod") else np.mod(_f64(a), _f64(b))
 
 
 def _gather(node: Node, x: np.ndarray, indices: np.ndarray) -> np.ndarray | None:
@@ -195,8 +195,9 @@ def _gather(node: Node, x: np.ndarray, indices: np.ndarray) -> np.ndarray | None
     return np.take(x, np.where(indices < 0, indices + size, indices), axis=axis)
 
 
-def _expand(node: Node, x: np.ndarray) -> np.ndarray:
-    shape = expand_shape(node, x.shape, tuple(node.attr("shape")))
+def _expand(node: Node, x: np.ndarray, *like: np.ndarray) -> np.ndarray:
+    batch = like[0].shape[0] if like else ""
+    shape = expand_shape(node, x.shape, tuple(node.attr("shape")), batch)
     return np.broadcast_to(x, tuple(int(d) for d in shape))  # type: ignore[arg-type]
 
 

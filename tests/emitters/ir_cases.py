@@ -675,6 +675,7 @@ def _() -> Case:  # a chain of shape/activation ops on weights only, then used t
 
 
 # -- ops for the ONNX and Keras frontends (own generator: the draws above stay put) ---
+_BEFORE_FRONTEND_OPS = set(CASES)
 _NEW = np.random.default_rng(2026)
 
 
@@ -874,6 +875,82 @@ case("resize_linear_fractional_scales")(_resize_case(  # floor(5 * 1.5) = 7, sca
     (1, 2, 4, 5), "linear", scales=(1, 1, 1.5, 1.5)))
 
 
+case("resize_linear_3d_half_pixel")(_resize_case(  # trilinear, depth halved
+    (1, 2, 4, 3, 4), "linear", scales=(1, 1, 0.5, 2, 1.5)))
+case("resize_nearest_1d_sizes_asymmetric")(_resize_case(
+    (2, 3, 5), "nearest", sizes=(0, 0, 8), coordinate_transformation_mode="asymmetric",
+    nearest_mode="round_prefer_ceil"))
+
+
+@case("gather_runtime_indices_of_activation")
+def _() -> Case:  # both runtime: CNTK's gather wants a weight table
+    x = _r(2, 5, 3)
+    idx = np.asarray([3, -1, 0], np.int64)
+    return one("Gather", ["x", "i"], {"x": x, "i": idx}, x[:, idx], axis=1, dynamic=False)
+
+
+def _conv_then(op: str, want_fn: Callable[[np.ndarray], np.ndarray], min_opset: int = 7,
+               **attrs: object) -> Callable[[], Case]:
+    """Conv -> op: the op reads a feature map the Keras target holds channels-last."""
+    def build() -> Case:
+        x, w = _r(2, 3, 6, 4), _r(8, 3, 3, 3)
+        g = Graph(f"conv_{op}")
+        g.add_input("x", "float32", [None, 3, 6, 4])
+        g.add_weight("W", w)
+        g.add_node("Conv", ["x", "W"], "conv", pads=(1, 1, 1, 1))
+        ins = ["conv"]
+        plain = {}
+        for k, v in attrs.items():
+            if isinstance(v, np.ndarray):
+                g.add_weight(k, v)
+                ins.append(k)
+            else:
+                plain[k] = v
+        g.add_node(op, ins, "after", **plain)  # type: ignore[arg-type]
+        g.outputs = ["after"]
+        return Case(g, {"x": x}, [want_fn(ref.conv(x, w, pads=(1, 1, 1, 1)))], min_opset,
+                    node="after")
+    return build
+
+
+case("conv_then_gather_channels")(_conv_then(
+    "Gather", lambda y: y[:, [5, 0, 7]], i=np.asarray([5, 0, -1], np.int64), axis=1))
+case("conv_then_hardswish")(_conv_then(
+    "HardSwish", lambda y: ref.MORE_UNARY["HardSwish"](y)))
+case("conv_then_depth_to_space")(_conv_then(
+    "DepthToSpace", lambda y: ref.depth_to_space(y, 2, "DCR"), blocksize=2))
+case("conv_then_resize_nearest_2x")(_conv_then(
+    "Resize", lambda y: ref.resize(y, (2, 8, 12, 8), (1, 1, 2, 2), "nearest"),
+    min_opset=11, scales=(1.0, 1.0, 2.0, 2.0)))
+_IN_S, _IN_B = _r(8), _r(8)
+case("conv_then_instance_norm")(_conv_then(
+    "InstanceNormalization", lambda y: ref.instance_norm(y, _IN_S, _IN_B, 1e-5),
+    scale=_IN_S, B=_IN_B))
+
+
+@case("expand_class_token_to_batch")
+def _() -> Case:  # ViT: cls.expand(n, -1, -1), then joined with the patch tokens
+    cls, tokens = _r(1, 1, 4), _r(2, 3, 4)
+    g = Graph("class_token")
+    g.add_input("tokens", "float32", [None, 3, 4])
+    g.add_weight("cls", cls)
+    g.add_node("Expand", ["cls", "tokens"], "cls_batch", shape=(-1, -1, -1))
+    g.add_node("Concat", ["cls_batch", "tokens"], "joined", axis=1)
+    g.outputs = ["joined"]
+    want = np.concatenate([np.broadcast_to(cls, (2, 1, 4)), tokens], axis=1)
+    return Case(g, {"tokens": tokens}, [want], 8, node="cls_batch")
+
+
+#: The cases of the ops added for the ONNX and Keras frontends (Resize, Gather, Erf ...),
+#: so a target that does not have them yet can pin them in one line.
+FRONTEND_OP_CASES = frozenset(set(CASES) - _BEFORE_FRONTEND_OPS)
+FRONTEND_OPS = frozenset({
+    "Resize", "Gather", "Erf", "Gelu", "HardSwish", "InstanceNormalization", "Expand", "Tile",
+    "Sin", "Cos", "Softsign", "Mish", "DepthToSpace", "SpaceToDepth", "Mod", "And", "Or", "Xor",
+    "ReduceL2",
+})
+
+
 # -- a whole small network, for the emitters' file/name/layout tests ----------------
 def conv_net(name: str = "convnet") -> Graph:
     """A CNTK-like small CNN: conv-BN-relu-pool twice, then flatten, dense, softmax."""
@@ -929,3 +1006,26 @@ def dtypes_graph() -> Graph:
     g.add_node("Add", ["x", "big_endian"], "shifted")
     g.outputs = ["scaled", "shifted", "f16", "f64", "i64", "i32", "flag"]
     return g
+
+
+def refused_forms() -> dict[str, Graph]:
+    """One-node graphs (node ``n``) of new-op forms some targets refuse: a resize of
+    the dynamic batch, a tile along it, an expand that moves it, runtime indices into
+    a dynamic axis.  Each target's tests pin which of them it refuses."""
+    forms = {}
+    for name, shape, op, attrs in (
+        ("resize_batch", [None, 3, 4, 4], "Resize", {"scales": (2.0, 1.0, 1.0, 1.0)}),
+        ("tile_batch", [None, 2, 3], "Tile", {"repeats": (2, 1, 1)}),
+        ("expand_moves_batch", [None, 3], "Expand", {"shape": (2, 1, 3)}),
+        ("gather_runtime_dynamic_axis", [None, 3], "Gather", {}),
+    ):
+        g = Graph(name)
+        g.add_input("x", "float32", shape)
+        inputs = ["x"]
+        if op == "Gather":
+            g.add_input("i", "int64", [2])
+            inputs.append("i")
+        g.add_node(op, inputs, "n", **attrs)  # type: ignore[arg-type]
+        g.outputs = ["n"]
+        forms[name] = g
+    return forms

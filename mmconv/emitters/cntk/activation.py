@@ -3,6 +3,8 @@ softmax family along one axis (``C.softmax(x, axis=...)``)."""
 
 from __future__ import annotations
 
+import math
+
 from mmconv.emitters.cntk.context import HANDLERS, EmitContext
 from mmconv.emitters.codegen import literal
 from mmconv.ir.core import Node
@@ -78,3 +80,35 @@ def emit_hardmax(ctx: EmitContext, node: Node) -> None:
     hot = ctx.let(f"C.one_hot({index}, {sample[axis]}, axis={axis})", "one_hot")
     ctx.assign(node, f"C.reshape({hot}, {literal(tuple(sample))}, {ctx.name_kw(node)})")
 
+
+
+@HANDLERS.register("Softsign")
+def emit_softsign(ctx: EmitContext, node: Node) -> None:
+    ctx.assign(node, f"C.softsign({ctx.ref(node.inputs[0])}, {ctx.name_kw(node)})")
+
+
+@HANDLERS.register("HardSwish", "Mish")
+def emit_gated(ctx: EmitContext, node: Node) -> None:
+    """X times a gate: hard_sigmoid(X, 1/6, 1/2) (HardSwish), tanh(softplus(X)) (Mish)."""
+    x = ctx.ref(node.inputs[0])
+    if node.op == "HardSwish":
+        gate = f"C.hard_sigmoid({x}, alpha={literal(1.0 / 6.0)}, beta=0.5)"
+    else:
+        gate = f"C.tanh(C.softplus({x}))"
+    ctx.assign(node, f"C.element_times({x}, {gate}, {ctx.name_kw(node)})")
+
+
+@HANDLERS.register("Gelu")
+def emit_gelu(ctx: EmitContext, node: Node) -> None:
+    """X / 2 * (1 + erf(X / sqrt 2)) with the generated ``_erf`` (CNTK has no erf), or
+    the tanh form."""
+    x = ctx.ref(node.inputs[0])
+    if node.attr("approximate") == "tanh":
+        inner = (f"C.element_times({literal(math.sqrt(2.0 / math.pi))}, C.plus({x}, "
+                 f"C.element_times(0.044715, C.element_times({x}, C.square({x})))))")
+        gate = ctx.let(f"C.tanh({inner})", "tanh")
+    else:
+        ctx.helpers.add("_erf")
+        gate = ctx.let(f"_erf(C.element_times({x}, {literal(math.sqrt(0.5))}), '')", "erf")
+    ctx.assign(node, f"C.element_times(C.element_times(0.5, {x}), C.plus(1.0, {gate}), "
+                     f"{ctx.name_kw(node)})")

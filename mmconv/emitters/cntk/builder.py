@@ -84,6 +84,18 @@ def _pooling(x, kind, window, strides, lower, upper, ceil_out_dim, include_pad, 
     f.__class__ = C.Function
     return f
 ''',
+    "_erf": '''\
+def _erf(x, name):
+    """erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7, below float32's tolerance
+    here): CNTK 2.7 has no erf.  Odd: the polynomial runs on |x|, the sign is put back."""
+    a = C.abs(x)
+    t = C.reciprocal(C.plus(1.0, C.element_times(0.3275911, a)))
+    p = 1.061405429
+    for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+        p = C.plus(c, C.element_times(t, p))
+    y = C.minus(1.0, C.element_times(C.element_times(t, p), C.exp(C.negate(C.square(a)))))
+    return C.element_times(C.minus(C.greater(x, 0), C.less(x, 0)), y, name=name)
+''',
     "_convolution_transpose": '''\
 def _convolution_transpose(w, x, strides, lower, upper, output_shape, dilation, name):
     """cntk.convolution_transpose with explicit lower/upper pads (Python axis order)."""

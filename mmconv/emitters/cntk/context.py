@@ -43,7 +43,7 @@ HANDLERS: Registry[Handler] = Registry("CNTK emit handler")
 FLOAT_DTYPES = ("float32", "float64", "float16")
 
 #: Helper functions the generated module may define (each only when used).
-HELPERS = ("_pooling", "_convolution_transpose")
+HELPERS = ("_pooling", "_convolution_transpose", "_erf")
 
 
 class EmitContext(IRQueries):

@@ -19,13 +19,14 @@ BINARY = {
     "Add": "C.plus", "Sub": "C.minus", "Mul": "C.element_times", "Div": "C.element_divide",
     "Pow": "C.pow", "Max": "C.element_max", "Min": "C.element_min", "Equal": "C.equal",
     "Greater": "C.greater", "Less": "C.less", "GreaterOrEqual": "C.greater_equal",
-    "LessOrEqual": "C.less_equal",
+    "LessOrEqual": "C.less_equal", "And": "C.element_and", "Or": "C.element_or",
+    "Xor": "C.element_xor",
 }
 
 UNARY = {
     "Identity": "C.alias", "Neg": "C.negate", "Abs": "C.abs", "Exp": "C.exp", "Log": "C.log",
     "Sqrt": "C.sqrt", "Reciprocal": "C.reciprocal", "Floor": "C.floor", "Ceil": "C.ceil",
-    "Not": "C.element_not",
+    "Not": "C.element_not", "Sin": "C.sin", "Cos": "C.cos",
 }
 
 
@@ -107,3 +108,26 @@ def emit_cast(ctx: EmitContext, node: Node) -> None:
                          f"{name})")
     else:
         ctx.assign(node, f"C.alias({xr}, {name})")
+
+
+@HANDLERS.register("Erf")
+def emit_erf(ctx: EmitContext, node: Node) -> None:
+    """CNTK 2.7 has no erf: the generated ``_erf`` (a rational approximation, error
+    below 1.5e-7)."""
+    ctx.helpers.add("_erf")
+    ctx.assign(node, f"_erf({ctx.ref(node.inputs[0])}, {ctx.name_kw(node)})")
+
+
+@HANDLERS.register("Mod")
+def emit_mod(ctx: EmitContext, node: Node) -> None:
+    """A - q * B with q = floor(A / B) (fmod=0) or A / B truncated toward zero
+    (fmod=1); integers are carried as floats, exact up to 2**24."""
+    a, b = node.inputs[:2]
+    ea, eb = ctx.operand(a, b), ctx.operand(b, a)
+    q = ctx.let(f"C.element_divide({ea}, {eb})", "quotient")
+    if node.attr("fmod"):
+        whole = ctx.let(f"C.element_times(C.minus(C.greater({q}, 0), C.less({q}, 0)), "
+                        f"C.floor(C.abs({q})))", "trunc")
+    else:
+        whole = ctx.let(f"C.floor({q})", "floor")
+    ctx.assign(node, f"C.minus({ea}, C.element_times({whole}, {eb}), {ctx.name_kw(node)})")

@@ -104,3 +104,22 @@ def emit_layer_norm(ctx: EmitContext, node: Node) -> None:
     b = ctx.param(node.inputs[2]) if ctx.is_weight(node.inputs[2]) else ctx.operand(
         node.inputs[2], x)
     ctx.assign(node, f"C.plus(C.element_times({normed}, {s}), {b}, {ctx.name_kw(node)})")
+
+
+@HANDLERS.register("InstanceNormalization")
+def emit_instance_norm(ctx: EmitContext, node: Node) -> None:
+    """Per sample and channel over the spatial axes: mean and biased variance by
+    ``reduce_mean``, then the affine [C, 1, ...] scale and shift (CNTK has no op)."""
+    x = node.inputs[0]
+    rank = ctx.rank(x)
+    axes = tuple(ctx.axis(x, a) for a in range(2, rank))
+    ones = (1,) * (rank - 2)
+    scale, bias = (ctx.const(p, lambda a: a.reshape(-1, *ones), "c11")
+                   if ctx.is_weight(p) else f"C.reshape({ctx.ref(p)}, {literal((-1, *ones))})"
+                   for p in node.inputs[1:3])
+    xr = ctx.ref(x)
+    centred = ctx.let(f"C.minus({xr}, C.reduce_mean({xr}, axis={literal(axes)}))", "centred")
+    var = ctx.let(f"C.reduce_mean(C.square({centred}), axis={literal(axes)})", "var")
+    eps = literal(float(node.attr("epsilon")))
+    ctx.assign(node, f"C.plus(C.element_times(C.element_divide({centred}, C.sqrt(C.plus("
+                     f"{var}, {eps}))), {scale}), {bias}, {ctx.name_kw(node)})")

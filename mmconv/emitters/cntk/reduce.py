@@ -16,7 +16,8 @@ from mmconv.ir.core import Node
 
 REDUCE = {"ReduceSum": "C.reduce_sum", "ReduceMean": "C.reduce_mean",
           "ReduceMax": "C.reduce_max", "ReduceMin": "C.reduce_min",
-          "ReduceProd": "C.reduce_prod", "ReduceLogSumExp": "C.reduce_log_sum_exp"}
+          "ReduceProd": "C.reduce_prod", "ReduceLogSumExp": "C.reduce_log_sum_exp",
+          "ReduceL2": "C.reduce_l2"}
 
 
 def _finish(ctx: EmitContext, node: Node, expr: str, keepdims: bool) -> None:

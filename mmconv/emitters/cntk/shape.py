@@ -157,3 +157,97 @@ def emit_pad(ctx: EmitContext, node: Node) -> None:
     extra = f", constant_value={literal(value)}" if mode == "constant" and value else ""
     ctx.assign(node, f"C.pad({ctx.ref(x)}, pattern={literal(pattern)}, "
                      f"mode={_PAD_MODES[mode]}{extra}, {ctx.name_kw(node)})")
+
+
+def take_expr(expr: str, axis: int, indices: list[int]) -> str:
+    """Positions ``indices`` of static axis ``axis`` as one expression: runs of
+    consecutive positions are single ``C.slice`` s, spliced together.  CNTK 2.7's
+    ``gather`` refuses a reference with the batch axis, and a slice is exact."""
+    runs: list[list[int]] = []
+    for i in indices:
+        if runs and i == runs[-1][1]:
+            runs[-1][1] = i + 1
+        else:
+            runs.append([i, i + 1])
+    parts = [f"C.slice({expr}, {axis}, {a}, {b})" for a, b in runs]
+    return parts[0] if len(parts) == 1 else f"C.splice({', '.join(parts)}, axis={axis})"
+
+
+@HANDLERS.register("Gather")
+def emit_gather(ctx: EmitContext, node: Node) -> None:
+    """A weight table read at runtime indices along axis 0: ``C.gather`` (indices come as
+    floats, negative ones wrapped).  Weight indices into a runtime tensor: slices of
+    the positions (:func:`take_expr`), reshaped to the IR's output shape."""
+    x, idx_name = node.inputs[:2]
+    rank = ctx.rank(x)
+    axis = int(node.attr("axis")) % rank
+    out = ctx.shape(node.outputs[0])
+    idx = ctx.weight(idx_name)
+    if idx is None:
+        if not ctx.is_weight(x) or axis != 0:
+            raise ctx.unsupported("runtime indices need X to be a weight gathered along "
+                                  "axis 0 (CNTK's gather)")
+        size = ctx.shape(x)[0]
+        i = ctx.ref(idx_name)
+        wrapped = f"C.plus({i}, C.element_times(C.less({i}, 0), {size}))"
+        ctx.assign(node, f"C.gather({ctx.const(x)}, {wrapped}, {ctx.name_kw(node)})",
+                   batched=ctx.batched(idx_name))
+        return
+    cntk_axis = ctx.axis(x, axis)
+    size = ctx.sample_shape(x)[cntk_axis]
+    flat = [int(i) + size if int(i) < 0 else int(i) for i in idx.reshape(-1)]
+    taken = take_expr(ctx.ref(x), cntk_axis, flat)
+    target = out[1:] if ctx.batched(x) else out
+    if idx.ndim == 1:
+        ctx.assign(node, f"C.alias({taken}, {ctx.name_kw(node)})")
+        return
+    ctx.assign(node, f"C.reshape({taken}, {ints(target)}, {ctx.name_kw(node)})")  # type: ignore[arg-type]
+
+
+@HANDLERS.register("Expand")
+def emit_expand(ctx: EmitContext, node: Node) -> None:
+    """X plus zeros of the output's sample shape: CNTK broadcasts like numpy over the
+    sample and keeps the batch axis.  X's batch must stay X's leading axis.  With
+    batch_like, the zeros come from that tensor (``zeros_like`` of its mean over the
+    sample, reshaped to ones), so the result carries its batch axis."""
+    x, like = node.inputs[0], node.input(1)
+    out = ctx.shape(node.outputs[0])
+    dtype = ctx.cntk_dtype(ctx.dtype(x))
+    if like:
+        if not ctx.batched(like) or ctx.batched(x):
+            raise ctx.unsupported("batch_like must carry the batch and X must not")
+        sample = tuple(int(d) for d in out[1:])  # type: ignore[arg-type]
+        static = f"C.constant(0.0, shape={ints(sample)}, dtype=np.{dtype})"
+        xr = ctx.ref(x)
+        if ctx.rank(x) == len(out):  # X's axis 0 (size 1) faces the batch: drop it
+            xr = f"C.reshape({xr}, {ints(ctx.shape(x)[1:])})"  # type: ignore[arg-type]
+        axes = tuple(range(len(ctx.sample_shape(like))))
+        zeros = f"C.zeros_like(C.reduce_mean({ctx.ref(like)}, axis={literal(axes)}))" \
+            if axes else f"C.zeros_like({ctx.ref(like)})"
+        ones = ctx.let(f"C.reshape({zeros}, {ints((1,) * len(sample))})", "batch_zeros")
+        ctx.assign(node, f"C.plus(C.plus({xr}, {static}), {ones}, {ctx.name_kw(node)})",
+                   batched=True)
+        return
+    if ctx.batched(x) and ctx.rank(x) != len(out):
+        raise ctx.unsupported("a rank increase would move the batch axis")
+    target = out[1:] if ctx.batched(x) else out
+    zeros = f"C.constant(0.0, shape={ints(target)}, dtype=np.{dtype})"  # type: ignore[arg-type]
+    ctx.assign(node, f"C.plus({ctx.ref(x)}, {zeros}, {ctx.name_kw(node)})")
+
+
+@HANDLERS.register("Tile")
+def emit_tile(ctx: EmitContext, node: Node) -> None:
+    """Copies spliced along each repeated sample axis (the batch is not repeated)."""
+    x = node.inputs[0]
+    reps = [int(r) for r in node.attr("repeats")]
+    expr = ctx.ref(x)
+    repeated = [(ctx.axis(x, a), r) for a, r in enumerate(reps) if r != 1]
+    if not repeated:
+        ctx.assign(node, f"C.alias({expr}, {ctx.name_kw(node)})")
+        return
+    for k, (axis, r) in enumerate(repeated):
+        call = f"C.splice({', '.join([expr] * r)}, axis={axis}"
+        if k == len(repeated) - 1:
+            ctx.assign(node, f"{call}, {ctx.name_kw(node)})")
+        else:
+            expr = ctx.let(call + ")", f"tile{axis}")

@@ -125,3 +125,24 @@ def emit_prelu(ctx: EmitContext, node: Node) -> None:
         out_layout = identity(len(out_shape))
     ctx.define(node, f"ops.where(ops.greater_equal({ex}, 0.0), {ex}, ops.multiply({es}, {ex}))",
                out_layout)
+
+
+#: IR op -> the Keras activation of the same formula.
+_NAMED = {"HardSwish": "hard_swish", "Softsign": "softsign", "Mish": "mish"}
+
+
+@HANDLERS.register(*_NAMED)
+def emit_named_activation(ctx: EmitContext, node: Node) -> None:
+    """``layers.Activation(name)``; Keras's hard_swish is x * relu6(x + 3) / 6."""
+    x = node.inputs[0]
+    ctx.define(node, f"layers.Activation({literal(_NAMED[node.op])}, "
+                     f"name={literal(ctx.out(node))}{ctx.dtype_kw(x)})({ctx.var(x)})",
+               ctx.layout(x))
+
+
+@HANDLERS.register("Gelu")
+def emit_gelu(ctx: EmitContext, node: Node) -> None:
+    """``ops.gelu``; approximate=True is the IR's tanh form."""
+    x = node.inputs[0]
+    approximate = node.attr("approximate") == "tanh"
+    ctx.define(node, f"ops.gelu({ctx.var(x)}, approximate={approximate})", ctx.layout(x))

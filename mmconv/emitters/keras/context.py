@@ -61,7 +61,8 @@ _AUTO = re.compile(r"(?:{})(?:_\d+)?".format("|".join(sorted(AUTO_NAMES, key=len
 
 #: Ops that need their (first) input channels-last when it is a feature map.
 SPATIAL = frozenset({"Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool",
-                     "GlobalMaxPool", "LRN", "BatchNormalization", "MaxRoiPool"})
+                     "GlobalMaxPool", "LRN", "BatchNormalization", "MaxRoiPool",
+                     "InstanceNormalization", "Resize", "DepthToSpace", "SpaceToDepth"})
 #: Ops that work in any layout (their axes are remapped): a feature map flowing
 #: through them into a SPATIAL op is made channels-last before them, so a Pad or
 #: Relu in front of the first conv does not force a transpose after it.
@@ -70,7 +71,8 @@ TRANSPARENT = frozenset({
     "Greater", "GreaterOrEqual", "HardSigmoid", "Hardmax", "Identity", "LeakyRelu", "Less",
     "LessOrEqual", "Log", "LogSoftmax", "Max", "Min", "Mul", "Neg", "Not", "PRelu", "Pad",
     "Pow", "Reciprocal", "Relu", "Round", "Selu", "Sigmoid", "Sign", "Slice", "Softmax",
-    "Softplus", "Sqrt", "Sub", "Tanh", "Where"})
+    "Softplus", "Sqrt", "Sub", "Tanh", "Where",
+    "Erf", "Sin", "Cos", "Gelu", "HardSwish", "Softsign", "Mish", "Mod", "And", "Or", "Xor"})
 
 
 def wants_channels_last(graph: Graph) -> set[str]:

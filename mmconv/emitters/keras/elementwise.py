@@ -19,10 +19,11 @@ _MERGE = {"Add": "Add", "Sub": "Subtract", "Mul": "Multiply", "Max": "Maximum",
 _BINARY = {"Add": "add", "Sub": "subtract", "Mul": "multiply", "Div": "divide",
            "Pow": "power", "Max": "maximum", "Min": "minimum", "Equal": "equal",
            "Greater": "greater", "GreaterOrEqual": "greater_equal", "Less": "less",
-           "LessOrEqual": "less_equal"}
+           "LessOrEqual": "less_equal", "And": "logical_and", "Or": "logical_or",
+           "Xor": "logical_xor"}
 _UNARY = {"Abs": "abs", "Neg": "negative", "Exp": "exp", "Log": "log", "Floor": "floor",
           "Ceil": "ceil", "Round": "round", "Sign": "sign", "Sqrt": "sqrt",
-          "Not": "logical_not"}
+          "Not": "logical_not", "Erf": "erf", "Sin": "sin", "Cos": "cos"}
 
 
 @HANDLERS.register(*_BINARY)
@@ -133,3 +134,15 @@ def emit_clip(ctx: EmitContext, node: Node) -> None:
     else:
         expr = f"ops.clip({ex}, {bound(lo)}, {bound(hi)})"
     ctx.define(node, expr, ctx.layout(x))
+
+
+@HANDLERS.register("Mod")
+def emit_mod(ctx: EmitContext, node: Node) -> None:
+    """fmod=0 is ``ops.mod`` (floor mod, the divisor's sign); fmod=1 is
+    sign(A) * (|A| mod |B|), the dividend's sign, exact for ints and floats."""
+    (ea, eb), layout = operands(ctx, node, node.inputs[:2])
+    if node.attr("fmod"):
+        expr = f"ops.multiply(ops.sign({ea}), ops.mod(ops.abs({ea}), ops.abs({eb})))"
+    else:
+        expr = f"ops.mod({ea}, {eb})"
+    ctx.define(node, expr, layout)

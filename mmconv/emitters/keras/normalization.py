@@ -113,3 +113,18 @@ def emit_lrn(ctx: EmitContext, node: Node) -> None:
     ctx.set_weights(win, [("kernel", band.astype(ctx.dtype(x)))])
     ctx.define(node, f"ops.divide({xs}, ops.power(ops.add(ops.multiply({win}, "
                      f"{literal(alpha / size)}), {literal(bias)}), {literal(beta)}))", layout)
+
+
+@HANDLERS.register("InstanceNormalization")
+def emit_instance_norm(ctx: EmitContext, node: Node) -> None:
+    """``layers.GroupNormalization`` with one group per channel is instance normalization;
+    it runs on the channels-last tensor (axis -1)."""
+    x = node.inputs[0]
+    scale = ctx.need_weight(node, node.inputs[1], "the scale")
+    bias = ctx.need_weight(node, node.inputs[2], "the bias")
+    rank = ctx.rank(x)
+    name = ctx.out(node)
+    ctx.define(node, f"layers.GroupNormalization(groups={scale.shape[0]}, axis=-1, "
+                     f"epsilon={literal(float(node.attr('epsilon')))}, name={literal(name)}"
+                     f"{ctx.dtype_kw(x)})({ctx.cl(x)})", channels_last(rank))
+    ctx.set_weights(name, [("gamma", scale.reshape(-1)), ("beta", bias.reshape(-1))])

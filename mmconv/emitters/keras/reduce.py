@@ -9,7 +9,7 @@ from mmconv.emitters.keras.context import HANDLERS, EmitContext
 from mmconv.ir.core import Node
 
 _FN = {"ReduceSum": "sum", "ReduceMean": "mean", "ReduceMax": "max", "ReduceMin": "min",
-       "ReduceProd": "prod", "ReduceLogSumExp": "logsumexp"}
+       "ReduceProd": "prod", "ReduceLogSumExp": "logsumexp", "ReduceL2": "sum"}
 
 
 def _after_drop(layout: tuple[int, ...], dropped: set[int]) -> tuple[int, ...]:
@@ -29,7 +29,12 @@ def emit_reduce(ctx: EmitContext, node: Node) -> None:
     keepdims = bool(node.attr("keepdims"))
     k_axes = tuple(sorted(layout.index(a) for a in axes))
     out_layout = layout if keepdims else _after_drop(layout, set(axes))
-    ctx.define(node, f"ops.{_FN[node.op]}({ctx.var(x)}, axis={literal(k_axes)}, "
+    ex = ctx.var(x)
+    if node.op == "ReduceL2":
+        ctx.define(node, f"ops.sqrt(ops.sum(ops.square({ex}), axis={literal(k_axes)}, "
+                         f"keepdims={keepdims}))", out_layout)
+        return
+    ctx.define(node, f"ops.{_FN[node.op]}({ex}, axis={literal(k_axes)}, "
                      f"keepdims={keepdims})", out_layout)
 
 

@@ -205,3 +205,111 @@ def emit_pad(ctx: EmitContext, node: Node) -> None:
         ctx.line(f"{step} = {expr}")
         cur = step
     ctx.alias(node, ex, layout)
+
+
+def _after_drop(layout: tuple[int, ...], dropped: int) -> tuple[int, ...]:
+    """The layout once IR axis ``dropped`` is gone (the others renumbered)."""
+    return tuple(a - (a > dropped) for a in layout if a != dropped)
+
+
+@HANDLERS.register("Gather")
+def emit_gather(ctx: EmitContext, node: Node) -> None:
+    """``ops.take`` along where the axis sits in the Keras tensor (a scalar or 1-D index
+    keeps the layout; higher-rank indices take the IR's order); a weight table read
+    at runtime indices along axis 0 is a ``layers.Embedding``.  Negative indices are
+    made non-negative (at emit time for weights), as ``take`` needs them."""
+    x, idx_name = node.inputs[:2]
+    rank = ctx.rank(x)
+    axis = int(node.attr("axis")) % rank
+    size = ctx.shape(x)[axis]
+    table, idx = ctx.weight(x), ctx.weight(idx_name)
+    if idx is not None:
+        if (idx < 0).any():
+            if size is None:
+                raise ctx.unsupported(node, "negative indices along a dynamic axis")
+            idx = np.where(idx < 0, idx + size, idx).astype(idx.dtype)
+        index = str(int(idx)) if idx.ndim == 0 else ctx.const(idx, "indices")
+    else:
+        if size is None:
+            raise ctx.unsupported(node, "runtime indices along a dynamic axis")
+        i = ctx.plain(idx_name)
+        index = f"ops.where(ops.less({i}, 0), ops.add({i}, {size}), {i})"
+    if table is not None:
+        if axis == 0 and table.ndim == 2 and idx is None:
+            name = ctx.out(node)
+            ctx.define(node, f"layers.Embedding({table.shape[0]}, {table.shape[1]}, "
+                             f"name={literal(name)}{ctx.dtype_kw(x)})({index})",
+                       identity(ctx.rank(node.outputs[0])))
+            ctx.set_weights(name, [("embeddings", table)])
+            return
+        ctx.define(node, f"ops.take({ctx.const(table, 'table')}, {index}, axis={axis})",
+                   identity(ctx.rank(node.outputs[0])))
+        return
+    idx_rank = ctx.rank(idx_name)
+    if idx_rank <= 1:
+        layout = ctx.perm_of(x)
+        out_layout = _after_drop(layout, axis) if idx_rank == 0 else layout
+        ctx.define(node, f"ops.take({ctx.var(x)}, {index}, axis={layout.index(axis)})",
+                   out_layout)
+        return
+    ctx.define(node, f"ops.take({ctx.plain(x)}, {index}, axis={axis})",
+               identity(ctx.rank(node.outputs[0])))
+
+
+def _expand_to_batch(ctx: EmitContext, node: Node) -> None:
+    """X broadcast to the static rest of the output, plus zeros [N, 1, ...] made from
+    batch_like (zeros_like of its mean over the other axes: its values never matter)."""
+    x, like = node.inputs[0], node.input(1)
+    out = ctx.shape(node.outputs[0])
+    static = (1, *(int(d) for d in out[1:]))  # type: ignore[arg-type]
+    array = ctx.weight(x)
+    if array is not None:
+        ex = ctx.const(np.broadcast_to(array, static).astype(array.dtype), "value")
+    else:
+        ex = f"ops.broadcast_to({ctx.plain(x)}, {literal(static)})"
+    layout = ctx.perm_of(like)
+    batch_axis = layout.index(0)
+    others = tuple(i for i in range(ctx.rank(like)) if i != batch_axis)
+    lv = ctx.var(like)
+    zeros = f"ops.zeros_like(ops.mean({lv}, axis={literal(others)}))" if others else \
+        f"ops.zeros_like({lv})"
+    ones = (-1,) + (1,) * (len(out) - 1)
+    zeros = f"ops.cast(ops.reshape({zeros}, {literal(ones)}), {literal(ctx.dtype(x))})"
+    ctx.define(node, f"ops.add({ex}, {zeros})", identity(len(out)))
+
+
+@HANDLERS.register("Expand")
+def emit_expand(ctx: EmitContext, node: Node) -> None:
+    """``ops.broadcast_to`` when the output is static; with the dynamic batch kept from X,
+    a broadcasting add of zeros (or of False for bools) of the other dims; with
+    batch_like, zeros carrying that tensor's batch."""
+    if node.input(1):
+        _expand_to_batch(ctx, node)
+        return
+    x = node.inputs[0]
+    out = ctx.shape(node.outputs[0])
+    if ctx.rank(x) == len(out):
+        layout = ctx.perm_of(x)
+        ex = ctx.var(x)
+    else:
+        layout, ex = identity(len(out)), ctx.plain(x)
+    target = [out[a] for a in layout]
+    if all(d is not None for d in target):
+        ctx.define(node, f"ops.broadcast_to({ex}, {literal(tuple(target))})", layout)
+        return
+    ones = tuple(1 if d is None else int(d) for d in target)
+    dtype = ctx.dtype(x)
+    if dtype == "bool":
+        expr = f"ops.logical_or({ex}, ops.zeros({literal(ones)}, dtype='bool'))"
+    else:
+        expr = f"ops.add({ex}, ops.zeros({literal(ones)}, dtype={literal(dtype)}))"
+    ctx.define(node, expr, layout)
+
+
+@HANDLERS.register("Tile")
+def emit_tile(ctx: EmitContext, node: Node) -> None:
+    """``ops.tile`` with the repeats in the Keras tensor's axis order."""
+    x = node.inputs[0]
+    layout = ctx.perm_of(x)
+    reps = [int(node.attr("repeats")[a]) for a in layout]
+    ctx.define(node, f"ops.tile({ctx.var(x)}, {literal(tuple(reps))})", layout)

@@ -95,11 +95,21 @@ def emit_gather(ctx: EmitContext, node: Node) -> None:
 
 @HANDLERS.register("Expand")
 def emit_expand(ctx: EmitContext, node: Node) -> None:
-    """ONNX Expand (opset 8) broadcasts both ways, so the IR's 0/-1 ("X's dim") are 1."""
+    """ONNX Expand (opset 8) broadcasts both ways, so the IR's 0/-1 ("X's dim") are 1;
+    with batch_like, the target's first dim is that tensor's batch, read by Shape."""
     ctx.require(node, 8)
     shape = [1 if d in (0, -1) else int(d) for d in node.attr("shape")]
-    ctx.add("Expand", [node.inputs[0], ctx.int64s(shape, "shape")], node.outputs,
-            name=node.name)
+    like = node.input(1)
+    if like:
+        rank = ctx.rank(node.outputs[0])
+        padded = [1] * rank + shape
+        rest = padded[len(padded) - rank + 1:]
+        batch = ctx.add("Gather", [ctx.add("Shape", [like])[0], ctx.int64s([0], "axis0")],
+                        axis=0)[0]
+        target = ctx.add("Concat", [batch, ctx.int64s(rest, "shape")], axis=0)[0]
+    else:
+        target = ctx.int64s(shape, "shape")
+    ctx.add("Expand", [node.inputs[0], target], node.outputs, name=node.name)
 
 
 @HANDLERS.register("Tile")

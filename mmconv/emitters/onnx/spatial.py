@@ -48,8 +48,9 @@ def emit_resize(ctx: EmitContext, node: Node) -> None:
         "coordinate_transformation_mode": str(node.attr("coordinate_transformation_mode")),
         "nearest_mode": str(node.attr("nearest_mode")),
     }
-    empty = ctx.const(np.zeros(0, np.float32), "empty")
-    roi = "" if ctx.opset >= 13 else empty
+    # roi (and scales when sizes are given) are required inputs before opset 13
+    empty = "" if ctx.opset >= 13 else ctx.const(np.zeros(0, np.float32), "empty")
+    roi = empty
     if node.attr("scales"):
         inputs = [x, roi, ctx.const(np.asarray(scales, np.float32), "scales")]
     else:
@@ -68,7 +69,7 @@ def emit_resize(ctx: EmitContext, node: Node) -> None:
                                      ctx.int64s([lead], "end")])[0]
             sizes = ctx.add("Concat", [head, ctx.int64s(out_shape[lead:], "sizes")],
                             axis=0)[0]
-        inputs = [x, roi, "" if ctx.opset >= 13 else empty, sizes]
+        inputs = [x, roi, empty, sizes]
     ctx.add("Resize", inputs, node.outputs, name=node.name, **attrs)
 
 

@@ -134,23 +134,22 @@ def _slice_text(start: int, end: int, step: int, size: int | None) -> str:
 def emit_gather(ctx: EmitContext, node: Node) -> None:
     """Indexing along the axis (``x[:, idx]``, numpy's rule for the output shape); a
     weight table with runtime indices on axis 0 is an ``nn.Embedding``.  Negative
-    weight indices are made non-negative at emit time, runtime ones at run time."""
+    weight indices are made non-negative at emit time, runtime ones at run time (with
+    the axis length read from X when it is dynamic)."""
     x_name, idx_name = node.inputs[:2]
     rank = ctx.rank(x_name)
     axis = norm_axis(int(node.attr("axis")), rank)
     size = ctx.shape(x_name)[axis]
     table, idx = ctx.weight(x_name), ctx.weight(idx_name)
     if idx is not None and idx.ndim == 0:
+        # Python indexing counts a negative index from the end, as ONNX does
         i = int(idx) + (size if int(idx) < 0 and size is not None else 0)
-        if i < 0:
-            raise ctx.unsupported(node, "a negative index along a dynamic axis")
         ctx.assign(node, f"{ctx.value(x_name)}[{', '.join([':'] * axis + [str(i)])}]")
         return
     index = ctx.value(idx_name)
     if idx is None or (idx < 0).any():
-        if size is None:
-            raise ctx.unsupported(node, "indices that may be negative along a dynamic axis")
-        index = f"torch.where({index} < 0, {index} + {size}, {index})"
+        length = str(size) if size is not None else f"{ctx.value(x_name)}.shape[{axis}]"
+        index = f"torch.where({index} < 0, {index} + {length}, {index})"
     if ctx.dtype(idx_name) != "int64":
         index = f"{index}.long()"
     if table is not None and axis == 0 and table.ndim == 2 and idx is None:
@@ -163,9 +162,12 @@ def emit_gather(ctx: EmitContext, node: Node) -> None:
 
 @HANDLERS.register("Expand")
 def emit_expand(ctx: EmitContext, node: Node) -> None:
-    """``expand`` to the output shape (-1 keeps a dynamic dim of X)."""
-    out = [-1 if d is None else int(d) for d in ctx.shape(node.outputs[0])]
-    ctx.assign(node, f"{ctx.value(node.inputs[0])}.expand({out})")
+    """``expand`` to the output shape (-1 keeps a dynamic dim of X; with batch_like, the
+    first dim is that tensor's batch, read at run time)."""
+    dims = ["-1" if d is None else str(d) for d in ctx.shape(node.outputs[0])]
+    if node.input(1):
+        dims[0] = f"{ctx.value(node.input(1))}.shape[0]"
+    ctx.assign(node, f"{ctx.value(node.inputs[0])}.expand([{', '.join(dims)}])")
 
 
 @HANDLERS.register("Tile")

@@ -16,7 +16,6 @@ import numpy as np
 
 from mmconv.emitters.codegen import literal
 from mmconv.emitters.pytorch.context import HANDLERS, EmitContext
-from mmconv.errors import IRError
 from mmconv.ir.core import Node
 from mmconv.ir.ops.spatial import resize_axis_map, resized_axes
 
@@ -59,10 +58,9 @@ def _native(node: Node, axes: list[tuple[int, int, int, float]], rank: int) -> s
 def emit_resize(ctx: EmitContext, node: Node) -> None:
     x_name = node.inputs[0]
     in_shape, out_shape = ctx.shape(x_name), ctx.shape(node.outputs[0])
-    try:
-        axes = resized_axes(node, in_shape, out_shape)
-    except IRError as exc:
-        raise ctx.unsupported(node, str(exc).split(": ", 1)[-1]) from None
+    axes, dynamic = resized_axes(node, in_shape, out_shape)
+    if dynamic:
+        raise ctx.unsupported(node, f"axis {dynamic[0]} is dynamic (the batch) and resized")
     x = ctx.value(x_name)
     rank = len(in_shape)
     native = _native(node, axes, rank)

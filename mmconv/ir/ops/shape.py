@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from mmconv.errors import IRError
-from mmconv.ir.core import Node, Value
+from mmconv.ir.core import Dim, Node, Value
 from mmconv.ir.ops._common import broadcast, need, norm_axis
 from mmconv.ir.registry import Attr, op
 
@@ -218,26 +218,33 @@ def infer_gather(node: Node, inputs: list[Value | None]) -> list[tuple]:
     return [(x.dtype, x.shape[:axis] + idx.shape + x.shape[axis + 1:])]
 
 
-def expand_shape(node: Node, shape: tuple, target: tuple) -> tuple:
-    """Expand's output shape: ``target`` (0/-1 keep X's dim) broadcast with X's shape."""
+def expand_shape(node: Node, shape: tuple, target: tuple, batch: Dim | str = "") -> tuple:
+    """Expand's output shape: ``target`` (0/-1 keep X's dim) broadcast with X's shape;
+    with ``batch`` (the batch_like input's axis 0, given) that is output axis 0."""
     rank = max(len(shape), len(target))
     x = (1,) * (rank - len(shape)) + tuple(shape)
     t = list((1,) * (rank - len(target)) + tuple(target))
     for i, d in enumerate(t):
-        if d in (0, -1):
+        if i == 0 and batch != "":
+            if x[0] != 1:
+                raise IRError(f"node {node.name!r} (Expand): with batch_like, X's axis facing "
+                              f"output axis 0 must be 1 (X is {list(shape)})")
+            t[0] = 1
+        elif d in (0, -1):
             if i < rank - len(shape):
                 raise IRError(f"node {node.name!r} (Expand): {d} at axis {i} of {list(target)}"
                               f" has no axis of X to copy (X is {list(shape)})")
             t[i] = 1  # broadcasting against 1 keeps X's dim, dynamic or not
         elif d < -1:
             raise IRError(f"node {node.name!r} (Expand): invalid dim {d} in {list(target)}")
-    return broadcast(node, [x, tuple(t)])
+    out = broadcast(node, [x, tuple(t)])
+    return out if batch == "" else (batch, *out[1:])
 
 
 @op(
     "Expand",
     onnx="Expand",
-    inputs=["X"],
+    inputs=["X", "batch_like?"],
     attrs={"shape": Attr("ints", doc="the target shape, right-aligned with X; 1, 0 or -1 "
                          "keep X's dim at that axis")},
     doc="""Broadcast X to ``shape`` as ONNX Expand (bidirectional, numpy rules: shapes are
@@ -245,13 +252,21 @@ def expand_shape(node: Node, shape: tuple, target: tuple) -> tuple:
     max(rank X, len shape)), with the shape static. 0 and -1 in ``shape`` mean "keep X's
     dim here" (like 1, but stating that the dim is X's: how a frontend writes an axis
     that is dynamic, the batch, after folding Shape sub-graphs; -1 as torch's expand);
-    they must face an axis of X. Growing a size-1 axis of X to the dynamic batch is not
-    expressible with a static shape; frontends refuse it (or broadcast through an
-    elementwise op with a tensor that has the batch).""",
+    they must face an axis of X. Growing a size-1 axis of X to the dynamic batch (a
+    class token expanded to the batch, torch's ``cls.expand(n, -1, -1)``) takes the
+    optional ``batch_like``: output axis 0 is then that tensor's axis 0 (its batch),
+    X's axis facing it must be 1, and shape[0] is not read (write -1). Only the
+    values' shape of batch_like matters, never its values.""",
 )
 def infer_expand(node: Node, inputs: list[Value | None]) -> list[tuple]:
     x = need(node, inputs, 0)
-    return [(x.dtype, expand_shape(node, x.shape, tuple(node.attr("shape"))))]
+    like = inputs[1] if len(inputs) > 1 else None
+    batch: Dim | str = ""
+    if like is not None:
+        if like.rank == 0:
+            raise IRError(f"node {node.name!r} (Expand): batch_like must have an axis 0")
+        batch = like.shape[0]
+    return [(x.dtype, expand_shape(node, x.shape, tuple(node.attr("shape")), batch))]
 
 
 @op(

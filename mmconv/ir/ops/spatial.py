@@ -108,7 +108,8 @@ def nearest_index(mode: str, c: float) -> int:
     (in - 1) / (out - 1); asymmetric x / scale; tf_half_pixel_for_nn (x + 0.5) / scale.
     nearest takes the input at c rounded by nearest_mode (clamped to the axis); linear
     interpolates between the two neighbours of c clamped to [0, in - 1], separably per
-    axis. Targets resize only the spatial axes (scale 1 on N and C).""",
+    axis. Frontends resize the spatial axes; PyTorch, Keras and CNTK refuse resizing a
+    dynamic axis (the batch).""",
 )
 def infer_resize(node: Node, inputs: list[Value | None]) -> list[tuple]:
     x = need(node, inputs, 0)
@@ -198,19 +199,21 @@ def resize_axis_map(node: Node, n_in: int, n_out: int, scale: float
     return i0, i1, w
 
 
-def resized_axes(node: Node, in_shape: Shape, out_shape: Shape) -> list[tuple[int, int, int,
-                                                                            float]]:
-    """The axes a Resize really changes: (axis, in, out, scale), all sizes static.
+def resized_axes(node: Node, in_shape: Shape, out_shape: Shape,
+                 ) -> tuple[list[tuple[int, int, int, float]], list[int]]:
+    """The axes a Resize really changes, as (axis, in, out, scale) with static sizes,
+    and the resized axes that are dynamic (the batch), which emitters refuse.
 
-    An axis whose size stays and whose transform is the identity is left out (scale
-    1 maps every pixel onto itself in every mode); an IRError for a dynamic one.
+    An axis whose size stays and whose scale is 1 is left out: every mode maps each
+    pixel onto itself then.
     """
     scales = resize_scales(node, in_shape, out_shape)
-    axes = []
+    axes, dynamic = [], []
     for axis, (n_in, n_out, s) in enumerate(zip(in_shape, out_shape, scales, strict=True)):
         if n_in == n_out and s == 1.0:
             continue
         if n_in is None or n_out is None:
-            raise IRError(f"node {node.name!r} (Resize): axis {axis} is dynamic and resized")
-        axes.append((axis, n_in, n_out, s))
-    return axes
+            dynamic.append(axis)
+        else:
+            axes.append((axis, n_in, n_out, s))
+    return axes, dynamic

@@ -47,6 +47,7 @@ EXPECTED_UNSUPPORTED = {
     "concat_channels",  # a constant that differs along the batch axis
     "conv_depthwise_1d",  # grouped 1-D conv: wrong or mkl err -127 on CPU
     "cumsum_batch_axis",  # along the dynamic batch axis
+    "gather_runtime_indices_of_activation",  # CNTK's gather wants a weight table
     "max_roi_pool",  # boxes not in the per-sample form of CNTK's roipooling
 }
 
@@ -382,3 +383,17 @@ def test_every_batch_norm_has_a_named_running_count(tmp_path: Path) -> None:
     n_bn = code.count("C.batch_normalization(")
     assert n_bn > 0
     assert code.count("running_count=C.constant(0, shape=(), dtype=np.float32, name=") == n_bn
+
+
+@pytest.mark.parametrize("form, why", [
+    ("resize_batch", "dynamic"), ("tile_batch", "batch axis"),
+    ("expand_moves_batch", "batch axis"), ("gather_runtime_dynamic_axis", "weight"),
+])
+def test_new_op_forms_refused(form: str, why: str, tmp_path: Path) -> None:
+    """Forms of the ONNX/Keras-era ops CNTK 2.7 cannot express: one clear error each."""
+    from tests.emitters.ir_cases import refused_forms
+
+    with pytest.raises(UnsupportedError, match=why) as info:
+        cntk_emitter.emit_code(refused_forms()[form], tmp_path / "m.py", tmp_path / "m.npy")
+    assert "node 'n'" in str(info.value) and "CNTK" in str(info.value)
+    assert not (tmp_path / "m.py").exists()

@@ -152,3 +152,33 @@ def test_add_broadcasts_where_keras_ops_add_would_bias_add(x_shape: tuple, b_sha
     x = rng.standard_normal((2, *x_shape[1:])).astype(np.float32)
     model, _ = build_model(g)
     assert_close(x + b, np.asarray(model([x])["y"]), name=str(x_shape))
+
+
+@pytest.mark.parametrize("form, why", [
+    ("resize_batch", "dynamic"), ("gather_runtime_dynamic_axis", "dynamic axis"),
+])
+def test_new_op_forms_refused(form: str, why: str) -> None:
+    """A resize of the batch, runtime indices into a dynamic axis: refused per node."""
+    from ..ir_cases import refused_forms
+
+    with pytest.raises(UnsupportedError, match=why) as info:
+        build_model(refused_forms()[form])
+    assert "node 'n'" in str(info.value)
+
+
+@pytest.mark.parametrize("form", ["tile_batch", "expand_moves_batch"])
+def test_new_op_forms_on_the_batch_run(form: str) -> None:
+    """Keras tiles along the batch and expands it into a new leading axis."""
+    g = refused_forms_graph(form)
+    x = np.arange(6, dtype=np.float32).reshape(2, 3) if form == "expand_moves_batch" \
+        else np.arange(12, dtype=np.float32).reshape(2, 2, 3)
+    model, _ = build_model(g)
+    have = np.asarray(model([x])["n"])
+    want = np.tile(x, (2, 1, 1)) if form == "tile_batch" else np.broadcast_to(x, (2, 2, 3))
+    np.testing.assert_array_equal(have, want)
+
+
+def refused_forms_graph(form: str) -> Graph:
+    from ..ir_cases import refused_forms
+
+    return refused_forms()[form]

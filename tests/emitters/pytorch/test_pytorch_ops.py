@@ -50,3 +50,37 @@ def test_ir_ops_without_handler() -> None:
 def test_every_ir_op_has_a_case() -> None:
     covered = {n.op for build in CASES.values() for n in build().graph.nodes}
     assert not {s.name for s in all_schemas()} - covered
+
+
+def test_resize_of_the_batch_refused() -> None:
+    """PyTorch resizes static axes only: a resized dynamic batch is one clear error."""
+    from mmconv.emitters.pytorch import emit
+    from mmconv.errors import UnsupportedError
+
+    from ..ir_cases import refused_forms
+
+    with pytest.raises(UnsupportedError, match=r"node 'n'.*dynamic"):
+        emit(refused_forms()["resize_batch"])
+
+
+@pytest.mark.parametrize("form", ["tile_batch", "expand_moves_batch",
+                                  "gather_runtime_dynamic_axis"])
+def test_batch_forms_run(form: str) -> None:
+    """Tile along the batch, Expand moving it, runtime indices into it: eager and
+    TorchScript agree with numpy."""
+    from ..ir_cases import refused_forms
+
+    g = refused_forms()[form]
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    feeds: dict[str, np.ndarray] = {"x": x}
+    if form == "tile_batch":
+        feeds["x"] = x.reshape(2, 2, 3)
+        want = np.tile(feeds["x"], (2, 1, 1))
+    elif form == "expand_moves_batch":
+        want = np.broadcast_to(x, (2, 4, 3))
+    else:
+        feeds["i"] = np.asarray([3, -1], np.int64)
+        want = x[[3, -1]]
+    eager, script, _ = run_both(g, feeds)
+    _check(form, want, eager[0])
+    _check(form, want, script[0])
