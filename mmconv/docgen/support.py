@@ -11,20 +11,42 @@ from __future__ import annotations
 import importlib
 from itertools import groupby
 
-from mmconv.dispatch import Registry
+from mmconv.dispatch import Registry, VersionedRegistry
 from mmconv.emitters import EMITTERS
 from mmconv.frontends import FRONTENDS
 from mmconv.ir.registry import all_schemas
 
 
-def _frontend_registries(module: str) -> list[Registry]:
+def _frontend_registries(module: str) -> list[Registry | VersionedRegistry]:
     converters = importlib.import_module(f"{module}.converters")
-    return [v for v in vars(converters).values() if isinstance(v, Registry)]
+    return [v for v in vars(converters).values()
+            if isinstance(v, (Registry, VersionedRegistry))]
+
+
+def _versioned_op(registry: VersionedRegistry, op: str) -> str:
+    """```Clip` 7-10, 11+``: the opset ranges of each converter of the op."""
+    spans = [f"{a}+" if b is None else (f"{a}" if a == b else f"{a}-{b}")
+             for a, b in registry.ranges(op)]
+    return f"`{op}` {', '.join(spans)}"
+
+
+def _render_versioned(registry: VersionedRegistry) -> list[str]:
+    ops = sorted(registry, key=lambda k: (registry.family(k), k))
+    lines = [f"{registry.kind}: {len(ops)} ops, each with the opset ranges its converters "
+             f"handle (a new range where the op's semantics changed).", "",
+             "| family | source ops (opsets) |", "|---|---|"]
+    for family, group in groupby(ops, key=registry.family):
+        lines.append(f"| {family} | {', '.join(_versioned_op(registry, op) for op in group)} |")
+    lines.append("")
+    return lines
 
 
 def _render_frontend(name: str, module: str) -> list[str]:
     lines = [f"## Frontend: {name}", ""]
     for registry in _frontend_registries(module):
+        if isinstance(registry, VersionedRegistry):
+            lines += _render_versioned(registry)
+            continue
         ops = sorted(registry, key=lambda k: (registry.family(k), k))
         lines += [f"{registry.kind}: {len(ops)} ops.", "", "| family | source ops |",
                   "|---|---|"]

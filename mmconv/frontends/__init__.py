@@ -22,6 +22,7 @@ from mmconv.dispatch import import_by_name
 FRONTENDS = {
     "cntk": "mmconv.frontends.cntk",
     "keras": "mmconv.frontends.keras",
+    "onnx": "mmconv.frontends.onnx",
 }
 ALIASES: dict[str, str] = {}
 

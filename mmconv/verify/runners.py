@@ -53,7 +53,7 @@ def run_cntk_target(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
                      output_names=list(graph.outputs))
 
 
-@RUNNERS.register("onnx")
+@TARGET_RUNNERS.register("onnx")
 def run_onnx_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
                    ) -> list[np.ndarray]:
     """onnxruntime; the ONNX emitter keeps IR input and output names."""
@@ -62,6 +62,28 @@ def run_onnx_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
     runner = OnnxRunner(path)
     outputs = runner.run_dict({v.name: inputs[v.name] for v in graph.inputs})
     return [outputs[name] for name in graph.outputs]
+
+
+@RUNNERS.register("onnx")
+def run_onnx_source(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
+                    ) -> list[np.ndarray]:
+    """onnxruntime on a source ONNX file: fed and read by the names the ONNX frontend
+    recorded (the IR's are sanitized); an IR from elsewhere has none, so IR names."""
+    from mmconv.verify.onnx_runner import OnnxRunner
+
+    names = [v.name for v in graph.inputs]
+    if graph.metadata.get("source_framework") == "onnx":
+        in_names = _source_names(graph, "source_inputs", names)
+        out_names = _source_names(graph, "source_outputs", list(graph.outputs))
+    else:
+        in_names, out_names = names, list(graph.outputs)
+    runner = OnnxRunner(path)
+    extra = [n for n in out_names if n not in runner.output_names]
+    if extra:  # --dstNodeName picked values inside the graph
+        runner = OnnxRunner(path, extra_outputs=extra)
+    feeds = {src: inputs[v.name] for src, v in zip(in_names, graph.inputs, strict=True)}
+    outputs = runner.run_dict(feeds)
+    return [outputs[name] for name in out_names]
 
 
 @RUNNERS.register("pytorch", "torch")
