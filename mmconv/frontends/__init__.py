@@ -23,8 +23,9 @@ FRONTENDS = {
     "cntk": "mmconv.frontends.cntk",
     "keras": "mmconv.frontends.keras",
     "onnx": "mmconv.frontends.onnx",
+    "tensorflow": "mmconv.frontends.tensorflow",
 }
-ALIASES: dict[str, str] = {}
+ALIASES: dict[str, str] = {"tf": "tensorflow", "tf.keras": "keras"}
 
 
 def get_frontend(name: str) -> ModuleType:
