@@ -118,13 +118,13 @@ def to_onnx(path: str, *, input_names: list[str] | None = None,
 
 
 def _shape_override(names: list[str] | None, shapes: list[tuple[int, ...]] | None
-                    ) -> dict[str, list[int]] | None:
+                    ) -> dict[str, list[int | None]] | None:
     """--inputShape (without the batch) as tf2onnx's shape_override (batch left dynamic)."""
     if not shapes:
         return None
     if not names or len(names) != len(shapes):
         raise UsageError(f"--inputShape gives {len(shapes)} shapes for inputs {names}")
-    return {n: [-1, *s] for n, s in zip(names, shapes, strict=True)}
+    return {n: [None, *s] for n, s in zip(names, shapes, strict=True)}
 
 
 def convert(network: str | None, weights: str | None, *,
