@@ -18,7 +18,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 MODELS = ["ResNet50", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large", "EfficientNetB0",
           "EfficientNetV2B0", "DenseNet121", "Xception", "ConvNeXtTiny", "NASNetMobile",
@@ -26,7 +26,7 @@ MODELS = ["ResNet50", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large", "Ef
 EXT = {"onnx": ".onnx", "pytorch": ".pt", "keras": ".keras", "cntk": ".model"}
 
 
-def build(name: str, seed: int = 0):  # noqa: ANN201
+def build(name: str, seed: int = 0):
     import keras
 
     kwargs = {"weights": None, "classifier_activation": None}
