@@ -29,9 +29,7 @@ EXT = {"onnx": ".onnx", "pytorch": ".pt", "keras": ".keras", "cntk": ".model"}
 def build(name: str, seed: int = 0):
     import keras
 
-    kwargs = {"weights": None, "classifier_activation": None}
-    if name.startswith("NASNet"):
-        kwargs["input_shape"] = (224, 224, 3)
+    kwargs = {"weights": None, "classifier_activation": None, "input_shape": (224, 224, 3)}
     model = getattr(keras.applications, name)(**kwargs)
     rng = np.random.default_rng(seed)
     for layer in model.layers:
