@@ -36,6 +36,21 @@ def test_conv_families(tmp_path: Path) -> None:
     check(conv_model(), tmp_path, ALL_TARGETS, ("keras", "h5"))
 
 
+def test_keras_to_keras_has_zero_transposes(tmp_path: Path) -> None:
+    """The IR keeps one Transpose after the NHWC input; the Keras emitter cancels it
+    against its own channels-last layout: the generated model permutes nothing."""
+    from mmconv.emitters.keras.builder import generate
+    from mmconv.frontends.keras import convert
+
+    path = tmp_path / "convs.keras"
+    conv_model().save(str(path))
+    graph = convert(None, str(path))
+    assert [n.op for n in graph.nodes].count("Transpose") == 1
+    generated = generate(graph)
+    assert generated.transposes == []
+    assert "Permute" not in generated.code and "ops.transpose" not in generated.code
+
+
 def padding_model() -> keras.Model:
     """TF "same" puts the odd pixel at the end: even and odd sizes, strides 1-3, kernels
     2-4, for Conv2D, MaxPooling2D and AveragePooling2D (whose count skips the padding)."""
