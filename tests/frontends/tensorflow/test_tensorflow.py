@@ -36,7 +36,8 @@ def _net() -> keras.Model:
 
 
 def _run(path: Path, target: str, tmp: Path, x: np.ndarray, extra: list[str]) -> np.ndarray:
-    out = tmp / f"out-{target}.{ {'onnx': 'onnx', 'cntk': 'model', 'pytorch': 'pt'}[target]}"
+    suffix = {"onnx": "onnx", "cntk": "model", "pytorch": "pt", "keras": "keras"}[target]
+    out = tmp / f"out-{target}.{suffix}"
     assert mmconvert.main(["-sf", "tensorflow", "-iw", str(path), "-df", target, "-om",
                            str(out), *extra]) == 0
     graph = tf_frontend.convert(None, str(path), **_names(extra))
@@ -68,7 +69,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray
     return path, x, ref
 
 
-@pytest.mark.parametrize("target", ["onnx", "pytorch"])
+@pytest.mark.parametrize("target", ["onnx", "pytorch", "keras"])
 def test_saved_model(exported: tuple, tmp_path: Path, target: str) -> None:
     path, x, ref = exported
     result = compare("saved_model", ref, np.asarray(_run(path, target, tmp_path, x, [])))
