@@ -142,7 +142,7 @@ def convert(network: str | None, weights: str | None, *,
         raise UsageError(f"{path}: a Keras file; convert it with -sf keras")
     proto, how = to_onnx(path, input_names=input_names, output_names=output_names,
                          input_shapes=input_shapes)
-    log.info("tensorflow: %s", how)
+    log.warning("tensorflow source: %s", how)  # a notice: the CLI prints it on stderr
     with tempfile.TemporaryDirectory(prefix="mmconv-tf-") as tmp:
         onnx_path = Path(tmp) / "model.onnx"
         onnx_path.write_bytes(proto.SerializeToString())
