@@ -128,7 +128,8 @@ def _feeds_nhwc(graph: Graph, inputs: Mapping[str, np.ndarray]) -> list[np.ndarr
 
 @RUNNERS.register("keras")
 def run_keras(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-    """A ``.keras`` file loaded by Keras alone; outputs are keyed by IR name."""
+    """A ``.keras`` (or ``.h5``) file loaded by Keras alone: a model mmconv wrote returns
+    a dict keyed by IR name, a source model (``-sf keras --verify``) its outputs in order."""
     import os
 
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -137,8 +138,13 @@ def run_keras(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]) -> lis
     model = keras.models.load_model(str(path))
     nhwc = _nhwc([tuple(t.shape) for t in model.inputs], graph)
     feeds = _feeds_nhwc(graph, inputs) if nhwc else [inputs[v.name] for v in graph.inputs]
-    got = model(feeds, training=False)
-    outs = [np.asarray(got[name]) for name in graph.outputs]
+    got = model(feeds if len(feeds) > 1 else feeds[0], training=False)
+    if isinstance(got, dict):  # mmconv's Keras models: keyed by IR output name
+        outs = [np.asarray(got[name]) for name in graph.outputs]
+    elif isinstance(got, (list, tuple)):  # a source model (-sf keras): in output order
+        outs = [np.asarray(g) for g in got]
+    else:
+        outs = [np.asarray(got)]
     return _to_nchw(outs, graph) if nhwc else outs
 
 

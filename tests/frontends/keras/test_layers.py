@@ -187,3 +187,14 @@ def test_cntk_target(tmp_path: Path, cntk_python: str) -> None:
     """Keras -> CNTK 2.7 through mmconv's IR (the seed's path without any ONNX importer)."""
     check(conv_model(dilated=False), tmp_path, ("cntk",))  # CNTK: no dilation on CPU
     check(nested_model(), tmp_path, ("cntk",))
+
+
+def test_mmconvert_verify_runs_the_keras_source(tmp_path: Path) -> None:
+    """mmconvert -sf keras --verify: Keras runs the source file (several outputs, .h5)."""
+    from mmconv.cli import mmconvert
+
+    path = tmp_path / "nested.h5"
+    nested_model().save(str(path))
+    out = tmp_path / "nested.onnx"
+    assert mmconvert.main(["-sf", "keras", "-iw", str(path), "-df", "onnx", "-om", str(out),
+                           "--verify"]) == 0
