@@ -8,6 +8,8 @@ odd pixel at the END (``pad_total // 2`` before), exactly as TensorFlow computes
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from mmconv.errors import UnsupportedError
@@ -75,19 +77,35 @@ def _out_name(layer: Layer) -> str:
     return layer.name if act in (None, "linear") else f"{layer.name}/conv"
 
 
-@CONVERTERS.register("Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D",
-                     "Convolution3D")
-def conv(ctx: KerasContext, layer: Layer, xs: list[Tensor], _i: int) -> list[Tensor]:
-    t = xs[0]
+@dataclass
+class _Window:
+    """What every convolution reads first: its input channels-first and its window."""
+
+    n: int
+    perm: tuple[int, ...]
+    x: str
+    cin: int
+    kernel: list[int]
+    strides: list[int]
+    dilations: list[int]
+
+
+def _window(ctx: KerasContext, layer: Layer, t: Tensor) -> _Window:
     rank = len(t.perm)
     n = rank - 2
     perm = spatial_perm(layer, rank)
     x = ctx.in_perm(t, perm, layer.name)
-    cin = ctx.shape(x)[1]
+    return _Window(n, perm, x, ctx.shape(x)[1], ints(cfg(layer, "kernel_size"), n),
+                   ints(cfg(layer, "strides", 1), n), ints(cfg(layer, "dilation_rate", 1), n))
+
+
+@CONVERTERS.register("Conv1D", "Conv2D", "Conv3D", "Convolution1D", "Convolution2D",
+                     "Convolution3D")
+def conv(ctx: KerasContext, layer: Layer, xs: list[Tensor], _i: int) -> list[Tensor]:
+    win = _window(ctx, layer, xs[0])
+    n, perm, x, cin = win.n, win.perm, win.x, win.cin
+    kernel, strides, dilations = win.kernel, win.strides, win.dilations
     groups = int(cfg(layer, "groups", 1) or 1)
-    kernel = ints(cfg(layer, "kernel_size"), n)
-    strides = ints(cfg(layer, "strides", 1), n)
-    dilations = ints(cfg(layer, "dilation_rate", 1), n)
     filters = int(cfg(layer, "filters"))
     expected = [("kernel", (*kernel, cin // groups, filters))]
     if cfg(layer, "use_bias", True):
@@ -104,16 +122,10 @@ def conv(ctx: KerasContext, layer: Layer, xs: list[Tensor], _i: int) -> list[Ten
 
 @CONVERTERS.register("DepthwiseConv1D", "DepthwiseConv2D")
 def depthwise(ctx: KerasContext, layer: Layer, xs: list[Tensor], _i: int) -> list[Tensor]:
-    t = xs[0]
-    rank = len(t.perm)
-    n = rank - 2
-    perm = spatial_perm(layer, rank)
-    x = ctx.in_perm(t, perm, layer.name)
-    cin = ctx.shape(x)[1]
+    win = _window(ctx, layer, xs[0])
+    n, perm, x, cin = win.n, win.perm, win.x, win.cin
+    kernel, strides, dilations = win.kernel, win.strides, win.dilations
     mult = int(cfg(layer, "depth_multiplier", 1))
-    kernel = ints(cfg(layer, "kernel_size"), n)
-    strides = ints(cfg(layer, "strides", 1), n)
-    dilations = ints(cfg(layer, "dilation_rate", 1), n)
     expected = [("kernel", (*kernel, cin, mult))]
     if cfg(layer, "use_bias", True):
         expected.append(("bias", (cin * mult,)))
@@ -136,17 +148,11 @@ def _depthwise_kernel(k: np.ndarray, n: int) -> np.ndarray:
 
 @CONVERTERS.register("SeparableConv1D", "SeparableConv2D")
 def separable(ctx: KerasContext, layer: Layer, xs: list[Tensor], _i: int) -> list[Tensor]:
-    t = xs[0]
-    rank = len(t.perm)
-    n = rank - 2
-    perm = spatial_perm(layer, rank)
-    x = ctx.in_perm(t, perm, layer.name)
-    cin = ctx.shape(x)[1]
+    win = _window(ctx, layer, xs[0])
+    n, perm, x, cin = win.n, win.perm, win.x, win.cin
+    kernel, strides, dilations = win.kernel, win.strides, win.dilations
     mult = int(cfg(layer, "depth_multiplier", 1))
     filters = int(cfg(layer, "filters"))
-    kernel = ints(cfg(layer, "kernel_size"), n)
-    strides = ints(cfg(layer, "strides", 1), n)
-    dilations = ints(cfg(layer, "dilation_rate", 1), n)
     expected = [("depthwise_kernel", (*kernel, cin, mult)),
                 ("pointwise_kernel", (*[1] * n, cin * mult, filters))]
     if cfg(layer, "use_bias", True):
@@ -167,16 +173,10 @@ def separable(ctx: KerasContext, layer: Layer, xs: list[Tensor], _i: int) -> lis
 @CONVERTERS.register("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose",
                      "Convolution2DTranspose", "Deconvolution2D")
 def conv_transpose(ctx: KerasContext, layer: Layer, xs: list[Tensor], _i: int) -> list[Tensor]:
-    t = xs[0]
-    rank = len(t.perm)
-    n = rank - 2
-    perm = spatial_perm(layer, rank)
-    x = ctx.in_perm(t, perm, layer.name)
-    cin = ctx.shape(x)[1]
+    win = _window(ctx, layer, xs[0])
+    n, perm, x, cin = win.n, win.perm, win.x, win.cin
+    kernel, strides, dilations = win.kernel, win.strides, win.dilations
     filters = int(cfg(layer, "filters"))
-    kernel = ints(cfg(layer, "kernel_size"), n)
-    strides = ints(cfg(layer, "strides", 1), n)
-    dilations = ints(cfg(layer, "dilation_rate", 1), n)
     out_pad = cfg(layer, "output_padding")
     expected = [("kernel", (*kernel, filters, cin))]
     if cfg(layer, "use_bias", True):
