@@ -98,7 +98,7 @@ def activation_model() -> keras.Model:
 
 
 def test_activations(tmp_path: Path) -> None:
-    check(activation_model(), tmp_path, ("onnx", "pytorch"))
+    check(activation_model(), tmp_path, ALL_TARGETS)
 
 
 def misc_model() -> keras.Model:
@@ -137,7 +137,7 @@ def misc_model() -> keras.Model:
 
 
 def test_misc_layers(tmp_path: Path) -> None:
-    check(misc_model(), tmp_path, ("onnx", "pytorch"), ("keras", "h5"))
+    check(misc_model(), tmp_path, ALL_TARGETS, ("keras", "h5"))
 
 
 def nested_model() -> keras.Model:
