@@ -49,12 +49,14 @@ def _small_models():
         return regnet.RegNet(params, num_classes=10)
 
     return {
+        # input sizes keep the last stage's maps at least as large as its kernels (CNTK
+        # refuses a kernel larger than its input even when padded)
         "mobilenet_v2": (lambda: models.mobilenet_v2(width_mult=0.25, num_classes=10),
-                         (3, 64, 64)),
-        "mobilenet_v3_small": (lambda: _mnv3_small(models), (3, 64, 64)),
+                         (3, 96, 96)),
+        "mobilenet_v3_small": (lambda: _mnv3_small(models), (3, 160, 160)),
         "shufflenet": (lambda: models.ShuffleNetV2([2, 2, 2], [12, 24, 48, 96, 256],
-                                                   num_classes=10), (3, 64, 64)),
-        "efficientnet": (effnet, (3, 64, 64)),
+                                                   num_classes=10), (3, 96, 96)),
+        "efficientnet": (effnet, (3, 160, 160)),
         "regnet": (regnet_small, (3, 64, 64)),
     }
 
@@ -76,9 +78,26 @@ FULL = {
 
 
 def calibrate(model, shape: tuple[int, ...]):
-    """Random weights as constructed; BatchNorm running stats from real activations."""
-    import torch
+    """Non-trivial random weights and BatchNorm running stats from real activations.
 
+    torchvision initializes BN to the identity and classifiers with std 0.01, which
+    makes outputs so small that any conversion error would hide under the tolerance;
+    BN scales/shifts and Linear layers are re-drawn so outputs are of order 1.
+    """
+    import math
+
+    import torch
+    from torch import nn
+
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0.0, 0.2)
+            elif isinstance(m, nn.Linear):
+                m.weight.normal_(0.0, 1.0 / math.sqrt(m.in_features))
+                if m.bias is not None:
+                    m.bias.normal_(0.0, 0.1)
     model.train()
     with torch.no_grad():
         for _ in range(3):
