@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/_venv.sh
 # torch is pinned to the CPU build that this project's machines carry on disk
-# (any other version pulls GBs of CUDA); TensorFlow comes from PyPI.
-pip_install -e ".[test,tensorflow]" "torch==2.13.0"
+# (any other version pulls GBs of CUDA); TensorFlow comes from PyPI.  OpenCV 4 (the
+# caffe extra) runs the Caffe emitter's output.
+pip_install -e ".[test,tensorflow,caffe]" "torch==2.13.0"
 
 if cntk_python="$(bash scripts/setup_cntk_env.sh)"; then
   export MMCONV_CNTK_PYTHON="$cntk_python"

@@ -12,7 +12,7 @@ target's runtime the converted model, on mmconv's own seeded random inputs).
 For the ONNX target it also runs the converted model on the inputs the zoo
 builder chose (realistic ROIs, pixel ranges, one-hot labels) and compares with
 the outputs CNTK computed for them (column ``ref err``).  Targets other than
-ONNX are checked when they are registered in ``mmconv.emitters.EMITTERS``.
+ONNX are checked when they are registered in ``mmconv.emitters.PACKAGES``.
 
 It is a heavy check (many minutes: ResNets, VGG-16, Inception-v3 at full size),
 not a timed test.  Prints a table and exits 1 if anything failed.  Results are
@@ -40,7 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ZOO = Path("~/.cache/mmconv/zoo").expanduser()
 SUFFIX = {"onnx": ".onnx", "pytorch": ".pt", "keras": ".keras", "cntk": ".model",
-          "tensorflow": ".savedmodel"}
+          "tensorflow": ".savedmodel", "caffe": ""}
 VERIFY_RE = re.compile(r"^verify (?P<name>.*?): (?P<verdict>ok|MISMATCH) max\|a-b\|=(?P<err>\S+)")
 
 
@@ -82,9 +82,10 @@ def ensure_zoo(zoo: Path, only: list[str] | None, rebuild: bool) -> dict:
 
 def registered_targets() -> list[str]:
     sys.path.insert(0, str(ROOT))
-    from mmconv.emitters import EMITTERS
+    from mmconv.emitters import emitter_names
 
-    return [t for t in ("onnx", "pytorch", "keras", "tensorflow", "cntk") if t in EMITTERS]
+    return [t for t in ("onnx", "pytorch", "keras", "tensorflow", "cntk", "caffe")
+            if t in emitter_names()]
 
 
 def mmconvert_cmd() -> list[str]:
@@ -196,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--formats", nargs="*", default=["v2", "v1"])
     parser.add_argument("--targets", nargs="*",
                         help="default: every registered emitter among "
-                        "onnx/pytorch/keras/tensorflow/cntk")
+                        "onnx/pytorch/keras/tensorflow/cntk/caffe")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the zoo models first")
     parser.add_argument("--timeout", type=float, default=900.0,
                         help="seconds one mmconvert --verify may take")

@@ -22,6 +22,7 @@ from mmconv import __version__
 from mmconv.errors import MmconvError, UsageError
 
 if TYPE_CHECKING:
+    from mmconv.emitters.base import Emitter
     from mmconv.ir import Graph
 
 
@@ -132,6 +133,28 @@ class NoticeHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         # sys.stderr is looked up per record (not bound once) so redirections apply
         print(f"{self.prog}: {record.getMessage()}", file=sys.stderr)
+
+
+def target_options(emitter: Emitter, given: dict[str, object], *, code: bool = False
+                   ) -> dict[str, object]:
+    """The emitter options set on the command line (``None`` = flag not given).
+
+    A flag the target does not take is a UsageError naming the targets that do,
+    read from the emitters' descriptions (no probing of signatures).
+    """
+    from mmconv.emitters import all_emitters
+
+    options = {k: v for k, v in given.items() if v is not None and v is not False}
+    for name in options:
+        option = emitter.option(name)
+        if option is None or (code and not option.code):
+            takers = [e.name for e in all_emitters().values()
+                      if (o := e.option(name)) is not None and (o.code or not code)]
+            flag = next((o.flag for e in all_emitters().values()
+                         if (o := e.option(name)) is not None and o.flag), name)
+            raise UsageError(f"{flag} applies to the {', '.join(takers) or 'no'} target"
+                             f"{'s' if len(takers) > 1 else ''} only, not {emitter.name}")
+    return emitter.check_options(options, code=code)
 
 
 def run(prog: str, body: Callable[[argparse.Namespace], int | None], parser: Parser,

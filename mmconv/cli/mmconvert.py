@@ -19,7 +19,13 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from mmconv.cli.common import add_source_flags, convert_source, make_parser, run
+from mmconv.cli.common import (
+    add_source_flags,
+    convert_source,
+    make_parser,
+    run,
+    target_options,
+)
 from mmconv.emitters import get_emitter
 from mmconv.errors import VerificationError
 from mmconv.ir import serde
@@ -55,16 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _emit_options(args: argparse.Namespace) -> dict[str, object]:
-    """Target options given on the command line; unset ones are left to the emitter."""
-    options: dict[str, object] = {"opset": args.opset} if args.opset is not None else {}
-    if args.channelsLastIO:
-        options["nhwc_io"] = True
-    return options
-
-
 def _main(args: argparse.Namespace) -> int:
     emitter = get_emitter(args.dstFramework)
+    # target options are checked before the (possibly long) source conversion
+    options = target_options(emitter, {"opset": args.opset, "nhwc_io": args.channelsLastIO})
     names = ["reading the source model", "writing the IR", f"writing the {args.dstFramework} model"]
     with Stages(names + (["verifying"] if args.verify else [])) as stage:
         stage(names[0])
@@ -78,13 +78,14 @@ def _main(args: argparse.Namespace) -> int:
             del graph
             graph = serde.load(pb_path, npy_path)
             stage(names[2])
-            emitter.emit_model(graph, Path(args.outputModel), **_emit_options(args))
+            emitter.emit_model(graph, Path(args.outputModel), **options)
         if args.verify:
             stage("verifying")
             results = verify_conversion(
                 graph, (args.srcFramework.lower(), Path(args.inputWeight or args.inputNetwork)),
-                (args.dstFramework.lower(), Path(args.outputModel)))
-    print(f"wrote {args.outputModel} ({len(graph.nodes)} nodes; inputs "
+                (emitter.name, Path(args.outputModel)))
+    written = " + ".join(str(p) for p in emitter.outputs(Path(args.outputModel)))
+    print(f"wrote {written} ({len(graph.nodes)} nodes; inputs "
           f"{[v.name for v in graph.inputs]}, outputs {graph.outputs})")
     return _report(results, args) if args.verify else 0
 

@@ -8,14 +8,12 @@ Same flags as MMdnn's ``mmtocode``::
 from __future__ import annotations
 
 import argparse
-import inspect
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mmconv.cli.common import make_parser, run
+from mmconv.cli.common import make_parser, run, target_options
 from mmconv.emitters import get_emitter
-from mmconv.errors import UsageError
 from mmconv.ir import serde
 
 
@@ -43,18 +41,13 @@ def default_weights(graph_path: str) -> str:
 
 def _main(args: argparse.Namespace) -> int:
     emitter = get_emitter(args.dstFramework)
+    options = target_options(emitter, {"opset": args.opset}, code=True)
     weights = args.IRWeightPath or default_weights(args.IRModelPath)
     graph = serde.load(args.IRModelPath, weights)
     code = Path(args.dstModelPath)
     # a target whose weights file is not npz (PyTorch's state_dict) names its own suffix
-    suffix = getattr(emitter, "WEIGHTS_SUFFIX", ".npy")
-    dst_weights = Path(args.dstWeightPath) if args.dstWeightPath else code.with_suffix(suffix)
-    options = {}
-    if args.opset is not None:
-        # Only targets with opsets take the flag; say so instead of a TypeError.
-        if "opset" not in inspect.signature(emitter.emit_code).parameters:
-            raise UsageError(f"--opset applies to the ONNX target only, not {args.dstFramework}")
-        options["opset"] = args.opset
+    dst_weights = (Path(args.dstWeightPath) if args.dstWeightPath
+                   else code.with_suffix(emitter.weights_suffix))
     emitter.emit_code(graph, code, dst_weights, **options)
     print(f"wrote {code}")
     print(f"wrote {dst_weights}")

@@ -37,7 +37,8 @@ def _main(args: argparse.Namespace) -> int:
             raise UsageError(f"{path}: no such file")
     emitter.code_to_model(Path(args.inputNetwork), Path(args.inputWeight),
                           Path(args.outputModel))
-    print(f"wrote {args.outputModel}")
+    for path in emitter.outputs(Path(args.outputModel)):
+        print(f"wrote {path}")
     return 0
 
 

@@ -2,7 +2,8 @@
 
 Rendered from the registries themselves: a frontend package's ``converters``
 module holds its :class:`~mmconv.dispatch.Registry` objects (source op ->
-converter), an emitter package exposes ``HANDLERS`` (IR op -> handler).  So
+converter), an emitter's :class:`~mmconv.emitters.base.Emitter` description carries its
+``handlers`` registry (IR op -> handler).  So
 adding a converter or a handler updates this page by ``scripts/gen_docs.py``.
 """
 
@@ -12,7 +13,7 @@ import importlib
 from itertools import groupby
 
 from mmconv.dispatch import Registry, VersionedRegistry
-from mmconv.emitters import EMITTERS
+from mmconv.emitters import all_emitters
 from mmconv.frontends import FRONTENDS
 from mmconv.ir.registry import all_schemas
 
@@ -68,7 +69,7 @@ def _render_frontend(name: str, module: str) -> list[str]:
 
 
 def _render_emitters() -> list[str]:
-    handlers = {name: importlib.import_module(mod).HANDLERS for name, mod in EMITTERS.items()}
+    handlers = {name: e.handlers for name, e in all_emitters().items()}
     names = sorted(handlers)
     lines = ["## Emitters: IR ops per target", "",
              "| IR op | family | " + " | ".join(names) + " |",

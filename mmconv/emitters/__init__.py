@@ -1,37 +1,60 @@
 """Emitters: an IR :class:`~mmconv.ir.Graph` in, code or a native model file out.
 
-Each emitter is a subpackage exposing::
+Each emitter package (listed in :data:`PACKAGES`) defines
+``EMITTER = Emitter(...)`` (:class:`mmconv.emitters.base.Emitter`): its name and
+aliases, file suffixes, typed options and three entry points::
 
-    def emit_code(graph: Graph, code_path: Path, weights_path: Path) -> None
-        # mmtocode: readable source defining KitModel(weight_file) + its weights
-    def code_to_model(code_path: Path, weights_path: Path, output_path: Path) -> None
-        # mmtomodel: run the emitted code and save a native model file
-    def emit_model(graph: Graph, output_path: Path, **options) -> None
-        # mmconvert: straight to a native model file
+    emit_code(graph, code_path, weights_path, **options)   # mmtocode
+    code_to_model(code_path, weights_path, output_path)    # mmtomodel
+    emit_model(graph, output_path, **options)              # mmconvert
 
-An emitter may set ``WEIGHTS_SUFFIX`` (default ``.npy``): the suffix mmtocode
-gives the weights file when the user names none.
-
-Emitters never import frontends or each other; the CLI finds them here by name.
+The CLI, ``--verify`` and the docs generator read only these descriptions.
+Importing an emitter package must stay cheap (its framework, if any, is
+imported when an entry point runs), since listing the emitters imports them all.
+Emitters never import frontends or each other.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
+import importlib
+from functools import cache
 
-from mmconv.dispatch import import_by_name
+from mmconv.emitters.base import Emitter
+from mmconv.errors import UsageError
 
-#: Emitter name -> module.
-EMITTERS = {
-    "onnx": "mmconv.emitters.onnx",
-    "pytorch": "mmconv.emitters.pytorch",
-    "cntk": "mmconv.emitters.cntk",
-    "keras": "mmconv.emitters.keras",
-    "tensorflow": "mmconv.emitters.keras.tensorflow",
-}
-ALIASES: dict[str, str] = {"torch": "pytorch", "tf": "tensorflow", "tf.keras": "keras"}
+#: The packages (or modules) defining an ``EMITTER``; a new target adds one line.
+PACKAGES = (
+    "mmconv.emitters.onnx",
+    "mmconv.emitters.pytorch",
+    "mmconv.emitters.cntk",
+    "mmconv.emitters.keras",
+    "mmconv.emitters.keras.tensorflow",
+    "mmconv.emitters.caffe",
+)
 
 
-def get_emitter(name: str) -> ModuleType:
-    """The emitter module for ``name``, or a UsageError listing the supported ones."""
-    return import_by_name("target framework", EMITTERS, ALIASES, name)
+@cache
+def all_emitters() -> dict[str, Emitter]:
+    """Emitter name -> description, in :data:`PACKAGES` order."""
+    found: dict[str, Emitter] = {}
+    for package in PACKAGES:
+        emitter = importlib.import_module(package).EMITTER
+        if not isinstance(emitter, Emitter) or emitter.name in found:
+            raise TypeError(f"{package}.EMITTER is not a new Emitter description")
+        found[emitter.name] = emitter
+    return found
+
+
+def emitter_names() -> list[str]:
+    return list(all_emitters())
+
+
+def get_emitter(name: str) -> Emitter:
+    """The emitter called ``name`` (case-insensitive, aliases allowed), or a UsageError
+    listing the supported ones."""
+    key = name.lower()
+    for emitter in all_emitters().values():
+        if key == emitter.name or key in emitter.aliases:
+            return emitter
+    raise UsageError(f"target framework {name!r} is not supported yet "
+                     f"(supported: {', '.join(all_emitters())})")

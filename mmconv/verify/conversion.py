@@ -13,8 +13,8 @@ import numpy as np
 
 from mmconv.errors import UnsupportedError
 from mmconv.ir import Graph
-from mmconv.verify.compare import OutputComparison, compare
-from mmconv.verify.runners import RUNNERS, TARGET_RUNNERS, Runner
+from mmconv.verify.compare import DEFAULT_RTOL, OutputComparison, compare
+from mmconv.verify.runners import RUNNERS, TARGET_PRECISION, TARGET_RUNNERS, Runner
 
 
 def sample_inputs(graph: Graph, batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
@@ -49,5 +49,13 @@ def verify_conversion(graph: Graph, source: tuple[str, Path], target: tuple[str,
     inputs = sample_inputs(graph, batch, seed)
     expected = run_source(source[1], graph, inputs)
     actual = run_target(target[1], graph, inputs)
-    return [compare(name, ref, got, rtol)
+    precision = TARGET_PRECISION.get(target[0])
+
+    def tolerance(ref: np.ndarray) -> float | None:
+        if rtol is not None or precision is None:
+            return rtol
+        return max(DEFAULT_RTOL.get(ref.dtype.name, DEFAULT_RTOL[precision]),
+                   DEFAULT_RTOL[precision])
+
+    return [compare(name, ref, got, tolerance(np.asarray(ref)))
             for name, ref, got in zip(graph.outputs, expected, actual, strict=True)]

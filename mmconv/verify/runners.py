@@ -20,6 +20,9 @@ from mmconv.ir import Graph
 
 Runner = Callable[[Path, Graph, Mapping[str, np.ndarray]], list[np.ndarray]]
 RUNNERS: Registry[Runner] = Registry("model runner")
+#: Targets that compute in a fixed precision whatever the source's dtype: a float64
+#: source is compared at the tolerance of that precision (Caffe runtimes are float32).
+TARGET_PRECISION: dict[str, str] = {"caffe": "float32"}
 #: Runners for a model mmconv *wrote*, where that differs from reading a source model
 #: (a CNTK model from the CNTK emitter is addressed by IR names, not source uids).
 TARGET_RUNNERS: Registry[Runner] = Registry("target model runner")
@@ -84,6 +87,17 @@ def run_onnx_source(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
     feeds = {src: inputs[v.name] for src, v in zip(in_names, graph.inputs, strict=True)}
     outputs = runner.run_dict(feeds)
     return [outputs[name] for name in out_names]
+
+
+@RUNNERS.register("caffe")
+def run_caffe_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
+                    ) -> list[np.ndarray]:
+    """OpenCV's dnn on NAME.prototxt + NAME.caffemodel; the Caffe emitter names the input
+    blobs and output layers after the IR values."""
+    from mmconv.verify.caffe_runner import run_caffe
+
+    return run_caffe(path, {v.name: inputs[v.name] for v in graph.inputs}, graph.outputs,
+                     [graph.value(o).rank for o in graph.outputs])
 
 
 @RUNNERS.register("pytorch", "torch")
@@ -151,20 +165,18 @@ def run_keras(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]) -> lis
 @RUNNERS.register("tensorflow")
 def run_saved_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
                     ) -> list[np.ndarray]:
-    """A SavedModel folder through its ``serving_default`` signature (input keys as the
-    Keras emitter names them, output keys the IR output names)."""
+    """A SavedModel folder through its ``serving_default`` endpoint, called with the
+    inputs in IR order (as any SavedModel user would, without knowing how the emitter
+    named them); outputs are keyed by the IR output names."""
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    from mmconv.emitters.keras.builder import input_names
-
-    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
-    specs = signature.structured_input_signature[1]
-    keys = input_names(graph)
-    nhwc = _nhwc([tuple(specs[k].shape) for k in keys], graph)
+    loaded = tf.saved_model.load(str(path))  # must outlive the call: it owns the variables
+    endpoint = loaded.serving_default
+    nhwc = _nhwc([tuple(spec.shape) for spec in endpoint.input_signature], graph)
     arrays = _feeds_nhwc(graph, inputs) if nhwc else [inputs[v.name] for v in graph.inputs]
-    got = signature(**{k: tf.constant(a) for k, a in zip(keys, arrays, strict=True)})
+    got = endpoint(*(tf.constant(a) for a in arrays))
     outs = [got[name].numpy() for name in graph.outputs]
     return _to_nchw(outs, graph) if nhwc else outs

@@ -51,5 +51,5 @@ def test_verify_detects_a_wrong_model(cntk_python: str, cntk_fixtures_dir: Path,
 
 def test_unknown_runner(cntk_fixtures_dir: Path) -> None:
     graph = convert(None, str(cntk_fixtures_dir / "mlp.v2.model"))
-    with pytest.raises(UnsupportedError, match="cannot run caffe models"):
-        verify_conversion(graph, ("caffe", Path("x")), ("onnx", Path("y")))
+    with pytest.raises(UnsupportedError, match="cannot run theano models"):
+        verify_conversion(graph, ("theano", Path("x")), ("onnx", Path("y")))

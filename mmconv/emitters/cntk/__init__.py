@@ -21,14 +21,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from mmconv.emitters.base import Emitter, Option
 from mmconv.emitters.cntk.builder import build_code, load_handlers, missing_handlers, weights_bytes
 from mmconv.emitters.cntk.context import HANDLERS, EmitContext
 from mmconv.errors import MmconvError, UsageError
 from mmconv.fsutil import atomic_path
 from mmconv.ir.core import Graph
 
-__all__ = ["FORMATS", "HANDLERS", "EmitContext", "build_code", "code_to_model", "emit_code",
-           "emit_model", "missing_handlers"]
+__all__ = ["EMITTER", "FORMATS", "HANDLERS", "EmitContext", "build_code", "code_to_model",
+           "emit_code", "emit_model", "missing_handlers"]
 
 load_handlers()
 
@@ -39,12 +40,14 @@ DILATION_MODES = ("native", "expand")
 SAVER = Path(__file__).with_name("save_model.py")
 
 
-def _code_options(options: dict[str, Any]) -> dict[str, Any]:
-    dilation = options.pop("dilation", "native")
-    if dilation not in DILATION_MODES:
-        raise UsageError(f"CNTK emitter: dilation={dilation!r} is not one of "
-                         f"{', '.join(DILATION_MODES)}")
-    return {"dilation": dilation}
+#: The options; ``dilation`` is also taken by :func:`emit_code`.
+OPTIONS = (
+    Option("format", str, "model file format: v2 (Function.save) or v1 (legacy; default for "
+           ".dnn)", choices=FORMATS),
+    Option("dilation", str, "how dilated convolutions are written: native (CNTK runs them on "
+           "GPU only) or expand (zeros between kernel taps; runs on CPU)",
+           choices=DILATION_MODES, code=True),
+)
 
 
 def emit_code(graph: Graph, code_path: Path, weights_path: Path, **options: Any) -> None:
@@ -53,12 +56,8 @@ def emit_code(graph: Graph, code_path: Path, weights_path: Path, **options: Any)
     ``dilation="expand"`` writes dilated kernels with zeros between taps so the
     model runs on CPU (see :mod:`.conv`).
     """
-    code_options = _code_options(dict(options))
-    unknown = set(options) - {"dilation"}
-    if unknown:
-        raise UsageError(f"the CNTK code emitter has no option(s) {', '.join(sorted(unknown))} "
-                         "(it takes: dilation)")
-    text, weights = build_code(graph, **code_options)
+    options = EMITTER.check_options(options, code=True)
+    text, weights = build_code(graph, dilation=options.get("dilation", "native"))
     data = weights_bytes(weights)
     with atomic_path(Path(weights_path)) as tmp_w:
         tmp_w.write_bytes(data)
@@ -101,13 +100,9 @@ def emit_model(graph: Graph, output_path: str | os.PathLike[str], **options: Any
     Options: ``format`` ("v2" or "v1"; default v1 for ``.dnn``, else v2) and
     ``dilation`` (see :func:`emit_code`).  Unknown options are a UsageError.
     """
-    options = dict(options)
-    fmt = _format_for(Path(output_path), options.pop("format", None))
-    code_options = _code_options(options)
-    if options:
-        raise UsageError(f"the CNTK emitter has no option(s) {', '.join(sorted(options))} "
-                         "(it takes: format, dilation)")
-    text, weights = build_code(graph, **code_options)
+    options = EMITTER.check_options(options)
+    fmt = _format_for(Path(output_path), options.get("format"))
+    text, weights = build_code(graph, dilation=options.get("dilation", "native"))
     tmpdir = tempfile.mkdtemp(prefix="mmconv-cntk-emit-")
     try:
         code, npz = Path(tmpdir) / "kit_model.py", Path(tmpdir) / "weights.npy"
@@ -116,3 +111,15 @@ def emit_model(graph: Graph, output_path: str | os.PathLike[str], **options: Any
         _save(code, npz, Path(output_path), fmt)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+EMITTER = Emitter(
+    name="cntk",
+    summary="CNTK 2.7 Python code + npz weights; a .model file (v2, or v1 for .dnn)",
+    handlers=HANDLERS,
+    emit_code=emit_code,
+    code_to_model=code_to_model,
+    emit_model=emit_model,
+    model_suffixes=(".model", ".dnn"),
+    options=OPTIONS,
+)

@@ -10,14 +10,14 @@ Function's outputs are named after the IR outputs.
 
 from __future__ import annotations
 
-import importlib
 import io
 from collections.abc import Mapping
 
 import numpy as np
 
 from mmconv import __version__
-from mmconv.emitters.base import emit_all
+from mmconv.emitters.base import emit_all, load_families
+from mmconv.emitters.base import missing_handlers as base_missing
 from mmconv.emitters.cntk.context import HANDLERS, EmitContext, ints
 from mmconv.emitters.cntk.detection import roi_pattern
 from mmconv.emitters.codegen import CodeWriter, literal
@@ -34,16 +34,13 @@ FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normali
 
 def load_handlers() -> None:
     """Import every family module so its handlers register (idempotent)."""
-    for family in FAMILIES:
-        importlib.import_module(f"mmconv.emitters.cntk.{family}")
+    load_families("mmconv.emitters.cntk", FAMILIES)
 
 
 def missing_handlers() -> list[str]:
     """IR ops without a CNTK handler (the tests pin this set)."""
-    from mmconv.ir.registry import all_schemas
-
     load_handlers()
-    return [s.name for s in all_schemas() if s.name not in HANDLERS]
+    return base_missing(HANDLERS)
 
 
 _HEADER = '''\

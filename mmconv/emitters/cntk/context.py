@@ -28,9 +28,8 @@ from typing import Any
 import numpy as np
 
 from mmconv.dispatch import Registry
-from mmconv.emitters.base import IRQueries
+from mmconv.emitters.base import EmitContextBase, norm_axis
 from mmconv.emitters.codegen import Namer, literal
-from mmconv.errors import UnsupportedError
 from mmconv.ir.core import Graph, Node
 
 #: A handler writes the CNTK code of one IR node through the context.
@@ -46,8 +45,11 @@ FLOAT_DTYPES = ("float32", "float64", "float16")
 HELPERS = ("_pooling", "_convolution_transpose", "_erf")
 
 
-class EmitContext(IRQueries):
+class EmitContext(EmitContextBase):
     """Collects the lines of ``KitModel`` and the weights for one IR graph."""
+
+    handlers = HANDLERS
+    target = "CNTK 2.7 target"
 
     def __init__(self, graph: Graph, options: dict[str, Any] | None = None) -> None:
         self.graph = graph
@@ -61,7 +63,6 @@ class EmitContext(IRQueries):
         self._batched: dict[str, bool] = {}
         self._idents: dict[str, str] = {}
         self._weight_keys: dict[tuple[str, str], str] = {}
-        self._node: Node | None = None
         #: MaxRoiPool nodes whose boxes map back to CNTK's per-sample form: (x, boxes)
         self.roi_inputs: dict[str, tuple[str, str]] = {}
         #: values whose IR axis 0 is batch x R while CNTK holds (R, ...) per sample
@@ -83,7 +84,7 @@ class EmitContext(IRQueries):
         """The CNTK (static) shape: the IR shape without the batch axis."""
         shape = self.shape(name)[1:] if self.batched(name) else self.shape(name)
         if any(d is None for d in shape):
-            raise self.unsupported(f"value {name!r} has a dynamic axis other than the batch "
+            raise self.unsupported(None, f"value {name!r} has a dynamic axis other than the batch "
                                    f"(shape {list(self.shape(name))})")
         return tuple(int(d) for d in shape)  # type: ignore[arg-type]
 
@@ -93,13 +94,13 @@ class EmitContext(IRQueries):
 
     def axis(self, name: str, ir_axis: int) -> int:
         """CNTK's static axis for IR axis ``ir_axis`` of value ``name``; refuses the batch."""
-        rank = self.rank(name)
-        if not -rank <= ir_axis < rank:
-            raise self.unsupported(f"axis {ir_axis} out of range for rank {rank}")
-        ir_axis %= rank
+        try:
+            ir_axis = norm_axis(ir_axis, self.rank(name))
+        except ValueError as exc:
+            raise self.unsupported(None, str(exc)) from None
         if self.batched(name):
             if ir_axis == 0:
-                raise self.unsupported("it works along the batch axis, which is dynamic in "
+                raise self.unsupported(None, "it works along the batch axis, which is dynamic in "
                                        "CNTK (a CNTK op sees one sample at a time)")
             return ir_axis - 1
         return ir_axis
@@ -119,7 +120,7 @@ class EmitContext(IRQueries):
     def ref(self, name: str) -> str:
         """A Python expression for IR value ``name``: its variable, or its weight as a Constant."""
         if name in self.folded and (self._node is None or self._node.op != "Reshape"):
-            raise self.unsupported(f"it reads {name!r}, ROI-pooled boxes of all samples in "
+            raise self.unsupported(None, f"it reads {name!r}, ROI-pooled boxes of all samples in "
                                    "one axis; only a Reshape back to [N, R, ...] can")
         if self.is_weight(name):
             return self.const(name)
@@ -185,7 +186,7 @@ class EmitContext(IRQueries):
             lead = self.rank(name) - self.rank(other) + 1
             shape = self.shape(name)
             if any(d != 1 for d in shape[:lead]):
-                raise self.unsupported(f"operand {name!r} {list(shape)} varies along the "
+                raise self.unsupported(None, f"operand {name!r} {list(shape)} varies along the "
                                        "batch axis")
             rest = tuple(int(d) for d in shape[lead:])  # type: ignore[arg-type]
             if self.is_weight(name):
@@ -214,22 +215,6 @@ class EmitContext(IRQueries):
     def name_kw(self, node: Node, out: str | None = None) -> str:
         """``name='...'`` for the CNTK function computing ``out`` (default: the node's output)."""
         return f"name={literal(out if out is not None else node.outputs[0])}"
-
-    # -- errors -------------------------------------------------------------------
-    def unsupported(self, why: str) -> UnsupportedError:
-        node = self._node
-        where = f"node {node.name!r} ({node.op})" if node is not None else "graph"
-        return UnsupportedError(f"{where}: {why} (CNTK 2.7 target)")
-
-    def emit(self, node: Node) -> None:
-        handler = HANDLERS.get(node.op)
-        self._node = node
-        try:
-            if handler is None:
-                raise self.unsupported(f"IR op {node.op} has no CNTK emitter handler")
-            handler(self, node)
-        finally:
-            self._node = None
 
 
 def ints(values: Sequence[int]) -> str:

@@ -71,12 +71,12 @@ def emit_conv(ctx: EmitContext, node: Node) -> None:
     """One ``C.convolution`` (plus a bias ``C.plus`` in the same line)."""
     x, w = node.inputs[0], node.inputs[1]
     if not ctx.batched(x):
-        raise ctx.unsupported("convolution of a value without the batch axis")
+        raise ctx.unsupported(node, "convolution of a value without the batch axis")
     n = ctx.rank(w) - 2
     strides, dilations, begins, ends = spatial_attrs(node, n)
     kernel = [int(d) for d in ctx.shape(w)[2:]]  # type: ignore[arg-type]
     if not ctx.is_weight(w):
-        raise ctx.unsupported("a kernel computed at run time")
+        raise ctx.unsupported(node, "a kernel computed at run time")
     expand = any(d != 1 for d in dilations) and _dilation_mode(ctx) == "expand"
     if expand:
         kernel = [(k - 1) * d + 1 for k, d in zip(kernel, dilations, strict=True)]
@@ -96,7 +96,7 @@ def emit_conv(ctx: EmitContext, node: Node) -> None:
         args.append(f"dilation={ints([1, *dilations])}")
     group = int(node.attr("group"))
     if group != 1 and n == 1:
-        raise ctx.unsupported("grouped 1-D convolution: CNTK 2.7 on CPU computes it wrong or "
+        raise ctx.unsupported(node, "grouped 1-D convolution: CNTK 2.7 on CPU computes it wrong or "
                               "fails (mkl err -127)")
     if group != 1:
         args.append(f"groups={group}")
@@ -119,9 +119,9 @@ def emit_conv_transpose(ctx: EmitContext, node: Node) -> None:
     """
     x, w = node.inputs[0], node.inputs[1]
     if not ctx.batched(x):
-        raise ctx.unsupported("transposed convolution of a value without the batch axis")
+        raise ctx.unsupported(node, "transposed convolution of a value without the batch axis")
     if not ctx.is_weight(w):
-        raise ctx.unsupported("a kernel computed at run time")
+        raise ctx.unsupported(node, "a kernel computed at run time")
     n = ctx.rank(w) - 2
     group = int(node.attr("group"))
     strides, dilations, begins, ends = spatial_attrs(node, n)

@@ -61,11 +61,11 @@ def roi_pattern(graph: Graph, node: Node) -> tuple[str, str] | None:
 def emit_max_roi_pool(ctx: EmitContext, node: Node) -> None:
     found = ctx.roi_inputs.get(node.name)
     if found is None:
-        raise ctx.unsupported("ROIs not in the per-sample form CNTK's roipooling takes (only "
+        raise ctx.unsupported(node, "ROIs not in the per-sample form CNTK's roipooling takes (only "
                               "the CNTK frontend's batch-indexed boxes map back)")
     x, boxes = found
     if not (ctx.batched(x) and ctx.batched(boxes)):
-        raise ctx.unsupported("feature map and boxes must both carry the batch axis")
+        raise ctx.unsupported(node, "feature map and boxes must both carry the batch axis")
     pooled = ints(node.attr("pooled_shape"))
     scale = literal(float(node.attr("spatial_scale")))
     ctx.assign(node, f"C.roipooling({ctx.ref(x)}, {ctx.ref(boxes)}, C.MAX_POOLING, {pooled}, "

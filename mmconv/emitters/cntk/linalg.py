@@ -15,9 +15,9 @@ from mmconv.ir.core import Node
 def emit_dense(ctx: EmitContext, node: Node) -> None:
     x, w = node.inputs[:2]
     if not ctx.is_weight(w):
-        raise ctx.unsupported("a Dense weight computed at run time")
+        raise ctx.unsupported(node, "a Dense weight computed at run time")
     if len(ctx.sample_shape(x)) != 1 and ctx.batched(x):
-        raise ctx.unsupported(f"Dense on {list(ctx.shape(x))}; the IR wants [N, in]")
+        raise ctx.unsupported(node, f"Dense on {list(ctx.shape(x))}; the IR wants [N, in]")
     times = f"C.times({ctx.ref(x)}, {ctx.param(w, lambda a: a.T, 'in_out')}"
     bias = node.input(2)
     if bias:
@@ -34,7 +34,7 @@ def emit_matmul(ctx: EmitContext, node: Node) -> None:
     a, b = node.inputs[:2]
     b_rank = len(ctx.sample_shape(b))
     if b_rank not in (1, 2) or len(ctx.sample_shape(a)) < 1:
-        raise ctx.unsupported(f"MatMul of {list(ctx.shape(a))} and {list(ctx.shape(b))} "
+        raise ctx.unsupported(node, f"MatMul of {list(ctx.shape(a))} and {list(ctx.shape(b))} "
                               "(CNTK times: B must be a matrix or vector per sample)")
     if b_rank == 2:
         ctx.assign(node, f"C.times({ctx.ref(a)}, {ctx.ref(b)}, {ctx.name_kw(node)})")

@@ -23,7 +23,7 @@ from mmconv.ir.core import Node
 def emit_batch_norm(ctx: EmitContext, node: Node) -> None:
     x = node.inputs[0]
     if not ctx.batched(x):
-        raise ctx.unsupported("batch normalization of a value without the batch axis")
+        raise ctx.unsupported(node, "batch normalization of a value without the batch axis")
     eps = float(node.attr("epsilon"))
     sample = ctx.sample_shape(x)
     spatial = bool(node.attr("spatial")) and len(sample) > 1
@@ -54,7 +54,7 @@ def _batch_norm_arithmetic(ctx: EmitContext, node: Node, eps: float) -> None:
     """Statistics computed at run time cannot be BN state: the formula, per element."""
     x, scale, bias, mean, var = node.inputs[:5]
     if node.attr("spatial"):
-        raise ctx.unsupported("per-channel batch normalization with parameters computed at "
+        raise ctx.unsupported(node, "per-channel batch normalization with parameters computed at "
                               "run time")
     sample = ctx.sample_shape(x)
 
@@ -74,9 +74,9 @@ def emit_lrn(ctx: EmitContext, node: Node) -> None:
     """CNTK's LRN divides alpha by the window (2r+1) as the IR does; odd windows only."""
     size = int(node.attr("size"))
     if size % 2 == 0:
-        raise ctx.unsupported(f"LRN size {size} is even; CNTK windows are 2*radius+1")
+        raise ctx.unsupported(node, f"LRN size {size} is even; CNTK windows are 2*radius+1")
     if not ctx.batched(node.inputs[0]):
-        raise ctx.unsupported("LRN of a value without the batch axis")
+        raise ctx.unsupported(node, "LRN of a value without the batch axis")
     ctx.assign(node, f"C.local_response_normalization({ctx.ref(node.inputs[0])}, "
                      f"{(size - 1) // 2}, {literal(float(node.attr('bias')))}, "
                      f"{literal(float(node.attr('alpha')))}, "

@@ -24,12 +24,12 @@ _KIND = {"MaxPool": "C.MAX_POOLING", "AveragePool": "C.AVG_POOLING",
 def emit_pool(ctx: EmitContext, node: Node) -> None:
     x = node.inputs[0]
     if not ctx.batched(x):
-        raise ctx.unsupported("pooling of a value without the batch axis")
+        raise ctx.unsupported(node, "pooling of a value without the batch axis")
     kernel = [int(k) for k in node.attr("kernel_shape")]
     n = len(kernel)
     strides, dilations, begins, ends = spatial_attrs(node, n)
     if any(d != 1 for d in dilations):
-        raise ctx.unsupported("CNTK pooling has no dilation")
+        raise ctx.unsupported(node, "CNTK pooling has no dilation")
     ceil = bool(node.attr("ceil_mode"))
     include = node.op == "AveragePool" and bool(node.attr("count_include_pad"))
     spatial = ctx.sample_shape(x)[1:]
@@ -40,7 +40,7 @@ def emit_pool(ctx: EmitContext, node: Node) -> None:
     if ceil and floor_out == ceil_out:
         ceil = False  # the same windows either way; floor mode needs no exact-cover care
     if ceil and include:
-        raise ctx.unsupported("ceil_mode with count_include_pad: CNTK divides a last partial "
+        raise ctx.unsupported(node, "ceil_mode with count_include_pad: CNTK divides a last partial "
                               "window by the full window size, the IR by its padded extent")
     auto, rest = plan_padding(ctx, x, kernel, strides, dilations, begins, ends, ceil)
     kind = _KIND[node.op]
@@ -93,7 +93,7 @@ def emit_global_pool(ctx: EmitContext, node: Node) -> None:
     """A pooling window over the whole map (as ``cntk.layers.Global*Pooling`` does)."""
     x = node.inputs[0]
     if not ctx.batched(x):
-        raise ctx.unsupported("pooling of a value without the batch axis")
+        raise ctx.unsupported(node, "pooling of a value without the batch axis")
     window = ctx.sample_shape(x)[1:]
     ctx.assign(node, f"C.pooling({ctx.ref(x)}, {_KIND[node.op]}, {ints(window)}, "
                      f"{ctx.name_kw(node)})")

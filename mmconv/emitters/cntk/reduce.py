@@ -44,7 +44,7 @@ def emit_reduce(ctx: EmitContext, node: Node) -> None:
 def emit_arg(ctx: EmitContext, node: Node) -> None:
     """The index comes back as a float (CNTK has no integer tensors)."""
     if node.attr("select_last_index"):
-        raise ctx.unsupported("select_last_index (CNTK returns the first extreme)")
+        raise ctx.unsupported(node, "select_last_index (CNTK returns the first extreme)")
     x = node.inputs[0]
     fn = "C.argmax" if node.op == "ArgMax" else "C.argmin"
     axis = ctx.axis(x, int(node.attr("axis")))
@@ -74,4 +74,4 @@ def emit_cumsum(ctx: EmitContext, node: Node) -> None:
         ctx.assign(node, f"C.times({ctx.new_const(tri.T.copy(), 'triangle')}, {ctx.ref(x)}, "
                          f"{ctx.name_kw(node)})")
     else:
-        raise ctx.unsupported(f"CumSum along a middle axis ({axis} of {list(sample)})")
+        raise ctx.unsupported(node, f"CumSum along a middle axis ({axis} of {list(sample)})")

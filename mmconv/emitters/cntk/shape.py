@@ -19,17 +19,17 @@ def _reshape(ctx: EmitContext, node: Node) -> None:
     if x in ctx.folded:
         # ROI pooling's [N*R, ...] back to [N, R, ...]: CNTK already holds (R, ...)
         if not shape or shape[0] is not None:
-            raise ctx.unsupported(f"ROI-pooled values reshaped to {list(shape)}")
+            raise ctx.unsupported(node, f"ROI-pooled values reshaped to {list(shape)}")
         target = shape[1:]
     elif ctx.batched(x):
         if not shape or shape[0] is not None:
-            raise ctx.unsupported(f"it reshapes across the batch axis ({list(ctx.shape(x))} "
+            raise ctx.unsupported(node, f"it reshapes across the batch axis ({list(ctx.shape(x))} "
                                   f"to {list(shape)})")
         target = shape[1:]
     else:
         target = shape
     if any(d is None for d in target):
-        raise ctx.unsupported(f"a dynamic target shape {list(shape)}")
+        raise ctx.unsupported(node, f"a dynamic target shape {list(shape)}")
     ctx.assign(node, f"C.reshape({ctx.ref(x)}, {ints(target)}, {ctx.name_kw(node)})")  # type: ignore[arg-type]
 
 
@@ -42,7 +42,7 @@ def emit_transpose(ctx: EmitContext, node: Node) -> None:
     perm = [int(p) for p in node.attr("perm")]
     if ctx.batched(x):
         if perm[0] != 0:
-            raise ctx.unsupported(f"perm {perm} moves the batch axis")
+            raise ctx.unsupported(node, f"perm {perm} moves the batch axis")
         perm = [p - 1 for p in perm[1:]]
     ctx.assign(node, f"C.transpose({ctx.ref(x)}, perm={ints(perm)}, {ctx.name_kw(node)})")
 
@@ -101,7 +101,7 @@ def emit_slice(ctx: EmitContext, node: Node) -> None:
         expr = ctx.let(call + ")", "slice")
     for i, (cntk_axis, taken) in enumerate(backward):
         if not taken:
-            raise ctx.unsupported("an empty slice")
+            raise ctx.unsupported(node, "an empty slice")
         parts = ", ".join(f"C.slice({expr}, {cntk_axis}, {p}, {p + 1})" for p in taken)
         call = f"C.splice({parts}, axis={cntk_axis}"
         if i == len(backward) - 1:
@@ -142,13 +142,13 @@ def emit_pad(ctx: EmitContext, node: Node) -> None:
     x = node.inputs[0]
     mode = str(node.attr("mode"))
     if mode not in _PAD_MODES:
-        raise ctx.unsupported(f"pad mode {mode!r}")
+        raise ctx.unsupported(node, f"pad mode {mode!r}")
     pads = [int(p) for p in node.attr("pads")]
     rank = ctx.rank(x)
     pattern = list(zip(pads[:rank], pads[rank:], strict=True))
     if ctx.batched(x):
         if pattern[0] != (0, 0):
-            raise ctx.unsupported("it pads the batch axis")
+            raise ctx.unsupported(node, "it pads the batch axis")
         pattern = pattern[1:]
     if mode == "edge":
         _edge_pad(ctx, node, pattern)
@@ -185,7 +185,7 @@ def emit_gather(ctx: EmitContext, node: Node) -> None:
     idx = ctx.weight(idx_name)
     if idx is None:
         if not ctx.is_weight(x) or axis != 0:
-            raise ctx.unsupported("runtime indices need X to be a weight gathered along "
+            raise ctx.unsupported(node, "runtime indices need X to be a weight gathered along "
                                   "axis 0 (CNTK's gather)")
         size = ctx.shape(x)[0]
         i = ctx.ref(idx_name)
@@ -215,7 +215,7 @@ def emit_expand(ctx: EmitContext, node: Node) -> None:
     dtype = ctx.cntk_dtype(ctx.dtype(x))
     if like:
         if not ctx.batched(like) or ctx.batched(x):
-            raise ctx.unsupported("batch_like must carry the batch and X must not")
+            raise ctx.unsupported(node, "batch_like must carry the batch and X must not")
         sample = tuple(int(d) for d in out[1:])  # type: ignore[arg-type]
         static = f"C.constant(0.0, shape={ints(sample)}, dtype=np.{dtype})"
         xr = ctx.ref(x)
@@ -229,7 +229,7 @@ def emit_expand(ctx: EmitContext, node: Node) -> None:
                    batched=True)
         return
     if ctx.batched(x) and ctx.rank(x) != len(out):
-        raise ctx.unsupported("a rank increase would move the batch axis")
+        raise ctx.unsupported(node, "a rank increase would move the batch axis")
     target = out[1:] if ctx.batched(x) else out
     zeros = f"C.constant(0.0, shape={ints(target)}, dtype=np.{dtype})"  # type: ignore[arg-type]
     ctx.assign(node, f"C.plus({ctx.ref(x)}, {zeros}, {ctx.name_kw(node)})")

@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from mmconv.emitters.base import Emitter, Option
 from mmconv.emitters.keras.builder import (
     Generated,
     build_from_code,
@@ -32,24 +33,16 @@ from mmconv.emitters.keras.builder import (
     write_code,
 )
 from mmconv.emitters.keras.context import HANDLERS
-from mmconv.errors import UsageError
 from mmconv.ir.core import Graph
 
-__all__ = ["HANDLERS", "Generated", "build_model", "code_to_model", "emit_code", "emit_model",
-           "generate", "missing_handlers"]
+__all__ = ["EMITTER", "HANDLERS", "NHWC_IO", "Generated", "build_model", "code_to_model",
+           "emit_code", "emit_model", "generate", "missing_handlers"]
 
 load_handlers()
 
-OPTIONS = ("nhwc_io",)
-
-
-def check_options(target: str, options: dict[str, Any]) -> bool:
-    """The ``nhwc_io`` flag; any other option is a UsageError naming the accepted ones."""
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise UsageError(f"the {target} emitter has no option(s) {', '.join(unknown)} "
-                         f"(it takes: {', '.join(OPTIONS)})")
-    return bool(options.get("nhwc_io", False))
+#: The Keras and TensorFlow targets' one option.
+NHWC_IO = Option("nhwc_io", bool, "NHWC model inputs and outputs instead of the source's NCHW "
+                 "ones (no boundary transposes)", flag="--channelsLastIO")
 
 
 def emit_code(graph: Graph, code_path: Path, weights_path: Path) -> None:
@@ -65,8 +58,22 @@ def code_to_model(code_path: Path, weights_path: Path, output_path: Path) -> Non
 def emit_model(graph: Graph, output_path: str | os.PathLike[str], **options: Any) -> None:
     """mmconvert: code in a temporary folder, built and saved as a ``.keras`` file that
     ``keras.models.load_model`` loads without mmconv (no custom layers)."""
-    nhwc_io = check_options("Keras", options)
+    nhwc_io = EMITTER.check_options(options).get("nhwc_io", False)
     with tempfile.TemporaryDirectory(prefix="mmconv-keras-") as tmp:
         code, weights = Path(tmp) / "model.py", Path(tmp) / "weights.npz"
         write_code(graph, code, weights, nhwc_io)
         save_keras(build_from_code(code, weights), Path(output_path))
+
+
+EMITTER = Emitter(
+    name="keras",
+    summary="Keras 3 functional-model code + npz weights; a .keras file",
+    handlers=HANDLERS,
+    emit_code=emit_code,
+    code_to_model=code_to_model,
+    emit_model=emit_model,
+    aliases=("tf.keras",),
+    model_suffixes=(".keras",),
+    weights_suffix=".npy",
+    options=(NHWC_IO,),
+)

@@ -13,8 +13,6 @@ timestamps so the same graph gives the same bytes.
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.util
 import os
 import shutil
 import tempfile
@@ -26,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from mmconv import __version__
-from mmconv.emitters.base import emit_all
+from mmconv.emitters.base import check_handlers, emit_all, load_families
+from mmconv.emitters.base import missing_handlers as base_missing
 from mmconv.emitters.codegen import CodeWriter, imported_code, literal, sanitize
 from mmconv.emitters.keras.context import (
     HANDLERS,
@@ -49,16 +48,13 @@ FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normali
 
 def load_handlers() -> None:
     """Import every family module so its handlers register (idempotent)."""
-    for family in FAMILIES:
-        importlib.import_module(f"mmconv.emitters.keras.{family}")
+    load_families("mmconv.emitters.keras", FAMILIES)
 
 
 def missing_handlers() -> list[str]:
     """IR ops with no Keras handler (sorted), for the docs and the coverage test."""
-    from mmconv.ir.registry import all_schemas
-
     load_handlers()
-    return sorted(s.name for s in all_schemas() if s.name not in HANDLERS)
+    return base_missing(HANDLERS)
 
 
 @dataclass
@@ -96,11 +92,7 @@ def generate(graph: Graph, nhwc_io: bool = False) -> Generated:
     # a node computed from weights only has no Keras tensor to start from, and kernels
     # must be static: compute such nodes here (the frontends' passes usually did)
     graph = folded_for_emit(graph)
-    problems = [f"{n.name!r} ({n.op})" for n in graph.nodes if n.op not in HANDLERS]
-    if problems:
-        raise UnsupportedError(
-            f"graph {graph.name!r}: no Keras emitter for {len(problems)} node(s): "
-            f"{', '.join(problems)}")
+    check_handlers(graph, HANDLERS, "Keras")
     body = CodeWriter()
     ctx = EmitContext(graph, nhwc_io=nhwc_io, writer=body)
     inputs = []

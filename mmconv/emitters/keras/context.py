@@ -29,9 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mmconv.dispatch import Registry
-from mmconv.emitters.base import IRQueries
+from mmconv.emitters.base import EmitContextBase
 from mmconv.emitters.codegen import CodeWriter, Namer, literal
-from mmconv.errors import UnsupportedError
 from mmconv.ir.core import Graph, Node
 
 #: A handler writes the Keras code of one IR node through the context.
@@ -133,8 +132,11 @@ class Transpose:
 
 
 @dataclass
-class EmitContext(IRQueries):
+class EmitContext(EmitContextBase):
     """Collects generated lines, weights and layouts for one IR graph."""
+
+    handlers = HANDLERS
+    target = "Keras target"
 
     graph: Graph
     nhwc_io: bool = False
@@ -151,7 +153,6 @@ class EmitContext(IRQueries):
         self._layout: dict[str, Layout] = {}
         self._cache: dict[tuple[str, Layout], str] = {}
         self._inputs = {v.name for v in self.graph.inputs}
-        self._node: Node | None = None
         self.wants_cl = wants_channels_last(self.graph)
 
     # -- the IR side -----------------------------------------------------------
@@ -167,9 +168,6 @@ class EmitContext(IRQueries):
         if any(d is None for d in dims):
             raise self.unsupported(node, f"{name!r} needs static non-batch dims, has {dims}")
         return tuple(int(d) for d in dims)  # type: ignore[arg-type]
-
-    def unsupported(self, node: Node, why: str) -> UnsupportedError:
-        return UnsupportedError(f"node {node.name!r} ({node.op}): {why} (Keras target)")
 
     # -- names -----------------------------------------------------------------
     def ident(self, name: str) -> str:
@@ -342,10 +340,8 @@ class EmitContext(IRQueries):
 
     # -- dispatch --------------------------------------------------------------------
     def emit(self, node: Node) -> None:
-        handler = HANDLERS.get(node.op)
-        if handler is None:
-            raise UnsupportedError(
-                f"node {node.name!r}: IR op {node.op} has no Keras emitter handler yet")
+        """Run the node's handler, first re-homing inputs a channels-last trunk wants."""
+        handler = self.handler(node)
         self._node = node
         if node.op in TRANSPARENT and node.outputs[0] in self.wants_cl:
             for v in node.inputs:

@@ -13,11 +13,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mmconv.emitters.keras import HANDLERS, check_options, emit_code
+from mmconv.emitters.base import Emitter
+from mmconv.emitters.keras import HANDLERS, NHWC_IO, emit_code
 from mmconv.emitters.keras.builder import build_from_code, save_saved_model, write_code
 from mmconv.ir.core import Graph
 
-__all__ = ["HANDLERS", "code_to_model", "emit_code", "emit_model"]
+__all__ = ["EMITTER", "HANDLERS", "code_to_model", "emit_code", "emit_model"]
 
 
 def code_to_model(code_path: Path, weights_path: Path, output_path: Path) -> None:
@@ -27,8 +28,22 @@ def code_to_model(code_path: Path, weights_path: Path, output_path: Path) -> Non
 
 def emit_model(graph: Graph, output_path: str | os.PathLike[str], **options: Any) -> None:
     """mmconvert -df tensorflow: a SavedModel folder at ``output_path`` (replaced whole)."""
-    nhwc_io = check_options("TensorFlow", options)
+    nhwc_io = EMITTER.check_options(options).get("nhwc_io", False)
     with tempfile.TemporaryDirectory(prefix="mmconv-tf-") as tmp:
         code, weights = Path(tmp) / "model.py", Path(tmp) / "weights.npz"
         write_code(graph, code, weights, nhwc_io)
         save_saved_model(build_from_code(code, weights), Path(output_path))
+
+
+EMITTER = Emitter(
+    name="tensorflow",
+    summary="the Keras code, saved as a TF SavedModel folder with a serving_default signature",
+    handlers=HANDLERS,
+    emit_code=emit_code,
+    code_to_model=code_to_model,
+    emit_model=emit_model,
+    aliases=("tf",),
+    model_suffixes=("",),
+    weights_suffix=".npy",
+    options=(NHWC_IO,),
+)

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mmconv.emitters.base import Emitter, Option
 from mmconv.emitters.onnx.builder import (
     DEFAULT_OPSET,
     MAX_OPSET,
@@ -36,7 +37,7 @@ from mmconv.fsutil import atomic_path
 from mmconv.ir.core import Graph
 
 __all__ = [
-    "DEFAULT_OPSET", "HANDLERS", "MAX_OPSET", "MIN_OPSET", "EmitContext", "build_model",
+    "DEFAULT_OPSET", "EMITTER", "HANDLERS", "MAX_OPSET", "MIN_OPSET", "EmitContext", "build_model",
     "build_skeleton", "check_opset", "check_size", "check_skeleton", "checked", "code_to_model",
     "emit_code", "emit_model", "generate", "load_code_model", "missing_handlers", "write_model",
 ]
@@ -71,3 +72,17 @@ def emit_model(
         checked(graph, model, weights)
     with atomic_path(Path(output_path), suffix=".onnx") as tmp, tmp.open("wb") as out:
         write_model(out, model, weights)
+
+
+EMITTER = Emitter(
+    name="onnx",
+    summary="an .onnx model file (checked with onnx.checker), or a script that builds it",
+    handlers=HANDLERS,
+    emit_code=emit_code,
+    code_to_model=code_to_model,
+    emit_model=emit_model,
+    model_suffixes=(".onnx",),
+    weights_suffix=".npy",
+    options=(Option("opset", int, f"ONNX opset to write ({MIN_OPSET}..{MAX_OPSET}, default "
+                    f"{DEFAULT_OPSET})", flag="--opset", code=True),),
+)

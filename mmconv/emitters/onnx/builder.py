@@ -8,7 +8,6 @@ finds ``conv1`` in the ONNX model where it was in the source.  Dynamic dims
 
 from __future__ import annotations
 
-import importlib
 from typing import BinaryIO
 
 import numpy as np
@@ -16,8 +15,10 @@ import onnx
 from onnx import ModelProto, TensorProto, ValueInfoProto, helper
 
 from mmconv import __version__
-from mmconv.emitters.base import emit_all
+from mmconv.emitters.base import emit_all, load_families
+from mmconv.emitters.base import missing_handlers as base_missing
 from mmconv.emitters.onnx.context import HANDLERS, EmitContext
+from mmconv.emitters.protowire import field_header, little_endian
 from mmconv.errors import IRError, UnsupportedError
 from mmconv.ir.core import Graph, Value
 from mmconv.ir.infer import infer_shapes
@@ -41,8 +42,7 @@ BATCH_DIM = "N"
 
 def load_handlers() -> None:
     """Import every family module so its handlers register (idempotent)."""
-    for family in FAMILIES:
-        importlib.import_module(f"mmconv.emitters.onnx.{family}")
+    load_families("mmconv.emitters.onnx", FAMILIES)
 
 
 def check_opset(opset: int | None) -> int:
@@ -199,13 +199,7 @@ def checked(graph: Graph, model: ModelProto, weights: Weights) -> None:
 def fill_tensor(tensor: TensorProto, name: str, array: np.ndarray) -> None:
     """An initializer as little-endian raw bytes, written into the model's own message."""
     tensor.CopyFrom(_tensor_header(name, array))
-    tensor.raw_data = _little_endian(array).tobytes()
-
-
-def _little_endian(array: np.ndarray) -> np.ndarray:
-    """C-ordered little-endian data, as raw_data stores it (no copy when it already is;
-    unlike np.ascontiguousarray this keeps 0-d arrays 0-d)."""
-    return array.astype(array.dtype.newbyteorder("<"), order="C", copy=False)
+    tensor.raw_data = little_endian(array).tobytes()
 
 
 def _tensor_header(name: str, array: np.ndarray) -> TensorProto:
@@ -214,20 +208,6 @@ def _tensor_header(name: str, array: np.ndarray) -> TensorProto:
     tensor.data_type = _tensor_type(array.dtype.name)
     tensor.name = name
     return tensor
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _field(number: int, length: int) -> bytes:
-    """Tag and length of a length-delimited protobuf field (wire type 2)."""
-    return _varint(number << 3 | 2) + _varint(length)
 
 
 #: Field numbers in onnx.proto: ModelProto.graph, GraphProto.initializer,
@@ -249,18 +229,18 @@ def write_model(out: BinaryIO, model: ModelProto, weights: Weights) -> None:
     entries = []
     graph_len = len(graph_bytes)
     for name, array in weights:
-        data = _little_endian(array)
-        head = _tensor_header(name, data).SerializeToString() + _field(_TENSOR_RAW_DATA,
+        data = little_endian(array)
+        head = _tensor_header(name, data).SerializeToString() + field_header(_TENSOR_RAW_DATA,
                                                                          data.nbytes)
         tensor_len = len(head) + data.nbytes
-        entry_head = _field(_GRAPH_INITIALIZER, tensor_len) + head
+        entry_head = field_header(_GRAPH_INITIALIZER, tensor_len) + head
         entries.append((entry_head, data))
         graph_len += len(entry_head) + data.nbytes
     rest = ModelProto()
     rest.CopyFrom(model)
     rest.ClearField("graph")
     out.write(rest.SerializeToString())
-    out.write(_field(_MODEL_GRAPH, graph_len))
+    out.write(field_header(_MODEL_GRAPH, graph_len))
     out.write(graph_bytes)
     for entry_head, data in entries:
         out.write(entry_head)
@@ -269,7 +249,5 @@ def write_model(out: BinaryIO, model: ModelProto, weights: Weights) -> None:
 
 def missing_handlers() -> list[str]:
     """IR ops without an ONNX handler (CI keeps this empty)."""
-    from mmconv.ir.registry import all_schemas
-
     load_handlers()
-    return [s.name for s in all_schemas() if s.name not in HANDLERS]
+    return base_missing(HANDLERS)

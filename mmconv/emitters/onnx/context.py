@@ -16,8 +16,7 @@ import numpy as np
 from onnx import NodeProto, TensorProto, helper, numpy_helper
 
 from mmconv.dispatch import Registry
-from mmconv.emitters.base import IRQueries
-from mmconv.errors import UnsupportedError
+from mmconv.emitters.base import EmitContextBase, norm_axis
 from mmconv.ir.core import Graph, Node
 
 #: A handler turns one IR node into ONNX nodes through the context.
@@ -27,8 +26,15 @@ Handler = Callable[["EmitContext", Node], None]
 HANDLERS: Registry[Handler] = Registry("ONNX emit handler")
 
 
-class EmitContext(IRQueries):
-    """Collects the ONNX nodes and initializers for one IR graph at one opset."""
+class EmitContext(EmitContextBase):
+    """Collects the ONNX nodes and initializers for one IR graph at one opset.
+
+    Naming (``fresh``), use counts, the current node and the error form come
+    from :class:`~mmconv.emitters.base.EmitContextBase`.
+    """
+
+    handlers = HANDLERS
+    target = "ONNX"
 
     def __init__(self, graph: Graph, opset: int) -> None:
         self.graph = graph
@@ -36,28 +42,12 @@ class EmitContext(IRQueries):
         self.nodes: list[NodeProto] = []
         #: Constants the handlers created (IR weights are added by the builder).
         self.constants: list[TensorProto] = []
-        self._taken: set[str] = set(graph.values) | {n.name for n in graph.nodes}
-        self._node: Node | None = None
         self._node_names: set[str] = set()
-        self._uses: dict[str, int] = {}
-        for n in graph.nodes:
-            for name in n.inputs:
-                if name:
-                    self._uses[name] = self._uses.get(name, 0) + 1
-        for name in graph.outputs:
-            self._uses[name] = self._uses.get(name, 0) + 1
         #: IR weights to be stored in another (same-size) shape: name -> shape.
         self.reshaped_weights: dict[str, tuple[int, ...]] = {}
 
-    # -- naming -------------------------------------------------------------
-    def fresh(self, base: str) -> str:
-        """A name no IR value, IR node or earlier helper uses: ``base`` or ``base_1``..."""
-        name, i = base, 0
-        while name in self._taken:
-            i += 1
-            name = f"{base}_{i}"
-        self._taken.add(name)
-        return name
+    def target_note(self) -> str:
+        return f"ONNX opset {self.opset}"
 
     # -- building -----------------------------------------------------------
     def add(
@@ -115,7 +105,7 @@ class EmitContext(IRQueries):
         shape = tuple(int(d) for d in shape)
         if self.shape(name) == shape:
             return name
-        if name in self.graph.weights and self._uses.get(name) == 1:
+        if name in self.graph.weights and self.uses(name) == 1:
             self.reshaped_weights[name] = shape
             return name
         return self.add("Reshape", [name, self.int64s(shape, f"{hint}_shape")])[0]
@@ -132,34 +122,13 @@ class EmitContext(IRQueries):
         return self.add(op_type, inputs, outputs, name=name, keepdims=int(keepdims),
                         **attrs)[0]
 
-    # -- opset and errors ---------------------------------------------------
-    def unsupported(self, node: Node, why: str) -> UnsupportedError:
-        """The one error form: the node, its op, the opset and what to do."""
-        return UnsupportedError(
-            f"node {node.name!r} ({node.op}): {why} (ONNX opset {self.opset})"
-        )
-
+    # -- opset ----------------------------------------------------------------
     def require(self, node: Node, opset: int, what: str | None = None) -> None:
         """Fail unless the target opset is at least ``opset`` for ``what`` this node needs."""
         if self.opset < opset:
             what = what or f"ONNX {node.op}"
-            raise UnsupportedError(
-                f"node {node.name!r} ({node.op}): {what} needs ONNX opset >= {opset}, "
-                f"the target is opset {self.opset}; pass a higher --opset"
-            )
-
-    def emit(self, node: Node) -> None:
-        """Run the handler of ``node``'s op (the builder checked that one exists)."""
-        handler = HANDLERS.get(node.op)
-        if handler is None:
-            raise UnsupportedError(
-                f"node {node.name!r}: IR op {node.op} has no ONNX emitter handler yet"
-            )
-        self._node = node
-        try:
-            handler(self, node)
-        finally:
-            self._node = None
+            raise self.unsupported(
+                node, f"{what} needs ONNX opset >= {opset}; pass a higher --opset")
 
 
 def present(inputs: Sequence[str]) -> list[str]:
@@ -176,5 +145,4 @@ def axis_of(node: Node, rank: int, attr: str = "axis") -> int:
     Always emitting non-negative axes keeps one code path for every opset
     (negative axes are only legal in many ops from opset 11 on).
     """
-    axis = int(node.attr(attr))
-    return axis + rank if axis < 0 else axis
+    return norm_axis(int(node.attr(attr)), rank)

@@ -21,16 +21,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mmconv.emitters.base import Emitter
 from mmconv.emitters.pytorch.builder import Emitted, emit, load_handlers, missing_handlers
 from mmconv.emitters.pytorch.context import HANDLERS, EmitContext
-from mmconv.errors import UsageError
 from mmconv.fsutil import atomic_path
 from mmconv.ir.core import Graph
 
-#: mmtocode's default weights file: a torch.save state_dict, not npz
-WEIGHTS_SUFFIX = ".pth"
-
-__all__ = ["HANDLERS", "EmitContext", "Emitted", "code_to_model", "emit", "emit_code",
+__all__ = ["EMITTER", "HANDLERS", "EmitContext", "Emitted", "code_to_model", "emit", "emit_code",
            "emit_model", "missing_handlers"]
 
 load_handlers()
@@ -72,9 +69,7 @@ def code_to_model(code_path: str | os.PathLike[str], weights_path: str | os.Path
 
 def emit_model(graph: Graph, output_path: str | os.PathLike[str], **options: Any) -> None:
     """Write ``graph`` as a TorchScript file (and its state_dict beside it), atomically."""
-    if options:
-        raise UsageError(f"the PyTorch emitter has no option(s) {', '.join(sorted(options))} "
-                         "(it takes none)")
+    EMITTER.check_options(options)
     from mmconv.emitters.pytorch.script import (
         code_module,
         compile_model,
@@ -88,3 +83,17 @@ def emit_model(graph: Graph, output_path: str | os.PathLike[str], **options: Any
         model = instantiate(module, to_tensors(emitted.state), f"graph {graph.name!r}")
         scripted = compile_model(module, model)
         save_model(scripted, model.state_dict(), Path(output_path))
+
+
+EMITTER = Emitter(
+    name="pytorch",
+    summary="nn.Module code + state_dict; a TorchScript .pt (state_dict .pth beside it)",
+    handlers=HANDLERS,
+    emit_code=emit_code,
+    code_to_model=code_to_model,
+    emit_model=emit_model,
+    aliases=("torch",),
+    model_suffixes=(".pt",),
+    # mmtocode's default weights file: a torch.save state_dict, not npz
+    weights_suffix=".pth",
+)

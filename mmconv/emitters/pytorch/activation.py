@@ -7,8 +7,9 @@ import math
 
 import numpy as np
 
+from mmconv.emitters.base import norm_axis
 from mmconv.emitters.codegen import literal
-from mmconv.emitters.pytorch.context import HANDLERS, EmitContext, norm_axis
+from mmconv.emitters.pytorch.context import HANDLERS, EmitContext
 from mmconv.ir.core import Node
 
 _SIMPLE = {"Relu": "F.relu({})", "Sigmoid": "torch.sigmoid({})", "Tanh": "torch.tanh({})",

@@ -10,40 +10,33 @@ graph gives the same bytes.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
-from mmconv.emitters.base import emit_all
+from mmconv.emitters.base import emit_all, load_families
+from mmconv.emitters.base import missing_handlers as base_missing
 from mmconv.emitters.codegen import CodeWriter, literal
 from mmconv.emitters.pytorch.context import HANDLERS, TORCH_DTYPES, EmitContext
 from mmconv.emitters.pytorch.helpers import HELPERS
 from mmconv.ir.core import Graph
 from mmconv.ir.infer import infer_shapes
 
-_FAMILIES_LOADED = False
+#: The op-family modules; importing them fills HANDLERS.
+FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normalization", "pool",
+            "reduce", "shape", "spatial")
 
 
 def load_handlers() -> None:
-    """Import every family module of this package so their handlers register (once)."""
-    global _FAMILIES_LOADED
-    if _FAMILIES_LOADED:
-        return
-    import mmconv.emitters.pytorch as pkg
-
-    for info in pkgutil.iter_modules(pkg.__path__):
-        if info.name not in ("builder", "context", "helpers", "script"):
-            importlib.import_module(f"{pkg.__name__}.{info.name}")
-    _FAMILIES_LOADED = True
+    """Import every family module so its handlers register (idempotent)."""
+    load_families("mmconv.emitters.pytorch", FAMILIES)
 
 
-def missing_handlers(graph: Graph) -> list[str]:
-    """IR ops of ``graph`` that no handler covers, sorted."""
+def missing_handlers(graph: Graph | None = None) -> list[str]:
+    """IR ops (of ``graph``, or of the whole IR) that no handler covers, sorted."""
     load_handlers()
-    return sorted({n.op for n in graph.nodes if n.op not in HANDLERS})
+    return base_missing(HANDLERS, graph)
 
 
 @dataclass

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mmconv.dispatch import Registry
-from mmconv.emitters.base import IRQueries
+from mmconv.emitters.base import EmitContextBase
 from mmconv.emitters.codegen import Namer, literal
-from mmconv.errors import UnsupportedError
 from mmconv.ir.core import Graph, Node
 
 #: A handler writes the forward line(s) (and declares the layers) of one IR node.
@@ -63,8 +62,11 @@ class Layer:
     params: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-class EmitContext(IRQueries):
+class EmitContext(EmitContextBase):
     """Collects the ``__init__`` layers, ``forward`` lines and state_dict of one graph."""
+
+    handlers = HANDLERS
+    target = "PyTorch"
 
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
@@ -78,12 +80,6 @@ class EmitContext(IRQueries):
         self.lines: list[str] = []
         #: names of the module-level helper functions the code needs (see helpers.py)
         self.helpers: set[str] = set()
-        self._node: Node | None = None
-        self._uses: dict[str, int] = {}
-        for n in graph.nodes:
-            for name in n.inputs:
-                if name:
-                    self._uses[name] = self._uses.get(name, 0) + 1
         self.input_vars = [self.locals(v.name) for v in graph.inputs]
 
     # -- the IR side --------------------------------------------------------
@@ -141,31 +137,8 @@ class EmitContext(IRQueries):
         dtype = self.dtype(name)
         return "" if dtype == "float32" else f", dtype={TORCH_DTYPES[dtype]}"
 
-    def uses(self, name: str) -> int:
-        """How many node inputs read value ``name``."""
-        return self._uses.get(name, 0)
-
-    # -- errors and dispatch ---------------------------------------------------
-    def unsupported(self, node: Node, why: str) -> UnsupportedError:
-        """The one error form: the node, its op and why."""
-        return UnsupportedError(f"node {node.name!r} ({node.op}): {why} (PyTorch)")
-
-    def emit(self, node: Node) -> None:
-        handler = HANDLERS.get(node.op)
-        if handler is None:
-            raise self.unsupported(node, f"IR op {node.op} has no PyTorch emitter handler yet")
-        self._node = node
-        try:
-            handler(self, node)
-        finally:
-            self._node = None
-
 
 def ints(values: object) -> str:
     """A tuple of ints as a literal: ``(3, 3)``."""
     return literal(tuple(int(v) for v in values))  # type: ignore[attr-defined]
 
-
-def norm_axis(axis: int, rank: int) -> int:
-    """A non-negative axis; generated code always spells axes out positively."""
-    return axis + rank if axis < 0 else axis

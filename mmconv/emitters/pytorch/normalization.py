@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from mmconv.emitters.base import norm_axis
 from mmconv.emitters.codegen import literal
-from mmconv.emitters.pytorch.context import HANDLERS, EmitContext, ints, norm_axis
+from mmconv.emitters.pytorch.context import HANDLERS, EmitContext, ints
 from mmconv.ir.core import Node
 
 

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from mmconv.emitters.pytorch.context import HANDLERS, EmitContext, norm_axis
+from mmconv.emitters.base import norm_axis
+from mmconv.emitters.pytorch.context import HANDLERS, EmitContext
 from mmconv.ir.core import Node
 
 _REDUCE = {"ReduceSum": "torch.sum", "ReduceMean": "torch.mean", "ReduceMax": "torch.amax",

@@ -7,8 +7,9 @@ batch keeps working in eager mode and in TorchScript.
 
 from __future__ import annotations
 
+from mmconv.emitters.base import norm_axis
 from mmconv.emitters.codegen import literal
-from mmconv.emitters.pytorch.context import HANDLERS, EmitContext, norm_axis
+from mmconv.emitters.pytorch.context import HANDLERS, EmitContext
 from mmconv.ir.core import Node
 
 _PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}

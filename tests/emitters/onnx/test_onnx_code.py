@@ -22,7 +22,7 @@ from mmconv.ir import Graph
 from mmconv.verify.compare import assert_close
 from mmconv.verify.onnx_runner import OnnxRunner
 
-from ..ir_cases import CASES, conv_net, conv_net_reference, dtypes_graph
+from ..ir_cases import CASES, HOSTILE, conv_net, conv_net_reference, dtypes_graph, hostile_graph
 
 #: The lowest opset, CNTK 2.7's importer's, a middle one, the default and the top.
 OPSETS = (7, 9, 13, onnx_emitter.DEFAULT_OPSET, onnx_emitter.MAX_OPSET)
@@ -119,40 +119,6 @@ def test_inline_constants_exact(tmp_path: Path) -> None:
     for opset in (11, 16, 17):
         model = code_model(g, tmp_path, opset)
         assert model == onnx_emitter.build_model(g, opset)
-
-
-HOSTILE = [
-    "conv.1", "conv-1", "1st", "class", "it's", 'say "hi"', '"""', "'''", "a\nb", "c\rd",
-    "back\\slash", "__import__('os').system('touch PWNED')", "#comment", "{}", "tab\there",
-    "ünïcödé", "file", "allow_pickle", "weights", "KitModel", "sys", "  ", "\u2028",
-]
-
-
-def hostile_graph() -> Graph:
-    """Every value, node and weight named with something that breaks naive codegen."""
-    rng = np.random.default_rng(5)
-    names = iter(HOSTILE)
-    g = Graph("graph\"\"\"\n'name")
-    x = next(names)
-    g.add_input(x, "float32", [None, 4])
-    prev = x
-    for _ in range(4):
-        w, y = next(names), next(names)
-        g.add_weight(w, rng.standard_normal((4, 4)).astype(np.float32))
-        g.add_node("Dense", [prev, w], next(names), outputs=[y])
-        prev = y
-    rest = list(names)
-    scale = rest.pop()
-    g.add_weight(scale, np.array([2.0, 3.0, 4.0, 5.0], np.float32))
-    g.add_node("Mul", [prev, scale], rest.pop(), outputs=[rest.pop()])
-    prev = g.nodes[-1].outputs[0]
-    for name in rest[:-1]:
-        g.add_node("Relu", [prev], name, outputs=[name + "/out"])
-        prev = name + "/out"
-    g.add_node("Softmax", [prev], rest[-1], outputs=[rest[-1] + "/out"], axis=1)
-    g.outputs = [rest[-1] + "/out", prev]
-    g.metadata = {"key'\n\"": "value\"\"\"\r\n", "ok": "x"}
-    return g
 
 
 @pytest.mark.parametrize("opset", [9, 17])
