@@ -68,6 +68,14 @@ def emit_reshape(ctx: EmitContext, node: Node) -> None:
         ctx.define(node, _reshape_expr(ctx, node, ctx.var(x), held, target),
                    channels_last(len(out_shape)))
         return
+    if (len(out_shape) >= 3 and all(d == 1 for d in out_shape[2:]) and layout == identity(rank)
+            and _keeps_batch(in_shape, out_shape)):
+        # [N, C] -> [N, C, 1, 1] (squeeze-and-excite): [N, 1, 1, C] holds the same elements
+        # in the same order and is what the convolution that follows wants
+        target = (out_shape[0], *out_shape[2:], out_shape[1])
+        ctx.define(node, _reshape_expr(ctx, node, ctx.var(x), in_shape, target),
+                   channels_last(len(out_shape)))
+        return
     ctx.define(node, _reshape_expr(ctx, node, ctx.plain(x), in_shape, out_shape),
                identity(len(out_shape)))
 
@@ -86,8 +94,11 @@ def emit_flatten(ctx: EmitContext, node: Node) -> None:
             dims = [int(d) for d in shape[1:]]  # type: ignore[arg-type]
             order = np.arange(int(np.prod(dims))).reshape(dims)
             index = order.transpose([p - 1 for p in layout[1:]]).ravel()
+            # only size-1 axes moved (a [N, C, 1, 1] map held channels-last): the
+            # flattened elements are already in the IR's order
+            in_order = bool(np.all(index == np.arange(index.size)))
             ctx.define(node, f"layers.Flatten(name={name}{ctx.dtype_kw(x)})({ctx.var(x)})",
-                       Flat(tuple(int(i) for i in index), x))
+                       identity(2) if in_order else Flat(tuple(int(i) for i in index), x))
             return
         ctx.define(node, f"layers.Flatten(name={name}{ctx.dtype_kw(x)})({ctx.plain(x)})",
                    identity(2))
