@@ -51,6 +51,27 @@ def test_keras_to_keras_has_zero_transposes(tmp_path: Path) -> None:
     assert "Permute" not in generated.code and "ops.transpose" not in generated.code
 
 
+def test_squeeze_excite_to_keras_has_zero_transposes(tmp_path: Path) -> None:
+    """EfficientNet/MobileNetV3's squeeze-and-excite (pool, Reshape to 1x1, 1x1 convs,
+    Multiply) and a 1x1-conv classifier flattened: no transpose in the Keras target."""
+    from mmconv.emitters.keras.builder import generate
+    from mmconv.frontends.keras import convert
+
+    inp = keras.Input((8, 8, 6), name="image")
+    x = L.Conv2D(6, 3, padding="same", activation="swish", name="c")(inp)
+    se = L.GlobalAveragePooling2D(name="squeeze")(x)
+    se = L.Reshape((1, 1, 6), name="se_reshape")(se)
+    se = L.Conv2D(2, 1, activation="relu", name="se_reduce")(se)
+    se = L.Conv2D(6, 1, activation="hard_sigmoid", name="se_expand")(se)
+    x = L.Multiply(name="excite")([x, se])
+    x = L.GlobalAveragePooling2D(keepdims=True, name="pool")(x)
+    x = L.Flatten(name="flat")(L.Conv2D(4, 1, name="logits")(x))
+    model = randomize(keras.Model(inp, x, name="se"))
+    check(model, tmp_path, ("keras",))
+    generated = generate(convert(None, str(tmp_path / "se.keras")))
+    assert generated.transposes == []
+
+
 def padding_model() -> keras.Model:
     """TF "same" puts the odd pixel at the end: even and odd sizes, strides 1-3, kernels
     2-4, for Conv2D, MaxPooling2D and AveragePooling2D (whose count skips the padding)."""
