@@ -219,3 +219,14 @@ def test_mmconvert_verify_runs_the_keras_source(tmp_path: Path) -> None:
     out = tmp_path / "nested.onnx"
     assert mmconvert.main(["-sf", "keras", "-iw", str(path), "-df", "onnx", "-om", str(out),
                            "--verify"]) == 0
+
+
+def test_adapted_normalization(tmp_path: Path) -> None:
+    """Normalization whose mean/variance come from adapt() (stored as variables)."""
+    import numpy as np
+
+    norm = L.Normalization(name="norm")
+    norm.adapt(np.random.default_rng(0).normal(2, 3, (50, 5, 4)).astype("float32"))
+    inp = keras.Input((5, 4), name="x")
+    model = keras.Model(inp, L.Dense(3, name="d")(norm(inp)), name="adapted")
+    check(model, tmp_path, ("onnx",), ("keras", "h5"))
