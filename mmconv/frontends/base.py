@@ -83,7 +83,7 @@ class BuildContext:
         """A synthesized constant weight (a reshaped parameter, a shape tensor); the
         name is made unique, so converters can pass a descriptive base name."""
         name = self.graph.unique_name(name)
-        self.graph.add_weight(name, np.ascontiguousarray(array))
+        self.graph.add_weight(name, np.require(array, requirements="C"))  # keeps 0-d
         return name
 
     def cached_weight(self, source: str, layer: str, param: str,
@@ -102,7 +102,7 @@ class BuildContext:
             return found
         data = array() if callable(array) else array
         name = self.graph.unique_name(f"{layer}/{param}")
-        self.graph.add_weight(name, np.ascontiguousarray(data))
+        self.graph.add_weight(name, np.require(data, requirements="C"))  # keeps 0-d
         self._weight_cache[cache] = name
         return name
 

@@ -28,7 +28,7 @@ from mmconv.frontends.onnx.reader import IR_DTYPES, OnnxModel, first_line, tenso
 from mmconv.ir.core import Graph
 from mmconv.progress import progress
 
-#: Ops that only exist to carry the training graph's extra outputs, never read here.
+#: The default ONNX operator domain's spellings (other domains are not converted).
 DEFAULT_DOMAINS = ("", "ai.onnx")
 
 
@@ -182,6 +182,26 @@ class OnnxContext(BuildContext):
         out = self.add(op, ins, node.name, **attrs)
         self.set(node, out)
         return out
+
+    def batch_sized(self, node: OnnxNode, index: int, like: str, param: str) -> str | None:
+        """Input ``index`` as a runtime value with ``like``'s dynamic batch, when it is a
+        batch-sized constant every sample shares (``cls_token.expand(B, -1, -1)``): its one
+        sample plus zeros taken from ``like`` (Slice to one element per sample, times 0).
+        None when the input is not such a constant."""
+        k = self.known.get(node.input(index))
+        sample = k.batch_sample() if k is not None and not k.is_static else None
+        like_shape = self.shape(like)
+        if sample is None or not like_shape or like_shape[0] is not None \
+                or len(like_shape) != sample.ndim:
+            return None
+        weight = self.cached_weight(node.input(index), node.name, param, sample, key="sample")
+        rank = len(like_shape)
+        one = self.add("Slice", [like], f"{node.name}/{param}_batch",
+                       starts=(0,) * (rank - 1), ends=(1,) * (rank - 1),
+                       axes=tuple(range(1, rank)))
+        zero = self.constant(f"{node.name}/{param}_zero", np.zeros((), self.dtype(like)))
+        zeros = self.add("Mul", [one, zero], f"{node.name}/{param}_zeros")
+        return self.add("Add", [zeros, weight], f"{node.name}/{param}_expanded")
 
     def reshape(self, x: str, shape: Sequence[int | None], name: str) -> str:
         """Reshape IR value ``x`` to ``shape`` where ``None`` is the batch-dependent dim."""

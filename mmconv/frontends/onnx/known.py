@@ -17,6 +17,7 @@ checked first so a hostile file cannot make it allocate without bound.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,13 +149,21 @@ def resolve_target(target: Known, input_shape: tuple, what: str) -> list[int]:
     a = target.a.reshape(-1)
     b = target.b.reshape(-1)
     mask = target.batch_mask().reshape(-1)
+    # the input's dynamic dim in each run (it need not be the batch itself: an attention
+    # reshape sees batch * heads): the target's element count over its static dims
+    dynamic = [i for i, d in enumerate(input_shape) if d is None]
+    static = math.prod(d for d in input_shape if d is not None)
+    # (with a -1 or 0 in the target that count is unknown: then the dynamic dim is
+    # taken to be the batch itself, what exporters write for x.view(x.size(0), C, -1))
+    in_a, in_b = BATCHES
+    if len(dynamic) == 1 and static and -1 not in a.tolist() and 0 not in a.tolist():
+        in_a, in_b = int(np.prod(a)) // static, int(np.prod(b)) // static
     out: list[int] = []
     free = 0
     for i, (x, y, dep) in enumerate(zip(a.tolist(), b.tolist(), mask.tolist(), strict=True)):
         if not dep:
             out.append(int(x))
-        elif (i < len(input_shape) and input_shape[i] is None and x == BATCHES[0]
-              and y == BATCHES[1]):
+        elif dynamic == [i] and (x, y) == (in_a, in_b):
             out.append(0)
         else:
             out.append(-1)

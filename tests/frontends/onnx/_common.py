@@ -52,7 +52,8 @@ def convert_and_check(path: Path, targets: Sequence[str], tmp: Path,
     (tolerance 1e-4 * max(1, max|ref|), batch 2)."""
     graph = convert(str(path), None, **kwargs)  # type: ignore[arg-type]
     for target in targets:
-        out = tmp / f"{path.stem}.{target}"
+        out = tmp / "converted" / f"{path.stem}.{target}"  # never the source's own path
+        out.parent.mkdir(exist_ok=True)
         get_emitter(target).emit_model(graph, out)
         for result in verify_conversion(graph, ("onnx", path), (target, out)):
             assert result.passed, f"{path.name} -> {target}: {result}"

@@ -222,3 +222,14 @@ def test_batch_stays_dynamic_and_reshape_is_static(tmp_path: Path) -> None:
     reshape = next(n for n in graph.nodes if n.op == "Reshape")
     assert reshape.attrs["shape"] == (1, -1, 12)
     assert not any(n.op in ("Shape", "Gather", "Concat") for n in graph.nodes)
+
+
+def test_dst_node_name_picks_an_inner_value(tmp_path: Path) -> None:
+    """--dstNodeName (output_names) with an ONNX value inside the graph: the IR stops
+    there and --verify reads that value from the source file in onnxruntime."""
+    nodes = [helper.make_node("Relu", ["x"], ["inner.relu"]),
+             helper.make_node("Sigmoid", ["inner.relu"], ["y"])]
+    path = save(model(nodes, [("x", [N, 3])], ["y"]), tmp_path / "m.onnx")
+    graph = convert_and_check(path, ["onnx"], tmp_path, output_names=["inner.relu"])
+    assert [n.op for n in graph.nodes] == ["Relu"]
+    assert graph.outputs == ["inner_relu"]

@@ -126,11 +126,31 @@ class MathNet(nn.Module):
         return torch.cat([w, e, torch.minimum(w, e)], dim=1)
 
 
+class TinyViT(nn.Module):
+    """Patch embedding, a class token expanded to the batch and concatenated
+    (a batch-sized constant), position embedding, nn.TransformerEncoderLayer
+    (nn.MultiheadAttention: reshapes of batch * heads), the class token's output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch = nn.Conv2d(3, 16, 4, 4)
+        self.cls = nn.Parameter(torch.randn(1, 1, 16))
+        self.pos = nn.Parameter(torch.randn(1, 17, 16))
+        self.enc = nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True)
+        self.head = nn.Linear(16, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.patch(x).flatten(2).transpose(1, 2)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1) + self.pos
+        return self.head(self.enc(x)[:, 0])
+
+
 NETS = {
     "convnet": (ConvNet, (3, 16, 16)),
     "mobile": (MobileBlock, (3, 16, 16)),
     "transformer": (TinyTransformer, (6, 16)),
     "math": (MathNet, (3, 8, 8)),
+    "vit": (TinyViT, (3, 16, 16)),
 }
 
 

@@ -15,9 +15,7 @@ def _check(attrs: dict, opset: int) -> str | None:
     mode = attrs.get("auto_pad", "NOTSET")
     if mode not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
         return f"auto_pad={mode}"
-    if attrs.get("storage_order", 0) not in (0,):
-        return None  # only affects the Indices output, refused when read
-    return None
+    return None  # storage_order only affects the Indices output, refused when read
 
 
 def _pool(ctx: OnnxContext, node: OnnxNode, op: str) -> None:

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mmconv.errors import UnsupportedError
-from mmconv.frontends.onnx import known as kn
 from mmconv.frontends.onnx.converters import CONVERTERS
 
 if TYPE_CHECKING:
@@ -97,10 +96,15 @@ def resize_11(ctx: OnnxContext, node: OnnxNode) -> None:
         if k is None:
             raise UnsupportedError(f"{ctx.where(node)}: sizes computed at run time")
         x_shape = ctx.shape(ctx.x(node, 0))
-        sizes = kn.resolve_target(k, x_shape, ctx.where(node)) if not k.is_static else \
-            [int(v) for v in k.a.reshape(-1)]
-        if -1 in sizes:
-            raise UnsupportedError(f"{ctx.where(node)}: sizes depend on the batch size")
+        sizes = [int(v) for v in k.a.reshape(-1)]
+        if not k.is_static:
+            # a size read from the input's dynamic axis (Shape -> Slice -> Concat) keeps it
+            for i, dep in enumerate(k.batch_mask().reshape(-1).tolist()):
+                if dep and (i >= len(x_shape) or x_shape[i] is not None):
+                    raise UnsupportedError(f"{ctx.where(node)}: sizes depend on the batch "
+                                           "size")
+                if dep:
+                    sizes[i] = 0
     _emit(ctx, node, scales, sizes, node.attr("mode", "nearest"),
           node.attr("coordinate_transformation_mode", "half_pixel"),
           node.attr("nearest_mode", "round_prefer_floor"))

@@ -102,7 +102,16 @@ def transpose(ctx: OnnxContext, node: OnnxNode) -> None:
 # -- joining and cutting ------------------------------------------------------------------
 @CONVERTERS.register("Concat", since=4)
 def concat(ctx: OnnxContext, node: OnnxNode) -> None:
-    ins = [ctx.x(node, i, f"in{i}") for i in range(len(node.inputs)) if node.input(i)]
+    """A batch-sized constant among the inputs (a ViT class token expanded to the batch)
+    is expanded at run time from a runtime input's batch."""
+    runtime = [node.input(i) for i in range(len(node.inputs)) if node.input(i) in ctx.values]
+    like = ctx.values[runtime[0]] if runtime else None
+    ins = []
+    for i in range(len(node.inputs)):
+        if not node.input(i):
+            continue
+        grown = ctx.batch_sized(node, i, like, f"in{i}") if like is not None else None
+        ins.append(grown if grown is not None else ctx.x(node, i, f"in{i}"))
     rank = len(ctx.shape(ins[0]))
     axis = norm_axis(int(node.attr("axis")), rank)
     ins = [i for i in ins if ctx.shape(i)[axis] != 0]
