@@ -291,6 +291,53 @@ def convert_onnx(b: Bench) -> list[Row]:
     return rows
 
 
+KERAS_MODELS = {"resnet50": "ResNet50", "vgg16": "VGG16"}
+
+
+def keras_model(b: Bench, name: str) -> Path:
+    """A keras.applications model with random weights and BN statistics as a .keras file,
+    built on first use in a child (scripts/keras_apps_check.py's ``build``)."""
+    path = b.cache / f"keras_{name}.keras"
+    if not path.exists():
+        b.log(f"building {path} ...")
+        code = ("import sys; sys.path.insert(0, sys.argv[1]); from keras_apps_check import build;"
+                " build(sys.argv[2]).save(sys.argv[3])")
+        tmp = path.with_suffix(".tmp.keras")
+        subprocess.run([sys.executable, "-c", code, str(ROOT / "scripts"), KERAS_MODELS[name],
+                        str(tmp)], check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        tmp.rename(path)
+    return path
+
+
+@section("Keras -> ONNX (targets: ResNet50 wall <= 0.1x tf2onnx's; VGG16 peak <= 1.4x file)")
+def keras_onnx(b: Bench) -> list[Row]:
+    """``mmconvert -sf keras`` (reads the .keras zip with h5py, no TensorFlow) against
+    tf2onnx's from_keras (Keras loads the file, TF traces it), both whole processes as a
+    user runs them, best of N, in the same run.  tf2onnx is not run on VGG16: it went
+    past 23 GB on this machine."""
+    script = console_script("mmconvert")
+    rows = []
+    for name in ("resnet50", "vgg16"):
+        path = keras_model(b, name)
+        size = path.stat().st_size
+        t, cpu, peak = run_child_best(
+            b, lambda tmp, path=path: [script, "-sf", "keras", "-iw", str(path), "-df", "onnx",
+                                       "-om", str(tmp / "model.onnx")])
+        row: Row = {"model": name, "size_mb": mb(size), "mmconvert_s": round(t, 2),
+                    "mmconvert_cpu_s": round(cpu, 2), "peak_mb": mb(peak),
+                    "peak_x_size": round(peak / size, 2)}
+        if name == "resnet50":
+            tool = str(ROOT / "scripts" / "bench_tf2onnx_keras.py")
+            t2, cpu2, peak2 = run_child_best(
+                b, lambda tmp, path=path, tool=tool: [sys.executable, tool, str(path),
+                                           str(tmp / "model.onnx")])
+            row.update({"tf2onnx_s": round(t2, 2), "tf2onnx_cpu_s": round(cpu2, 2),
+                        "tf2onnx_peak_mb": mb(peak2), "wall_x_tf2onnx": round(t / t2, 3),
+                        "cpu_x_tf2onnx": round(cpu / cpu2, 3)})
+        rows.append(row)
+    return rows
+
+
 @section("CNTK -> CNTK round trip (target: converted/original inference time <= 1.05)")
 def cntk_round_trip(b: Bench) -> list[Row]:
     """mmconvert -df cntk of the ResNet-50 (ResNet-26 with --quick), then both models

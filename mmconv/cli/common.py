@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import logging
 import os
 import sys
@@ -109,6 +110,12 @@ def add_source_flags(parser: Parser) -> None:
         help="names of the output nodes (default: the model's outputs, training-only "
         "nodes such as losses dropped)",
     )
+    parser.add_argument(
+        "--channelsFirstIO", action="store_true",
+        help="channels-last sources (Keras, TensorFlow): NCHW model inputs and outputs "
+        "instead of the source's NHWC ones, no boundary transposes (the mirror of "
+        "--channelsLastIO, for channels-first targets)",
+    )
 
 
 def add_verify_flags(parser: Parser, verify_flag: bool = False) -> None:
@@ -190,12 +197,18 @@ def convert_source(framework: str, network: str | None, weights: str | None,
         if path and Path(path).is_file() and Path(path).stat().st_size == 0:
             raise ModelFormatError(f"{path}: the file is empty (0 bytes); was it copied or "
                                    "downloaded completely?")
+    options = {}
+    if getattr(args, "channelsFirstIO", False):
+        if "channels_first_io" not in inspect.signature(frontend.convert).parameters:
+            raise UsageError(f"--channelsFirstIO: the {framework} source is not channels-last")
+        options["channels_first_io"] = True
     return frontend.convert(
         network,
         weights,
         input_shapes=input_shapes,
         input_names=split_names(args.inNodeName),
         output_names=split_names(args.dstNodeName),
+        **options,
     )
 
 

@@ -19,7 +19,14 @@ from mmconv.ir.registry import all_schemas
 
 
 def _frontend_registries(module: str) -> list[Registry | VersionedRegistry]:
-    converters = importlib.import_module(f"{module}.converters")
+    """The frontend's converter registries; none for a frontend that hands its source to
+    another one (TensorFlow: tf2onnx, then the ONNX frontend)."""
+    try:
+        converters = importlib.import_module(f"{module}.converters")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"{module}.converters":
+            return []
+        raise
     return [v for v in vars(converters).values()
             if isinstance(v, (Registry, VersionedRegistry))]
 
@@ -44,7 +51,11 @@ def _render_versioned(registry: VersionedRegistry) -> list[str]:
 
 def _render_frontend(name: str, module: str) -> list[str]:
     lines = [f"## Frontend: {name}", ""]
-    for registry in _frontend_registries(module):
+    registries = _frontend_registries(module)
+    if not registries:
+        doc = (importlib.import_module(module).__doc__ or "").strip().splitlines()
+        lines += [doc[0] if doc else "No converters of its own.", ""]
+    for registry in registries:
         if isinstance(registry, VersionedRegistry):
             lines += _render_versioned(registry)
             continue

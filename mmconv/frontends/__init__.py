@@ -21,9 +21,11 @@ from mmconv.dispatch import import_by_name
 #: Frontend name -> module; aliases are the spellings MMdnn accepted.
 FRONTENDS = {
     "cntk": "mmconv.frontends.cntk",
+    "keras": "mmconv.frontends.keras",
     "onnx": "mmconv.frontends.onnx",
+    "tensorflow": "mmconv.frontends.tensorflow",
 }
-ALIASES: dict[str, str] = {}
+ALIASES: dict[str, str] = {"tf": "tensorflow", "tf.keras": "keras"}
 
 
 def get_frontend(name: str) -> ModuleType:

@@ -88,6 +88,8 @@ def run_onnx_source(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
     feeds = {src: inputs[v.name] for src, v in zip(in_names, graph.inputs, strict=True)}
     outputs = runner.run_dict(feeds)
     return [outputs[name] for name in out_names]
+
+
 @RUNNERS.register("caffe")
 def run_caffe_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
                     ) -> list[np.ndarray]:
@@ -140,15 +142,20 @@ def _feeds_nhwc(graph: Graph, inputs: Mapping[str, np.ndarray]) -> list[np.ndarr
 
 @RUNNERS.register("keras")
 def run_keras(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-    """A ``.keras`` file loaded by Keras alone: one output is a tensor, several a dict
-    keyed by IR name."""
+    """A ``.keras`` (or ``.h5``) file loaded by Keras alone: a model mmconv wrote returns
+    a tensor for one output and a dict keyed by IR name for several; a source model
+    (``-sf keras --verify``) its outputs in order."""
     keras = import_framework("keras")
     model = keras.models.load_model(str(path))
     nhwc = _nhwc([tuple(t.shape) for t in model.inputs], graph)
     feeds = _feeds_nhwc(graph, inputs) if nhwc else [inputs[v.name] for v in graph.inputs]
-    got = model(feeds, training=False)
-    outs = ([np.asarray(got[name]) for name in graph.outputs] if isinstance(got, dict)
-            else [np.asarray(got)])
+    got = model(feeds if len(feeds) > 1 else feeds[0], training=False)
+    if isinstance(got, dict):  # mmconv's Keras models with several outputs: by IR name
+        outs = [np.asarray(got[name]) for name in graph.outputs]
+    elif isinstance(got, (list, tuple)):  # a source model (-sf keras): in output order
+        outs = [np.asarray(g) for g in got]
+    else:
+        outs = [np.asarray(got)]
     return _to_nchw(outs, graph) if nhwc else outs
 
 

@@ -7,7 +7,8 @@
   the batch and channel axes (only spatial axes regroup); any other reshape
   needs the IR's element order, so the value is first brought back to it (a
   counted ``internal`` transpose).
-- Transpose: one Permute from wherever the value is to the IR's result.
+- Transpose: no op; the value's layout changes, a Permute is written only where a
+  consumer needs another layout.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from mmconv.emitters.keras.context import (
     EmitContext,
     Flat,
     channels_last,
-    compose,
     identity,
+    inverse,
     operands,
 )
 from mmconv.ir.core import Node, Shape
@@ -75,6 +76,14 @@ def emit_reshape(ctx: EmitContext, node: Node) -> None:
         ctx.define(node, _reshape_expr(ctx, node, ctx.var(x), held, target),
                    channels_last(len(out_shape)))
         return
+    if (len(out_shape) >= 3 and all(d == 1 for d in out_shape[2:]) and layout == identity(rank)
+            and _keeps_batch(in_shape, out_shape)):
+        # [N, C] -> [N, C, 1, 1] (squeeze-and-excite): [N, 1, 1, C] holds the same elements
+        # in the same order and is what the convolution that follows wants
+        target = (out_shape[0], *out_shape[2:], out_shape[1])
+        ctx.define(node, _reshape_expr(ctx, node, ctx.var(x), in_shape, target),
+                   channels_last(len(out_shape)))
+        return
     ctx.define(node, _reshape_expr(ctx, node, ctx.plain(x), in_shape, out_shape),
                identity(len(out_shape)))
 
@@ -93,8 +102,11 @@ def emit_flatten(ctx: EmitContext, node: Node) -> None:
             dims = [int(d) for d in shape[1:]]  # type: ignore[arg-type]
             order = np.arange(int(np.prod(dims))).reshape(dims)
             index = order.transpose([p - 1 for p in layout[1:]]).ravel()
+            # only size-1 axes moved (a [N, C, 1, 1] map held channels-last): the
+            # flattened elements are already in the IR's order
+            in_order = bool(np.all(index == np.arange(index.size)))
             ctx.define(node, f"layers.Flatten(name={name}{ctx.dtype_kw(x)})({ctx.var(x)})",
-                       Flat(tuple(int(i) for i in index), x))
+                       identity(2) if in_order else Flat(tuple(int(i) for i in index), x))
             return
         ctx.define(node, f"layers.Flatten(name={name}{ctx.dtype_kw(x)})({ctx.plain(x)})",
                    identity(2))
@@ -106,22 +118,20 @@ def emit_flatten(ctx: EmitContext, node: Node) -> None:
 
 @HANDLERS.register("Transpose")
 def emit_transpose(ctx: EmitContext, node: Node) -> None:
-    """The IR's own transpose, composed with the input's layout: one op or none."""
+    """No op of its own: the result is the input's Keras tensor with a different layout.
+
+    A transpose is written only when a consumer needs the value in a layout it is not
+    in (:meth:`EmitContext.get`).  So the boundary transposes a channels-last source
+    brings into the IR (NHWC input -> NCHW, NCHW -> NHWC output) cancel against the
+    Keras layers' own channels-last layout: Keras -> Keras carries none.
+    """
     x = node.inputs[0]
     have = ctx.perm_of(x)
     perm = tuple(int(p) for p in node.attr("perm"))
-    # keras_out = ir_x.transpose(perm) = keras_x.transpose(compose(have, perm))
-    total = compose(have, perm)
-    out_layout = identity(len(perm))
-    if total == identity(len(perm)):
-        ctx.alias(node, ctx.var(x), out_layout)
-        return
-    if total[0] == 0:
-        expr = (f"layers.Permute({literal(total[1:])}, name={literal(ctx.out(node))}"
-                f"{ctx.dtype_kw(x)})({ctx.var(x)})")
-    else:
-        expr = f"ops.transpose({ctx.var(x)}, {literal(total)})"
-    ctx.define(node, expr, out_layout)
+    # keras_x = ir_x.transpose(have) and ir_out = ir_x.transpose(perm), so
+    # keras_x = ir_out.transpose(inverse(perm)[have])
+    back = inverse(perm)
+    ctx.alias(node, ctx.var(x), tuple(back[h] for h in have))
 
 
 @HANDLERS.register("Concat")
