@@ -951,6 +951,84 @@ FRONTEND_OPS = frozenset({
 })
 
 
+# -- recurrent ----------------------------------------------------------------------
+_GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
+def _rnn_case(cell: str, direction: str = "forward", hidden: int = 5, size: int = 4,
+              states: bool = False, peepholes: bool = False, seq_lens: bool = False,
+              outputs: tuple[int, ...] = (0, 1, 2), **attrs: object) -> Case:
+    """One LSTM/GRU/RNN node on X [batch, time, size], batch and time dynamic; the
+    initial states are graph inputs (a model's [N, nd, H] state feeds)."""
+    nd = 2 if direction == "bidirectional" else 1
+    g_ = _GATES[cell]
+    n, t = 3, 6
+    x = rand(n, t, size)
+    w, r = rand(nd, g_ * hidden, size, low=-1, high=1), rand(nd, g_ * hidden, hidden,
+                                                             low=-1, high=1)
+    b = rand(nd, 2 * g_ * hidden, low=-1, high=1)
+    g = Graph(f"{cell}_graph")
+    g.add_input("x", "float32", [None, None, size])
+    feeds = {"x": x}
+    for k, v in (("W", w), ("R", r), ("B", b)):
+        g.add_weight(k, v)
+    inputs = ["x", "W", "R", "B", "", "", "", ""]
+    h0 = c0 = p = lens = None
+    if seq_lens:
+        lens = np.array([6, 2, 4], np.int32)
+        g.add_input("lens", "int32", [None])
+        feeds["lens"] = lens
+        inputs[4] = "lens"
+    if states:
+        h0 = rand(n, nd, hidden, low=-1, high=1)
+        g.add_input("h0", "float32", [None, nd, hidden])
+        feeds["h0"] = h0
+        inputs[5] = "h0"
+        if cell == "LSTM":
+            c0 = rand(n, nd, hidden, low=-1, high=1)
+            g.add_input("c0", "float32", [None, nd, hidden])
+            feeds["c0"] = c0
+            inputs[6] = "c0"
+    if peepholes:
+        p = rand(nd, 3 * hidden, low=-1, high=1)
+        g.add_weight("P", p)
+        inputs[7] = "P"
+    while not inputs[-1]:
+        inputs.pop()
+    names = ["y", "y_h", "y_c"] if cell == "LSTM" else ["y", "y_h"]
+    g.add_node(cell, inputs, "cell", outputs=names, hidden_size=hidden,  # type: ignore[arg-type]
+               direction=direction, **attrs)
+    want = ref.recurrent(cell, x, w, r, b, h0, c0, p, direction=direction,
+                         activations=attrs.get("activations", ()),  # type: ignore[arg-type]
+                         linear_before_reset=int(attrs.get("linear_before_reset", 0)),
+                         sequence_lens=lens)
+    keep = [i for i in outputs if i < len(names)]
+    g.outputs = [names[i] for i in keep]
+    return Case(g, feeds, [want[i].astype(np.float32) for i in keep], 7, node="cell")
+
+
+_BEFORE_RECURRENT = set(CASES)
+for _name, _kw in {
+    "lstm_forward_states": {"cell": "LSTM", "states": True},
+    "lstm_bidirectional": {"cell": "LSTM", "direction": "bidirectional"},
+    "lstm_reverse_last_state": {"cell": "LSTM", "direction": "reverse", "outputs": (1, 2)},
+    "lstm_peepholes": {"cell": "LSTM", "peepholes": True, "states": True},
+    "lstm_sequence_lens": {"cell": "LSTM", "direction": "bidirectional", "seq_lens": True},
+    "gru_linear_before_reset": {"cell": "GRU", "linear_before_reset": 1, "states": True},
+    "gru_bidirectional_lbr": {"cell": "GRU", "direction": "bidirectional",
+                              "linear_before_reset": 1, "states": True},
+    "gru_reset_before": {"cell": "GRU", "direction": "bidirectional"},
+    "rnn_tanh_states": {"cell": "RNN", "states": True},
+    "rnn_bidirectional_relu": {"cell": "RNN", "direction": "bidirectional",
+                               "activations": ("Relu", "Relu")},
+}.items():
+    CASES[_name] = (lambda kw: lambda: _rnn_case(**kw))(_kw)  # type: ignore[arg-type]
+
+#: The recurrent cases (LSTM/GRU/RNN), so a target without recurrent layers can pin them.
+RECURRENT_CASES = frozenset(set(CASES) - _BEFORE_RECURRENT)
+RECURRENT_OPS = frozenset({"LSTM", "GRU", "RNN"})
+
+
 # -- a whole small network, for the emitters' file/name/layout tests ----------------
 def conv_net(name: str = "convnet") -> Graph:
     """A CNTK-like small CNN: conv-BN-relu-pool twice, then flatten, dense, softmax."""

@@ -311,3 +311,87 @@ def resize(x: np.ndarray, out_shape: Sequence[int], scales: Sequence[float], mod
                 m[o, hi] += c - lo
         y = np.moveaxis(np.tensordot(m, np.moveaxis(y, axis, 0), axes=(1, 0)), 0, axis)
     return y
+
+
+# -- recurrent ------------------------------------------------------------------
+def _rnn_direction(cell: str, x: np.ndarray, w: np.ndarray, r: np.ndarray, b: np.ndarray,
+                   h: np.ndarray, c: np.ndarray, p: np.ndarray, fns: Sequence,
+                   lbr: int, reverse: bool, lens: np.ndarray) -> tuple:
+    """One direction over the whole batch at once, step by step in time order.
+
+    x [N, T, I]; a sequence is over once t >= lens[n] (forward) or, reading back
+    to front, it starts at its own last step; finished rows keep their state and
+    output zeros."""
+    n, t_len, _ = x.shape
+    hidden = r.shape[1]
+    wb, rb = b[:b.size // 2], b[b.size // 2:]
+    ys = np.zeros((n, t_len, hidden))
+    order = range(t_len - 1, -1, -1) if reverse else range(t_len)
+    for t in order:
+        live = (t < lens)[:, None]
+        gx = x[:, t] @ w.T + wb
+        gh = h @ r.T + rb
+        if cell == "LSTM":
+            zi, zo, zf, zc = (gx + gh)[:, :hidden], (gx + gh)[:, hidden:2 * hidden], \
+                (gx + gh)[:, 2 * hidden:3 * hidden], (gx + gh)[:, 3 * hidden:]
+            i = fns[0](zi + p[:hidden] * c)
+            f = fns[0](zf + p[2 * hidden:] * c)
+            c_new = f * c + i * fns[1](zc)
+            o = fns[0](zo + p[hidden:2 * hidden] * c_new)
+            h_new = o * fns[2](c_new)
+            c = np.where(live, c_new, c)
+        elif cell == "GRU":
+            z = fns[0](gx[:, :hidden] + gh[:, :hidden])
+            rr = fns[0](gx[:, hidden:2 * hidden] + gh[:, hidden:2 * hidden])
+            if lbr:
+                cand = fns[1](gx[:, 2 * hidden:] + rr * gh[:, 2 * hidden:])
+            else:
+                cand = fns[1](gx[:, 2 * hidden:] + (rr * h) @ r[2 * hidden:].T
+                              + rb[2 * hidden:])
+            h_new = z * h + (1 - z) * cand
+        else:
+            h_new = fns[0](gx + gh)
+        h = np.where(live, h_new, h)
+        ys[:, t] = np.where(live, h_new, 0.0)
+    return ys, h, c
+
+
+def recurrent(cell: str, x: np.ndarray, w: np.ndarray, r: np.ndarray,
+              b: np.ndarray | None = None, initial_h: np.ndarray | None = None,
+              initial_c: np.ndarray | None = None, p: np.ndarray | None = None,
+              direction: str = "forward", activations: Sequence[str] = (),
+              linear_before_reset: int = 0, sequence_lens: np.ndarray | None = None
+              ) -> list[np.ndarray]:
+    """IR LSTM/GRU/RNN (ONNX semantics, batch-major): [Y, Y_h] (+ Y_c for LSTM).
+
+    Reverse rows of unequal length: reversing each row's valid prefix, running
+    forward and reversing back is the same as reading it back to front."""
+    defaults = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"],
+                "RNN": ["Tanh"]}[cell]
+    x = x.astype(np.float64)
+    n, t_len, _ = x.shape
+    nd, hidden = w.shape[0], r.shape[2]
+    names = list(activations) or defaults * nd
+    per = len(defaults)
+    lens = np.full(n, t_len) if sequence_lens is None else np.asarray(sequence_lens)
+    y = np.zeros((n, t_len, nd, hidden))
+    yh, yc = np.zeros((n, nd, hidden)), np.zeros((n, nd, hidden))
+    for d in range(nd):
+        reverse = direction == "reverse" or d == 1
+        fns = [ACTIVATIONS[a] for a in names[d * per:(d + 1) * per]]
+        h = np.zeros((n, hidden)) if initial_h is None else initial_h[:, d].astype(np.float64)
+        c = np.zeros((n, hidden)) if initial_c is None else initial_c[:, d].astype(np.float64)
+        bd = np.zeros(2 * w.shape[1]) if b is None else b[d].astype(np.float64)
+        pd = np.zeros(3 * hidden) if p is None else p[d].astype(np.float64)
+        xd = x
+        if reverse:  # flip each row's valid prefix, run forward, flip back
+            xd = x.copy()
+            for i in range(n):
+                xd[i, :lens[i]] = x[i, :lens[i]][::-1]
+        ys, h, c = _rnn_direction(cell, xd, w[d].astype(np.float64), r[d].astype(np.float64),
+                                  bd, h, c, pd, fns, linear_before_reset, False, lens)
+        if reverse:
+            for i in range(n):
+                ys[i, :lens[i]] = ys[i, :lens[i]][::-1].copy()
+        y[:, :, d], yh[:, d], yc[:, d] = ys, h, c
+    return [y, yh, yc] if cell == "LSTM" else [y, yh]

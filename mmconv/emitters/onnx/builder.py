@@ -34,7 +34,7 @@ DEFAULT_OPSET = 17
 
 #: The op-family modules; importing them fills HANDLERS.
 FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normalization", "pool",
-            "reduce", "shape", "spatial")
+            "recurrent", "reduce", "shape", "spatial")
 
 #: Name of the symbolic batch dim in the model's interface.
 BATCH_DIM = "N"
