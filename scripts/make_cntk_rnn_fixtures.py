@@ -182,15 +182,36 @@ def fx_first_classifier():
 
 @fixture
 def fx_elman_loop():
-    """A hand-written loop: h = tanh(W x + U past_value(h)); not a layers cell (refused)."""
+    """A hand-written Elman loop h = tanh(x W + past_value(h) U): an RNN cell by structure."""
     x = C.sequence.input_variable(4, name="x")
     h = C.placeholder(5)
     w = C.parameter((4, 5), name="W")
     u = C.parameter((5, 5), name="U")
     r = C.tanh(C.times(x, w) + C.times(C.sequence.past_value(h), u), name="elman")
     r.replace_placeholders({h: r.output})
-    return _spec("elman_loop", r, ["loop"], ["PastValue loop (hand-written)"],
-                 notes="not a cntk.layers cell: the converter refuses it by name")
+    return _spec("elman_loop", r, ["rnn", "loop"], ["PastValue loop (hand-written Elman)"])
+
+
+@fixture
+def fx_cumsum_loop():
+    """A loop that is no cell: s = x + past_value(s) (the converter refuses it by name)."""
+    x = C.sequence.input_variable(4, name="x")
+    s = C.placeholder(4)
+    r = C.plus(x, C.sequence.past_value(s), name="cumsum")
+    r.replace_placeholders({s: r.output})
+    z = L.Dense(3, name="fc")(r)
+    return _spec("cumsum_loop", z, ["loop"], ["PastValue loop (running sum)"],
+                 notes="not an LSTM/GRU/RNN cell: refused")
+
+
+@fixture
+def fx_future_feature():
+    """A one-step look-ahead feature, no loop: x + future_value(x) (refused by name)."""
+    x = C.sequence.input_variable(4, name="x")
+    h = C.plus(x, C.sequence.future_value(x), name="lookahead")
+    z = L.Recurrence(L.GRU(3), name="rec")(h)
+    return _spec("future_feature", z, ["gru", "loop"], ["FutureValue feature", "Recurrence(GRU)"],
+                 notes="a delay outside a loop: refused")
 
 
 def main(argv=None):

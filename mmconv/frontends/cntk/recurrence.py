@@ -91,8 +91,19 @@ class _Graph:
             raise _NoMatch(why)
         return f
 
+    def through(self, uid: str) -> str:
+        """``uid`` past any ``ReconcileDynamicAxis`` (an identity when, as in a loop
+        body, both operands have the same dynamic axes)."""
+        for _ in range(64):
+            f = self.src(uid)
+            if f is None or f.op != "ReconcileDynamicAxis" or not f.inputs:
+                return uid
+            uid = f.inputs[0]
+        return uid
+
     def terms(self, uid: str, stop: set[str]) -> list[str]:
         """The addends of a tree of ``Plus`` ending at ``uid`` (not entering ``stop``)."""
+        uid = self.through(uid)
         f = self.src(uid)
         if f is None or f.op != "Plus" or uid in stop or len(f.inputs) != 2:
             return [uid]
@@ -100,7 +111,7 @@ class _Graph:
 
     def product(self, uid: str) -> tuple[np.ndarray, str] | None:
         """``times(x, W)`` (saved as ``Times(W, x)``) ending at ``uid``: (W, x uid)."""
-        f = self.src(uid)
+        f = self.src(self.through(uid))
         if f is None or f.op != "Times" or len(f.inputs) != 2:
             return None
         w = self.weight(f.inputs[0])
