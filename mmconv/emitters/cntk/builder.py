@@ -29,7 +29,7 @@ from mmconv.ir.passes import folded_for_emit
 
 #: The op-family modules; importing them fills HANDLERS.
 FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normalization", "pool",
-            "reduce", "shape", "spatial")
+            "recurrent", "reduce", "shape", "spatial")
 
 
 def load_handlers() -> None:
@@ -73,6 +73,12 @@ class _Weights(object):
 #: order by its NDShape typemap) and the pads as lists already in storage order
 #: (W, H, C), i.e. reversed Python order with the channel axis last.
 _HELPER_SOURCE = {
+    "_set_params": '''\
+def _set_params(w, layer, keys):
+    """Give a cntk.layers block (LSTM, GRU, RNNStep) its trained parameters, by name."""
+    for param, key in keys:
+        getattr(layer, param).value = w._arrays[key]
+''',
     "_pooling": '''\
 def _pooling(x, kind, window, strides, lower, upper, ceil_out_dim, include_pad, name):
     """cntk.pooling with explicit lower/upper pads (Python axis order, channel first)."""
@@ -107,10 +113,16 @@ def _convolution_transpose(w, x, strides, lower, upper, output_shape, dilation, 
 def _input_line(ctx: EmitContext, name: str) -> str:
     value = ctx.graph.value(name)
     shape = value.shape
+    if len(shape) >= 2 and shape[0] is None and shape[1] is None \
+            and all(d is not None for d in shape[2:]):
+        # [batch, time, ...] with a dynamic time axis: a CNTK sequence
+        ctx.sequence.add(name)
+        return (f"{ctx.ident(name)} = C.sequence.input_variable({ints(shape[2:])}, "  # type: ignore[arg-type]
+                f"dtype=np.{ctx.cntk_dtype(value.dtype)}, name={literal(name)})")
     if any(d is None for d in shape[1:]):
         raise UnsupportedError(
             f"graph input {name!r} {list(shape)}: only the leading (batch) axis may be dynamic "
-            "for the CNTK target")
+            "for the CNTK target (or the leading two: batch and time, a CNTK sequence)")
     batched = bool(shape) and shape[0] is None
     static = ints(shape[1:] if batched else shape)  # type: ignore[arg-type]
     axes = "" if batched else ", dynamic_axes=[]"

@@ -16,6 +16,12 @@ through an :class:`EmitContext`, which owns:
   would work across the batch (reduce over axis 0, a concat along it) has no
   CNTK spelling and is refused with the node's name.
 
+Sequences: an IR value ``[None, None, ...]`` whose time axis (1) is dynamic is a CNTK
+*sequence* (batch and sequence axes both dynamic, outside the shape): a graph input
+of that shape becomes ``C.sequence.input_variable`` (feed it ``[N, T, ...]`` arrays
+of equal-length sequences), a recurrent layer's Y is one.  For those values IR
+axes 0 and 1 are dynamic and static axis numbers are two less.
+
 CNTK has no integer or bool tensors: IR values of those dtypes are carried as
 floats (0/1 for bool, exact integers up to 2**24 in float32).
 """
@@ -42,7 +48,7 @@ HANDLERS: Registry[Handler] = Registry("CNTK emit handler")
 FLOAT_DTYPES = ("float32", "float64", "float16")
 
 #: Helper functions the generated module may define (each only when used).
-HELPERS = ("_pooling", "_convolution_transpose", "_erf")
+HELPERS = ("_pooling", "_convolution_transpose", "_erf", "_set_params")
 
 
 class EmitContext(EmitContextBase):
@@ -61,6 +67,8 @@ class EmitContext(EmitContextBase):
         self.helpers: set[str] = set()
         self.namer = Namer("v")
         self._batched: dict[str, bool] = {}
+        #: values with CNTK's sequence axis too (IR axis 1, dynamic time)
+        self.sequence: set[str] = set()
         self._idents: dict[str, str] = {}
         self._weight_keys: dict[tuple[str, str], str] = {}
         #: MaxRoiPool nodes whose boxes map back to CNTK's per-sample form: (x, boxes)
@@ -81,8 +89,9 @@ class EmitContext(EmitContextBase):
         return self._batched.get(name, False)
 
     def sample_shape(self, name: str) -> tuple[int, ...]:
-        """The CNTK (static) shape: the IR shape without the batch axis."""
-        shape = self.shape(name)[1:] if self.batched(name) else self.shape(name)
+        """The CNTK (static) shape: the IR shape without the batch (and sequence) axis."""
+        lead = 2 if name in self.sequence else 1 if self.batched(name) else 0
+        shape = self.shape(name)[lead:]
         if any(d is None for d in shape):
             raise self.unsupported(None, f"value {name!r} has a dynamic axis other than the batch "
                                    f"(shape {list(self.shape(name))})")
@@ -98,6 +107,11 @@ class EmitContext(EmitContextBase):
             ir_axis = norm_axis(ir_axis, self.rank(name))
         except ValueError as exc:
             raise self.unsupported(None, str(exc)) from None
+        if name in self.sequence:
+            if ir_axis < 2:
+                raise self.unsupported(None, "it works along the batch or sequence axis, which "
+                                       "are dynamic in CNTK (a CNTK op sees one step at a time)")
+            return ir_axis - 2
         if self.batched(name):
             if ir_axis == 0:
                 raise self.unsupported(None, "it works along the batch axis, which is dynamic in "
@@ -196,11 +210,17 @@ class EmitContext(EmitContextBase):
 
     # -- output -------------------------------------------------------------------
     def assign(self, node: Node, expr: str, out: str | None = None,
-               batched: bool | None = None) -> str:
-        """Write ``<ident of out> = expr`` (one line per layer); returns the identifier."""
+               batched: bool | None = None, sequence: bool | None = None) -> str:
+        """Write ``<ident of out> = expr`` (one line per layer); returns the identifier.
+
+        The output is batched (a sequence) when an input is, unless told otherwise."""
         out = out if out is not None else node.outputs[0]
         if batched is None:
             batched = any(self.batched(i) for i in node.inputs if i)
+        if sequence is None:
+            sequence = any(i in self.sequence for i in node.inputs if i)
+        if sequence:
+            self.sequence.add(out)
         self._batched[out] = batched
         ident = self.ident(out)
         self.lines.append(f"{ident} = {expr}")
