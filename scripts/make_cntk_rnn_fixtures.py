@@ -12,7 +12,7 @@ Run it in the CNTK env (Python 3.6; no mmconv imports)::
     $(scripts/setup_cntk_env.sh) scripts/make_cntk_rnn_fixtures.py --out tests/fixtures/cntk_rnn
 """
 
-# ruff: noqa: B905  (zip(strict=) does not exist on Python 3.6, where this runs)
+
 
 import os
 import sys
@@ -48,7 +48,7 @@ def _seq_inputs(name, dim, onehot=False):
 
 
 def _spec(name, z, families, ops, dim=4, onehot=False, notes=""):
-    return base.Spec(z, ["recurrent"] + families, ops, inputs=_seq_inputs(name, dim, onehot),
+    return base.Spec(z, ["recurrent", *families], ops, inputs=_seq_inputs(name, dim, onehot),
                      notes=notes)
 
 
