@@ -93,7 +93,9 @@ def emit_recurrent(ctx: EmitContext, node: Node) -> None:
     kw += [f"use_bias={b is not None}", "return_sequences=True", "return_state=True"]
     if direction == "reverse":
         kw.append("go_backwards=True")
-    name = ctx.ident(node.name)
+    # the layer's own name: the node's (and its output's, often the same string) names the
+    # Reshape of Y below, and Keras requires unique layer names
+    name = ctx.ident(f"{node.name} rnn layer")
     if nd == 2:
         inner = f"layers.{_LAYER[op]}({', '.join(kw)}{ctx.dtype_kw(x)})"
         layer = f"layers.Bidirectional({inner}, name={literal(name)})"
