@@ -465,9 +465,13 @@ def recognise(model: Model) -> Model:
             refused.record("PastValue/FutureValue loop", where)
             reasons.append(f"{where}: a value inside the loop other than h is used outside")
             continue
+        # Named after the Recurrence the user named (its output alias), else the loop.
+        alias = [f.name for f in g.consumers.get(h_uid, []) if f.op == "NoOp" and f.name]
+        label = alias[0] if len(alias) == 1 else where.split(" ")[0]
         _replace(model, loop, Function(
             uid=f"{fns[-1].uid}_{cell.kind}", name="", op=CELL_OP, inputs=[x_uid],
-            outputs=[h_uid], attrs={"cell": cell}, blocks=_common_blocks(fns)))
+            outputs=[h_uid], attrs={"cell": cell, "label": label},
+            blocks=_common_blocks(fns)))
     for f in model.functions:
         if f.op in DELAY_OPS and f.uid not in in_refused:
             refused.record(f"{f.op} outside a recognised recurrence", f.display_name)

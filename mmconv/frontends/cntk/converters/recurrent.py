@@ -26,8 +26,7 @@ _END = 2**31 - 1
 @CONVERTERS.register(CELL_OP)
 def convert_cell(ctx: Context, unit: Unit) -> None:
     cell: Cell = unit.attrs["cell"]
-    name = ctx.node_name(unit) if unit.function.name else ctx.graph.unique_name(
-        _cell_name(unit, cell))
+    name = ctx.graph.unique_name(f"{unit.attrs.get('label') or cell.kind.lower()}/{cell.kind}")
     x = ctx.input(unit.inputs[0], unit, name)
     if not ctx.is_sequence(x):
         raise unsupported(ctx, unit, "a recurrence over a value without a sequence axis")
@@ -42,14 +41,10 @@ def convert_cell(ctx: Context, unit: Unit) -> None:
         weights += ["", "", "", ctx.constant(ctx.graph.unique_name(f"{name}/P"), cell.P)]
     if cell.kind == "RNN":
         attrs["activations"] = (cell.activation,)
-    y = ctx.add(cell.kind, [x, *weights], ctx.graph.unique_name(f"{name}/{cell.kind.lower()}"),
-                **attrs)
-    finish(ctx, unit, ctx.add("Reshape", [y], name, shape=(0, 0, cell.hidden)))
-
-
-def _cell_name(unit: Unit, cell: Cell) -> str:
-    named = [b.name for b in unit.function.blocks if b.name]
-    return named[-1] if named else cell.kind.lower()
+    y = ctx.add(cell.kind, [x, *weights], name, **attrs)
+    # Y [N, T, 1, H] -> CNTK's [N, T, H]
+    finish(ctx, unit, ctx.add("Reshape", [y], ctx.graph.unique_name(f"{name}_out"),
+                              shape=(0, 0, cell.hidden)))
 
 
 @CONVERTERS.register(STEP_OP)
