@@ -203,7 +203,7 @@ def emit_gather(ctx: EmitContext, node: Node) -> None:
     idx = ctx.weight(idx_name)
     if idx is None:
         if not ctx.is_weight(x) or axis != 0:
-            raise ctx.unsupported("runtime indices need X to be a weight gathered along "
+            raise ctx.unsupported(node, "runtime indices need X to be a weight gathered along "
                                   "axis 0 (CNTK's gather)")
         size = ctx.shape(x)[0]
         i = ctx.ref(idx_name)
@@ -233,7 +233,7 @@ def emit_expand(ctx: EmitContext, node: Node) -> None:
     dtype = ctx.cntk_dtype(ctx.dtype(x))
     if like:
         if not ctx.batched(like) or ctx.batched(x):
-            raise ctx.unsupported("batch_like must carry the batch and X must not")
+            raise ctx.unsupported(node, "batch_like must carry the batch and X must not")
         sample = tuple(int(d) for d in out[1:])  # type: ignore[arg-type]
         static = f"C.constant(0.0, shape={ints(sample)}, dtype=np.{dtype})"
         xr = ctx.ref(x)
@@ -247,7 +247,7 @@ def emit_expand(ctx: EmitContext, node: Node) -> None:
                    batched=True)
         return
     if ctx.batched(x) and ctx.rank(x) != len(out):
-        raise ctx.unsupported("a rank increase would move the batch axis")
+        raise ctx.unsupported(node, "a rank increase would move the batch axis")
     target = out[1:] if ctx.batched(x) else out
     zeros = f"C.constant(0.0, shape={ints(target)}, dtype=np.{dtype})"  # type: ignore[arg-type]
     ctx.assign(node, f"C.plus({ctx.ref(x)}, {zeros}, {ctx.name_kw(node)})")

@@ -30,7 +30,7 @@ def emit_resize(ctx: EmitContext, node: Node) -> None:
     x = node.inputs[0]
     axes, dynamic = resized_axes(node, ctx.shape(x), ctx.shape(node.outputs[0]))
     if dynamic:
-        raise ctx.unsupported(f"axis {dynamic[0]} is dynamic (the batch) and resized")
+        raise ctx.unsupported(node, f"axis {dynamic[0]} is dynamic (the batch) and resized")
     shape = list(ctx.sample_shape(x))
     last = len(shape) - 1
     dtype = ctx.cntk_dtype(ctx.dtype(x))
@@ -60,7 +60,7 @@ def emit_resize(ctx: EmitContext, node: Node) -> None:
 def _block(ctx: EmitContext, node: Node) -> tuple[str, int, tuple[int, ...]]:
     x = node.inputs[0]
     if not ctx.batched(x):
-        raise ctx.unsupported("needs X with the batch axis [N, C, H, W]")
+        raise ctx.unsupported(node, "needs X with the batch axis [N, C, H, W]")
     return ctx.ref(x), int(node.attr("blocksize")), ctx.sample_shape(x)
 
 
