@@ -214,6 +214,17 @@ def fx_future_feature():
                  notes="a delay outside a loop: refused")
 
 
+@fixture
+def fx_conv_on_sequence():
+    """A convolution applied to every step of a sequence of images (refused for now)."""
+    x = C.sequence.input_variable((2, 6, 6), name="frames")
+    z = L.Convolution((3, 3), 3, pad=True, name="conv")(x)
+    rng = np.random.RandomState(cmb.seed_for("conv_on_sequence") + 7)
+    inputs = [np.asarray(rng.normal(0.0, 1.0, (BATCH, STEPS, 2, 6, 6)), dtype=np.float32)]
+    return base.Spec(z, ["recurrent", "conv"], ["Convolution per step"], inputs=inputs,
+                     notes="a Convolution on a sequence: refused by name")
+
+
 def main(argv=None):
     return cmb.main(argv, doc=__doc__, script=__file__, builders=FIXTURES, build=base.build,
                     default_out="tests/fixtures/cntk_rnn", noun="fixture",

@@ -26,6 +26,11 @@ from mmconv.ir.core import Graph
 from mmconv.progress import progress
 
 BATCH_AXIS = "defaultBatchAxis"
+#: Converters written for [batch, *sample] values only: on a sequence ([batch, time,
+#: *sample]) they would treat time as a sample axis, so they are refused there.
+NOT_PER_STEP = frozenset({"BatchNormalization", "Convolution", "Pooling", "ROIPooling",
+                          "TransposeAxes", "TransposeTimes", "LocalResponseNormalization",
+                          "Hardmax"})
 
 
 @dataclass
@@ -358,8 +363,18 @@ def convert_model(model: Model, *, input_shapes: list[tuple[int, ...]] | None = 
         raise UnsupportedError(f"{model.path}: the model computes nothing")
     _declare_inputs(ctx, used_inputs, input_shapes, input_names)
 
+    per_step = UnsupportedOps()
+    skipped: set[str] = set()
     for unit in progress(units, desc="converting CNTK ops", unit="op"):
         table = BLOCK_CONVERTERS if unit.block is not None else CONVERTERS
+        if any(i in skipped for i in unit.inputs):
+            skipped.update(unit.outputs)  # downstream of a refused op: reported already
+            continue
+        if unit.op in NOT_PER_STEP and any(
+                ctx.is_sequence(ctx.values.get(i, "")) for i in unit.inputs):
+            per_step.record(unit.op, unit.function.display_name)
+            skipped.update(unit.outputs)
+            continue
         try:
             table.get(unit.op)(ctx, unit)  # type: ignore[misc]
         except (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError,
@@ -369,6 +384,9 @@ def convert_model(model: Model, *, input_shapes: list[tuple[int, ...]] | None = 
             raise ModelFormatError(
                 f"{model.path}: {unit.op} {unit.function.display_name!r} has malformed "
                 f"attributes or inputs ({type(exc).__name__}: {exc})") from exc
+    per_step.raise_if_any(model.path, "ops on a sequence ([batch, time, ...]) that are not "
+                          "supported yet", "only elementwise ops, Times/Dense, Splice, Slice, "
+                          "Reshape, Softmax and reductions over static axes run per step")
     missing = [o for o in outputs if o not in ctx.values]
     if missing:
         raise IRError(f"{model.path}: outputs {missing} were not produced")

@@ -34,6 +34,8 @@ REFUSED = {
     "lstm_projection": "cell_shape projection",
     "cumsum_loop": "PastValue/FutureValue loop x1 (cumsum)",
     "future_feature": "FutureValue outside a recognised recurrence x1",
+    "conv_on_sequence": "ops on a sequence ([batch, time, ...]) that are not supported yet: "
+                        "Convolution x1",
 }
 #: What a target cannot express (its emitter refuses the node by name).
 TARGET_REFUSED: dict[str, dict[str, str]] = {
@@ -168,3 +170,44 @@ def test_reader_keeps_loops_without_calling_them_invalid() -> None:
     """The v2 reader used to call a valid recurrent model "not a valid CNTK v2 model"."""
     model = read_model(_model("lstm_fwd", "v2"))
     assert sum(f.op == "PastValue" for f in model.functions) == 2
+
+
+def test_fixed_time_steps_from_input_shape(tmp_path: Path) -> None:
+    """--inputShape T,D fixes the time axis; D alone leaves it dynamic."""
+    import onnx
+
+    from mmconv.verify.onnx_runner import run_onnx
+
+    for given, dims in (("5,4", ["N", 5, 4]), ("4", None)):
+        out = tmp_path / "m.onnx"
+        assert mmconvert.main(["-sf", "cntk", "-iw", _model("fold_lstm", "v1"), "-df", "onnx",
+                               "-om", str(out), "--inputShape", given]) == 0
+        model = onnx.load(str(out))
+        got = [d.dim_value or d.dim_param for d in
+               model.graph.input[0].type.tensor_type.shape.dim]
+        if dims is not None:
+            assert got == dims
+        else:
+            assert got[0] == "N" and isinstance(got[1], str) and got[2] == 4
+        x, ref = _io("fold_lstm")
+        assert_close(ref, run_onnx(out.read_bytes(), {model.graph.input[0].name: x})[0])
+    assert mmconvert.main(["-sf", "cntk", "-iw", _model("fold_lstm", "v1"), "-df", "onnx",
+                           "-om", str(tmp_path / "bad.onnx"), "--inputShape", "5,3"]) != 0
+
+
+@pytest.mark.cntk
+@pytest.mark.parametrize(("name", "fmt", "target", "shape"), [
+    ("bilstm", "v1", "onnx", None),
+    ("last_classifier", "v2", "cntk", "7,4"),
+])
+def test_verify_against_real_cntk(name: str, fmt: str, target: str, shape: str | None,
+                                  tmp_path: Path, cntk_python: str) -> None:
+    """``mmconvert --verify`` feeds the source model sequences in real CNTK 2.7."""
+    out = tmp_path / f"{name}.{'onnx' if target == 'onnx' else 'model'}"
+    cmd = [sys.executable, "-m", "mmconv", "mmconvert", "-sf", "cntk", "-iw", _model(name, fmt),
+           "-df", target, "-om", str(out), "--verify"]
+    if shape:
+        cmd += ["--inputShape", shape]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert ": ok max|a-b|=" in proc.stdout + proc.stderr
