@@ -50,6 +50,11 @@ class _NoMatch(Exception):
     """The loop is not the cell being tried (the message says what differed)."""
 
 
+#: What matching code raises on a structurally odd (hostile) graph: reported as no match.
+_MALFORMED = (TypeError, ValueError, KeyError, IndexError, AttributeError, StopIteration,
+              OverflowError)
+
+
 @dataclass
 class Cell:
     """A recognised recurrence: ONNX-ordered weights (one direction, batch-major)."""
@@ -102,12 +107,23 @@ class _Graph:
         return uid
 
     def terms(self, uid: str, stop: set[str]) -> list[str]:
-        """The addends of a tree of ``Plus`` ending at ``uid`` (not entering ``stop``)."""
-        uid = self.through(uid)
-        f = self.src(uid)
-        if f is None or f.op != "Plus" or uid in stop or len(f.inputs) != 2:
-            return [uid]
-        return [t for i in f.inputs for t in self.terms(i, stop)]
+        """The addends of a tree of ``Plus`` ending at ``uid`` (not entering ``stop``).
+
+        Iterative and bounded: a cell has a handful of addends, and a hostile graph may
+        hold a cycle of Plus."""
+        out: list[str] = []
+        work, seen = [uid], set()
+        while work:
+            u = self.through(work.pop())
+            f = self.src(u)
+            if f is None or f.op != "Plus" or u in stop or len(f.inputs) != 2:
+                out.append(u)
+            elif u in seen or len(seen) > 64:
+                raise _NoMatch("a cycle or an unbounded sum of Plus")
+            else:
+                seen.add(u)
+                work.extend(reversed(f.inputs))
+        return out
 
     def product(self, uid: str) -> tuple[np.ndarray, str] | None:
         """``times(x, W)`` (saved as ``Times(W, x)``) ending at ``uid``: (W, x uid)."""
@@ -431,7 +447,10 @@ def recognise(model: Model) -> Model:
         return model
     g = _Graph(model)
     for gp in [f for f in model.functions if f.op == "GatherPacked"]:
-        hit = _sequence_step(g, gp)
+        try:
+            hit = _sequence_step(g, gp)
+        except _MALFORMED:
+            hit = None  # its delay is then reported below
         if hit is None:
             continue
         index, x = hit
@@ -450,6 +469,12 @@ def recognise(model: Model) -> Model:
         where = _loop_name(fns)
         try:
             cell, x_uid, h_uid = _match(g, loop)
+        except _MALFORMED as exc:  # odd attributes/arity in a hostile file: no cell either
+            exc = _NoMatch(f"malformed ({type(exc).__name__}: {exc})")
+            in_refused |= loop
+            refused.record("PastValue/FutureValue loop", where)
+            reasons.append(f"{where}: {exc}")
+            continue
         except _NoMatch as exc:
             in_refused |= loop
             refused.record("PastValue/FutureValue loop", where)

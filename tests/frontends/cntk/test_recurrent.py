@@ -211,3 +211,51 @@ def test_verify_against_real_cntk(name: str, fmt: str, target: str, shape: str |
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert ": ok max|a-b|=" in proc.stdout + proc.stderr
+
+
+def test_fuzz_recurrent_attributes_and_bytes(tmp_path: Path) -> None:
+    """Odd attribute values inside the loops (offsets, slice bounds, axes) and flipped bytes
+    of recurrent files give MmconvError only: a refused loop or a bad file, never a crash."""
+    import contextlib
+    import copy
+    import io
+    import random
+
+    from mmconv.errors import MmconvError
+    from mmconv.frontends.cntk.builder import convert_model
+    from mmconv.frontends.cntk.model import Axis
+
+    odd: list[object] = [None, -1, 0, 2, 2**40, 1.5, "x", [], [0], Axis(99), {"a": 1}]
+    rng = random.Random(4321)
+    outcomes = {"ok": 0, "error": 0}
+    for name in ("lstm_peephole", "gru_fwd", "first_classifier", "rnnstep"):
+        for fmt in FORMATS:
+            for _ in range(15):
+                model = read_model(_model(name, fmt))
+                for f in model.functions:
+                    for key in list(f.attrs):
+                        if rng.random() < 0.3:
+                            f.attrs[key] = copy.deepcopy(rng.choice(odd))
+                    if f.inputs and rng.random() < 0.05:  # rewire: an input from elsewhere
+                        other = rng.choice(model.functions)
+                        f.inputs[rng.randrange(len(f.inputs))] = other.outputs[0]
+                try:
+                    with contextlib.redirect_stderr(io.StringIO()):
+                        convert_model(model)
+                    outcomes["ok"] += 1
+                except MmconvError:
+                    outcomes["error"] += 1
+    data = Path(_model("lstm_fwd", "v1")).read_bytes()
+    path = tmp_path / "fuzz.model"
+    for i in range(60):
+        blob = bytearray(data)
+        for _ in range(rng.randint(1, 16)):
+            pos = rng.randrange(len(blob))
+            blob[pos] ^= 1 << rng.randrange(8)
+        path.write_bytes(bytes(blob if i % 2 else blob[: rng.randrange(len(blob))]))
+        try:
+            convert(None, str(path))
+            outcomes["ok"] += 1
+        except MmconvError:
+            outcomes["error"] += 1
+    assert outcomes["error"] > 0 and outcomes["ok"] > 0
