@@ -83,7 +83,7 @@ class BuildContext:
         """A synthesized constant weight (a reshaped parameter, a shape tensor); the
         name is made unique, so converters can pass a descriptive base name."""
         name = self.graph.unique_name(name)
-        self.graph.add_weight(name, np.asarray(array, order="C"))
+        self.graph.add_weight(name, np.asarray(array, order="C"))  # keeps a 0-d one 0-d
         return name
 
     def cached_weight(self, source: str, layer: str, param: str,
@@ -102,6 +102,7 @@ class BuildContext:
             return found
         data = array() if callable(array) else array
         name = self.graph.unique_name(f"{layer}/{param}")
+        # asarray, not ascontiguousarray: that makes a 0-d index (y[:, -1]) 1-d
         self.graph.add_weight(name, np.asarray(data, order="C"))
         self._weight_cache[cache] = name
         return name

@@ -24,6 +24,7 @@ NOT_FOLDED = {
     "AveragePool", "BatchNormalization", "Conv", "ConvTranspose", "Dense",
     "GlobalAveragePool", "GlobalMaxPool", "InstanceNormalization", "LRN",
     "LayerNormalization", "MatMul", "MaxPool", "MaxRoiPool", "Resize",
+    "LSTM", "GRU", "RNN",  # time loops: mmconv.ir.recurrent computes them, no folding
 }
 
 

@@ -73,6 +73,27 @@ class _Weights(object):
 #: order by its NDShape typemap) and the pads as lists already in storage order
 #: (W, H, C), i.e. reversed Python order with the channel axis last.
 _HELPER_SOURCE = {
+    "_gru_reset_after": '''\
+def _gru_reset_after(shape, activation, name):
+    """cntk.layers.GRU with the reset gate applied after the recurrent product (ONNX
+    linear_before_reset=1, PyTorch's and Keras' GRU), which cntk.layers.GRU cannot say.
+    Parameters W (input, 3H), H (H, 3H), b and bh (3H): the input and recurrent biases."""
+    W = C.Parameter((C.InferredDimension, 3 * shape), init=C.glorot_uniform(), name="W")
+    H = C.Parameter((shape, 3 * shape), init=C.glorot_uniform(), name="H")
+    b = C.Parameter((3 * shape,), init=0, name="b")
+    bh = C.Parameter((3 * shape,), init=0, name="bh")
+
+    @C.BlockFunction("GRU", name)
+    def gru(dh, x):
+        px = b + C.times(x, W)
+        ph = bh + C.times(dh, H)
+        z = C.sigmoid(C.slice(px, -1, 0, shape) + C.slice(ph, -1, 0, shape))
+        r = C.sigmoid(C.slice(px, -1, shape, 2 * shape) + C.slice(ph, -1, shape, 2 * shape))
+        c = activation(C.slice(px, -1, 2 * shape, 3 * shape)
+                       + r * C.slice(ph, -1, 2 * shape, 3 * shape))
+        return (1 - z) * c + z * dh
+    return gru
+''',
     "_set_params": '''\
 def _set_params(w, layer, keys):
     """Give a cntk.layers block (LSTM, GRU, RNNStep) its trained parameters, by name."""

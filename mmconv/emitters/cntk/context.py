@@ -48,7 +48,7 @@ HANDLERS: Registry[Handler] = Registry("CNTK emit handler")
 FLOAT_DTYPES = ("float32", "float64", "float16")
 
 #: Helper functions the generated module may define (each only when used).
-HELPERS = ("_pooling", "_convolution_transpose", "_erf", "_set_params")
+HELPERS = ("_pooling", "_convolution_transpose", "_erf", "_set_params", "_gru_reset_after")
 
 
 class EmitContext(EmitContextBase):

@@ -10,8 +10,10 @@ reset).  Time is CNTK's sequence axis: X must be a sequence (a graph input [N, T
 ...] with dynamic T is one) or a value with a static time axis (made one with
 ``to_sequence``, and Y unpacked back).  A reverse run is ``go_backwards`` (its
 last state is ``sequence.first``); initial states go through ``RecurrenceFrom``.
-Refused per node: GRU linear_before_reset=1 (PyTorch's and Keras's default; CNTK's
-GRU has no such form), sequence_lens (feed unequal sequences as CNTK sequences
+A GRU with linear_before_reset=1 (PyTorch's and Keras's GRU), which cntk.layers.GRU
+cannot compute, is the generated ``_gru_reset_after`` block: the same parameters
+plus the recurrent bias ``bh``, in a BlockFunction ``Recurrence`` runs like CNTK's
+own.  Refused per node: sequence_lens (feed unequal sequences as CNTK sequences
 instead), clip, input_forget, gate activations other than sigmoid, LSTM g != h.
 """
 
@@ -46,10 +48,6 @@ def _activation(ctx: EmitContext, node: Node, nd: int) -> str:
 
 
 def _refuse(ctx: EmitContext, node: Node) -> None:
-    if node.op == "GRU" and node.attr("linear_before_reset"):
-        raise ctx.unsupported(node, "CNTK's GRU applies the reset gate before the recurrent "
-                              "product (linear_before_reset=0); this GRU has "
-                              "linear_before_reset=1")
     if len(node.inputs) > 4 and node.inputs[4]:
         raise ctx.unsupported(node, "sequence_lens: CNTK sequences carry their own lengths; "
                               "equal-length [N, T, ...] input only")
@@ -81,6 +79,10 @@ def _params(node: Node, d: int, w: np.ndarray, r: np.ndarray, b: np.ndarray | No
         if p is not None:
             out.update({"Ci": p[d, :h], "Co": p[d, h:2 * h], "Cf": p[d, 2 * h:]})
         return out
+    if op == "GRU" and node.attr("linear_before_reset"):
+        wb = np.zeros(g * h, wd.dtype) if b is None else b[d, :g * h]
+        rb = np.zeros(g * h, wd.dtype) if b is None else b[d, g * h:]
+        return {"W": wd.T, "H": rd.T, "b": wb, "bh": rb}
     if op == "GRU":
         return {"W": wd.T, "H": rd[:2 * h].T, "H1": rd[2 * h:].T, "b": bias}
     return {"W": wd.T, "H": rd.T, "b": bias}
@@ -114,8 +116,13 @@ def emit_recurrent(ctx: EmitContext, node: Node) -> None:
     for d in range(nd):
         backwards = direction == "reverse" or d == 1
         extra = ", use_peepholes=True" if p is not None else ""
-        block = ctx.let(f"C.layers.{_BLOCK[op]}({hidden}, activation={act}{extra}, "
-                        f"name={literal(f'{node.name}/cell{d}')})", f"cell{d}")
+        cell_name = literal(f"{node.name}/cell{d}")
+        if op == "GRU" and node.attr("linear_before_reset"):
+            ctx.helpers.add("_gru_reset_after")
+            block = ctx.let(f"_gru_reset_after({hidden}, {act}, {cell_name})", f"cell{d}")
+        else:
+            block = ctx.let(f"C.layers.{_BLOCK[op]}({hidden}, activation={act}{extra}, "
+                            f"name={cell_name})", f"cell{d}")
         go_back = ", go_backwards=True" if backwards else ""
         if any(states):
             given = [f"C.reshape(C.slice({ctx.ref(port)}, 0, {d}, {d + 1}), "

@@ -22,11 +22,12 @@ def _reshape(ctx: EmitContext, node: Node) -> None:
             raise ctx.unsupported(node, f"ROI-pooled values reshaped to {list(shape)}")
         target = shape[1:]
     elif x in ctx.sequence:
-        # per step: [N, T, ...] -> [N, T, ...] (a recurrent layer's Y [N, T, 1, H] -> [N, T, H])
-        if len(shape) < 2 or shape[0] is not None or shape[1] is not None:
+        spec = tuple(node.attr("shape")) if node.op == "Reshape" else ()
+        if len(shape) < 2 or shape[0] is not None or shape[1] is not None \
+                or spec[:2] != (0, 0):
             raise ctx.unsupported(node, f"it reshapes across the batch or sequence axis "
                                   f"({list(ctx.shape(x))} to {list(shape)})")
-        target = shape[2:]
+        target = shape[2:]  # per step, the sequence axis kept
     elif ctx.batched(x):
         if not shape or shape[0] is not None:
             raise ctx.unsupported(node, f"it reshapes across the batch axis ({list(ctx.shape(x))} "

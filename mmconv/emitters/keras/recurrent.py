@@ -8,8 +8,10 @@ kernels are [input, G*H] and recurrent kernels [H, G*H]; gate order LSTM i,f,c,o
 gate where ONNX has two: LSTM/SimpleRNN get their sum; GRU with ``reset_after=True``
 (ONNX linear_before_reset=1) keeps both rows, with ``reset_after=False``
 (linear_before_reset=0) the sum is exact because ONNX adds Rb_h outside the reset.
-Refused per node: peepholes, input_forget, clip, sequence_lens (Keras masks are
-not lengths), activations Keras has no name for, LSTM g != h.
+sequence_lens become a mask (step t live while t < length) with
+``zero_output_for_mask``: ONNX's zeros past the end and last valid state.  Refused
+per node: peepholes, input_forget, clip, activations Keras has no name for, LSTM
+g != h.
 """
 
 from __future__ import annotations
@@ -72,9 +74,6 @@ def emit_recurrent(ctx: EmitContext, node: Node) -> None:
         raise ctx.unsupported(node, "input_forget=1 has no Keras LSTM equivalent")
     if node.attr("clip"):
         raise ctx.unsupported(node, "clip has no Keras recurrent-layer equivalent")
-    if len(node.inputs) > 4 and node.inputs[4]:
-        raise ctx.unsupported(node, "sequence_lens (per-sequence lengths) are not written "
-                              "for Keras (its masks are not lengths)")
     direction = node.attr("direction")
     nd = 2 if direction == "bidirectional" else 1
     w = ctx.need_weight(node, node.inputs[1], "W")
@@ -91,11 +90,13 @@ def emit_recurrent(ctx: EmitContext, node: Node) -> None:
     if op == "GRU":
         kw.append(f"reset_after={bool(node.attr('linear_before_reset'))}")
     kw += [f"use_bias={b is not None}", "return_sequences=True", "return_state=True"]
+    lens = node.inputs[4] if len(node.inputs) > 4 else ""
+    if lens:  # masked steps: state kept, output zero (ONNX's sequence_lens)
+        kw.append("zero_output_for_mask=True")
     if direction == "reverse":
         kw.append("go_backwards=True")
-    # the layer's own name: the node's (and its output's, often the same string) names the
-    # Reshape of Y below, and Keras requires unique layer names
-    name = ctx.ident(f"{node.name} rnn layer")
+    # the layer's own name; the node's output name goes to the Reshape giving Y its shape
+    name = ctx.ident(f"{node.name}_{_LAYER[op].lower()}")
     if nd == 2:
         inner = f"layers.{_LAYER[op]}({', '.join(kw)}{ctx.dtype_kw(x)})"
         layer = f"layers.Bidirectional({inner}, name={literal(name)})"
@@ -115,8 +116,17 @@ def emit_recurrent(ctx: EmitContext, node: Node) -> None:
                     other = ctx.plain(state_ports[1 - i])
                     parts.append(f"ops.zeros_like({other}[:, {d}])")
         init = f", initial_state=[{', '.join(parts)}]"
+    mask = ""
+    if lens:
+        # step t is live while t < length: a cumulative count of ones, not arange, keeps
+        # a dynamic time axis symbolic
+        mask_id = ctx.ident(f"{node.name}_mask")
+        steps = f"ops.cumsum(ops.ones_like({ctx.plain(x)}[:, :, 0]), axis=1)"
+        length = f"ops.expand_dims(ops.cast({ctx.plain(lens)}, {literal(ctx.dtype(x))}), 1)"
+        ctx.line(f"{mask_id} = ops.less_equal({steps}, {length})")
+        mask = f", mask={mask_id}"
     res = ctx.ident(f"{node.name}_results")
-    ctx.line(f"{res} = {layer}({ctx.plain(x)}{init})")
+    ctx.line(f"{res} = {layer}({ctx.plain(x)}{mask}{init})")
     params = _params(node, w, r, b, 0)
     if nd == 2:
         params += _params(node, w, r, b, 1)

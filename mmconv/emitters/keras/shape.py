@@ -40,17 +40,6 @@ def _keeps_batch(in_shape: Shape, target: Shape) -> bool:
         int(np.prod(in_shape[1:], dtype=np.int64)) == int(np.prod(target[1:], dtype=np.int64))
 
 
-def _keeps_batch_and_time(in_shape: Shape, target: Shape) -> bool:
-    """Whether a reshape of a [batch, time, ...] value with both dynamic keeps both axes:
-    the per-step sizes are static and equal."""
-    if len(in_shape) < 2 or len(target) < 2 or any(d is not None for d in
-                                                    (*in_shape[:2], *target[:2])):
-        return False
-    dims = [*in_shape[2:], *target[2:]]
-    return all(d is not None for d in dims) and \
-        int(np.prod(in_shape[2:], dtype=np.int64)) == int(np.prod(target[2:], dtype=np.int64))
-
-
 def _reshape_expr(ctx: EmitContext, node: Node, x_expr: str, in_shape: Shape,
                   target: Shape) -> str:
     """``layers.Reshape`` when the batch axis is kept, else ``ops.reshape`` (-1 for it)."""
@@ -58,11 +47,13 @@ def _reshape_expr(ctx: EmitContext, node: Node, x_expr: str, in_shape: Shape,
     if _keeps_batch(in_shape, target) and all(d is not None for d in rest):
         return (f"layers.Reshape({literal(tuple(int(d) for d in rest))}, "  # type: ignore[arg-type]
                 f"name={literal(ctx.out(node))}{ctx.dtype_kw(node.inputs[0])})({x_expr})")
-    if _keeps_batch_and_time(in_shape, target):
-        # [N, T, ...] -> [N, T, ...] per step (a recurrent layer's Y [N, T, 1, H] to
-        # [N, T, H]): the dynamic time axis is the one Keras infers
-        rest = tuple(int(d) for d in target[2:])  # type: ignore[arg-type]
-        return (f"layers.Reshape({literal((-1, *rest))}, name={literal(ctx.out(node))}"
+    spec = tuple(node.attr("shape")) if node.op == "Reshape" else ()
+    copied = [i for i, d in enumerate(target) if d is None]
+    if len(copied) == 2 and copied[0] == 0 and len(spec) == len(target) and all(
+            spec[i] == 0 and i < len(in_shape) and in_shape[i] is None for i in copied):
+        # batch and time copied in place ([N, T, 2, 5] -> [N, T, 10]): Keras infers T
+        rest = tuple(-1 if d is None else int(d) for d in target[1:])
+        return (f"layers.Reshape({literal(rest)}, name={literal(ctx.out(node))}"
                 f"{ctx.dtype_kw(node.inputs[0])})({x_expr})")
     if sum(d is None for d in target) > 1:
         raise ctx.unsupported(node, f"reshape to {target} with more than one dynamic axis")

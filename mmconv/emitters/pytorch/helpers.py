@@ -107,7 +107,70 @@ def _resize_axis(x: torch.Tensor, axis: int, i0: list[int], i1: list[int],
     return first + (second - first) * weight
 '''
 
+RECURRENT = '''
+class _Recurrent(nn.Module):
+    \"\"\"An ONNX LSTM with peepholes or a GRU resetting before the recurrent product
+    (linear_before_reset=0, CNTK's GRU), which nn.LSTM/nn.GRU cannot compute: a time
+    loop over the ONNX-layout parameters (weight_ih [D, G*H, I], weight_hh [D, G*H, H],
+    bias [D, 2*G*H], peephole [D, 3*H]; gate orders i,o,f,c and z,r,h). Batch-first;
+    returns Y [N, T, D, H] and the last states [N, D, H]. Trainable like nn.LSTM.\"\"\"
+
+    def __init__(self, kind: str, input_size: int, hidden_size: int, directions: int,
+                 reverse: bool) -> None:
+        super().__init__()
+        gates = 4 if kind == "LSTM" else 3
+        self.kind = kind
+        self.hidden_size = hidden_size
+        self.directions = directions
+        self.reverse = reverse
+        self.weight_ih = nn.Parameter(torch.zeros(directions, gates * hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.zeros(directions, gates * hidden_size,
+                                                  hidden_size))
+        self.bias = nn.Parameter(torch.zeros(directions, 2 * gates * hidden_size))
+        self.peephole = nn.Parameter(torch.zeros(directions, 3 * hidden_size))
+
+    def forward(self, x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        hs = self.hidden_size
+        half = self.bias.shape[1] // 2
+        ys: list[torch.Tensor] = []
+        hn: list[torch.Tensor] = []
+        cn: list[torch.Tensor] = []
+        for d in range(self.directions):
+            w, r, p = self.weight_ih[d], self.weight_hh[d], self.peephole[d]
+            wb, rb = self.bias[d, :half], self.bias[d, half:]
+            h, c = h0[:, d], c0[:, d]
+            xw = torch.matmul(x, w.t()) + wb
+            steps = x.shape[1]
+            backwards = self.reverse or d == 1
+            out: list[torch.Tensor] = []
+            for s in range(steps):
+                g = xw[:, steps - 1 - s] if backwards else xw[:, s]
+                if self.kind == "LSTM":
+                    a = g + torch.matmul(h, r.t()) + rb
+                    i = torch.sigmoid(a[:, :hs] + p[:hs] * c)
+                    f = torch.sigmoid(a[:, 2 * hs:3 * hs] + p[2 * hs:] * c)
+                    c = f * c + i * torch.tanh(a[:, 3 * hs:])
+                    o = torch.sigmoid(a[:, hs:2 * hs] + p[hs:2 * hs] * c)
+                    h = o * torch.tanh(c)
+                else:
+                    gh = torch.matmul(h, r[:2 * hs].t()) + rb[:2 * hs]
+                    z = torch.sigmoid(g[:, :hs] + gh[:, :hs])
+                    rr = torch.sigmoid(g[:, hs:2 * hs] + gh[:, hs:])
+                    n = torch.tanh(g[:, 2 * hs:] + torch.matmul(rr * h, r[2 * hs:].t())
+                                   + rb[2 * hs:])
+                    h = (1 - z) * n + z * h
+                out.append(h)
+            if backwards:
+                out.reverse()
+            ys.append(torch.stack(out, 1))
+            hn.append(h)
+            cn.append(c)
+        return torch.stack(ys, 2), torch.stack(hn, 1), torch.stack(cn, 1)
+'''
+
 HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "_Recurrent": (RECURRENT, ()),
     "_resize_axis": (RESIZE_AXIS, ()),
     "_pool": (POOL, ()),
     "_max_roi_pool": (MAX_ROI_POOL, ("math",)),

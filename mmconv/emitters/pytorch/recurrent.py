@@ -3,12 +3,14 @@
 One IR node is one module (bidirectional when the IR node is), so the model stays
 retrainable and cuDNN-fast.  Weights are re-ordered from ONNX's gate order to
 PyTorch's: LSTM i,o,f,c -> i,f,g,o; GRU z,r,h -> r,z,n.  What PyTorch's cells cannot
-compute is refused, naming the node: peepholes, input_forget, clip, activations
-other than the defaults (RNN: tanh or relu), and GRU with linear_before_reset=0
-(nn.GRU applies the reset gate after the recurrent product, ONNX's
-linear_before_reset=1).  Reverse-only runs flip the time axis around a forward
-module; sequence_lens go through ``pack_padded_sequence``, which gives ONNX's
-semantics (zeros past a sequence's end, its last valid state in Y_h).
+compute is refused, naming the node: input_forget, clip, activations other than
+the defaults (RNN: tanh or relu).  An LSTM with peepholes and a GRU with
+linear_before_reset=0 (CNTK's; nn.GRU applies the reset gate after the recurrent
+product) become the generated ``_Recurrent`` module, a time loop over the ONNX-layout
+parameters (TorchScript-compatible, trainable, slower than cuDNN's).  Reverse-only
+runs flip the time axis around a forward module; sequence_lens go through
+``pack_padded_sequence``, which gives ONNX's semantics (zeros past a sequence's end,
+its last valid state in Y_h).
 """
 
 from __future__ import annotations
@@ -32,15 +34,10 @@ def _reorder(array: np.ndarray, op: str) -> np.ndarray:
 def _refusal(ctx: EmitContext, node: Node) -> str | None:
     """Why nn.LSTM/GRU/RNN cannot compute ``node`` exactly, or None."""
     op = node.op
-    if op == "LSTM" and len(node.inputs) > 7 and node.inputs[7]:
-        return "peepholes (input P) have no nn.LSTM equivalent"
     if op == "LSTM" and node.attr("input_forget"):
         return "input_forget=1 has no nn.LSTM equivalent"
     if node.attr("clip"):
         return "clip has no PyTorch RNN-module equivalent"
-    if op == "GRU" and not node.attr("linear_before_reset"):
-        return ("nn.GRU applies the reset gate after the recurrent product "
-                "(linear_before_reset=1); this GRU has linear_before_reset=0")
     acts = tuple(node.attr("activations"))
     nd = 2 if node.attr("direction") == "bidirectional" else 1
     if op == "RNN":
@@ -54,7 +51,45 @@ def _refusal(ctx: EmitContext, node: Node) -> str | None:
     if len(node.inputs) > 4 and node.inputs[4] and node.attr("direction") == "reverse":
         return "a reverse-only run with sequence_lens (flip each sequence's prefix) is not " \
                "written yet"
+    if _looped(node) and len(node.inputs) > 4 and node.inputs[4]:
+        return "sequence_lens with peepholes or a reset-before GRU is not written yet"
     return None
+
+
+def _looped(node: Node) -> bool:
+    """Whether ``node`` needs the ``_Recurrent`` loop instead of an nn module."""
+    peepholes = node.op == "LSTM" and len(node.inputs) > 7 and bool(node.inputs[7])
+    return peepholes or (node.op == "GRU" and not node.attr("linear_before_reset"))
+
+
+def _emit_looped(ctx: EmitContext, node: Node) -> None:
+    """The generated ``_Recurrent`` module on ONNX-layout parameters (no re-ordering)."""
+    op, hidden = node.op, int(node.attr("hidden_size"))
+    w, r = ctx.weight(node.inputs[1]), ctx.weight(node.inputs[2])
+    assert w is not None and r is not None
+    nd, size, g = w.shape[0], w.shape[2], w.shape[1] // hidden
+    b = ctx.weight(node.input(3)) if node.input(3) else None
+    p = ctx.weight(node.inputs[7]) if op == "LSTM" and len(node.inputs) > 7 \
+        and node.inputs[7] else None
+    if op == "LSTM" and len(node.inputs) > 7 and node.inputs[7] and p is None:
+        raise ctx.unsupported(node, "peepholes computed at run time")
+    params = {"weight_ih": np.asarray(w), "weight_hh": np.asarray(r),
+              "bias": np.zeros((nd, 2 * g * hidden), w.dtype) if b is None else np.asarray(b),
+              "peephole": np.zeros((nd, 3 * hidden), w.dtype) if p is None else np.asarray(p)}
+    reverse = node.attr("direction") == "reverse"
+    ctor = (f"{ctx.helper('_Recurrent')}({literal(op)}, {size}, {hidden}, {nd}, "
+            f"{literal(reverse)})")
+    layer = ctx.layer(node, ctor, params)
+    x = ctx.value(node.inputs[0])
+    zeros = f"torch.zeros({x}.shape[0], {nd}, {hidden}, dtype={x}.dtype)"
+    states = []
+    for i in (5, 6):
+        port = node.input(i) if len(node.inputs) > i else ""
+        states.append(ctx.value(port) if port and (i == 5 or op == "LSTM") else zeros)
+    outs = [ctx.out(node, i) for i in range(len(node.outputs))]
+    names = [*outs] + [ctx.locals(ctx.fresh(f"{node.name}_unused"))
+                       for _ in range(3 - len(outs))]
+    ctx.line(f"{', '.join(names)} = {layer}({x}, {states[0]}, {states[1]})")
 
 
 @HANDLERS.register("LSTM", "GRU", "RNN")
@@ -62,6 +97,9 @@ def emit_recurrent(ctx: EmitContext, node: Node) -> None:
     why = _refusal(ctx, node)
     if why:
         raise ctx.unsupported(node, why)
+    if _looped(node):
+        _emit_looped(ctx, node)
+        return
     op, direction = node.op, node.attr("direction")
     hidden = int(node.attr("hidden_size"))
     w, r = ctx.weight(node.inputs[1]), ctx.weight(node.inputs[2])

@@ -308,6 +308,8 @@ def _declare_inputs(ctx: OnnxContext, input_shapes: list[tuple[int, ...]] | None
                                  f"--inputShape gave {list(shape)}")
             dims = list(shape)
         free = [i for i, d in enumerate(dims) if d is None and i > 0]
+        if free == [1] and len(dims) >= 3 and _recurrent(model):
+            free = []  # [batch, time, ...] into a recurrent layer: time may stay dynamic
         if free:
             raise UsageError(
                 f"{model.path}: input {vi.name!r} has free dimensions at axes {free} "
@@ -318,6 +320,16 @@ def _declare_inputs(ctx: OnnxContext, input_shapes: list[tuple[int, ...]] | None
         ctx.values[vi.name] = name
         source_names.append(vi.name)
     return source_names
+
+
+def _recurrent(model: OnnxModel) -> bool:
+    """Whether the model has recurrent layers, whose inputs' time axis may stay dynamic.
+
+    Shape sub-graphs are evaluated with the batch and the time set together (both
+    differ between the two runs), so a value depending on the time is never taken
+    for a static one: it is used only where a dynamic axis is copied in place (a
+    Reshape's 0), and refused elsewhere like a batch-dependent one."""
+    return any(n.op_type in ("LSTM", "GRU", "RNN") for n in model.graph.node)
 
 
 def _rename_value(graph: Graph, old: str, new: str) -> None:

@@ -63,8 +63,18 @@ def infer_reshape(node: Node, inputs: list[Value | None]) -> list[tuple]:
             if total % known:
                 raise IRError(f"node {node.name!r} (Reshape): {list(x.shape)} -> {target}")
             out[idx] = total // known
-        elif x.shape and x.shape[0] is None and None in rest:
+        elif x.shape and x.shape[0] is None and None in rest and None not in x.shape[1:]:
             out[idx] = _prod(x.shape[1:]) // (_prod(tuple(d for d in rest if d)) or 1)
+        elif None in x.shape and all(i < len(target) and target[i] == 0
+                                     for i, d in enumerate(x.shape) if d is None):
+            # every dynamic axis is copied (a time-major [T, N, ...] merge): -1 is the
+            # static rest, whatever position the dynamic axes have
+            static_in = _prod(tuple(d for d in x.shape if d is not None)) or 1
+            static_out = _prod(tuple(d for d in rest if d is not None)) or 1
+            if static_in % static_out == 0:
+                out[idx] = static_in // static_out
+            else:
+                out[idx] = None
         else:
             out[idx] = None
     elif total is not None and None not in out and _prod(tuple(out)) != total:

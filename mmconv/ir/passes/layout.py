@@ -404,11 +404,17 @@ def _reshape_groups(src: Sequence[int | None], dst: Sequence[int | None]
     while i < len(src) or j < len(dst):
         a = src[i] if i < len(src) else -1
         b = dst[j] if j < len(dst) else -1
-        if a is None or b is None:
-            if a is not None or b is not None:
-                return None
+        if a is None and b is None:
             groups.append(([i], [j]))
             i, j = i + 1, j + 1
+        elif a == 1 and b is None:  # a squeezed size-1 axis before a dynamic one
+            groups.append(([i], []))
+            i += 1
+        elif b == 1 and a is None:
+            groups.append(([], [j]))
+            j += 1
+        elif a is None or b is None:
+            return None
         elif a == 1 and b == 1:
             groups.append(([i], [j]))
             i, j = i + 1, j + 1
@@ -448,8 +454,9 @@ def _remap_reshape(graph: Graph, node: Node, p: Perm) -> tuple[dict, Perm] | Non
     if y is None or o is None or len(y.shape) != len(p):
         return None
     groups = _reshape_groups(y.shape, o.shape)
-    if groups is None or sum(d is None for d in o.shape) > 1:
+    if groups is None:
         return None
+    n_dynamic = sum(d is None for d in o.shape)
     keys: list[tuple[int, int]] = []
     for k, (gi, _) in enumerate(groups):
         if gi:
@@ -466,7 +473,14 @@ def _remap_reshape(graph: Graph, node: Node, p: Perm) -> tuple[dict, Perm] | Non
         for j in groups[k][1]:
             position[j] = len(new_shape)
             d = o.shape[j]
-            new_shape.append(-1 if d is None else int(d))
+            if d is not None:
+                new_shape.append(int(d))
+            elif n_dynamic == 1:
+                new_shape.append(-1)
+            elif len(groups[k][0]) == 1 and p[groups[k][0][0]] == len(new_shape):
+                new_shape.append(0)  # several dynamic axes (batch, time), each kept in place
+            else:
+                return None
     attrs = dict(node.attrs)
     attrs["shape"] = tuple(new_shape)
     return attrs, tuple(position[j] for j in range(len(o.shape)))

@@ -49,8 +49,6 @@ EXPECTED_UNSUPPORTED = {
     "cumsum_batch_axis",  # along the dynamic batch axis
     "gather_runtime_indices_of_activation",  # CNTK's gather wants a weight table
     "max_roi_pool",  # boxes not in the per-sample form of CNTK's roipooling
-    # cntk.layers.GRU resets before the recurrent product (linear_before_reset=0 only)
-    "gru_linear_before_reset", "gru_bidirectional_lbr",
     "lstm_sequence_lens",  # CNTK sequences carry their own lengths
 }
 

@@ -35,7 +35,6 @@ UNSUPPORTED_CASES = {
     "conv_transpose": "grouped transposed convolution",
     "batchnorm_per_element_runtime_scale": "must be a weight",
     "lstm_peepholes": "peepholes",
-    "lstm_sequence_lens": "sequence_lens",
 }
 
 

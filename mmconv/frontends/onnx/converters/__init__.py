@@ -26,6 +26,6 @@ Converter = Callable[[Any, Any], None]
 CONVERTERS: VersionedRegistry[Converter] = VersionedRegistry("ONNX converters", min_version=7)
 
 FAMILIES = ("activation", "conv", "elementwise", "graph", "linalg", "normalization", "pool",
-            "reduce", "resize", "shape")
+            "recurrent", "reduce", "resize", "shape")
 for _family in FAMILIES:
     importlib.import_module(f"{__name__}.{_family}")
