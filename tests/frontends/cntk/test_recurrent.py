@@ -39,12 +39,9 @@ REFUSED = {
 }
 #: What a target cannot express (its emitter refuses the node by name).
 TARGET_REFUSED: dict[str, dict[str, str]] = {
-    # nn.GRU resets after the recurrent product, CNTK's GRU before; nn.LSTM has no
-    # peepholes; nn.RNN knows tanh and relu only (RNNStep's default is sigmoid)
-    "pytorch": {"gru_fwd": "linear_before_reset=0", "gru_bwd": "linear_before_reset=0",
-                "last_classifier": "linear_before_reset=0",
-                "lstm_peephole": "(LSTM): peepholes",
-                "rnnstep": "(RNN): nn.RNN's nonlinearity is tanh or relu"},
+    # nn.RNN knows tanh and relu only (RNNStep's default is sigmoid); peepholes and
+    # CNTK's reset-before GRU go through the emitter's own recurrent module
+    "pytorch": {"rnnstep": "(RNN): nn.RNN's nonlinearity is tanh or relu"},
     "keras": {"lstm_peephole": "(LSTM): peepholes"},
     "cntk": {},
 }
