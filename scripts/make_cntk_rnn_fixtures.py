@@ -215,6 +215,34 @@ def fx_future_feature():
 
 
 @fixture
+def fx_lstm_relu():
+    """LSTM(5, activation=relu) and GRU(4, activation=relu) stacked: non-default activations."""
+    x = C.sequence.input_variable(4, name="x")
+    h = L.Recurrence(L.LSTM(5, activation=C.relu), name="rec1")(x)
+    z = L.Recurrence(L.GRU(4, activation=C.relu), go_backwards=True, name="rec2")(h)
+    return _spec("lstm_relu", z, ["lstm", "gru"], ["Recurrence(LSTM(relu))",
+                                                   "Recurrence(GRU(relu), go_backwards)"])
+
+
+@fixture
+def fx_lstm_stabilized():
+    """LSTM with enable_self_stabilization=True (a Stabilizer on h): refused by name."""
+    x = C.sequence.input_variable(4, name="x")
+    z = L.Recurrence(L.LSTM(5, enable_self_stabilization=True), name="rec")(x)
+    return _spec("lstm_stabilized", z, ["lstm"], ["Recurrence(LSTM(self-stabilized))"],
+                 notes="self-stabilisation: refused")
+
+
+@fixture
+def fx_gru_initial_state():
+    """Recurrence(GRU(4), initial_state=0.5): a non-zero initial state (refused by name)."""
+    x = C.sequence.input_variable(4, name="x")
+    z = L.Recurrence(L.GRU(4), initial_state=0.5, name="rec")(x)
+    return _spec("gru_initial_state", z, ["gru"], ["Recurrence(GRU, initial_state=0.5)"],
+                 notes="a non-zero initial state: refused")
+
+
+@fixture
 def fx_conv_on_sequence():
     """A convolution applied to every step of a sequence of images (refused for now)."""
     x = C.sequence.input_variable((2, 6, 6), name="frames")

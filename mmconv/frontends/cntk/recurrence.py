@@ -42,6 +42,7 @@ STEP_OP = "mmconv.SequenceStep"
 SIGMOIDS = frozenset({"StableSigmoid", "Sigmoid"})
 #: CNTK activation ops -> ONNX recurrent activation names.
 ACTIVATIONS = {"StableSigmoid": "Sigmoid", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "ReLU": "Relu"}
+_ACT_OPS = frozenset(ACTIVATIONS)
 #: ONNX LSTM gate order (i, o, f, c) as indices into CNTK's (i, c, f, o).
 LSTM_ORDER = (0, 3, 2, 1)
 
@@ -66,7 +67,9 @@ class Cell:
     R: np.ndarray  # [1, G*H, H]
     B: np.ndarray  # [1, 2*G*H]
     P: np.ndarray | None = None  # [1, 3*H] (LSTM peepholes i, o, f)
-    activation: str = ""  # RNN only: the ONNX activation name
+    #: The cell's activation as ONNX names it (LSTM: g = h, the candidate's and the
+    #: output's; GRU: the candidate's; RNN: its only one); the gates are sigmoid.
+    activation: str = "Tanh"
 
 
 class _Graph:
@@ -257,7 +260,8 @@ def _lstm(g: _Graph, loop: set[str], delays: list[Function]) -> tuple[Cell, str,
         cons = {c.op for c in g.consumers.get(d.outputs[0], [])}
         by_role["h" if "Times" in cons else "c"] = d
     if set(by_role) != {"h", "c"}:
-        raise _NoMatch("two delays that are not an LSTM's h and c")
+        raise _NoMatch("two delays that are not an LSTM's plain h and c (a Stabilizer on "
+                       "them, enable_self_stabilization=True, is not supported)")
     dh, dc = by_role["h"], by_role["c"]
     direction = _delay(g, dh)
     if _delay(g, dc) != direction:
@@ -276,7 +280,7 @@ def _lstm(g: _Graph, loop: set[str], delays: list[Function]) -> tuple[Cell, str,
     if H.shape != (hidden, 4 * hidden) or W.shape[1] != 4 * hidden:
         raise _NoMatch(f"LSTM weights of shapes {W.shape} and {H.shape}")
     gates = _gate_slices(g, proj4, hidden, 4)
-    cand = _act(g, gates[1], frozenset({"Tanh"}), "an LSTM candidate without tanh")
+    cand = _act(g, gates[1], _ACT_OPS, "an LSTM candidate without an activation")
     sig = {}
     peeps: dict[int, np.ndarray | None] = {}
     for k in (0, 2, 3):
@@ -292,9 +296,9 @@ def _lstm(g: _Graph, loop: set[str], delays: list[Function]) -> tuple[Cell, str,
         raise _NoMatch("c is not f * c_prev + i * tanh(c~)")
     ho = g.only(h_uid, "ElementTimes", "h is not o * tanh(c)")
     tc = [g.src(i) for i in ho.inputs if i != sig[3]]
-    if sig[3] not in ho.inputs or len(tc) != 1 or tc[0] is None or tc[0].op != "Tanh" \
+    if sig[3] not in ho.inputs or len(tc) != 1 or tc[0] is None or tc[0].op != cand.op \
             or tc[0].inputs != [c_uid]:
-        raise _NoMatch("h is not o * tanh(c)")
+        raise _NoMatch("h is not o * act(c) with the candidate's activation")
     rows = np.concatenate([np.arange(k * hidden, (k + 1) * hidden) for k in LSTM_ORDER])
     bias = np.zeros(4 * hidden, W.dtype) if b is None else b
     zero = np.zeros(hidden, W.dtype)
@@ -303,7 +307,8 @@ def _lstm(g: _Graph, loop: set[str], delays: list[Function]) -> tuple[Cell, str,
         p = np.concatenate([peeps[k] if peeps[k] is not None else zero for k in (0, 3, 2)])
         p = p[None].astype(W.dtype)
     cell = Cell("LSTM", direction, hidden, W.T[rows][None], H.T[rows][None],
-                np.concatenate([bias[rows], np.zeros(4 * hidden, W.dtype)])[None], p)
+                np.concatenate([bias[rows], np.zeros(4 * hidden, W.dtype)])[None], p,
+                activation=ACTIVATIONS[cand.op])
     return cell, x_uid, h_uid
 
 
@@ -348,7 +353,8 @@ def _gru(g: _Graph, loop: set[str], d: Function) -> tuple[Cell, str, str]:
     cplus = _act(g, rec1[0].outputs[0], frozenset({"Plus"}), "h~ is not x-part + (r*h) @ H1")
     if set(cplus.inputs) != {xg[2], rec1[0].outputs[0]}:
         raise _NoMatch("h~ is not x @ W_h + (r*h) @ H1")
-    cand = _act(g, cplus.outputs[0], frozenset({"Tanh"}), "h~ without tanh").outputs[0]
+    cand_fn = _act(g, cplus.outputs[0], _ACT_OPS, "h~ without an activation")
+    cand = cand_fn.outputs[0]
     # h = (1 - z) * h~ + z * h(t-1)
     hp = g.only(h_uid, "Plus", "h is not (1 - z) * h~ + z * h_prev")
     terms = [frozenset(g.only(t, "ElementTimes", "h terms are not products").inputs)
@@ -364,7 +370,8 @@ def _gru(g: _Graph, loop: set[str], d: Function) -> tuple[Cell, str, str]:
     bias = np.zeros(3 * hidden, W.dtype) if b is None else b
     R = np.concatenate([H.T, p1[0].T])
     cell = Cell("GRU", direction, hidden, W.T[None], R[None],
-                np.concatenate([bias, np.zeros(3 * hidden, W.dtype)])[None])
+                np.concatenate([bias, np.zeros(3 * hidden, W.dtype)])[None],
+                activation=ACTIVATIONS[cand_fn.op])
     return cell, x_uid, h_uid
 
 

@@ -27,13 +27,15 @@ CONVERTED = {
     "gru_fwd": ["GRU"], "gru_bwd": ["GRU"], "rnnstep": ["RNN"], "rnnstep_tanh": ["RNN"],
     "lstm_stack2": ["LSTM", "LSTM"], "bilstm": ["LSTM", "LSTM"], "fold_lstm": ["LSTM"],
     "tagger": ["LSTM"], "last_classifier": ["GRU"], "first_classifier": ["LSTM"],
-    "elman_loop": ["RNN"],
+    "elman_loop": ["RNN"], "lstm_relu": ["LSTM", "GRU"],
 }
 #: Fixtures the frontend refuses, and what the one-line error must say.
 REFUSED = {
     "lstm_projection": "cell_shape projection",
     "cumsum_loop": "PastValue/FutureValue loop x1 (cumsum)",
     "future_feature": "FutureValue outside a recognised recurrence x1",
+    "lstm_stabilized": "enable_self_stabilization=True, is not supported",
+    "gru_initial_state": "a non-zero or computed initial state",
     "conv_on_sequence": "ops on a sequence ([batch, time, ...]) that are not supported yet: "
                         "Convolution x1",
 }
@@ -41,7 +43,8 @@ REFUSED = {
 TARGET_REFUSED: dict[str, dict[str, str]] = {
     # nn.RNN knows tanh and relu only (RNNStep's default is sigmoid); peepholes and
     # CNTK's reset-before GRU go through the emitter's own recurrent module
-    "pytorch": {"rnnstep": "(RNN): nn.RNN's nonlinearity is tanh or relu"},
+    "pytorch": {"rnnstep": "(RNN): nn.RNN's nonlinearity is tanh or relu",
+                "lstm_relu": "(LSTM): LSTM activations ['Sigmoid', 'Relu', 'Relu'] are not"},
     "keras": {"lstm_peephole": "(LSTM): peepholes"},
     "cntk": {},
 }

@@ -41,6 +41,9 @@ def convert_cell(ctx: Context, unit: Unit) -> None:
         weights += ["", "", "", ctx.constant(ctx.graph.unique_name(f"{name}/P"), cell.P)]
     if cell.kind == "RNN":
         attrs["activations"] = (cell.activation,)
+    elif cell.activation != "Tanh":
+        g = cell.activation
+        attrs["activations"] = ("Sigmoid", g, g) if cell.kind == "LSTM" else ("Sigmoid", g)
     y = ctx.add(cell.kind, [x, *weights], name, **attrs)
     # Y [N, T, 1, H] -> CNTK's [N, T, H]
     finish(ctx, unit, ctx.add("Reshape", [y], ctx.graph.unique_name(f"{name}_out"),
