@@ -243,6 +243,23 @@ def fx_gru_initial_state():
 
 
 @fixture
+def fx_gru_from_state():
+    """RecurrenceFrom(GRU(4)): the initial state is another (non-sequence) input."""
+    x = C.sequence.input_variable(4, name="x")
+    h0 = C.input_variable(4, name="h0")
+    z = L.RecurrenceFrom(L.GRU(4), name="rec")(h0, x)
+    rng = np.random.RandomState(cmb.seed_for("gru_from_state") + 7)
+    model = z
+    inputs = []
+    for a in model.arguments:
+        if a.name == "h0":
+            inputs.append(np.asarray(rng.normal(0.0, 1.0, (BATCH, 4)), dtype=np.float32))
+        else:
+            inputs.append(np.asarray(rng.normal(0.0, 1.0, (BATCH, STEPS, 4)), dtype=np.float32))
+    return base.Spec(z, ["recurrent", "gru"], ["RecurrenceFrom(GRU)"], inputs=inputs)
+
+
+@fixture
 def fx_conv_on_sequence():
     """A convolution applied to every step of a sequence of images (refused for now)."""
     x = C.sequence.input_variable((2, 6, 6), name="frames")

@@ -67,6 +67,8 @@ class Cell:
     R: np.ndarray  # [1, G*H, H]
     B: np.ndarray  # [1, 2*G*H]
     P: np.ndarray | None = None  # [1, 3*H] (LSTM peepholes i, o, f)
+    #: uids of computed initial states (RecurrenceFrom), "" for zeros: h, and c (LSTM).
+    initial: tuple[str, ...] = ()
     #: The cell's activation as ONNX names it (LSTM: g = h, the candidate's and the
     #: output's; GRU: the candidate's; RNN: its only one); the gates are sigmoid.
     activation: str = "Tanh"
@@ -173,14 +175,28 @@ def _loops(g: _Graph) -> list[set[str]]:
 
 
 def _delay(g: _Graph, d: Function) -> str:
-    """The direction of a delay of offset 1 with a zero initial state."""
+    """The direction of a delay of offset 1 whose initial state is zero or a value
+    computed outside the loop (``RecurrenceFrom``; see :func:`_initial`)."""
     if int(d.attrs.get("offset", 1)) != 1:
         raise _NoMatch(f"a delay of {d.attrs.get('offset')} steps")
-    if len(d.inputs) > 1:
-        init = g.weight(d.inputs[1])
-        if init is None or np.any(init != 0):
-            raise _NoMatch("a non-zero or computed initial state")
+    _initial(g, d)
     return "forward" if d.op == "PastValue" else "reverse"
+
+
+def _initial(g: _Graph, d: Function) -> str:
+    """The uid of a delay's initial state, "" for zeros; a non-zero constant (one state
+    for every sequence of the batch) is refused."""
+    if len(d.inputs) < 2:
+        return ""
+    init = g.weight(d.inputs[1])
+    if init is None:
+        var = g.model.variables.get(d.inputs[1])
+        if var is None or var.kind in ("parameter", "constant"):
+            raise _NoMatch("an initial state without a value")
+        return d.inputs[1]
+    if np.any(init != 0):
+        raise _NoMatch("a non-zero constant initial state (initial_state=...)")
+    return ""
 
 
 def _gate_slices(g: _Graph, uid: str, width: int, gates: int) -> dict[int, str]:
@@ -308,7 +324,7 @@ def _lstm(g: _Graph, loop: set[str], delays: list[Function]) -> tuple[Cell, str,
         p = p[None].astype(W.dtype)
     cell = Cell("LSTM", direction, hidden, W.T[rows][None], H.T[rows][None],
                 np.concatenate([bias[rows], np.zeros(4 * hidden, W.dtype)])[None], p,
-                activation=ACTIVATIONS[cand.op])
+                activation=ACTIVATIONS[cand.op], initial=(_initial(g, dh), _initial(g, dc)))
     return cell, x_uid, h_uid
 
 
@@ -371,7 +387,7 @@ def _gru(g: _Graph, loop: set[str], d: Function) -> tuple[Cell, str, str]:
     R = np.concatenate([H.T, p1[0].T])
     cell = Cell("GRU", direction, hidden, W.T[None], R[None],
                 np.concatenate([bias, np.zeros(3 * hidden, W.dtype)])[None],
-                activation=ACTIVATIONS[cand_fn.op])
+                activation=ACTIVATIONS[cand_fn.op], initial=(_initial(g, d),))
     return cell, x_uid, h_uid
 
 
@@ -390,7 +406,7 @@ def _rnn(g: _Graph, loop: set[str], d: Function) -> tuple[Cell, str, str]:
     bias = np.zeros(hidden, W.dtype) if b is None else b
     cell = Cell("RNN", direction, hidden, W.T[None], H.T[None],
                 np.concatenate([bias, np.zeros(hidden, W.dtype)])[None],
-                activation=ACTIVATIONS[act.op])
+                activation=ACTIVATIONS[act.op], initial=(_initial(g, d),))
     return cell, x_uid, h_uid
 
 
@@ -501,7 +517,8 @@ def recognise(model: Model) -> Model:
         alias = [f.name for f in g.consumers.get(h_uid, []) if f.op == "NoOp" and f.name]
         label = alias[0] if len(alias) == 1 else where.split(" ")[0]
         _replace(model, loop, Function(
-            uid=f"{fns[-1].uid}_{cell.kind}", name="", op=CELL_OP, inputs=[x_uid],
+            uid=f"{fns[-1].uid}_{cell.kind}", name="", op=CELL_OP,
+            inputs=[x_uid, *(i for i in cell.initial if i)],
             outputs=[h_uid], attrs={"cell": cell, "label": label},
             blocks=_common_blocks(fns)))
     for f in model.functions:

@@ -27,7 +27,7 @@ CONVERTED = {
     "gru_fwd": ["GRU"], "gru_bwd": ["GRU"], "rnnstep": ["RNN"], "rnnstep_tanh": ["RNN"],
     "lstm_stack2": ["LSTM", "LSTM"], "bilstm": ["LSTM", "LSTM"], "fold_lstm": ["LSTM"],
     "tagger": ["LSTM"], "last_classifier": ["GRU"], "first_classifier": ["LSTM"],
-    "elman_loop": ["RNN"], "lstm_relu": ["LSTM", "GRU"],
+    "elman_loop": ["RNN"], "lstm_relu": ["LSTM", "GRU"], "gru_from_state": ["GRU"],
 }
 #: Fixtures the frontend refuses, and what the one-line error must say.
 REFUSED = {
@@ -51,9 +51,11 @@ TARGET_REFUSED: dict[str, dict[str, str]] = {
 FORMATS = ("v2", "v1")
 
 
-def _io(name: str) -> tuple[np.ndarray, np.ndarray]:
+def _io(name: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """CNTK's inputs by name (the IR inputs keep CNTK's names) and its output."""
     io = np.load(RNN_FIXTURES / f"{name}.io.npz", allow_pickle=False)
-    return io["in_0"], io["out_0"]
+    names = [str(n) for n in io["input_names"]]
+    return {n: io[f"in_{i}"] for i, n in enumerate(names)}, io["out_0"]
 
 
 def _model(name: str, fmt: str) -> str:
@@ -74,7 +76,7 @@ def test_cells_become_ir_recurrent_ops(name: str, fmt: str) -> None:
     ops = [n.op for n in graph.nodes]
     assert [o for o in ops if o in ("LSTM", "GRU", "RNN")] == CONVERTED[name]
     x = graph.inputs[0]
-    assert x.shape == (None, None, *_io(name)[0].shape[2:])
+    assert x.shape == (None, None, *_io(name)[0][x.name].shape[2:])
     # nothing of the cell's arithmetic is left around the recurrent node
     assert not {"Sigmoid", "Tanh"} & set(ops)
 
@@ -97,8 +99,8 @@ def test_onnx_cli_matches_cntk(name: str, fmt: str, tmp_path: Path) -> None:
     ops = [n.op_type for n in model.graph.node]
     assert sum(o in ("LSTM", "GRU", "RNN") for o in ops) == len(CONVERTED[name]), ops
     assert "Loop" not in ops and "Scan" not in ops
-    x, ref = _io(name)
-    got = run_onnx(out.read_bytes(), {model.graph.input[0].name: x})
+    feeds, ref = _io(name)
+    got = run_onnx(out.read_bytes(), {i.name: feeds[i.name] for i in model.graph.input})
     assert_close(ref, got[0], name=f"{name}.{fmt}")
 
 
@@ -113,9 +115,9 @@ def _convert_to(target: str, name: str, fmt: str, tmp_path: Path) -> tuple[int, 
 
 def _run(target: str, path: Path, name: str, fmt: str) -> np.ndarray:
     graph = convert(None, _model(name, fmt))
-    x, _ = _io(name)
+    feeds, _ = _io(name)
     runner = TARGET_RUNNERS.get(target) if target in TARGET_RUNNERS else RUNNERS.get(target)
-    return runner(path, graph, {graph.inputs[0].name: x})[0]
+    return runner(path, graph, {v.name: feeds[v.name] for v in graph.inputs})[0]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -189,8 +191,8 @@ def test_fixed_time_steps_from_input_shape(tmp_path: Path) -> None:
             assert got == dims
         else:
             assert got[0] == "N" and isinstance(got[1], str) and got[2] == 4
-        x, ref = _io("fold_lstm")
-        assert_close(ref, run_onnx(out.read_bytes(), {model.graph.input[0].name: x})[0])
+        feeds, ref = _io("fold_lstm")
+        assert_close(ref, run_onnx(out.read_bytes(), feeds)[0])
     assert mmconvert.main(["-sf", "cntk", "-iw", _model("fold_lstm", "v1"), "-df", "onnx",
                            "-om", str(tmp_path / "bad.onnx"), "--inputShape", "5,3"]) != 0
 

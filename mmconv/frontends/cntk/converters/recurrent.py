@@ -37,8 +37,12 @@ def convert_cell(ctx: Context, unit: Unit) -> None:
     weights = [ctx.constant(ctx.graph.unique_name(f"{name}/{p}"), a)
                for p, a in (("W", cell.W), ("R", cell.R), ("B", cell.B))]
     attrs: dict[str, object] = {"hidden_size": cell.hidden, "direction": cell.direction}
+    states = [_state(ctx, unit, name, uid, cell) if uid else "" for uid in cell.initial]
+    if any(states):  # RecurrenceFrom: initial_h (and initial_c) [N, 1, H]
+        weights += ["", *states]
     if cell.kind == "LSTM" and cell.P is not None:
-        weights += ["", "", "", ctx.constant(ctx.graph.unique_name(f"{name}/P"), cell.P)]
+        weights += [""] * (6 - len(weights)) + [
+            ctx.constant(ctx.graph.unique_name(f"{name}/P"), cell.P)]
     if cell.kind == "RNN":
         attrs["activations"] = (cell.activation,)
     elif cell.activation != "Tanh":
@@ -48,6 +52,17 @@ def convert_cell(ctx: Context, unit: Unit) -> None:
     # Y [N, T, 1, H] -> CNTK's [N, T, H]
     finish(ctx, unit, ctx.add("Reshape", [y], ctx.graph.unique_name(f"{name}_out"),
                               shape=(0, 0, cell.hidden)))
+
+
+def _state(ctx: Context, unit: Unit, name: str, uid: str, cell: Cell) -> str:
+    """A computed initial state [N, H] (one per sequence) as ONNX's [N, 1, H]."""
+    value = ctx.input(uid, unit, name)
+    if ctx.is_sequence(value) or not ctx.batched(value) or \
+            tuple(sample_shape(ctx, value)) != (cell.hidden,):
+        raise unsupported(ctx, unit, f"an initial state of shape {list(ctx.shape(value))} "
+                          f"(needs [batch, {cell.hidden}], no sequence axis)")
+    return ctx.add("Reshape", [value], ctx.graph.unique_name(f"{name}/initial"),
+                   shape=(0, 1, cell.hidden))
 
 
 @CONVERTERS.register(STEP_OP)
