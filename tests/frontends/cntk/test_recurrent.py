@@ -35,7 +35,7 @@ REFUSED = {
     "cumsum_loop": "PastValue/FutureValue loop x1 (cumsum)",
     "future_feature": "FutureValue outside a recognised recurrence x1",
     "lstm_stabilized": "enable_self_stabilization=True, is not supported",
-    "gru_initial_state": "a non-zero or computed initial state",
+    "gru_initial_state": "a non-zero constant initial state (initial_state=...)",
     "conv_on_sequence": "ops on a sequence ([batch, time, ...]) that are not supported yet: "
                         "Convolution x1",
 }
