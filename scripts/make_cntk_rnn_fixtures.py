@@ -137,6 +137,23 @@ def fx_bilstm():
                  ["Recurrence(LSTM)", "Recurrence(LSTM, go_backwards)", "Splice", "Dense"])
 
 
+def _bi(cell, h, name):
+    f = L.Recurrence(cell(), name=name + "_fwd")(h)
+    b = L.Recurrence(cell(), go_backwards=True, name=name + "_bwd")(h)
+    return C.splice(f, b, name=name)
+
+
+@fixture
+def fx_bi_stack():
+    """Two bidirectional layers: peephole LSTM(5) pairs, then GRU(4) pairs, then Dense."""
+    x = C.sequence.input_variable(4, name="x")
+    h = _bi(lambda: L.LSTM(5, use_peepholes=True), x, "bi1")
+    h = _bi(lambda: L.GRU(4), h, "bi2")
+    z = L.Dense(3, name="fc")(h)
+    return _spec("bi_stack", z, ["lstm", "gru", "dense"],
+                 ["bidirectional LSTM(peepholes)", "bidirectional GRU", "Dense"])
+
+
 @fixture
 def fx_fold_lstm():
     """Fold(LSTM(6)): the last state only, then a Dense classifier."""

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mmconv.frontends.base import UnsupportedOps
-from mmconv.frontends.cntk.model import DELAY_OPS, Function, Model
+from mmconv.frontends.cntk.model import DELAY_OPS, Axis, Function, Model
 
 #: The synthetic op a recognised cell loop becomes (attributes: see :class:`Cell`).
 CELL_OP = "mmconv.RecurrentCell"
@@ -84,6 +84,11 @@ class _Graph:
         for f in model.functions:
             for i in f.inputs:
                 self.consumers[i].append(f)
+
+    def uses(self, uid: str) -> list[Function]:
+        """The functions reading ``uid``, but for Combines (a cell block's root, left over
+        after inlining, groups outputs and computes nothing)."""
+        return [f for f in self.consumers.get(uid, []) if f.op != "Combine"]
 
     def src(self, uid: str) -> Function | None:
         return self.producer.get(uid)
@@ -521,6 +526,7 @@ def recognise(model: Model) -> Model:
             inputs=[x_uid, *(i for i in cell.initial if i)],
             outputs=[h_uid], attrs={"cell": cell, "label": label},
             blocks=_common_blocks(fns)))
+    _merge_bidirectional(model)
     for f in model.functions:
         if f.op in DELAY_OPS and f.uid not in in_refused:
             refused.record(f"{f.op} outside a recognised recurrence", f.display_name)
@@ -530,6 +536,52 @@ def recognise(model: Model) -> Model:
         hint = "; ".join(reasons) + "; " + hint
     refused.raise_if_any(model.path, "unsupported recurrent functions", hint)
     return model
+
+
+def _merge_bidirectional(model: Model) -> None:
+    """``splice(Recurrence(cell)(x), Recurrence(cell, go_backwards=True)(x))`` -> one
+    bidirectional cell (one ONNX node, one ``nn.LSTM(bidirectional=True)``).
+
+    Only when the two cells are alike (kind, size, activation, peepholes), read the same
+    ``x`` from zero states, their outputs feed the Splice alone (through NoOp aliases at
+    most) and the forward one comes first: ONNX's bidirectional Y holds forward then
+    backward, which reshaped is that splice."""
+    g = _Graph(model)
+    outputs = set(model.outputs)
+    for sp in [f for f in model.functions if f.op == "Splice" and len(f.inputs) == 2]:
+        axis = sp.attrs.get("axis")
+        if not isinstance(axis, Axis) or not axis.is_static or axis.static_index not in (0, -1):
+            continue
+        cells, aliases = [], []
+        for uid in sp.inputs:
+            f = g.src(uid)
+            while (f is not None and f.op == "NoOp" and len(f.inputs) == 1
+                   and len(g.uses(f.outputs[0])) == 1 and f.outputs[0] not in outputs):
+                aliases.append(f)
+                f = g.src(f.inputs[0])
+            if f is None or f.op != CELL_OP or f.outputs[0] in outputs or \
+                    len(g.uses(f.outputs[0])) != 1:
+                break
+            cells.append(f)
+        if len(cells) != 2:
+            continue
+        fw, bw = (c.attrs["cell"] for c in cells)
+        if not (fw.kind == bw.kind and fw.hidden == bw.hidden and fw.activation == bw.activation
+                and (fw.direction, bw.direction) == ("forward", "reverse")
+                and (fw.P is None) == (bw.P is None) and not any(fw.initial + bw.initial)
+                and cells[0].inputs == cells[1].inputs and fw.W.shape == bw.W.shape):
+            continue
+        both = Cell(fw.kind, "bidirectional", fw.hidden, np.concatenate([fw.W, bw.W]),
+                    np.concatenate([fw.R, bw.R]), np.concatenate([fw.B, bw.B]),
+                    None if fw.P is None else np.concatenate([fw.P, bw.P]),  # type: ignore[list-item]
+                    activation=fw.activation)
+        labels = [c.attrs.get("label", "") for c in cells]
+        _replace(model, {sp.uid, *(c.uid for c in cells), *(a.uid for a in aliases)},
+                 Function(uid=sp.uid, name=sp.name, op=CELL_OP, inputs=list(cells[0].inputs),
+                          outputs=list(sp.outputs), blocks=sp.blocks,
+                          attrs={"cell": both, "label": sp.name or "+".join(labels),
+                                 "merged": labels}))
+        g = _Graph(model)
 
 
 def _loop_name(fns: list[Function]) -> str:

@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[3]
 CONVERTED = {
     "lstm_fwd": ["LSTM"], "lstm_bwd": ["LSTM"], "lstm_peephole": ["LSTM"],
     "gru_fwd": ["GRU"], "gru_bwd": ["GRU"], "rnnstep": ["RNN"], "rnnstep_tanh": ["RNN"],
-    "lstm_stack2": ["LSTM", "LSTM"], "bilstm": ["LSTM", "LSTM"], "fold_lstm": ["LSTM"],
+    "lstm_stack2": ["LSTM", "LSTM"], "bilstm": ["LSTM"], "bi_stack": ["LSTM", "GRU"],
+    "fold_lstm": ["LSTM"],
     "tagger": ["LSTM"], "last_classifier": ["GRU"], "first_classifier": ["LSTM"],
     "elman_loop": ["RNN"], "lstm_relu": ["LSTM", "GRU"], "gru_from_state": ["GRU"],
 }
@@ -45,7 +46,7 @@ TARGET_REFUSED: dict[str, dict[str, str]] = {
     # CNTK's reset-before GRU go through the emitter's own recurrent module
     "pytorch": {"rnnstep": "(RNN): nn.RNN's nonlinearity is tanh or relu",
                 "lstm_relu": "(LSTM): LSTM activations ['Sigmoid', 'Relu', 'Relu'] are not"},
-    "keras": {"lstm_peephole": "(LSTM): peepholes"},
+    "keras": {"lstm_peephole": "(LSTM): peepholes", "bi_stack": "(LSTM): peepholes"},
     "cntk": {},
 }
 FORMATS = ("v2", "v1")
@@ -79,6 +80,10 @@ def test_cells_become_ir_recurrent_ops(name: str, fmt: str) -> None:
     assert x.shape == (None, None, *_io(name)[0][x.name].shape[2:])
     # nothing of the cell's arithmetic is left around the recurrent node
     assert not {"Sigmoid", "Tanh"} & set(ops)
+    if name.startswith("bi"):  # a spliced forward/backward pair is one bidirectional node
+        assert {n.attrs.get("direction") for n in graph.nodes
+                if n.op in ("LSTM", "GRU")} == {"bidirectional"}
+        assert "Concat" not in ops
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -49,9 +49,11 @@ def convert_cell(ctx: Context, unit: Unit) -> None:
         g = cell.activation
         attrs["activations"] = ("Sigmoid", g, g) if cell.kind == "LSTM" else ("Sigmoid", g)
     y = ctx.add(cell.kind, [x, *weights], name, **attrs)
-    # Y [N, T, 1, H] -> CNTK's [N, T, H]
-    finish(ctx, unit, ctx.add("Reshape", [y], ctx.graph.unique_name(f"{name}_out"),
-                              shape=(0, 0, cell.hidden)))
+    # Y [N, T, 1, H] -> CNTK's [N, T, H]; a merged bidirectional pair's [N, T, 2, H] is
+    # the splice of the forward and the backward output, [N, T, 2H], named as the Splice
+    nd = 2 if cell.direction == "bidirectional" else 1
+    out = ctx.node_name(unit) if unit.function.name else ctx.graph.unique_name(f"{name}_out")
+    finish(ctx, unit, ctx.add("Reshape", [y], out, shape=(0, 0, nd * cell.hidden)))
 
 
 def _state(ctx: Context, unit: Unit, name: str, uid: str, cell: Cell) -> str:
