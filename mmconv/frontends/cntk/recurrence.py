@@ -274,7 +274,7 @@ def _peep(g: _Graph, slice_uid: str, hidden: int) -> tuple[str, np.ndarray | Non
     return sig.outputs[0], g.weight(w[0]), state[0]
 
 
-def _lstm(g: _Graph, loop: set[str], delays: list[Function]) -> tuple[Cell, str, str]:
+def _lstm(g: _Graph, delays: list[Function]) -> tuple[Cell, str, str]:
     """An LSTM loop: (cell, x uid, h uid); the state delays are h (to Times) and c."""
     by_role = {}
     for d in delays:
@@ -333,7 +333,7 @@ def _lstm(g: _Graph, loop: set[str], delays: list[Function]) -> tuple[Cell, str,
     return cell, x_uid, h_uid
 
 
-def _gru(g: _Graph, loop: set[str], d: Function) -> tuple[Cell, str, str]:
+def _gru(g: _Graph, d: Function) -> tuple[Cell, str, str]:
     """A GRU loop: r and z from x @ W + h @ H (sliced), h~ = tanh(x @ W_h + (r*h) @ H1)."""
     direction = _delay(g, d)
     h_uid, dh = d.inputs[0], d.outputs[0]
@@ -396,7 +396,7 @@ def _gru(g: _Graph, loop: set[str], d: Function) -> tuple[Cell, str, str]:
     return cell, x_uid, h_uid
 
 
-def _rnn(g: _Graph, loop: set[str], d: Function) -> tuple[Cell, str, str]:
+def _rnn(g: _Graph, d: Function) -> tuple[Cell, str, str]:
     """An RNNStep (or hand-written Elman) loop: h = act(x @ W + h @ H + b)."""
     direction = _delay(g, d)
     h_uid = d.inputs[0]
@@ -419,10 +419,10 @@ def _match(g: _Graph, loop: set[str]) -> tuple[Cell, str, str]:
     fns = [f for f in g.model.functions if f.uid in loop]
     delays = [f for f in fns if f.op in DELAY_OPS]
     if len(delays) == 2:
-        return _lstm(g, loop, delays)
+        return _lstm(g, delays)
     if len(delays) == 1:
         ops = {f.op for f in fns}
-        return (_gru if "Minus" in ops else _rnn)(g, loop, delays[0])
+        return (_gru if "Minus" in ops else _rnn)(g, delays[0])
     raise _NoMatch(f"{len(delays)} delays in one loop")
 
 
@@ -509,6 +509,11 @@ def recognise(model: Model) -> Model:
             reasons.append(f"{where}: {exc}")
             continue
         produced = {o for f in fns for o in f.outputs}
+        if x_uid in produced:
+            in_refused |= loop
+            refused.record("PastValue/FutureValue loop", where)
+            reasons.append(f"{where}: the cell's input depends on its own state")
+            continue
         # A Combine outside the loop only groups outputs (the cell block's root, whose
         # h and c outputs are aliased through): not a use.
         used = {o for f in model.functions if f.uid not in loop and f.op != "Combine"
