@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SCRIPTS = ("mmdownload", "mmtoir", "mmtocode", "mmtomodel", "mmconvert")
+SCRIPTS = ("mmdownload", "mmtoir", "mmtocode", "mmtomodel", "mmconvert", "mmverify")
 
 
 def main(argv: list[str] | None = None) -> int:

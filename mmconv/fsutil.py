@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,3 +63,29 @@ def map_file(path: str | os.PathLike[str]) -> mmap.mmap | bytearray:
         if size == 0:
             return bytearray()
         return mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY)
+
+
+@contextlib.contextmanager
+def staging(target: str | os.PathLike[str], enabled: bool = True) -> Iterator[Path]:
+    """Yield where to write ``target`` (a file, a folder, or a file with companions such as
+    PyTorch's ``.pth``): a path in a temporary folder beside it whose contents are moved
+    beside ``target`` when the block succeeds and removed when it fails.
+
+    For steps after writing that decide whether the output should exist at all
+    (``mmconvert --verify``).  ``enabled=False`` yields ``target`` itself.
+    """
+    target = Path(target)
+    if not enabled:
+        yield target
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield folder / target.name
+        for entry in sorted(folder.iterdir()):
+            dest = target.parent / entry.name
+            if dest.is_dir() and not dest.is_symlink() and entry.is_dir():
+                shutil.rmtree(dest)
+            os.replace(entry, dest)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

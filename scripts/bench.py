@@ -330,6 +330,63 @@ def onnx_inference(b: Bench) -> list[Row]:
              "onnxruntime_s": round(ort_s, 4), "onnxruntime_over_cntk": round(ort_s / cntk_s, 3)}]
 
 
+@section("Recurrent inference (2-layer bidirectional LSTM, IR -> CNTK / PyTorch / ONNX)")
+def recurrent_inference(b: Bench) -> list[Row]:
+    """One IR graph (2 stacked bidirectional LSTMs, input [N, 50, 32], hidden 64, random
+    weights) emitted as a CNTK Recurrence(LSTM) model, a TorchScript nn.LSTM model and
+    an ONNX LSTM model, each timed on the same seeded batch (best of N)."""
+    import numpy as np
+    import torch
+
+    from mmconv.emitters import get_emitter
+    from mmconv.ir import Graph
+    from mmconv.verify.onnx_runner import OnnxRunner
+
+    rng = np.random.default_rng(0)
+    steps, size, hidden, batch, runs = 50, 32, 64, 16, max(3, 4 * b.repeat)
+    g = Graph("lstm2_bidirectional")
+    g.add_input("x", "float32", [None, steps, size])
+    prev = "x"
+    for layer, width in ((1, size), (2, 2 * hidden)):
+        for k, shape in (("W", (2, 4 * hidden, width)), ("R", (2, 4 * hidden, hidden)),
+                         ("B", (2, 8 * hidden))):
+            g.add_weight(f"l{layer}/{k}", rng.uniform(-0.2, 0.2, shape).astype(np.float32))
+        g.add_node("LSTM", [prev, f"l{layer}/W", f"l{layer}/R", f"l{layer}/B"], f"l{layer}",
+                   outputs=[f"l{layer}", f"l{layer}/h", f"l{layer}/c"], hidden_size=hidden,
+                   direction="bidirectional")
+        prev = g.add_node("Reshape", [f"l{layer}"], f"l{layer}/merged",
+                          shape=(-1, steps, 2 * hidden)).outputs[0]
+    g.outputs = [prev]
+    paths = {t: b.scratch / f"lstm2.{t}" for t in ("cntk", "pt", "onnx")}
+    with quiet():
+        get_emitter("cntk").emit_model(g, paths["cntk"])
+        get_emitter("pytorch").emit_model(g, paths["pt"])
+        get_emitter("onnx").emit_model(g, paths["onnx"])
+    cntk = _load_script("bench_cntk_roundtrip").time_in_cntk([paths["cntk"]], batch, runs)
+    x = np.random.RandomState(0).standard_normal((batch, steps, size)).astype(np.float32)
+    runner = OnnxRunner(paths["onnx"])
+    scripted = torch.jit.load(str(paths["pt"]))
+    scripted.load_state_dict(torch.load(str(paths["pt"].with_suffix(".pth")),
+                                        weights_only=True))
+    xt = torch.from_numpy(x)
+    with torch.no_grad():
+        for _ in range(3):
+            runner.run([x])
+            scripted(xt)
+        ort_s = best_of(runs, lambda: runner.run([x]))
+        torch_s = best_of(runs, lambda: scripted(xt))
+    for path in paths.values():
+        for f in path.parent.glob(path.name + "*"):
+            f.unlink()
+        for f in path.parent.glob(path.stem + ".pth"):
+            f.unlink()
+    (cntk_s,) = cntk["best_s"]
+    return [{"model": "2x BiLSTM 32->64, T=50", "batch": batch, "cntk_s": round(cntk_s, 4),
+             "pytorch_s": round(torch_s, 4), "onnxruntime_s": round(ort_s, 4),
+             "pytorch_over_cntk": round(torch_s / cntk_s, 3),
+             "onnxruntime_over_cntk": round(ort_s / cntk_s, 3)}]
+
+
 def _load_script(name: str) -> Any:
     """A sibling script as a module (the benchmark scripts are not a package)."""
     spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")

@@ -40,7 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ZOO = Path("~/.cache/mmconv/zoo").expanduser()
 SUFFIX = {"onnx": ".onnx", "pytorch": ".pt", "keras": ".keras", "cntk": ".model",
-          "tensorflow": ".savedmodel", "caffe": ""}
+          "tensorflow": ".savedmodel", "caffe": "", "mxnet": ""}
 VERIFY_RE = re.compile(r"^verify (?P<name>.*?): (?P<verdict>ok|MISMATCH) max\|a-b\|=(?P<err>\S+)")
 
 
@@ -84,7 +84,7 @@ def registered_targets() -> list[str]:
     sys.path.insert(0, str(ROOT))
     from mmconv.emitters import emitter_names
 
-    return [t for t in ("onnx", "pytorch", "keras", "tensorflow", "cntk", "caffe")
+    return [t for t in ("onnx", "pytorch", "keras", "tensorflow", "cntk", "caffe", "mxnet")
             if t in emitter_names()]
 
 
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--formats", nargs="*", default=["v2", "v1"])
     parser.add_argument("--targets", nargs="*",
                         help="default: every registered emitter among "
-                        "onnx/pytorch/keras/tensorflow/cntk/caffe")
+                        "onnx/pytorch/keras/tensorflow/cntk/caffe/mxnet")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the zoo models first")
     parser.add_argument("--timeout", type=float, default=900.0,
                         help="seconds one mmconvert --verify may take")

@@ -1,9 +1,10 @@
-"""Shared pytest fixtures: the real CNTK runtime and the CNTK fixture models.
+"""Shared pytest fixtures: the real CNTK and MXNet runtimes and the CNTK fixture models.
 
 Tests that need CNTK carry ``@pytest.mark.cntk`` and take the ``cntk_python``
-fixture.  On a developer machine without the CNTK env they skip (so the rest
-of the suite stays usable); under ``CI=true`` they fail instead, because a CI
-run that silently skipped every CNTK test would prove nothing.
+fixture (MXNet: ``@pytest.mark.mxnet`` and ``mxnet_python``).  On a developer
+machine without the env they skip (so the rest of the suite stays usable);
+under ``CI=true`` they fail instead, because a CI run that silently skipped
+every CNTK test would prove nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "cntk: needs the real CNTK 2.7 runtime (scripts/setup_cntk_env.sh); "
         "skipped without it, fails under CI=true",
     )
+    config.addinivalue_line(
+        "markers",
+        "mxnet: needs the real mxnet 1.9.1 env (scripts/setup_mxnet_env.sh); "
+        "skipped without it, fails under CI=true",
+    )
 
 
 def _in_ci() -> bool:
@@ -45,6 +51,19 @@ def cntk_python() -> str:
     except RuntimeUnavailableError as exc:
         if _in_ci():
             pytest.fail(f"CNTK runtime required under CI=true: {exc}")
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def mxnet_python() -> str:
+    """Path of the mxnet 1.9.1 interpreter (see mmconv.runtimes.mxnet.find_mxnet_python)."""
+    from mmconv.runtimes.mxnet import find_mxnet_python
+
+    try:
+        return find_mxnet_python()
+    except RuntimeUnavailableError as exc:
+        if _in_ci():
+            pytest.fail(f"MXNet runtime required under CI=true: {exc}")
         pytest.skip(str(exc))
 
 

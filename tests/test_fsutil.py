@@ -31,3 +31,23 @@ def test_permissions_follow_umask(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert (tmp_path / "m.onnx").stat().st_mode & 0o777 == 0o644
+
+
+def test_staging_moves_every_file_on_success_and_nothing_on_failure(tmp_path: Path) -> None:
+    from mmconv.fsutil import staging
+
+    target = tmp_path / "m.pt"
+    with staging(target) as written:
+        assert written.parent != tmp_path and written.name == "m.pt"
+        written.write_bytes(b"model")
+        written.with_suffix(".pth").write_bytes(b"weights")
+        assert not target.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt", "m.pth"]
+    (tmp_path / "m.pt").unlink()
+    (tmp_path / "m.pth").unlink()
+    with pytest.raises(RuntimeError), staging(target) as written:
+        written.write_bytes(b"model")
+        raise RuntimeError("the check could not run")
+    assert list(tmp_path.iterdir()) == []
+    with staging(target, enabled=False) as written:
+        assert written == target

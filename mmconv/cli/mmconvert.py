@@ -20,30 +20,29 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mmconv.cli.common import (
+    add_cntk_format_flag,
+    add_model_pair_flags,
     add_source_flags,
+    add_verify_flags,
+    check_model_path,
     convert_source,
     make_parser,
+    print_verification,
     run,
+    source_path,
     target_options,
 )
 from mmconv.emitters import get_emitter
-from mmconv.errors import VerificationError
+from mmconv.errors import UsageError
+from mmconv.fsutil import staging
 from mmconv.ir import serde
 from mmconv.progress import Stages
-from mmconv.verify.compare import OutputComparison
-from mmconv.verify.conversion import verify_conversion
+from mmconv.verify.conversion import load_inputs, verify_conversion
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser("mmconvert", "Convert a model between frameworks in one step.")
-    parser.add_argument("--srcFramework", "-sf", required=True, metavar="FRAMEWORK",
-                        help="source framework, e.g. cntk")
-    parser.add_argument("--inputNetwork", "-in", metavar="PATH",
-                        help="source network file")
-    parser.add_argument("--inputWeight", "-iw", metavar="PATH",
-                        help="source weights file (for CNTK: the .model file)")
-    parser.add_argument("--dstFramework", "-df", required=True, metavar="FRAMEWORK",
-                        help="target framework, e.g. onnx")
+    add_model_pair_flags(parser, "target framework, e.g. onnx")
     parser.add_argument("--outputModel", "-om", required=True, metavar="PATH",
                         help="the model file to write")
     add_source_flags(parser)
@@ -52,24 +51,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--channelsLastIO", action="store_true",
                         help="Keras/TensorFlow targets: NHWC model inputs and outputs instead "
                         "of the source's NCHW ones (no boundary transposes)")
-    parser.add_argument(
-        "--verify", action="store_true",
-        help="run the source model (for CNTK: in the CNTK runtime, see MMCONV_CNTK_PYTHON) "
-        "and the converted one on the same random inputs and compare every output; exit 1 "
-        "on a mismatch",
-    )
+    add_cntk_format_flag(parser)
+    add_verify_flags(parser, verify_flag=True)
     return parser
 
 
 def _main(args: argparse.Namespace) -> int:
     emitter = get_emitter(args.dstFramework)
+    given = [flag for flag, value in (("--layers", args.layers), ("--input", args.input),
+                                      ("--rtol", args.rtol), ("--atol", args.atol))
+             if value not in (None, False, 0.0)]
+    if given and not args.verify:
+        raise UsageError(f"{', '.join(given)} set how --verify checks the model; give "
+                         "--verify too")
     # target options are checked before the (possibly long) source conversion
-    options = target_options(emitter, {"opset": args.opset, "nhwc_io": args.channelsLastIO})
+    options = target_options(emitter, {"opset": args.opset, "nhwc_io": args.channelsLastIO,
+                                       "format": args.cntkFormat})
+    check_model_path(emitter, Path(args.outputModel))
     names = ["reading the source model", "writing the IR", f"writing the {args.dstFramework} model"]
+    output = Path(args.outputModel)
     with Stages(names + (["verifying"] if args.verify else [])) as stage:
         stage(names[0])
         graph = convert_source(args.srcFramework, args.inputNetwork, args.inputWeight, args)
-        with tempfile.TemporaryDirectory(prefix="mmconv-") as tmp:
+        inputs = load_inputs(graph, Path(args.input)) if args.input else None
+        # With --verify the model is written to a staging folder beside the output and
+        # moved into place only once it could be checked: a verification that cannot
+        # run (no CNTK runtime, no onnxruntime) leaves no file behind.
+        with tempfile.TemporaryDirectory(prefix="mmconv-") as tmp, \
+                staging(output, args.verify) as written:
             stage(names[1])
             pb_path, _, npy_path = serde.save(graph, Path(tmp) / "ir")
             # The frontend's graph goes before the IR is loaded: its arrays view the
@@ -78,26 +87,20 @@ def _main(args: argparse.Namespace) -> int:
             del graph
             graph = serde.load(pb_path, npy_path)
             stage(names[2])
-            emitter.emit_model(graph, Path(args.outputModel), **options)
-        if args.verify:
-            stage("verifying")
-            results = verify_conversion(
-                graph, (args.srcFramework.lower(), Path(args.inputWeight or args.inputNetwork)),
-                (emitter.name, Path(args.outputModel)))
-    written = " + ".join(str(p) for p in emitter.outputs(Path(args.outputModel)))
-    print(f"wrote {written} ({len(graph.nodes)} nodes; inputs "
+            emitter.emit_model(graph, written, **options)
+            if args.verify:
+                stage("verifying")
+                result = verify_conversion(
+                    graph, (args.srcFramework.lower(), source_path(args)),
+                    (emitter.name, written), rtol=args.rtol, atol=args.atol,
+                    inputs=inputs, layers=args.layers)
+    files = emitter.outputs(output)
+    print(f"wrote {files[0]} ({len(graph.nodes)} nodes; inputs "
           f"{[v.name for v in graph.inputs]}, outputs {graph.outputs})")
-    return _report(results, args) if args.verify else 0
-
-
-def _report(results: list[OutputComparison], args: argparse.Namespace) -> int:
-    for result in results:
-        print(f"verify {result}")
-    failed = [r.name for r in results if not r.passed]
-    if failed:
-        raise VerificationError(
-            f"{args.outputModel} was written but does not reproduce the source model on "
-            f"outputs {failed} (see the report above)")
+    for path in files[1:]:
+        print(f"wrote {path}")
+    if args.verify:
+        print_verification(result, f"{args.outputModel} was written but")
     return 0
 
 

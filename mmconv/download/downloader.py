@@ -34,9 +34,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import re
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -184,8 +184,10 @@ class _Digests:
         return digests
 
 
-def _log_stderr(message: str) -> None:
-    print(f"mmdownload: {message}", file=sys.stderr, flush=True)
+def _log_notice(message: str) -> None:
+    """Retries, restarts and re-downloads are notices on the ``mmconv`` logger (the CLI
+    prints them as ``mmdownload: ...``; a library user decides what to see)."""
+    logging.getLogger("mmconv.download").warning(message)
 
 
 class Downloader:
@@ -193,7 +195,7 @@ class Downloader:
 
     def __init__(self, settings: Settings | None = None, *,
                  session: requests.Session | None = None,
-                 log: Callable[[str], None] = _log_stderr,
+                 log: Callable[[str], None] = _log_notice,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.settings = settings or Settings.from_env()
         self.session = session or requests.Session()

@@ -17,6 +17,7 @@ Emitters never import frontends or each other.
 from __future__ import annotations
 
 import importlib
+import re
 from functools import cache
 
 from mmconv.emitters.base import Emitter
@@ -30,6 +31,7 @@ PACKAGES = (
     "mmconv.emitters.keras",
     "mmconv.emitters.keras.tensorflow",
     "mmconv.emitters.caffe",
+    "mmconv.emitters.mxnet",
 )
 
 
@@ -58,3 +60,18 @@ def get_emitter(name: str) -> Emitter:
             return emitter
     raise UsageError(f"target framework {name!r} is not supported yet "
                      f"(supported: {', '.join(all_emitters())})")
+
+
+def code_framework(text: str, target: Emitter) -> str | None:
+    """The target another framework's generated code is for, when ``text`` (the start of
+    a code file) imports none of ``target``'s modules but another emitter's; else None.
+
+    mmtomodel uses it to refuse PyTorch code given to ``-f keras`` with one line,
+    before running the code in the wrong framework."""
+    def imports(emitter: Emitter) -> bool:
+        return any(re.search(rf"^(import|from) {re.escape(m)}\b", text, re.M)
+                   for m in emitter.code_imports)
+
+    if not target.code_imports or imports(target):
+        return None
+    return next((e.name for e in all_emitters().values() if imports(e)), None)

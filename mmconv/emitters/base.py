@@ -228,6 +228,7 @@ EmitCode = Callable[..., None]
 CodeToModel = Callable[[Path, Path, Path], None]
 #: ``emit_model(graph, output_path, **options)``: mmconvert.
 EmitModel = Callable[..., None]
+Probe = Callable[..., dict[str, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -286,6 +287,13 @@ class Emitter:
     options: tuple[Option, ...] = ()
     #: the files ``-om PATH`` produces, when not just PATH (for messages)
     model_files: Callable[[Path], list[Path]] | None = field(default=None, compare=False)
+    #: top-level modules the generated code imports that identify it as this target's
+    #: (mmtomodel refuses PyTorch code given to ``-f keras`` with them)
+    code_imports: tuple[str, ...] = ()
+    #: reads intermediate values of a model file this emitter wrote, by IR name, for
+    #: ``mmverify --layers`` when the runtime cannot address them by name itself:
+    #: ``probe(path, graph, inputs, names) -> {name: array in IR layout}``
+    probe: Probe | None = field(default=None, compare=False)
 
     def option(self, name: str) -> Option | None:
         return next((o for o in self.options if o.name == name), None)

@@ -25,8 +25,9 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
-from mmconv.errors import ModelFormatError
+from mmconv.errors import MmconvError, ModelFormatError, UsageError
 
 _NOT_IDENT = re.compile(r"[^0-9a-zA-Z_]+")
 #: Names generated code defines itself; a model name must never shadow them.
@@ -80,6 +81,10 @@ class Namer:
         self._used.add(ident)
         self._by_name[name] = ident
         return ident
+
+    def mapping(self) -> dict[str, str]:
+        """Source name -> identifier for every name seen so far (a copy)."""
+        return dict(self._by_name)
 
 
 def literal(value: object) -> str:
@@ -143,6 +148,8 @@ def imported_code(path: str | os.PathLike[str], target: str) -> Iterator[ModuleT
         raise ModelFormatError(f"{path}: cannot be imported as Python code")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    # no __pycache__ beside the user's file: importing it is not installing it
+    dont_write, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
         try:
             spec.loader.exec_module(module)
@@ -156,4 +163,22 @@ def imported_code(path: str | os.PathLike[str], target: str) -> Iterator[ModuleT
                                    f"by mmtocode -f {target}?")
         yield module
     finally:
+        sys.dont_write_bytecode = dont_write
         sys.modules.pop(name, None)
+
+
+def build_kitmodel(module: ModuleType, code_path: str | os.PathLike[str],
+                   weights_path: str | os.PathLike[str]) -> Any:
+    """``module.KitModel(weights_path)``; a failure there means the weights are not the
+    ones mmtocode wrote for this code: a UsageError (exit 2), the same in every target."""
+    try:
+        return module.KitModel(str(weights_path))
+    except MmconvError:
+        raise
+    except Exception as exc:  # the user's files: report them, not our traceback
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise UsageError(
+            f"{weights_path}: does not fit the code {code_path} "
+            f"({type(exc).__name__}{': ' + first if first else ''}); give the weights file "
+            "mmtocode wrote with it") from exc
+

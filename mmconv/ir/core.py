@@ -16,7 +16,7 @@ when that is imported (:func:`bind_op_rules`; importing :mod:`mmconv.ir` does).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,9 +199,6 @@ class Graph:
     def consumers(self) -> dict[str, list[Node]]:
         """Map each value name to the nodes that read it (:func:`mmconv.ir.usedef.consumers`)."""
         return usedef.consumers(self)
-
-    def ops(self) -> Iterator[str]:
-        return (n.op for n in self.nodes)
 
     def __repr__(self) -> str:
         return (

@@ -180,6 +180,8 @@ _DOS_TIME = _ZIP_EPOCH[3] << 11 | _ZIP_EPOCH[4] << 5 | _ZIP_EPOCH[5] // 2
 _ZIP64_VERSION, _UNIX = 45, 3
 _ZIP64_LIMIT = (1 << 31) - 1          # zipfile's threshold for ZIP64 fields
 _ZIP_FILECOUNT_LIMIT = (1 << 16) - 1
+#: the longest member name a zip entry can hold (its length is a 16-bit field)
+_MAX_NAME = (1 << 16) - 1
 _LOCAL = struct.Struct("<4s2B4HL2L2H")
 _CENTRAL = struct.Struct("<4s4B4HL2L5H2L")
 _END = struct.Struct("<4s4H2LH")
@@ -252,6 +254,12 @@ def write_weights(f: IO[bytes], weights: Mapping[str, np.ndarray]) -> None:
                 raw_name, flags = name.encode("ascii"), 0
             except UnicodeEncodeError:
                 raw_name, flags = name.encode("utf-8"), 0x800  # zipfile: UTF-8 name flag
+            if len(raw_name) > _MAX_NAME:
+                # the zip format stores a member name's length in 16 bits
+                raise IRError(f"weight name {key[:60]!r}... is {len(raw_name) - 4} bytes long; "
+                              f"the IR weights file (npz) holds names of at most "
+                              f"{_MAX_NAME - 4} bytes (rename the parameter in the source "
+                              "model)")
             member = _Member(raw_name, flags, f.tell(), len(header) + data.nbytes)
             zip64 = struct.pack("<HHQQ", 1, 16, member.size, member.size)
             pad = -(member.offset + _LOCAL.size + len(raw_name) + len(zip64)

@@ -127,9 +127,11 @@ def run_script(script_path: str | os.PathLike[str], args: Sequence[str] = (), *,
     child_env.pop("PYTHONPATH", None)
     child_env.pop("PYTHONHOME", None)
     child_env.setdefault("PYTHONWARNINGS", "ignore::UserWarning")
+    child_env["PYTHONDONTWRITEBYTECODE"] = "1"
     try:
         proc = subprocess.run(
-            [exe, *(["-I"] if isolated else []), str(script), *map(str, args)],
+            # -B: no __pycache__ beside the user's code (-I ignores PYTHONDONTWRITEBYTECODE)
+            [exe, "-B", *(["-I"] if isolated else []), str(script), *map(str, args)],
             capture_output=True, text=True, timeout=timeout, cwd=cwd, env=child_env,
             check=False,
         )
@@ -159,6 +161,8 @@ class RunRequest:
     model_path: str | os.PathLike[str]
     inputs: Inputs
     output_names: Sequence[str] | None = None
+    #: skip names the model lacks (or has twice) instead of failing: per-layer probing
+    lenient: bool = False
 
 
 def _check_model_path(model_path: str | os.PathLike[str]) -> str:
@@ -184,6 +188,23 @@ def _run_worker(jobs: list[dict[str, Any]], tmp: Path, python: str | None,
         raise
 
 
+def _job(req: RunRequest, path: str, tmp: Path, i: int) -> dict[str, Any]:
+    """The worker's "run" job for one request, its inputs written to ``tmp/in_<i>.npz``."""
+    if isinstance(req.inputs, Mapping):
+        keys: list[Any] = [str(k) for k in req.inputs]
+        arrays = list(req.inputs.values())
+    else:
+        keys = list(range(len(req.inputs)))
+        arrays = list(req.inputs)
+    in_npz = tmp / f"in_{i}.npz"
+    np.savez(in_npz, **{f"in_{j}": np.asarray(a) for j, a in enumerate(arrays)})
+    return {
+        "cmd": "run", "model": path, "inputs_npz": str(in_npz), "input_keys": keys,
+        "output_names": list(req.output_names) if req.output_names else None,
+        "out_npz": str(tmp / f"out_{i}.npz"), "lenient": req.lenient,
+    }
+
+
 def run_models(requests: Sequence[RunRequest], *, python: str | None = None,
                timeout: float | None = DEFAULT_TIMEOUT) -> list[list[np.ndarray]]:
     """Evaluate several models/input sets in ONE CNTK process; outputs per request, in order."""
@@ -193,21 +214,8 @@ def run_models(requests: Sequence[RunRequest], *, python: str | None = None,
     paths = [_check_model_path(r.model_path) for r in requests]
     with tempfile.TemporaryDirectory(prefix="mmconv-cntk-") as tmpdir:
         tmp = Path(tmpdir)
-        jobs: list[dict[str, Any]] = []
-        for i, (req, path) in enumerate(zip(requests, paths, strict=True)):
-            if isinstance(req.inputs, Mapping):
-                keys: list[Any] = [str(k) for k in req.inputs]
-                arrays = list(req.inputs.values())
-            else:
-                keys = list(range(len(req.inputs)))
-                arrays = list(req.inputs)
-            in_npz = tmp / f"in_{i}.npz"
-            np.savez(in_npz, **{f"in_{j}": np.asarray(a) for j, a in enumerate(arrays)})
-            jobs.append({
-                "cmd": "run", "model": path, "inputs_npz": str(in_npz), "input_keys": keys,
-                "output_names": list(req.output_names) if req.output_names else None,
-                "out_npz": str(tmp / f"out_{i}.npz"),
-            })
+        jobs = [_job(req, path, tmp, i)
+                for i, (req, path) in enumerate(zip(requests, paths, strict=True))]
         what = f"CNTK evaluation of {Path(paths[0]).name}" + (
             f" (and {len(paths) - 1} more)" if len(paths) > 1 else "")
         _run_worker(jobs, tmp, python, timeout, what)
@@ -217,6 +225,23 @@ def run_models(requests: Sequence[RunRequest], *, python: str | None = None,
                 n = sum(1 for k in data.files if k.startswith("out_"))
                 results.append([data[f"out_{j}"] for j in range(n)])
         return results
+
+
+def probe_model(model_path: str | os.PathLike[str], inputs: Inputs, names: Sequence[str], *,
+                python: str | None = None, timeout: float | None = DEFAULT_TIMEOUT
+                ) -> dict[str, np.ndarray]:
+    """The values of the functions called ``names`` (name or uid) that the model has once
+    and can compute from ``inputs``; the others are left out (per-layer verification)."""
+    if not names:
+        return {}
+    path = _check_model_path(model_path)
+    with tempfile.TemporaryDirectory(prefix="mmconv-cntk-") as tmpdir:
+        tmp = Path(tmpdir)
+        job = _job(RunRequest(path, inputs, list(names), lenient=True), path, tmp, 0)
+        _run_worker([job], tmp, python, timeout, f"CNTK evaluation of {Path(path).name}")
+        with np.load(job["out_npz"], allow_pickle=False) as data:
+            found = [int(i) for i in data["found"]]
+            return {names[i]: data[f"out_{j}"] for j, i in enumerate(found)}
 
 
 def run_model(model_path: str | os.PathLike[str], inputs: Inputs,

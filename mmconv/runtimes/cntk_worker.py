@@ -22,6 +22,10 @@ process (a CNTK start costs about a second, so callers batch).  Jobs:
   argument ``in_i`` feeds: an int (position in ``model.arguments``) or a
   string (argument name or uid).  ``out_npz`` receives ``out_0, ...`` (order
   of ``model.outputs``, or of ``output_names``) and ``output_names``.
+  With ``"lenient": true`` (per-layer verification), names the model does not
+  have, has twice, or cannot compute from the given inputs are skipped instead
+  of failing: ``out_npz`` then holds ``out_<i>`` only for the names found, and
+  ``found`` lists their indices into ``output_names``.
 - ``{"cmd": "info", "model": PATH, "out_json": PATH}`` describes arguments
   and outputs as CNTK sees them.
 
@@ -142,26 +146,48 @@ def _find_output(cntk, model, name):
     raise WorkerError("the model has no node or output named %r" % (name,))
 
 
+def _find_unique(cntk, model, name):
+    """Like _find_output, but None when ``name`` is missing or names several functions
+    (per-layer verification must not compare a value with the wrong one)."""
+    found = cntk.logging.graph.depth_first_search(
+        model.root_function, lambda f: isinstance(f, cntk.Function), depth=0
+    )
+    by_uid = [o for f in found for o in f.outputs if o.uid == name]
+    by_uid += [f.outputs[0] for f in found if f.uid == name]
+    if by_uid:
+        return by_uid[0]
+    by_name = [f for f in found if f.name == name]
+    if len(by_name) == 1 and len(by_name[0].outputs) == 1:
+        return by_name[0].outputs[0]
+    return None
+
+
 def _run(cntk, np, job):
     model = _load(cntk, job["model"])
-    if job.get("output_names"):
+    lenient = bool(job.get("lenient"))
+    found = None
+    if lenient:
+        pairs = [(i, _find_unique(cntk, model, n)) for i, n in enumerate(job["output_names"])]
+        pairs = [(i, o) for i, o in pairs if o is not None]
+        found = [i for i, _ in pairs]
+        outputs = [o for _, o in pairs]
+    elif job.get("output_names"):
         outputs = [_find_output(cntk, model, n) for n in job["output_names"]]
     else:
         outputs = list(model.outputs)
+    feeds = _feeds(cntk, np, model, job)
+    if lenient:
+        # values that need an argument not given (a label) are not comparable: skip them
+        keep = [k for k, o in enumerate(outputs)
+                if all(a in feeds for a in cntk.combine([o]).arguments)]
+        found = [found[k] for k in keep]
+        outputs = [outputs[k] for k in keep]
+        if not outputs:
+            np.savez(job["out_npz"], found=np.array([], dtype=np.int64))
+            return
     # Only the arguments the requested outputs depend on are required (a model saved
     # with its loss has a label input that its prediction does not need).
     needed = cntk.combine(outputs).arguments
-    feeds = {}
-    with np.load(job["inputs_npz"], allow_pickle=False) as data:
-        for i, key in enumerate(job["input_keys"]):
-            arg = _find_argument(model, key)
-            if arg in feeds:
-                raise WorkerError("argument %r is given twice" % (arg.name or arg.uid,))
-            value = data["in_%d" % i]
-            want = np.dtype(arg.dtype)
-            if value.dtype != want:
-                value = value.astype(want)
-            feeds[arg] = value
     missing = [a.name or a.uid for a in needed if a not in feeds]
     if missing:
         raise WorkerError("no value given for model argument(s): %s" % ", ".join(missing))
@@ -187,7 +213,25 @@ def _run(cntk, np, job):
         arrays["out_%d" % i] = np.ascontiguousarray(np.asarray(value))
         names.append(out.name or out.uid)
     arrays["output_names"] = np.array(names, dtype=np.str_)
+    if found is not None:
+        arrays["found"] = np.array(found, dtype=np.int64)
     np.savez(job["out_npz"], **arrays)
+
+
+def _feeds(cntk, np, model, job):
+    """Model argument -> input array, from the job's npz and keys."""
+    feeds = {}
+    with np.load(job["inputs_npz"], allow_pickle=False) as data:
+        for i, key in enumerate(job["input_keys"]):
+            arg = _find_argument(model, key)
+            if arg in feeds:
+                raise WorkerError("argument %r is given twice" % (arg.name or arg.uid,))
+            value = data["in_%d" % i]
+            want = np.dtype(arg.dtype)
+            if value.dtype != want:
+                value = value.astype(want)
+            feeds[arg] = value
+    return feeds
 
 
 def _lookup(result, out):

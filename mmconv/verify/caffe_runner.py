@@ -42,10 +42,15 @@ def import_cv2() -> Any:
     return cv2
 
 
-def run_caffe(path: str | Path, inputs: Mapping[str, np.ndarray], outputs: Sequence[str]
-              ) -> list[np.ndarray]:
+def run_caffe(path: str | Path, inputs: Mapping[str, np.ndarray], outputs: Sequence[str],
+              ranks: Sequence[int] | None = None) -> list[np.ndarray]:
     """Run ``NAME.prototxt``/``NAME.caffemodel`` on ``inputs`` (blob name -> array) and
-    return the ``outputs`` (layer names), float32 as OpenCV computes."""
+    return the ``outputs`` (layer names), float32 as OpenCV computes.
+
+    OpenCV holds blobs as Mats of at least two dims (a ``[N]`` blob comes back
+    ``[N, 1]``); with ``ranks`` (the outputs' ranks in the network) such trailing
+    unit axes are dropped again.
+    """
     cv2 = import_cv2()
     prototxt, caffemodel = caffe_files(path)
     try:
@@ -58,7 +63,11 @@ def run_caffe(path: str | Path, inputs: Mapping[str, np.ndarray], outputs: Seque
         got = net.forward(list(outputs))
     except cv2.error as exc:
         raise ModelFormatError(f"{prototxt}: OpenCV failed to run it ({_first(exc)})") from None
-    return [np.asarray(a) for a in got]
+    arrays = [np.asarray(a) for a in got]
+    if ranks is not None:
+        arrays = [a.reshape(a.shape[:r]) if a.ndim > r and all(d == 1 for d in a.shape[r:])
+                  else a for a, r in zip(arrays, ranks, strict=True)]
+    return arrays
 
 
 def _first(exc: Exception) -> str:

@@ -1,6 +1,8 @@
 """Output comparison with the project's one tolerance rule.
 
-float32 default: ``max|a-b| <= 1e-4 * max(1, max|ref|)``.  The report carries
+float32 default: ``max|a-b| <= 1e-4 * max(1, max|ref|)``; with an absolute
+tolerance ``atol`` (``mmverify --atol``) the bound is ``atol + rtol * max(1,
+max|ref|)``.  The report carries
 the numbers a user needs to judge a mismatch (max abs/rel error, the
 tolerance that would have passed, top-1 agreement), after Polygraphy's
 OutputCompareResult.
@@ -8,7 +10,6 @@ OutputCompareResult.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,9 +44,9 @@ class OutputComparison:
         )
 
 
-def compare(name: str, ref: np.ndarray, got: np.ndarray, rtol: float | None = None
-            ) -> OutputComparison:
-    """Compare one output; ``rtol`` defaults by the reference's dtype."""
+def compare(name: str, ref: np.ndarray, got: np.ndarray, rtol: float | None = None,
+            atol: float = 0.0) -> OutputComparison:
+    """Compare one output; ``rtol`` defaults by the reference's dtype, ``atol`` to 0."""
     ref = np.asarray(ref)
     got = np.asarray(got)
     if rtol is None:
@@ -76,18 +77,8 @@ def compare(name: str, ref: np.ndarray, got: np.ndarray, rtol: float | None = No
     top1 = None
     if r.ndim >= 2 and r.shape[-1] > 1:
         top1 = float(np.mean(np.argmax(r, axis=-1) == np.argmax(g, axis=-1)))
-    return OutputComparison(name, max_abs, max_rel, rtol * scale, max_abs / scale, top1, shape_ok)
-
-
-def compare_all(refs: Mapping[str, np.ndarray] | Sequence[np.ndarray],
-                gots: Mapping[str, np.ndarray] | Sequence[np.ndarray],
-                rtol: float | None = None) -> list[OutputComparison]:
-    """Compare outputs pairwise, by name for mappings or by position for sequences."""
-    if isinstance(refs, Mapping):
-        assert isinstance(gots, Mapping)
-        return [compare(k, refs[k], gots[k], rtol) for k in refs]
-    return [compare(f"output {i}", r, g, rtol) for i, (r, g) in enumerate(zip(refs, gots,
-                                                                           strict=True))]
+    return OutputComparison(name, max_abs, max_rel, atol + rtol * scale,
+                            max(0.0, max_abs - atol) / scale, top1, shape_ok)
 
 
 def assert_close(ref: np.ndarray, got: np.ndarray, rtol: float | None = None,

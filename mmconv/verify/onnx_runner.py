@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from mmconv.errors import ModelFormatError, RuntimeUnavailableError, UsageError
+from mmconv.errors import ModelFormatError, UsageError
 
 #: ONNX TensorProto element types -> numpy dtypes (the reference fallback's inputs).
 _ONNX_TYPES = {1: np.float32, 2: np.uint8, 3: np.int8, 5: np.int16, 6: np.int32, 7: np.int64,
@@ -36,13 +36,9 @@ ModelSource = str | os.PathLike[str] | bytes | Any  # Any: an onnx.ModelProto
 
 
 def _import_ort() -> Any:
-    try:
-        import onnxruntime
-    except ImportError as exc:
-        raise RuntimeUnavailableError(
-            "onnxruntime is not installed; install it with: pip install 'mmconv[onnxruntime]'"
-        ) from exc
-    return onnxruntime
+    from mmconv.frameworks import import_framework
+
+    return import_framework("onnxruntime")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mmconv.dispatch import Registry
+from mmconv.frameworks import import_framework
 from mmconv.ir import Graph
 
 Runner = Callable[[Path, Graph, Mapping[str, np.ndarray]], list[np.ndarray]]
@@ -94,7 +95,8 @@ def run_caffe_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
     blobs and output layers after the IR values."""
     from mmconv.verify.caffe_runner import run_caffe
 
-    return run_caffe(path, {v.name: inputs[v.name] for v in graph.inputs}, graph.outputs)
+    return run_caffe(path, {v.name: inputs[v.name] for v in graph.inputs}, graph.outputs,
+                     [graph.value(o).rank for o in graph.outputs])
 
 
 @RUNNERS.register("pytorch", "torch")
@@ -103,8 +105,7 @@ def run_torchscript(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
     """A TorchScript file (mmconvert -df pytorch): inputs in IR order, outputs likewise."""
     import warnings
 
-    import torch
-
+    torch = import_framework("torch")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated, works
         model = torch.jit.load(str(path), map_location="cpu")
@@ -139,17 +140,15 @@ def _feeds_nhwc(graph: Graph, inputs: Mapping[str, np.ndarray]) -> list[np.ndarr
 
 @RUNNERS.register("keras")
 def run_keras(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-    """A ``.keras`` file loaded by Keras alone; outputs are keyed by IR name."""
-    import os
-
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import keras
-
+    """A ``.keras`` file loaded by Keras alone: one output is a tensor, several a dict
+    keyed by IR name."""
+    keras = import_framework("keras")
     model = keras.models.load_model(str(path))
     nhwc = _nhwc([tuple(t.shape) for t in model.inputs], graph)
     feeds = _feeds_nhwc(graph, inputs) if nhwc else [inputs[v.name] for v in graph.inputs]
     got = model(feeds, training=False)
-    outs = [np.asarray(got[name]) for name in graph.outputs]
+    outs = ([np.asarray(got[name]) for name in graph.outputs] if isinstance(got, dict)
+            else [np.asarray(got)])
     return _to_nchw(outs, graph) if nhwc else outs
 
 
@@ -159,10 +158,7 @@ def run_saved_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
     """A SavedModel folder through its ``serving_default`` endpoint, called with the
     inputs in IR order (as any SavedModel user would, without knowing how the emitter
     named them); outputs are keyed by the IR output names."""
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    tf = import_framework("tensorflow")
 
     loaded = tf.saved_model.load(str(path))  # must outlive the call: it owns the variables
     endpoint = loaded.serving_default
@@ -171,3 +167,16 @@ def run_saved_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
     got = endpoint(*(tf.constant(a) for a in arrays))
     outs = [got[name].numpy() for name in graph.outputs]
     return _to_nchw(outs, graph) if nhwc else outs
+
+
+@RUNNERS.register("mxnet")
+def run_mxnet(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray],
+              api: str = "module") -> list[np.ndarray]:
+    """An MXNet checkpoint (``path`` is its prefix or one of its two files) in real
+    mxnet 1.9.1, out of process: ``load_checkpoint`` + a bound ``Module``.  The MXNet
+    emitter names the symbol's inputs after the IR's; bools travel as floats."""
+    from mmconv.formats.mxnet import as_ir_outputs, checkpoint_prefix, feeds
+    from mmconv.runtimes.mxnet import run_checkpoint
+
+    outs = run_checkpoint(checkpoint_prefix(path), feeds(graph, inputs), api=api)
+    return as_ir_outputs(graph, outs)

@@ -13,7 +13,7 @@ import pytest
 from mmconv.verify.compare import assert_close
 from mmconv.verify.onnx_runner import run_onnx
 
-SCRIPTS = ["mmdownload", "mmtoir", "mmtocode", "mmtomodel", "mmconvert"]
+SCRIPTS = ["mmdownload", "mmtoir", "mmtocode", "mmtomodel", "mmconvert", "mmverify"]
 
 
 def run(script: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -143,7 +143,8 @@ def test_mmtocode_mmtomodel_onnx(cntk_fixtures_dir: Path, tmp_path: Path) -> Non
     assert_close(ref["out_0"], got)
     proc = run("mmtomodel", "-f", "onnx", "-in", tmp_path / "m.py", "-iw", tmp_path / "ir.pb",
                "-o", tmp_path / "bad.onnx")
-    assert_one_line_error(proc, 1, "m.py")
+    # weights that are not the ones mmtocode wrote for the code: exit 2 in every target
+    assert_one_line_error(proc, 2, "m.py", "does not fit")
     assert not (tmp_path / "bad.onnx").exists()
 
 

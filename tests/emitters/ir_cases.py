@@ -1107,6 +1107,8 @@ def refused_forms() -> dict[str, Graph]:
         g.outputs = ["n"]
         forms[name] = g
     return forms
+
+
 HOSTILE = [
     "conv.1", "conv-1", "1st", "class", "it's", 'say "hi"', '"""', "'''", "a\nb", "c\rd",
     "back\\slash", "__import__('os').system('touch PWNED')", "#comment", "{}", "tab\there",

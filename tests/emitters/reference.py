@@ -316,18 +316,16 @@ def resize(x: np.ndarray, out_shape: Sequence[int], scales: Sequence[float], mod
 # -- recurrent ------------------------------------------------------------------
 def _rnn_direction(cell: str, x: np.ndarray, w: np.ndarray, r: np.ndarray, b: np.ndarray,
                    h: np.ndarray, c: np.ndarray, p: np.ndarray, fns: Sequence,
-                   lbr: int, reverse: bool, lens: np.ndarray) -> tuple:
-    """One direction over the whole batch at once, step by step in time order.
+                   lbr: int, lens: np.ndarray) -> tuple:
+    """One forward direction over the whole batch at once, step by step in time order.
 
-    x [N, T, I]; a sequence is over once t >= lens[n] (forward) or, reading back
-    to front, it starts at its own last step; finished rows keep their state and
-    output zeros."""
+    x [N, T, I]; a sequence is over once t >= lens[n]; finished rows keep their state
+    and output zeros."""
     n, t_len, _ = x.shape
     hidden = r.shape[1]
     wb, rb = b[:b.size // 2], b[b.size // 2:]
     ys = np.zeros((n, t_len, hidden))
-    order = range(t_len - 1, -1, -1) if reverse else range(t_len)
-    for t in order:
+    for t in range(t_len):
         live = (t < lens)[:, None]
         gx = x[:, t] @ w.T + wb
         gh = h @ r.T + rb
@@ -389,7 +387,7 @@ def recurrent(cell: str, x: np.ndarray, w: np.ndarray, r: np.ndarray,
             for i in range(n):
                 xd[i, :lens[i]] = x[i, :lens[i]][::-1]
         ys, h, c = _rnn_direction(cell, xd, w[d].astype(np.float64), r[d].astype(np.float64),
-                                  bd, h, c, pd, fns, linear_before_reset, False, lens)
+                                  bd, h, c, pd, fns, linear_before_reset, lens)
         if reverse:
             for i in range(n):
                 ys[i, :lens[i]] = ys[i, :lens[i]][::-1].copy()

@@ -377,3 +377,22 @@ def test_load_fuzz_only_mmconv_errors(tmp_path: Path) -> None:
         for array in loaded.values():
             assert isinstance(array, np.ndarray)
             array.sum()  # every byte of every array lies inside the file
+
+
+def test_weight_names_longer_than_a_zip_name_are_refused(tmp_path: Path) -> None:
+    """The zip format keeps a member name's length in 16 bits: one clear IRError, and a
+    name just under the limit still round-trips."""
+    for length, ok in ((65531, True), (65532, False), (200_000, False)):
+        g = Graph("long")
+        g.add_weight("w" * length, np.arange(4, dtype=np.float32))
+        target = tmp_path / f"w{length}.npy"
+        if ok:
+            with target.open("wb") as f:
+                serde.write_weights(f, g.weights)
+            with np.load(target, allow_pickle=False) as data:
+                assert data["w" * length].tolist() == [0, 1, 2, 3]
+        else:
+            with pytest.raises(IRError, match=r"at most 65531 bytes") as info, \
+                    target.open("wb") as f:
+                serde.write_weights(f, g.weights)
+            assert len(str(info.value)) < 300

@@ -30,7 +30,7 @@ def test_verify_cntk_against_onnx(cntk_python: str, cntk_fixtures_dir: Path, tmp
     graph = convert(None, str(model))
     onnx_path = tmp_path / "m.onnx"
     emit_model(graph, onnx_path)
-    results = verify_conversion(graph, ("cntk", model), ("onnx", onnx_path))
+    results = verify_conversion(graph, ("cntk", model), ("onnx", onnx_path)).outputs
     assert [r.name for r in results] == graph.outputs
     assert all(r.passed for r in results), [str(r) for r in results]
 
@@ -45,7 +45,7 @@ def test_verify_detects_a_wrong_model(cntk_python: str, cntk_fixtures_dir: Path,
     graph.weights[conv_weight] = graph.weights[conv_weight] * 1.01
     onnx_path = tmp_path / "m.onnx"
     emit_model(graph, onnx_path)
-    (result,) = verify_conversion(graph, ("cntk", model), ("onnx", onnx_path))
+    (result,) = verify_conversion(graph, ("cntk", model), ("onnx", onnx_path)).outputs
     assert not result.passed
 
 

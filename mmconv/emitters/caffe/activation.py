@@ -118,3 +118,33 @@ def hard_sigmoid(ctx: EmitContext, node: Node) -> None:
     y = ctx.power(ctx.blob(node.inputs[0]), scale=float(node.attr("alpha")),
                   shift=float(node.attr("beta")), hint="affine")
     clip_blob(ctx, node, y, 0.0, 1.0)
+
+
+@HANDLERS.register("Softsign")
+def softsign(ctx: EmitContext, node: Node) -> None:
+    """x / (1 + |x|): AbsVal, Power (1 + a)^-1, Eltwise PROD."""
+    x = ctx.blob(node.inputs[0])
+    (a,) = ctx.layer("AbsVal", [x], hint="abs")
+    inv = ctx.power(a, power=-1.0, shift=1.0, hint="inv")
+    ctx.final(node, "Eltwise", [x, inv],
+              eltwise_param=pb.EltwiseParameter(operation=pb.EltwiseParameter.PROD))
+
+
+@HANDLERS.register("HardSwish")
+def hard_swish(ctx: EmitContext, node: Node) -> None:
+    """x * clip(x / 6 + 1/2, 0, 1): a Power layer, the Clip decomposition, Eltwise PROD."""
+    x = ctx.blob(node.inputs[0])
+    gate = clip_blob(ctx, None, ctx.power(x, scale=1.0 / 6.0, shift=0.5, hint="affine"), 0.0,
+                     1.0)
+    ctx.final(node, "Eltwise", [x, gate],
+              eltwise_param=pb.EltwiseParameter(operation=pb.EltwiseParameter.PROD))
+
+
+@HANDLERS.register("Mish")
+def mish(ctx: EmitContext, node: Node) -> None:
+    """x * tanh(softplus(x)): BNLL, TanH, Eltwise PROD."""
+    x = ctx.blob(node.inputs[0])
+    (sp,) = ctx.layer("BNLL", [x], hint="softplus")
+    (t,) = ctx.layer("TanH", [sp], hint="tanh")
+    ctx.final(node, "Eltwise", [x, t],
+              eltwise_param=pb.EltwiseParameter(operation=pb.EltwiseParameter.PROD))

@@ -23,34 +23,41 @@ SUM, PROD, MAX = pb.EltwiseParameter.SUM, pb.EltwiseParameter.PROD, pb.EltwisePa
 
 
 # -- helpers other families use ---------------------------------------------------------
-def clip_blob(ctx: EmitContext, node: Node, x: str, lo: float, hi: float) -> str:
-    """``node``'s output = min(max(x, lo), hi) for blob ``x`` (either bound may be inf)."""
+def clip_blob(ctx: EmitContext, node: Node | None, x: str, lo: float, hi: float) -> str:
+    """min(max(x, lo), hi) for blob ``x`` (either bound may be inf): ``node``'s output
+    (its last layer named after it), or a helper blob when ``node`` is None."""
+    def last(type_: str, bottoms: list[str], **params: object) -> str:
+        if node is not None:
+            return ctx.final(node, type_, bottoms, **params)  # type: ignore[arg-type]
+        return ctx.layer(type_, bottoms, hint="clip", **params)[0]  # type: ignore[arg-type]
+
+    def power(blob: str, **kw: float) -> str:
+        return ctx.power(blob, node=node, **kw) if node is not None else \
+            ctx.power(blob, hint="clip", **kw)
+
     has_lo, has_hi = math.isfinite(lo), math.isfinite(hi)
-    if has_lo and has_hi:
+    if has_lo and has_hi:  # lo + relu(x - lo) - relu(x - hi)
         below = ctx.layer("ReLU", [ctx.power(x, shift=-lo, hint="minus_lo") if lo else x],
                           hint="relu_lo")[0]
         above = ctx.layer("ReLU", [ctx.power(x, shift=-hi, hint="minus_hi")],
                           hint="relu_hi")[0]
-        diff = ctx.layer("Eltwise", [below, above], hint="clip",
-                         eltwise_param=pb.EltwiseParameter(operation=SUM, coeff=[1.0, -1.0]))[0]
-        return ctx.power(diff, shift=lo, node=node) if lo else _final_copy(ctx, node, diff)
-    if has_lo:
+        param = pb.EltwiseParameter(operation=SUM, coeff=[1.0, -1.0])
+        if not lo:
+            return last("Eltwise", [below, above], eltwise_param=param)
+        diff = ctx.layer("Eltwise", [below, above], hint="diff", eltwise_param=param)[0]
+        return power(diff, shift=lo)
+    if has_lo:  # relu(x - lo) + lo
         if lo == 0.0:
-            return ctx.final(node, "ReLU", [x])
+            return last("ReLU", [x])
         r = ctx.layer("ReLU", [ctx.power(x, shift=-lo, hint="minus_lo")], hint="relu_lo")[0]
-        return ctx.power(r, shift=lo, node=node)
-    if has_hi:
+        return power(r, shift=lo)
+    if has_hi:  # hi - relu(hi - x)
         r = ctx.layer("ReLU", [ctx.power(x, scale=-1.0, shift=hi, hint="hi_minus")],
                       hint="relu_hi")[0]
-        return ctx.power(r, scale=-1.0, shift=hi, node=node)
-    ctx.alias(node.outputs[0], x)
+        return power(r, scale=-1.0, shift=hi)
+    if node is not None:
+        ctx.alias(node.outputs[0], x)
     return x
-
-
-def _final_copy(ctx: EmitContext, node: Node, blob: str) -> str:
-    ctx.alias(node.outputs[0], blob)
-    ctx.identity(node.outputs[0])
-    return node.outputs[0]
 
 
 def _scale_span(ctx: EmitContext, node: Node, const: np.ndarray, shape: tuple[int, ...]
@@ -115,9 +122,39 @@ def scale_layer(ctx: EmitContext, node: Node | None, x: str, shape: tuple[int, .
 
 
 # -- binary ops --------------------------------------------------------------------------
+def _broadcast_product(ctx: EmitContext, node: Node, a: str, b: str) -> bool:
+    """Mul/Div where one operand varies only along the leading axes of the other (an SE
+    block's ``x * gate[N, C, 1, 1]``): a Scale layer with the small operand as its second
+    bottom, which Caffe broadcasts over the trailing axes.  False if not that form."""
+    out = ctx.shape(node.outputs[0])
+    if ctx.shape(a) == out:
+        big, small = a, b
+    elif ctx.shape(b) == out:
+        big, small = b, a
+    else:
+        return False
+    dims = (1,) * (len(out) - ctx.rank(small)) + tuple(ctx.shape(small))
+    k = max((i + 1 for i, d in enumerate(dims) if d != 1), default=0)
+    if k == 0 or tuple(dims[:k]) != tuple(out[:k]) or any(d is None for d in out[1:k]):
+        return False
+    big_blob, small_blob = ctx.blob(big), ctx.blob(small)
+    if node.op == "Div":  # a / b = a * (1 / b)
+        if b == big:
+            big_blob = ctx.power(big_blob, power=-1.0, hint="reciprocal")
+        else:
+            small_blob = ctx.power(small_blob, power=-1.0, hint="reciprocal")
+    if tuple(ctx.shape(small)) != tuple(out[:k]):
+        small_blob = ctx.layer("Reshape", [small_blob], hint="lead", reshape_param=(
+            pb.ReshapeParameter(shape=pb.BlobShape(dim=[0, *(int(d) for d in out[1:k])]))))[0]
+    ctx.final(node, "Scale", [big_blob, small_blob], scale_param=pb.ScaleParameter(axis=0))
+    return True
+
+
 def _both_computed(ctx: EmitContext, node: Node, a: str, b: str) -> None:
     out_shape = ctx.shape(node.outputs[0])
     if ctx.shape(a) != out_shape or ctx.shape(b) != out_shape:
+        if node.op in ("Mul", "Div") and _broadcast_product(ctx, node, a, b):
+            return
         raise ctx.unsupported(node, f"it broadcasts {list(ctx.shape(a))} against "
                               f"{list(ctx.shape(b))}; Caffe's Eltwise needs equal shapes")
     ba, bb = ctx.blob(a), ctx.blob(b)

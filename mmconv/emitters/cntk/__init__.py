@@ -43,7 +43,7 @@ SAVER = Path(__file__).with_name("save_model.py")
 #: The options; ``dilation`` is also taken by :func:`emit_code`.
 OPTIONS = (
     Option("format", str, "model file format: v2 (Function.save) or v1 (legacy; default for "
-           ".dnn)", choices=FORMATS),
+           ".dnn)", flag="--cntkFormat", choices=FORMATS),
     Option("dilation", str, "how dilated convolutions are written: native (CNTK runs them on "
            "GPU only) or expand (zeros between kernel taps; runs on CPU)",
            choices=DILATION_MODES, code=True),
@@ -80,9 +80,18 @@ def _save(code_path: Path, weights_path: Path, output_path: Path, fmt: str) -> N
     output_path = Path(output_path)
     with atomic_path(output_path, suffix=".model") as tmp:
         tmp.unlink()  # CNTK writes the file itself
-        run_script(SAVER, [str(Path(code_path).resolve()), str(Path(weights_path).resolve()),
-                           str(tmp.resolve()), fmt], isolated=True,
-                   what=f"building {output_path.name} in CNTK")
+        try:
+            run_script(SAVER, [str(Path(code_path).resolve()),
+                               str(Path(weights_path).resolve()), str(tmp.resolve()), fmt],
+                       isolated=True, what=f"building {output_path.name} in CNTK")
+        except MmconvError as exc:
+            marker = "weights do not fit the code: "
+            if marker not in str(exc):
+                raise
+            # the same exit code as every other target for a mismatched code/weights pair
+            raise UsageError(f"{weights_path}: does not fit the code {code_path} "
+                             f"({str(exc).split(marker, 1)[1]}); give the weights file "
+                             "mmtocode wrote with it") from None
         if not tmp.is_file():
             raise MmconvError(f"CNTK did not write {output_path}")
 
@@ -121,5 +130,6 @@ EMITTER = Emitter(
     code_to_model=code_to_model,
     emit_model=emit_model,
     model_suffixes=(".model", ".dnn"),
+    code_imports=("cntk",),
     options=OPTIONS,
 )

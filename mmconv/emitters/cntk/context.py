@@ -47,10 +47,6 @@ HANDLERS: Registry[Handler] = Registry("CNTK emit handler")
 #: numpy dtype names CNTK 2.7 computes in.
 FLOAT_DTYPES = ("float32", "float64", "float16")
 
-#: Helper functions the generated module may define (each only when used).
-HELPERS = ("_pooling", "_convolution_transpose", "_erf", "_set_params", "_gru_reset_after")
-
-
 class EmitContext(EmitContextBase):
     """Collects the lines of ``KitModel`` and the weights for one IR graph."""
 
@@ -63,7 +59,7 @@ class EmitContext(EmitContextBase):
         self.lines: list[str] = []
         #: weights file content: key -> array in the layout the code uses
         self.weights: dict[str, np.ndarray] = {}
-        #: helper functions the code needs (names from HELPERS)
+        #: helper functions the code needs (defined in the generated module when used)
         self.helpers: set[str] = set()
         self.namer = Namer("v")
         self._batched: dict[str, bool] = {}

@@ -30,7 +30,13 @@ def main(argv):
     spec = importlib.util.spec_from_file_location("mmconv_generated_cntk_model", code)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    model = module.KitModel(weights)
+    try:
+        model = module.KitModel(weights)
+    except Exception as exc:  # the weights are not the ones written for this code
+        text = str(exc).strip().splitlines()
+        detail = type(exc).__name__ + (": " + text[0] if text else "")
+        sys.stderr.write(f"{ERROR_PREFIX}weights do not fit the code: {detail}\n")
+        return 3
     if fmt == "v2":
         model.save(output)
     else:

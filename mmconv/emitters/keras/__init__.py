@@ -33,6 +33,7 @@ from mmconv.emitters.keras.builder import (
     write_code,
 )
 from mmconv.emitters.keras.context import HANDLERS
+from mmconv.emitters.keras.probe import probe
 from mmconv.ir.core import Graph
 
 __all__ = ["EMITTER", "HANDLERS", "NHWC_IO", "Generated", "build_model", "code_to_model",
@@ -74,6 +75,8 @@ EMITTER = Emitter(
     emit_model=emit_model,
     aliases=("tf.keras",),
     model_suffixes=(".keras",),
+    code_imports=("keras", "tensorflow"),
+    probe=probe,
     weights_suffix=".npy",
     options=(NHWC_IO,),
 )

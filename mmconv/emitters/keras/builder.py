@@ -26,7 +26,13 @@ import numpy as np
 from mmconv import __version__
 from mmconv.emitters.base import check_handlers, emit_all, load_families
 from mmconv.emitters.base import missing_handlers as base_missing
-from mmconv.emitters.codegen import CodeWriter, imported_code, literal, sanitize
+from mmconv.emitters.codegen import (
+    CodeWriter,
+    build_kitmodel,
+    imported_code,
+    literal,
+    sanitize,
+)
 from mmconv.emitters.keras.context import (
     HANDLERS,
     EmitContext,
@@ -34,7 +40,7 @@ from mmconv.emitters.keras.context import (
     channels_last,
     identity,
 )
-from mmconv.errors import UnsupportedError
+from mmconv.errors import ModelFormatError, UnsupportedError
 from mmconv.fsutil import atomic_path
 from mmconv.ir import serde
 from mmconv.ir.core import Graph
@@ -67,6 +73,9 @@ class Generated:
     transposes: list[Transpose]
     #: Keras input names (valid identifiers) in graph-input order
     input_names: list[str]
+    #: IR value -> (Keras layer holding it, its layout: Keras tensor = IR value transposed
+    #: by it), for per-layer verification
+    values: dict[str, tuple[str, tuple[int, ...]]]
 
 
 def input_names(graph: Graph) -> list[str]:
@@ -112,13 +121,18 @@ def generate(graph: Graph, nhwc_io: bool = False) -> Generated:
         want = _boundary_layout(graph.value(name).rank, nhwc_io)
         outputs.append(f"{literal(name)}: {ctx.get(name, want, kind='output')}")
     model_name = sanitize(graph.name, "model")
+    # one output is returned as a tensor, as keras.applications models do; several as a
+    # dict keyed by the IR output names (OUTPUTS lists them in order either way)
+    returned = (outputs[0].split(": ", 1)[1] if len(outputs) == 1
+                else f"{{{', '.join(outputs)}}}")
     body.line(f"model = keras.Model(inputs=[{', '.join(inputs)}], "
-              f"outputs={{{', '.join(outputs)}}}, name={literal(model_name)})")
+              f"outputs={returned}, name={literal(model_name)})")
     for layer, keys in ctx.layer_weights:
         arrays = ", ".join(f"weights[{literal(k)}]" for k in keys)
         body.line(f"model.get_layer({literal(layer)}).set_weights([{arrays}])")
     body.line("return model")
-    return Generated(_module_text(graph, body, nhwc_io), ctx.arrays, ctx.transposes, inputs)
+    return Generated(_module_text(graph, body, nhwc_io), ctx.arrays, ctx.transposes, inputs,
+                     ctx.held_values())
 
 
 def _module_text(graph: Graph, body: CodeWriter, nhwc_io: bool) -> str:
@@ -137,6 +151,9 @@ def _module_text(graph: Graph, body: CodeWriter, nhwc_io: bool) -> str:
         "import keras",
         "import numpy as np",
         "from keras import layers, ops",
+        "",
+        "#: the model's outputs (IR names), in order; one output is returned as a tensor",
+        f"OUTPUTS = {literal(list(graph.outputs))}",
         "",
         "",
         "def load_weights(weight_file):",
@@ -176,24 +193,26 @@ def write_code(graph: Graph, code_path: Path, weights_path: Path,
 # -- running the code --------------------------------------------------------------
 def import_keras() -> Any:
     """Keras with the TensorFlow backend (imported only when a model is built or run)."""
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        import keras
-    except ImportError as exc:
-        from mmconv.errors import RuntimeUnavailableError
+    from mmconv.frameworks import import_framework
 
-        raise RuntimeUnavailableError(
-            "Keras 3 with TensorFlow is needed for this target; pip install tensorflow keras"
-        ) from exc
-    return keras
+    return import_framework("keras")
 
 
 def build_from_code(code_path: Path, weights_path: Path) -> Any:
     """The Keras model the code builds with its weights."""
+    return build_with_outputs(code_path, weights_path)[0]
+
+
+def build_with_outputs(code_path: Path, weights_path: Path) -> tuple[Any, list[str]]:
+    """The Keras model the code builds, and the IR names of its outputs (``OUTPUTS``)."""
     import_keras()
     with imported_code(code_path, "keras") as module:
-        return module.KitModel(str(weights_path))
+        model = build_kitmodel(module, code_path, weights_path)
+        names = getattr(module, "OUTPUTS", None)
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ModelFormatError(f"{code_path}: defines no OUTPUTS list; was it written by "
+                               "mmtocode -f keras?")
+    return model, names
 
 
 def build_model(graph: Graph, nhwc_io: bool = False) -> tuple[Any, Generated]:
@@ -240,7 +259,7 @@ def atomic_dir(target: Path) -> Iterator[Path]:
         raise
 
 
-def save_saved_model(model: Any, output_path: Path) -> None:
+def save_saved_model(model: Any, output_path: Path, output_names: list[str]) -> None:
     """A TF SavedModel with a ``serving_default`` signature: inputs named like the Keras
     inputs (identifiers, as TF requires), outputs keyed by the IR output names."""
     keras = import_keras()
@@ -249,7 +268,9 @@ def save_saved_model(model: Any, output_path: Path) -> None:
     specs = [tf.TensorSpec(tuple(t.shape), t.dtype, name=t.name) for t in model.inputs]
 
     def serve(*args: Any) -> Any:
-        return model(list(args), training=False)
+        out = model(list(args), training=False)
+        # the signature's outputs are keyed by IR name, also for a one-output model
+        return out if isinstance(out, dict) else {output_names[0]: out}
 
     with atomic_dir(output_path) as tmp:
         archive = keras.export.ExportArchive()

@@ -187,6 +187,10 @@ class EmitContext(EmitContextBase):
                                    "cannot be computed from weights alone here")
         return self._var[value]
 
+    def held_values(self) -> dict[str, tuple[str, Layout]]:
+        """IR value -> (identifier = Keras layer name, layout) for every value written."""
+        return {v: (ident, self.layout(v)) for v, ident in self._var.items() if ident != "None"}
+
     def layout(self, value: str) -> Layout:
         if value in self._layout:
             return self._layout[value]

@@ -15,7 +15,7 @@ from typing import Any
 
 from mmconv.emitters.base import Emitter
 from mmconv.emitters.keras import HANDLERS, NHWC_IO, emit_code
-from mmconv.emitters.keras.builder import build_from_code, save_saved_model, write_code
+from mmconv.emitters.keras.builder import build_with_outputs, save_saved_model, write_code
 from mmconv.ir.core import Graph
 
 __all__ = ["EMITTER", "HANDLERS", "code_to_model", "emit_code", "emit_model"]
@@ -23,7 +23,8 @@ __all__ = ["EMITTER", "HANDLERS", "code_to_model", "emit_code", "emit_model"]
 
 def code_to_model(code_path: Path, weights_path: Path, output_path: Path) -> None:
     """mmtomodel -f tensorflow: build the Keras model from the code, export a SavedModel."""
-    save_saved_model(build_from_code(Path(code_path), Path(weights_path)), Path(output_path))
+    model, names = build_with_outputs(Path(code_path), Path(weights_path))
+    save_saved_model(model, Path(output_path), names)
 
 
 def emit_model(graph: Graph, output_path: str | os.PathLike[str], **options: Any) -> None:
@@ -32,7 +33,8 @@ def emit_model(graph: Graph, output_path: str | os.PathLike[str], **options: Any
     with tempfile.TemporaryDirectory(prefix="mmconv-tf-") as tmp:
         code, weights = Path(tmp) / "model.py", Path(tmp) / "weights.npz"
         write_code(graph, code, weights, nhwc_io)
-        save_saved_model(build_from_code(code, weights), Path(output_path))
+        model, names = build_with_outputs(code, weights)
+        save_saved_model(model, Path(output_path), names)
 
 
 EMITTER = Emitter(
@@ -44,6 +46,7 @@ EMITTER = Emitter(
     emit_model=emit_model,
     aliases=("tf",),
     model_suffixes=("",),
+    code_imports=("keras", "tensorflow"),
     weights_suffix=".npy",
     options=(NHWC_IO,),
 )

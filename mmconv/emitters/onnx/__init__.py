@@ -82,6 +82,7 @@ EMITTER = Emitter(
     code_to_model=code_to_model,
     emit_model=emit_model,
     model_suffixes=(".onnx",),
+    code_imports=("onnx",),
     weights_suffix=".npy",
     options=(Option("opset", int, f"ONNX opset to write ({MIN_OPSET}..{MAX_OPSET}, default "
                     f"{DEFAULT_OPSET})", flag="--opset", code=True),),

@@ -27,9 +27,9 @@ import onnx
 from onnx import AttributeProto, ModelProto, NodeProto, TensorProto, ValueInfoProto, numpy_helper
 
 from mmconv import __version__
-from mmconv.emitters.codegen import CodeWriter, imported_code, literal
+from mmconv.emitters.codegen import CodeWriter, build_kitmodel, imported_code, literal
 from mmconv.emitters.onnx.builder import Weights, build_skeleton, check_size, checked
-from mmconv.errors import MmconvError, ModelFormatError, UnsupportedError
+from mmconv.errors import ModelFormatError, UnsupportedError
 from mmconv.fsutil import atomic_path
 from mmconv.ir import serde
 from mmconv.ir.core import Graph
@@ -279,16 +279,7 @@ def load_code_model(code_path: Path, weights_path: Path) -> ModelProto:
     """
     code_path = Path(code_path)
     with imported_code(code_path, "onnx") as module:
-        try:
-            model = module.KitModel(str(weights_path))
-        except MmconvError:
-            raise
-        except Exception as exc:  # the user's file: report it, not our traceback
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise ModelFormatError(
-                f"{code_path}: building the model with weights {weights_path} failed: "
-                f"{type(exc).__name__}{': ' + first if first else ''}"
-            ) from exc
+        model = build_kitmodel(module, code_path, weights_path)
     if not isinstance(model, ModelProto):
         raise ModelFormatError(f"{code_path}: KitModel returned {type(model).__name__}, "
                                "not an onnx.ModelProto")

@@ -24,6 +24,7 @@ from typing import Any
 from mmconv.emitters.base import Emitter
 from mmconv.emitters.pytorch.builder import Emitted, emit, load_handlers, missing_handlers
 from mmconv.emitters.pytorch.context import HANDLERS, EmitContext
+from mmconv.emitters.pytorch.probe import probe
 from mmconv.fsutil import atomic_path
 from mmconv.ir.core import Graph
 
@@ -94,6 +95,9 @@ EMITTER = Emitter(
     emit_model=emit_model,
     aliases=("torch",),
     model_suffixes=(".pt",),
+    model_files=lambda path: [path, path.with_suffix(".pth")],
+    code_imports=("torch",),
+    probe=probe,
     # mmtocode's default weights file: a torch.save state_dict, not npz
     weights_suffix=".pth",
 )

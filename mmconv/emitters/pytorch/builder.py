@@ -25,7 +25,7 @@ from mmconv.ir.infer import infer_shapes
 
 #: The op-family modules; importing them fills HANDLERS.
 FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normalization", "pool",
-            "recurrent", "reduce", "shape")
+            "recurrent", "reduce", "shape", "spatial")
 
 
 def load_handlers() -> None:
@@ -45,8 +45,8 @@ class Emitted:
 
     source: str
     state: OrderedDict[str, np.ndarray]
-    #: forward's parameter names, in IR input order
-    input_names: list[str]
+    #: IR value name -> the local variable of ``forward`` holding it (per-layer verify)
+    locals: dict[str, str]
 
 
 def emit(graph: Graph) -> Emitted:
@@ -57,7 +57,7 @@ def emit(graph: Graph) -> Emitted:
     ctx = EmitContext(graph)
     emit_all(ctx, graph.nodes, "PyTorch")
     outputs = [ctx.value(name) for name in graph.outputs]
-    return Emitted(_source(ctx, outputs), _state(ctx), list(ctx.input_vars))
+    return Emitted(_source(ctx, outputs), _state(ctx), ctx.locals.mapping())
 
 
 def _state(ctx: EmitContext) -> OrderedDict[str, np.ndarray]:

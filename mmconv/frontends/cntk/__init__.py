@@ -11,10 +11,11 @@ import os
 
 from mmconv.errors import ModelFormatError, UsageError
 from mmconv.frontends.cntk.model import Model
-from mmconv.ir import Graph
 
-#: The first bytes of a legacy v1 file: "BCN" in UTF-16LE, zero-terminated.
-V1_MAGIC = "BCN\0".encode("utf-16-le")
+# The v1 magic lives with the v1 byte reader, which needs it without importing this
+# package's module (that was an import cycle); re-exported here for probe() and users.
+from mmconv.frontends.cntk.v1_binary import V1_MAGIC
+from mmconv.ir import Graph
 
 
 def probe(path: str | os.PathLike[str]) -> str:
@@ -29,6 +30,9 @@ def probe(path: str | os.PathLike[str]) -> str:
             head = f.read(16)
     except OSError as exc:
         raise ModelFormatError(f"{path}: cannot read the model file ({exc.strerror})") from None
+    if not head:
+        raise ModelFormatError(f"{path}: the file is empty (0 bytes), not a CNTK model; was "
+                               "it copied or downloaded completely?")
     if head.startswith(V1_MAGIC):
         return "v1"
     if head[:1] in (b"\x08", b"\x12"):

@@ -31,13 +31,12 @@ import os
 from mmconv.errors import ModelFormatError
 from mmconv.frontends.cntk.model import Function, Model, Variable
 from mmconv.frontends.cntk.v1_binary import (
-    MAGIC,
     MAX_VERSION,
     MIN_VERSION,
+    V1_MAGIC,
     ByteReader,
     V1Network,
     V1Node,
-    is_v1,
 )
 from mmconv.frontends.cntk.v1_fields import read_node_fields
 from mmconv.frontends.cntk.v1_translate import translate
@@ -47,7 +46,7 @@ from mmconv.fsutil import map_file
 def parse_v1(data: bytes | bytearray | mmap.mmap, path: str = "<memory>") -> V1Network:
     """Parse the bytes of a v1 file into a :class:`V1Network` (no translation)."""
     r = ByteReader(data, path)
-    if not is_v1(data):
+    if data[: len(V1_MAGIC)] != V1_MAGIC:
         raise r.error("missing the 'BCN' header", 0)
     r.marker("BCN")
     version = 1
@@ -161,7 +160,6 @@ def read_v1(path: str | os.PathLike[str]) -> Model:
 
 
 __all__ = [
-    "MAGIC",
     "MAX_VERSION",
     "MIN_VERSION",
     "ByteReader",
@@ -170,7 +168,6 @@ __all__ = [
     "V1Network",
     "V1Node",
     "Variable",
-    "is_v1",
     "parse_v1",
     "read_v1",
 ]

@@ -15,8 +15,8 @@ import numpy as np
 
 from mmconv.errors import ModelFormatError, UnsupportedError
 
-#: The first bytes of every v1 file: UTF-16-LE "BCN" and its terminator.
-MAGIC = b"B\x00C\x00N\x00\x00\x00"
+#: The first bytes of every v1 file: "BCN" in UTF-16LE, zero-terminated.
+V1_MAGIC = "BCN\0".encode("utf-16-le")
 
 #: Model versions this reader understands (CNTK 2.7 writes 31; the oldest
 #: files of the CNTK 1.x era carry no version marker at all, meaning 1).
@@ -26,11 +26,6 @@ MAX_VERSION = 31
 #: Longest string we accept (in UTF-16 code units): node names in real models
 #: are < 200 characters; the cap only bounds work on hostile files.
 MAX_STRING_UNITS = 1 << 16
-
-
-def is_v1(head: bytes) -> bool:
-    """True when ``head`` (the first bytes of a file) starts with the v1 magic."""
-    return head[: len(MAGIC)] == MAGIC
 
 
 class ByteReader:

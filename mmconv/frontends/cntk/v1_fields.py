@@ -326,8 +326,6 @@ _FIELD_READERS.update(
     }
 )
 
-#: v1 node types this reader can parse.
-SUPPORTED_TYPES = frozenset(_FIELD_READERS)
 
 
 def read_node_fields(r: ByteReader, node: V1Node, version: int) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 The v1 -> v2 mapping of ``BackCompat.cpp`` (``VariableResolver::ResolveFunction``):
 op name, attributes (v2 names, NDShape values in storage order), input order.  A v1
-type without a v2 primitive keeps its v1 name.
+type without a v2 primitive keeps its v1 name (``v1_fields._FIELD_READERS`` lists
+the types we know).
 """
 
 from __future__ import annotations

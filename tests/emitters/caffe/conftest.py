@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mmconv.ir import Graph
+
 
 @pytest.fixture(scope="session", autouse=True)
 def cv2_available() -> None:
@@ -24,9 +26,11 @@ def cv2_available() -> None:
         pytest.skip('OpenCV not installed: pip install "mmconv[caffe]"')
 
 
-def run(path: Path, feeds: Mapping[str, np.ndarray], outputs: Sequence[str]
-        ) -> list[np.ndarray]:
-    """NAME.prototxt + NAME.caffemodel in OpenCV (the --verify runner's own code)."""
+def run(path: Path, feeds: Mapping[str, np.ndarray], outputs: Sequence[str],
+        graph: Graph | None = None) -> list[np.ndarray]:
+    """NAME.prototxt + NAME.caffemodel in OpenCV (the --verify runner's own code); with
+    ``graph``, outputs get the graph's ranks back (OpenCV returns [N] as [N, 1])."""
     from mmconv.verify.caffe_runner import run_caffe
 
-    return run_caffe(path, feeds, outputs)
+    ranks = [graph.value(o).rank for o in outputs] if graph is not None else None
+    return run_caffe(path, feeds, outputs, ranks)

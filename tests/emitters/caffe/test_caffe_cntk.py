@@ -33,7 +33,7 @@ REFUSED = {
     "act_hardmax": "'hardmax' (Hardmax)",
     "compare_select": "(Greater)",
     "fast_rcnn_mini": "(CumSum)",
-    "layer_norm": "(ReduceMean)",
+    "layer_norm": "Eltwise needs equal shapes",
     "math_binary": "Eltwise needs equal shapes",
     "math_unary": "(Floor)",
     "reductions": "(ArgMax)",

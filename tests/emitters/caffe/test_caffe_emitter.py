@@ -144,6 +144,11 @@ def test_mmtomodel_checks_its_inputs(tmp_path) -> None:  # type: ignore[no-untyp
     np.savez(tmp_path / "gap.npz", **{"conv1/1": np.zeros(2, np.float32)})
     with pytest.raises(ModelFormatError, match=r"numbered \[1\]"):
         code_to_model(tmp_path / "c.prototxt", tmp_path / "gap.npz", tmp_path / "x")
+    with np.load(tmp_path / "c.npy", allow_pickle=False) as data:
+        fewer = {k: data[k] for k in data.files if k != "conv1/1"}
+    np.savez(tmp_path / "fewer.npz", **fewer)
+    with pytest.raises(ModelFormatError, match=r"layer 'conv1' \(Convolution\) needs 2 blob"):
+        code_to_model(tmp_path / "c.prototxt", tmp_path / "fewer.npz", tmp_path / "x")
     (tmp_path / "junk.npy").write_bytes(b"PK\x03\x04 not a zip")
     with pytest.raises(ModelFormatError, match=r"junk\.npy"):
         code_to_model(tmp_path / "c.prototxt", tmp_path / "junk.npy", tmp_path / "x")
@@ -202,3 +207,79 @@ def test_per_element_scale_after_a_convolution(tmp_path) -> None:  # type: ignor
     y = ref.conv(x, g.weights["W"], pads=(1, 1, 1, 1))
     want = (y - params["mean"]) / np.sqrt(params["var"] + 1e-5) * params["scale"] + params["B"]
     assert_close(want.astype(np.float32), got)
+
+
+def _leaky_graph(threshold: float) -> Graph:
+    """CNTK v1's leaky_relu, as the CNTK frontend reads it: where(x < t, 0.2 * x, x)."""
+    g = Graph("leaky")
+    g.add_input("x", "float32", [None, 5])
+    g.add_weight("zero", np.array([threshold], np.float32))
+    g.add_weight("alpha", np.array([0.2], np.float32))
+    g.add_node("Less", ["x", "zero"], "less")
+    g.add_node("Cast", ["less"], "as_float", to="float32")
+    g.add_node("Cast", ["as_float"], "as_bool", to="bool")
+    g.add_node("Mul", ["alpha", "x"], "scaled")
+    g.add_node("Where", ["as_bool", "scaled", "x"], "select")
+    g.outputs = ["select"]
+    return g
+
+
+def test_decomposed_leaky_relu_is_one_relu(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    emit_model(_leaky_graph(0.0), tmp_path / "m")
+    net = pb.NetParameter.FromString((tmp_path / "m.caffemodel").read_bytes())
+    assert [(layer.type, layer.name) for layer in net.layer] == [("Input", "x"),
+                                                                  ("ReLU", "select")]
+    assert net.layer[1].relu_param.negative_slope == pytest.approx(0.2)
+    x = np.array([[-2.0, -0.5, 0.0, 0.5, 3.0]] * 2, np.float32)
+    (got,) = run(tmp_path / "m", {"x": x}, ["select"])
+    assert_close(np.where(x < 0, 0.2 * x, x), got)
+    # another threshold is not a leaky ReLU: the comparison is refused, with its name
+    with pytest.raises(UnsupportedError, match=r"'less' \(Less\)"):
+        emit_model(_leaky_graph(1.0), tmp_path / "n")
+
+
+@pytest.mark.parametrize("op,gate_first", [("Mul", False), ("Mul", True), ("Div", False),
+                                           ("Div", True)])
+def test_broadcast_product_of_computed_blobs(op: str, gate_first: bool, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An SE block's x * gate[N, C, 1, 1]: a two-bottom Scale layer (Caffe broadcasts its
+    second bottom over the trailing axes)."""
+    g = Graph("se")
+    g.add_input("x", "float32", [None, 4, 3, 5])
+    g.add_node("GlobalAveragePool", ["x"], "gap")
+    g.add_node("Sigmoid", ["gap"], "gate")
+    g.add_node(op, ["gate", "x"] if gate_first else ["x", "gate"], "y")
+    g.outputs = ["y"]
+    emit_model(g, tmp_path / "m")
+    x = np.random.default_rng(2).standard_normal((2, 4, 3, 5)).astype(np.float32)
+    gate = 1 / (1 + np.exp(-x.mean(axis=(2, 3), keepdims=True)))
+    a, b = (gate, x) if gate_first else (x, gate)
+    (got,) = run(tmp_path / "m", {"x": x}, ["y"])
+    assert_close((a * b if op == "Mul" else a / b).astype(np.float32), got)
+    net = pb.NetParameter.FromString((tmp_path / "m.caffemodel").read_bytes())
+    assert net.layer[-1].type == "Scale" and len(net.layer[-1].bottom) == 2
+
+
+def test_decomposed_softmax_and_log_softmax(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """CNTK v1's softmax/log_softmax along an axis, as the frontend reads them (keepdims
+    reductions and a broadcasting Sub no Caffe layer has): Softmax and Softmax + Log."""
+    g = Graph("soft")
+    g.add_input("x", "float32", [None, 5, 7])
+    for tag, axis in (("s", 1), ("l", 2)):
+        g.add_node("ReduceMax", ["x"], f"{tag}_max", axes=(axis,), keepdims=True)
+        g.add_node("Sub", ["x", f"{tag}_max"], f"{tag}_shift")
+        g.add_node("Exp", [f"{tag}_shift"], f"{tag}_exp")
+        g.add_node("ReduceSum", [f"{tag}_exp"], f"{tag}_sum", axes=(axis,), keepdims=True)
+    g.add_node("Reciprocal", ["s_sum"], "s_inv")
+    g.add_node("Mul", ["s_exp", "s_inv"], "softmax")
+    g.add_node("Log", ["l_sum"], "l_log")
+    g.add_node("Sub", ["l_shift", "l_log"], "log_softmax")
+    g.outputs = ["softmax", "log_softmax"]
+    emit_model(g, tmp_path / "m")
+    net = pb.NetParameter.FromString((tmp_path / "m.caffemodel").read_bytes())
+    assert [layer.type for layer in net.layer] == ["Input", "Softmax", "Softmax", "Log"]
+    assert [layer.softmax_param.axis for layer in net.layer[1:3]] == [1, 2]
+    x = np.random.default_rng(4).standard_normal((2, 5, 7)).astype(np.float32) * 3
+    got = run(tmp_path / "m", {"x": x}, g.outputs)
+    assert_close(ref.softmax(x.astype(np.float64), 1).astype(np.float32), got[0])
+    want = np.log(ref.softmax(x.astype(np.float64), 2)).astype(np.float32)
+    assert_close(want, got[1])

@@ -27,10 +27,7 @@ from mmconv.ir import Graph, all_schemas
 from mmconv.runtimes.cntk import run_model, run_script
 from mmconv.verify.compare import assert_close
 
-try:
-    from tests.emitters.ir_cases import CASES
-except ImportError:  # the catalogue's old home
-    from tests.emitters.onnx.test_onnx_ops import CASES  # type: ignore[no-redef]
+from ..ir_cases import CASES
 
 HERE = Path(__file__).parent
 RUN_CODE = HERE / "run_code.py"

@@ -21,6 +21,7 @@ from mmconv.ir import Graph
 from mmconv.verify.compare import assert_close
 
 from ..ir_cases import CASES as IR_CASES
+from .outputs import named
 
 keras = pytest.importorskip("keras")
 
@@ -85,8 +86,7 @@ def _feeds(name: str, graph: Graph) -> list[np.ndarray]:
 def test_fixture_matches_cntk(name: str, fmt: str) -> None:
     graph = _convert(name, fmt)
     model, _ = build_model(graph)
-    got = model(_feeds(name, graph))
-    assert set(got) == set(graph.outputs)
+    got = named(model(_feeds(name, graph)), graph.outputs)
     for out, ref in zip(graph.outputs, _references(name, fmt, graph), strict=True):
         have = np.asarray(got[out])
         if ref is None:
@@ -131,7 +131,7 @@ def test_feature_map_outputs_go_back_to_nchw_and_nhwc_io_has_no_transposes() -> 
     assert [t.kind for t in gen.transposes] == ["input"] + ["output"] * len(graph.outputs)
     model, gen = build_model(graph, nhwc_io=True)
     assert gen.transposes == []
-    got = model([ins["x"].transpose(0, 2, 3, 1)])
+    got = named(model([ins["x"].transpose(0, 2, 3, 1)]), graph.outputs)
     for out, ref in refs.items():
         assert_close(ref, np.asarray(got[out]).transpose(0, 3, 1, 2), name=out)
 
@@ -178,7 +178,7 @@ def test_hostile_names_neither_break_nor_inject(tmp_path: Path) -> None:
     assert "__import__(" not in gen.code.replace("'__import__(", "")
     model, _ = build_model(g)
     x = np.random.default_rng(0).standard_normal((2, 2, 5, 5)).astype(np.float32)
-    got = model([x])
+    got = named(model([x]), g.outputs)
     assert set(got) == {"out put", HOSTILE[0]}
     assert got["out put"].shape == (2, 4) and got[HOSTILE[0]].shape == (2, 3, 5, 5)
 
@@ -228,3 +228,22 @@ def test_keras_file_and_saved_model_load_without_mmconv(standalone_run: dict[str
         for out in ("cls_prob", "bbox_regr"):
             assert_close(refs[out], data[f"k/{out}"], name=f"keras {out}")
             assert_close(refs[out], data[f"t/{out}"], name=f"saved model {out}")
+
+
+def test_one_output_is_a_tensor_several_a_dict(tmp_path: Path) -> None:
+    """As keras.applications models: model(x) is the tensor when there is one output."""
+    import keras
+
+    one = _convert("convnet")
+    assert len(one.outputs) == 1
+    model, _ = build_model(one)
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    assert not isinstance(model([x]), dict)
+    get_emitter("keras").emit_model(one, tmp_path / "one.keras")
+    loaded = keras.models.load_model(tmp_path / "one.keras")
+    assert tuple(loaded([x]).shape) == (2, 10)
+    two = _convert("combine_two")
+    assert len(two.outputs) == 2
+    model, _ = build_model(two)
+    feeds = [np.zeros((2, *v.shape[1:]), np.float32) for v in two.inputs]
+    assert sorted(model(feeds)) == sorted(two.outputs)

@@ -17,7 +17,7 @@ import onnx
 import pytest
 
 import mmconv.emitters.onnx as onnx_emitter
-from mmconv.errors import ModelFormatError, UnsupportedError
+from mmconv.errors import ModelFormatError, UnsupportedError, UsageError
 from mmconv.ir import Graph
 from mmconv.verify.compare import assert_close
 from mmconv.verify.onnx_runner import OnnxRunner
@@ -147,7 +147,9 @@ def test_code_errors_are_one_line_and_leave_no_file(tmp_path: Path) -> None:
     with np.load(weights, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files if k != "fc/b"}
     np.savez(tmp_path / "short.npy", **arrays)
-    with pytest.raises(ModelFormatError, match=r"m\.py: building the model .* KeyError"):
+    # weights that do not fit the code: a usage error (exit 2), as in every target
+    with pytest.raises(UsageError, match=r"short\.npy\.npz: does not fit the code .*m\.py "
+                       r"\(KeyError: 'fc/b'\)"):
         onnx_emitter.code_to_model(code, tmp_path / "short.npy.npz", out)
     bad = tmp_path / "bad.py"
     bad.write_text("x = 1\n")

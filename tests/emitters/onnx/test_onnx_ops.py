@@ -25,8 +25,6 @@ from ..ir_cases import CASES, Case
 #: minimum opset is tested from both sides).
 OPSETS = (7, 8, 9, 10, 11, 12, 13, 16, 17, 18, 19, 21)
 
-__all__ = ["CASES", "Case"]
-
 
 # -- the tests --------------------------------------------------------------------
 def _run(c: Case, opset: int) -> list[np.ndarray]:

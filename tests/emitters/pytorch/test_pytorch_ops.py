@@ -10,12 +10,8 @@ from mmconv.emitters.pytorch import HANDLERS
 from mmconv.ir import all_schemas
 from mmconv.verify.compare import assert_close
 
+from ..ir_cases import CASES
 from ._common import run_both
-
-try:  # the catalogue's new home first
-    from tests.emitters.ir_cases import CASES
-except ImportError:  # pragma: no cover - the catalogue's old home
-    from tests.emitters.onnx.test_onnx_ops import CASES  # type: ignore[no-redef]
 
 #: IR ops the PyTorch emitter cannot write.  Empty; a new IR op without a handler
 #: makes the test below fail until it gets one or is listed here on purpose.

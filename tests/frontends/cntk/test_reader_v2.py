@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmconv.errors import ModelFormatError, UnsupportedError
+from mmconv.errors import ModelFormatError
 from mmconv.frontends.cntk import cntk_v2_pb2 as pb
 from mmconv.frontends.cntk import probe, read_model
 from mmconv.frontends.cntk.reader_v2 import read_v2
@@ -65,8 +65,7 @@ def test_dtypes(name: str, dtype: str) -> None:
 
 def test_probe(tmp_path: Path) -> None:
     assert probe(fixture("convnet")) == "v2"
-    if fixture("convnet", "v1").exists():
-        assert probe(fixture("convnet", "v1")) == "v1"
+    assert probe(fixture("convnet", "v1")) == "v1"
     junk = tmp_path / "junk.model"
     junk.write_bytes(b"PK\x03\x04 not a model")
     with pytest.raises(ModelFormatError, match=r"junk\.model"):
@@ -120,20 +119,14 @@ def test_truncated_and_empty_files(tmp_path: Path) -> None:
         read_model(path)
     empty = tmp_path / "empty.model"
     empty.write_bytes(b"")
-    with pytest.raises(ModelFormatError):
+    with pytest.raises(ModelFormatError, match=r"empty\.model: the file is empty"):
         read_model(empty)
 
 
-def test_v1_files_route_to_the_v1_reader_or_say_so() -> None:
-    path = fixture("convnet", "v1")
-    if not path.exists():
-        pytest.skip("no v1 fixture")
-    try:
-        model = read_model(path)
-    except UnsupportedError as exc:
-        assert "v1" in str(exc)
-    else:
-        assert model.format == "v1"
+def test_v1_files_route_to_the_v1_reader() -> None:
+    model = read_model(fixture("convnet", "v1"))  # a committed fixture: missing is a failure
+    assert model.format == "v1"
+    assert model.functions and model.outputs
 
 
 def test_every_v2_fixture_reads() -> None:

@@ -54,7 +54,7 @@ def convert_and_check(path: Path, targets: Sequence[str], tmp: Path,
     for target in targets:
         out = tmp / f"{path.stem}.{target}"
         get_emitter(target).emit_model(graph, out)
-        for result in verify_conversion(graph, ("onnx", path), (target, out)):
+        for result in verify_conversion(graph, ("onnx", path), (target, out)).outputs:
             assert result.passed, f"{path.name} -> {target}: {result}"
     return graph
 

@@ -1,0 +1,124 @@
+"""Intermediate values of a model, by IR value name: what ``--layers`` compares.
+
+A probe takes the model path, the IR graph the conversion went through, the
+inputs (by IR input name) and the IR value names wanted; it returns the
+values it could find, keyed by IR name, in the IR's layout (NCHW).  Names a
+model does not have (an IR node the target wrote as several ops, a source
+function hidden inside a CNTK block) are simply left out: only values both
+sides have are compared.
+
+How each framework exposes its intermediates:
+
+- CNTK (source or target): the worker finds top-level functions by name or
+  uid (the CNTK frontend names IR nodes after the CNTK functions and blocks;
+  the CNTK emitter names every function after its IR value), evaluated in the
+  CNTK bridge.  A name that several functions carry is skipped, not guessed.
+- ONNX: the emitter keeps IR value names, so they become extra graph outputs.
+- Models read through code (PyTorch, Keras): the emitter's own ``probe`` in
+  its :class:`~mmconv.emitters.base.Emitter` description (``emitters/pytorch/
+  probe.py``, ``emitters/keras/probe.py``), so verify needs nothing inside an
+  emitter package.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mmconv.dispatch import Registry
+from mmconv.errors import MmconvError
+from mmconv.ir import Graph
+
+Probe = Callable[[Path, Graph, Mapping[str, np.ndarray], Sequence[str]], dict[str, np.ndarray]]
+#: Probes of source models (addressed by the source's own names).
+SOURCE_PROBES: Registry[Probe] = Registry("per-layer source probe")
+#: Probes of models mmconv wrote (addressed by IR names).
+TARGET_PROBES: Registry[Probe] = Registry("per-layer target probe")
+
+
+def target_probe(framework: str) -> Probe | None:
+    """The probe of a converted model: the runtime's own (ONNX, CNTK), else the one the
+    target's emitter describes, else None (outputs only)."""
+    found = TARGET_PROBES.get(framework)
+    if found is not None:
+        return found
+    from mmconv.emitters import get_emitter
+
+    try:
+        return get_emitter(framework).probe
+    except MmconvError:
+        return None
+
+
+def intermediate_names(graph: Graph) -> list[str]:
+    """Every value a node computes, in graph order (inputs and weights excluded)."""
+    return [out for node in graph.nodes for out in node.outputs if out]
+
+
+def _source_request(graph: Graph, inputs: Mapping[str, np.ndarray], names: Sequence[str]
+                    ) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Feeds keyed by the source model's input names and the names to ask the source for:
+    the graph outputs by the source names the frontend recorded, the rest by IR name."""
+    in_ids = json.loads(graph.metadata.get("source_inputs") or "null") or [
+        v.name for v in graph.inputs]
+    out_ids = json.loads(graph.metadata.get("source_outputs") or "null") or list(graph.outputs)
+    by_source = dict(zip(graph.outputs, out_ids, strict=True))
+    feeds = {src: inputs[v.name] for src, v in zip(in_ids, graph.inputs, strict=True)}
+    return feeds, [by_source.get(n, n) for n in names]
+
+
+@SOURCE_PROBES.register("cntk")
+def probe_cntk_source(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray],
+                      names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Real CNTK: IR names are the CNTK function/block names (or uids) they came from;
+    the graph's outputs are fetched by the uids the frontend recorded."""
+    from mmconv.runtimes.cntk import probe_model
+
+    feeds, asked = _source_request(graph, inputs, names)
+    got = probe_model(path, feeds, asked)
+    return {n: got[a] for n, a in zip(names, asked, strict=True) if a in got}
+
+
+@TARGET_PROBES.register("cntk")
+def probe_cntk_target(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray],
+                      names: Sequence[str]) -> dict[str, np.ndarray]:
+    """A model from the CNTK emitter: every function carries its IR value's name."""
+    from mmconv.runtimes.cntk import probe_model
+
+    return probe_model(path, {v.name: inputs[v.name] for v in graph.inputs}, list(names))
+
+
+def _onnx_values(path: Path, feeds: Mapping[str, np.ndarray], asked: Sequence[str]
+                 ) -> dict[str, np.ndarray]:
+    """onnxruntime with the ``asked`` values the model computes added as graph outputs."""
+    import onnx
+
+    from mmconv.verify.onnx_runner import OnnxRunner
+
+    model = onnx.load(str(path), load_external_data=False)
+    computed = {o for n in model.graph.node for o in n.output}
+    wanted = list(dict.fromkeys(n for n in asked if n in computed))
+    got = OnnxRunner(path, extra_outputs=wanted).run_dict(dict(feeds))
+    return {n: got[n] for n in wanted if n in got}
+
+
+@TARGET_PROBES.register("onnx")
+def probe_onnx(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray],
+               names: Sequence[str]) -> dict[str, np.ndarray]:
+    """A model from the ONNX emitter: it keeps the IR value names."""
+    return _onnx_values(path, {v.name: inputs[v.name] for v in graph.inputs}, names)
+
+
+@SOURCE_PROBES.register("onnx")
+def probe_onnx_source(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray],
+                      names: Sequence[str]) -> dict[str, np.ndarray]:
+    """A source ONNX file: fed by the input names the ONNX frontend recorded; a value is
+    found where its IR name is the ONNX value's name (the frontend names IR nodes after
+    ONNX nodes, so this holds for models whose node and value names agree, such as
+    mmconv's own output; other values are left out), the outputs by their ONNX names."""
+    feeds, asked = _source_request(graph, inputs, names)
+    got = _onnx_values(path, feeds, asked)
+    return {n: got[a] for n, a in zip(names, asked, strict=True) if a in got}
