@@ -3,7 +3,6 @@ each imports on its own in a fresh interpreter."""
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -11,58 +10,17 @@ from pathlib import Path
 import pytest
 
 import mmconv.ir
+from tests.import_graph import ROOT, find_cycle, import_graph, package_modules
 
 IR_DIR = Path(mmconv.ir.__file__).parent
-ROOT = IR_DIR.parent.parent
-
-
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
-
-
-MODULES = {_module_name(p): p for p in sorted(IR_DIR.rglob("*.py"))}
-
-
-def _imports(path: Path) -> set[str]:
-    """IR modules ``path`` imports, at module level or in functions (not for typing)."""
-    tree = ast.parse(path.read_text())
-    typing_only: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            typing_only.update(id(n) for b in node.body for n in ast.walk(b))
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if id(node) in typing_only:
-            continue
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            for alias in node.names:  # ``from mmconv.ir import usedef``: the submodule
-                sub = f"{node.module}.{alias.name}"
-                found.add(sub if sub in MODULES else node.module)
-    return {m for m in found if m in MODULES}
+MODULES = package_modules(IR_DIR)
 
 
 def test_ir_import_graph_has_no_cycle() -> None:
-    graph = {name: _imports(path) for name, path in MODULES.items()}
-    state: dict[str, int] = {}
-
-    def visit(name: str, trail: list[str]) -> None:
-        if state.get(name) == 2:
-            return
-        if state.get(name) == 1:
-            cycle = [*trail[trail.index(name):], name]
-            pytest.fail("import cycle: " + " -> ".join(cycle))
-        state[name] = 1
-        for dep in sorted(graph[name]):
-            visit(dep, [*trail, name])
-        state[name] = 2
-
-    for name in graph:
-        visit(name, [])
+    graph = import_graph(MODULES)
+    cycle = find_cycle(graph)
+    if cycle is not None:
+        pytest.fail("import cycle: " + " -> ".join(cycle))
     assert "mmconv.ir.registry" not in graph["mmconv.ir.core"]
     assert "mmconv.ir.core" in graph["mmconv.ir.registry"]
 

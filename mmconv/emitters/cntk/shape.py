@@ -86,6 +86,18 @@ def emit_slice(ctx: EmitContext, node: Node) -> None:
     axes = [int(a) % rank for a in node.attr("axes")] or list(range(len(starts)))
     steps = list(node.attr("steps")) or [1] * len(starts)
     sample = ctx.sample_shape(x)
+    if x in ctx.sequence and 1 in axes:
+        # one step of a sequence (how frontends write sequence.first/last): CNTK's own op,
+        # kept [N, 1, ...] as the IR has it
+        one = axes == [1] and steps == [1]
+        pick = ("C.sequence.first" if one and (starts[0], ends[0]) == (0, 1) else
+                "C.sequence.last" if one and starts[0] == -1 and ends[0] >= 2**31 - 1 else "")
+        if not pick:
+            raise ctx.unsupported(node, "a slice of the sequence axis other than its first "
+                                  "or last step")
+        ctx.assign(node, f"C.reshape({pick}({ctx.ref(x)}), {ints((1, *sample))}, "
+                         f"{ctx.name_kw(node)})", sequence=False)
+        return
     forward = []
     backward = []
     for axis, start, end, step in zip(axes, starts, ends, steps, strict=True):

@@ -11,11 +11,11 @@ import os
 
 from mmconv.errors import ModelFormatError, UsageError
 from mmconv.frontends.cntk.model import Model
-from mmconv.ir import Graph
 
-#: The first bytes of a legacy v1 file: "BCN" in UTF-16LE, zero-terminated.
-#: The first bytes of every v1 file: UTF-16-LE "BCN" and its terminator.
-V1_MAGIC = "BCN\0".encode("utf-16-le")
+# The v1 magic lives with the v1 byte reader, which needs it without importing this
+# package's module (that was an import cycle); re-exported here for probe() and users.
+from mmconv.frontends.cntk.v1_binary import V1_MAGIC
+from mmconv.ir import Graph
 
 
 def probe(path: str | os.PathLike[str]) -> str:

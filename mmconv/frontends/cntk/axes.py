@@ -58,6 +58,7 @@ def static_axis(axis: Axis, rank: int, what: str) -> int:
     return rank - 1 - i
 
 
-def ir_axis(py_axis: int, batched: bool) -> int:
-    """A Python (sample) axis as an IR axis: shifted by one past the batch axis."""
-    return py_axis + 1 if batched else py_axis
+def ir_axis(py_axis: int, lead: int | bool) -> int:
+    """A Python (sample) axis as an IR axis: shifted past the ``lead`` dynamic axes
+    (batch, and time for a sequence; ``True`` counts as the batch axis alone)."""
+    return py_axis + int(lead)

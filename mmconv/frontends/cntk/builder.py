@@ -21,10 +21,16 @@ from mmconv.frontends.base import BuildContext, UnsupportedOps, finish_graph
 from mmconv.frontends.cntk.converters import BLOCK_CONVERTERS, CONVERTERS
 from mmconv.frontends.cntk.criteria import drop_criteria
 from mmconv.frontends.cntk.model import BlockInfo, Function, Model, Variable
+from mmconv.frontends.cntk.recurrence import recognise
 from mmconv.ir.core import Graph
 from mmconv.progress import progress
 
 BATCH_AXIS = "defaultBatchAxis"
+#: Converters written for [batch, *sample] values only: on a sequence ([batch, time,
+#: *sample]) they would treat time as a sample axis, so they are refused there.
+NOT_PER_STEP = frozenset({"BatchNormalization", "Convolution", "Pooling", "ROIPooling",
+                          "TransposeAxes", "TransposeTimes", "LocalResponseNormalization",
+                          "Hardmax"})
 
 
 @dataclass
@@ -65,6 +71,9 @@ class Context(BuildContext):
         self.values: dict[str, str] = {}
         #: IR values that carry the batch axis first (CNTK's dynamic batch axis).
         self.batched_values: set[str] = set()
+        #: IR values that carry a time axis after the batch axis (CNTK's sequence axis):
+        #: ``[batch, time, *sample]``.
+        self.sequence_values: set[str] = set()
 
     # -- names -------------------------------------------------------------
     def node_name(self, unit: Unit) -> str:
@@ -144,15 +153,29 @@ class Context(BuildContext):
         """True when IR value ``name`` carries the batch axis first (CNTK dynamic axis)."""
         return name in self.batched_values
 
+    def is_sequence(self, name: str) -> bool:
+        """True when IR value ``name`` is ``[batch, time, *sample]`` (a CNTK sequence)."""
+        return name in self.sequence_values
+
+    def lead(self, name: str) -> int:
+        """How many leading IR axes are CNTK dynamic axes: 2 (batch, time), 1 or 0."""
+        return 2 if name in self.sequence_values else 1 if name in self.batched_values else 0
+
     # -- building ----------------------------------------------------------
     def add(self, op: str, inputs: Sequence[str], name: str,  # type: ignore[override]
-            batched: bool | None = None, **attrs: object) -> str:
-        """:meth:`BuildContext.add`, tracking CNTK's batch axis.
+            batched: bool | None = None, sequence: bool | None = None,
+            **attrs: object) -> str:
+        """:meth:`BuildContext.add`, tracking CNTK's batch and sequence axes.
 
         ``batched`` says whether the output has the batch axis; by default it has one
         when any non-weight input has one.  A node said to be batched is never folded
-        (its value differs per sample even if its inputs are weights).
+        (its value differs per sample even if its inputs are weights).  ``sequence``
+        likewise for the time axis after it (by default: when an input has one).
         """
+        if sequence is None:
+            sequence = any(self.is_sequence(i) for i in inputs if i)
+        if sequence:
+            batched = True
         if not batched:
             folded = self.try_fold(op, inputs, name, attrs)
             if folded is not None:
@@ -162,6 +185,8 @@ class Context(BuildContext):
             batched = any(self.batched(i) for i in inputs if i)
         if batched:
             self.batched_values.update(node.outputs)
+        if sequence:
+            self.sequence_values.update(node.outputs[:1])
         return node.outputs[0]
 
 
@@ -237,12 +262,21 @@ def _declare_inputs(ctx: Context, used: list[Variable],
                 f"{', '.join(v.display_name for v in used)})")
     for var in used:
         axes = var.dynamic_axes
-        if any(a != BATCH_AXIS for a in axes):
+        sequence = len(axes) == 2 and BATCH_AXIS in axes
+        if any(a != BATCH_AXIS for a in axes) and not sequence:
             raise UnsupportedError(
-                f"{model.path}: input {var.display_name!r} has a sequence axis "
-                f"({', '.join(axes)}); sequence models are not supported yet")
+                f"{model.path}: input {var.display_name!r} has dynamic axes "
+                f"({', '.join(axes)}); only a batch axis, or a batch and one sequence "
+                "axis, are supported")
         shape = tuple(var.shape)
         given = shapes.get(var.display_name)
+        steps: int | None = None
+        if sequence and given is not None and len(given) == len(shape) + 1:
+            # [time, *sample]: a fixed number of steps
+            steps, given = int(given[0]), tuple(given[1:])
+            if steps <= 0:
+                raise UsageError(f"{model.path}: input {var.display_name!r}: --inputShape "
+                                 f"gives {steps} time steps")
         if given is not None:
             ok = len(given) == len(shape) and all(
                 s < 0 or s == g for s, g in zip(shape, given, strict=True))
@@ -257,9 +291,12 @@ def _declare_inputs(ctx: Context, used: list[Variable],
                 f"{list(shape)}; give its shape with --inputShape")
         batched = BATCH_AXIS in axes
         name = ctx.graph.unique_name(var.display_name)
-        ctx.graph.add_input(name, var.dtype, ((None,) if batched else ()) + shape)
+        lead: tuple[int | None, ...] = (None, steps) if sequence else (None,) if batched else ()
+        ctx.graph.add_input(name, var.dtype, lead + shape)
         if batched:
             ctx.batched_values.add(name)
+        if sequence:
+            ctx.sequence_values.add(name)
         ctx.values[var.uid] = name
 
 
@@ -312,6 +349,7 @@ def convert_model(model: Model, *, input_shapes: list[tuple[int, ...]] | None = 
                   output_names: list[str] | None = None) -> Graph:
     """The IR graph of a CNTK model (see the module docstring for the steps)."""
     # Registering converters happens on import of the family modules.
+    recognise(model)
     outputs = _select_outputs(model, output_names)
     functions = model.needed(outputs)
     units = _units(model, functions)
@@ -325,8 +363,18 @@ def convert_model(model: Model, *, input_shapes: list[tuple[int, ...]] | None = 
         raise UnsupportedError(f"{model.path}: the model computes nothing")
     _declare_inputs(ctx, used_inputs, input_shapes, input_names)
 
+    per_step = UnsupportedOps()
+    skipped: set[str] = set()
     for unit in progress(units, desc="converting CNTK ops", unit="op"):
         table = BLOCK_CONVERTERS if unit.block is not None else CONVERTERS
+        if any(i in skipped for i in unit.inputs):
+            skipped.update(unit.outputs)  # downstream of a refused op: reported already
+            continue
+        if unit.op in NOT_PER_STEP and any(
+                ctx.is_sequence(ctx.values.get(i, "")) for i in unit.inputs):
+            per_step.record(unit.op, unit.function.display_name)
+            skipped.update(unit.outputs)
+            continue
         try:
             table.get(unit.op)(ctx, unit)  # type: ignore[misc]
         except (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError,
@@ -336,6 +384,9 @@ def convert_model(model: Model, *, input_shapes: list[tuple[int, ...]] | None = 
             raise ModelFormatError(
                 f"{model.path}: {unit.op} {unit.function.display_name!r} has malformed "
                 f"attributes or inputs ({type(exc).__name__}: {exc})") from exc
+    per_step.raise_if_any(model.path, "ops on a sequence ([batch, time, ...]) that are not "
+                          "supported yet", "only elementwise ops, Times/Dense, Splice, Slice, "
+                          "Reshape, Softmax and reductions over static axes run per step")
     missing = [o for o in outputs if o not in ctx.values]
     if missing:
         raise IRError(f"{model.path}: outputs {missing} were not produced")

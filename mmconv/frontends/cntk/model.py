@@ -35,6 +35,8 @@ import numpy as np
 
 #: Variable kinds, as numbered in CNTK's VariableKind enum.
 VARIABLE_KINDS = {0: "input", 1: "output", 2: "parameter", 3: "constant", 4: "placeholder"}
+#: Ops whose first input is the value of another time step (they close recurrence loops).
+DELAY_OPS = frozenset({"PastValue", "FutureValue"})
 
 
 @dataclass(frozen=True)

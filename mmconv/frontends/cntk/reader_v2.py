@@ -34,7 +34,15 @@ from mmconv.errors import ModelFormatError, UnsupportedError
 from mmconv.frontends.cntk import cntk_v2_pb2 as exact_pb
 from mmconv.frontends.cntk import cntk_v2_raw_pb2 as pb
 from mmconv.frontends.cntk import v2_payloads
-from mmconv.frontends.cntk.model import VARIABLE_KINDS, Axis, BlockInfo, Function, Model, Variable
+from mmconv.frontends.cntk.model import (
+    DELAY_OPS,
+    VARIABLE_KINDS,
+    Axis,
+    BlockInfo,
+    Function,
+    Model,
+    Variable,
+)
 from mmconv.fsutil import map_file
 
 #: PrimitiveOpType numbers -> names (CNTK's Source/CNTKv2LibraryDll/PrimitiveOpType.h).
@@ -439,8 +447,17 @@ def _inline(ctx: _Ctx, variables: dict[str, Variable], raw: dict[str, _RawFuncti
                     "composites are not supported yet)")
             alias[key] = value
         n_out[fn.uid] = max(n_out[fn.uid], n_out[fn.block_root])
+        root = raw[fn.block_root]
         for i in range(n_out[fn.uid]):
-            alias[f"{fn.uid}_Output_{i}"] = f"{fn.block_root}_Output_{i}"
+            if root.op == "Combine":
+                # A block of several outputs (an LSTM cell's h and c) has a Combine as its
+                # root: its outputs are the Combine's inputs.
+                if i >= len(root.inputs):
+                    raise ctx.fail(f"block {fn.uid!r}: output {i} of a {len(root.inputs)}-"
+                                   "input Combine")
+                alias[f"{fn.uid}_Output_{i}"] = root.inputs[i]
+            else:
+                alias[f"{fn.uid}_Output_{i}"] = f"{fn.block_root}_Output_{i}"
 
     def resolve(ref: str) -> str:
         seen = 0
@@ -542,7 +559,11 @@ def _assign_blocks(ctx: _Ctx, raw: dict[str, _RawFunction],
 
 
 def _toposort(ctx: _Ctx, functions: list[Function]) -> list[Function]:
-    """Functions ordered so each comes after the producers of its inputs (cycles rejected)."""
+    """Functions ordered so each comes after the producers of its inputs.
+
+    Recurrence loops (cycles through a PastValue/FutureValue's delayed input) are
+    kept: :mod:`mmconv.frontends.cntk.recurrence` recognises them.  Any other
+    cycle is a corrupt file."""
     producer = {out: f for f in functions for out in f.outputs}
     done: set[str] = set()
     active: set[str] = set()
@@ -559,12 +580,14 @@ def _toposort(ctx: _Ctx, functions: list[Function]) -> list[Function]:
                 active.add(f.uid)
             if i < len(f.inputs):
                 stack.append((f, i + 1))
-                dep = producer.get(f.inputs[i])
+                # The delayed input of PastValue/FutureValue closes a recurrence loop: it
+                # is the previous (next) step's value, no dependency within a step.
+                delayed = f.op in DELAY_OPS and i == 0
+                dep = None if delayed else producer.get(f.inputs[i])
                 if dep is not None and dep.uid not in done:
                     if dep.uid in active:
-                        raise UnsupportedError(
-                            f"{ctx.path}: recurrent loop through {dep.uid!r} "
-                            "(PastValue/FutureValue loops are not supported yet)")
+                        raise ctx.fail(f"the function graph has a cycle through {dep.uid!r} "
+                                       "that no PastValue/FutureValue breaks")
                     stack.append((dep, 0))
                 continue
             active.discard(f.uid)

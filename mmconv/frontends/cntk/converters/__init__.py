@@ -24,6 +24,6 @@ CONVERTERS: Registry[Converter] = Registry("CNTK converters")
 BLOCK_CONVERTERS: Registry[Converter] = Registry("CNTK block converters")
 
 FAMILIES = ("activation", "conv", "detection", "elementwise", "graph", "linalg", "normalization",
-            "pool", "reduce", "shape")
+            "pool", "recurrent", "reduce", "shape")
 for _family in FAMILIES:
     importlib.import_module(f"{__name__}.{_family}")

@@ -28,9 +28,13 @@ def unsupported(ctx: Context, unit: Unit, what: str) -> UnsupportedError:
 
 
 def sample_shape(ctx: Context, value: str) -> tuple:
-    """The shape of an IR value without its batch axis (the CNTK sample shape)."""
-    shape = ctx.shape(value)
-    return shape[1:] if ctx.batched(value) else shape
+    """The shape of an IR value without its batch (and time) axes: the CNTK sample shape."""
+    return ctx.shape(value)[ctx.lead(value):]
+
+
+def lead_dims(ctx: Context, value: str) -> tuple[int, ...]:
+    """Reshape dims (0 = copy) keeping ``value``'s batch and time axes."""
+    return (0,) * ctx.lead(value)
 
 
 def simple(ctx: Context, unit: Unit, op: str, **attrs: object) -> str:

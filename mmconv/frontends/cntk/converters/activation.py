@@ -14,6 +14,7 @@ from mmconv.frontends.cntk.axes import ir_axis, static_axis
 from mmconv.frontends.cntk.converters import BLOCK_CONVERTERS, CONVERTERS
 from mmconv.frontends.cntk.converters._util import (
     finish,
+    lead_dims,
     sample_shape,
     simple,
     start,
@@ -49,9 +50,10 @@ def convert_softmax(ctx: Context, unit: Unit) -> None:
     else:
         if not batched:
             raise unsupported(ctx, unit, "an input without batch axis of rank > 1")
-        flat = ctx.add("Flatten", [x], ctx.graph.unique_name(f"{name}/flatten"), axis=1)
+        flat = ctx.add("Flatten", [x], ctx.graph.unique_name(f"{name}/flatten"),
+                       axis=ctx.lead(x))
         norm = ctx.add(op, [flat], ctx.graph.unique_name(f"{name}/{op.lower()}"), axis=-1)
-        out = ctx.add("Reshape", [norm], name, shape=(0, *sample))
+        out = ctx.add("Reshape", [norm], name, shape=(*lead_dims(ctx, x), *sample))
     finish(ctx, unit, out)
 
 
@@ -63,7 +65,7 @@ def convert_softmax_block(ctx: Context, unit: Unit) -> None:
         raise unsupported(ctx, unit, "this form of the block")
     x = ins[0]
     axis = static_axis(unit.attrs["axis"], len(sample_shape(ctx, x)), name)
-    finish(ctx, unit, ctx.add(unit.op, [x], name, axis=ir_axis(axis, ctx.batched(x))))
+    finish(ctx, unit, ctx.add(unit.op, [x], name, axis=ir_axis(axis, ctx.lead(x))))
 
 
 _PARAM_BLOCKS = {"ELU": ("Elu", ("alpha",)), "LeakyReLU": ("LeakyRelu", ("alpha",)),

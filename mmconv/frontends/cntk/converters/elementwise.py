@@ -17,6 +17,7 @@ import numpy as np
 from mmconv.frontends.cntk.converters import BLOCK_CONVERTERS, CONVERTERS
 from mmconv.frontends.cntk.converters._util import (
     finish,
+    lead_dims,
     sample_shape,
     simple,
     start,
@@ -39,7 +40,7 @@ def align(ctx: Context, values: list[str], name: str) -> list[str]:
     for v in values:
         sample = sample_shape(ctx, v)
         if ctx.batched(v) and len(sample) < rank:
-            shape = (0, *([1] * (rank - len(sample))), *sample)
+            shape = (*lead_dims(ctx, v), *([1] * (rank - len(sample))), *sample)
             v = ctx.add("Reshape", [v], ctx.graph.unique_name(f"{name}/expand"), shape=shape)
         out.append(v)
     return out

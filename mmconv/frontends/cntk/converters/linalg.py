@@ -42,6 +42,17 @@ def convert_times(ctx: Context, unit: Unit) -> None:
         lead = len(sample) - len(k_shape)
         if lead < 0 or math.prod(sample[lead:]) != k:
             raise unsupported(ctx, unit, f"input {list(sample)} against weight {list(w.shape)}")
+        if ctx.is_sequence(x):
+            # Per time step: [batch, time, *sample] flattened to [batch, time, k] @ [k, m].
+            xr = x if len(sample) == 1 else ctx.add(
+                "Reshape", [x], ctx.graph.unique_name(f"{name}/flatten"), shape=(0, 0, -1))
+            w2 = ctx.weight(right_uid, layer, None, w.reshape(k, m), key="matmul")
+            y = ctx.add("MatMul", [xr, w2], name if len(m_shape) == 1 and lead == 0
+                        else ctx.graph.unique_name(f"{name}/matmul"))
+            if len(m_shape) != 1 or lead:
+                y = ctx.add("Reshape", [y], name, shape=(0, 0, *sample[:lead], *m_shape))
+            finish(ctx, unit, y)
+            return
         wt = ctx.weight(right_uid, layer, None, w.reshape(k, m).T, key="dense")
         if lead == 0:
             flat = x if len(sample) == 1 else ctx.add(

@@ -51,7 +51,7 @@ def convert_reduce(ctx: Context, unit: Unit) -> None:
     keep = bool(unit.attrs.get("reductionKeepDimensions", True))
     rank = len(sample_shape(ctx, x))
     axes = _python_axes(ctx, unit, rank)
-    batched = ctx.batched(x)
+    batched = ctx.lead(x)
     ir_axes = tuple(ir_axis(p, batched) for p in axes)
     if kind in _ARG:
         if len(ir_axes) != 1:

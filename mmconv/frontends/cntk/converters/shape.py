@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING
 
 from mmconv.frontends.cntk.axes import ir_axis, per_axis, py_shape, static_axis
 from mmconv.frontends.cntk.converters import CONVERTERS
-from mmconv.frontends.cntk.converters._util import finish, sample_shape, start, unsupported
+from mmconv.frontends.cntk.converters._util import (
+    finish,
+    lead_dims,
+    sample_shape,
+    start,
+    unsupported,
+)
 from mmconv.frontends.cntk.converters.elementwise import align
 from mmconv.frontends.cntk.model import Axis
 
@@ -45,7 +51,7 @@ def convert_reshape(ctx: Context, unit: Unit) -> None:
     if math.prod(new) != math.prod(old):
         raise unsupported(ctx, unit, f"reshaping {list(old)} to {new}")
     target = (*sample[: rank - e], *new, *sample[rank - b:])
-    shape = (0, *target) if ctx.batched(x) else target
+    shape = (*lead_dims(ctx, x), *target)
     finish(ctx, unit, ctx.add("Reshape", [x], name, shape=tuple(shape)))
 
 
@@ -61,7 +67,7 @@ def convert_splice(ctx: Context, unit: Unit) -> None:
     batched = [ctx.batched(v) for v in ins]
     if not all(batched):
         raise unsupported(ctx, unit, "splicing constants with batched values")
-    finish(ctx, unit, ctx.add("Concat", ins, name, axis=ir_axis(py, True)))
+    finish(ctx, unit, ctx.add("Concat", ins, name, axis=ir_axis(py, ctx.lead(ins[0]))))
 
 
 def _axes_of(ctx: Context, unit: Unit, single: str, vector: str, rank: int) -> list[int]:
@@ -108,7 +114,7 @@ def convert_slice(ctx: Context, unit: Unit) -> None:
             raise unsupported(ctx, unit, f"an empty slice [{b}, {e}) of axis size {size}")
         starts.append(b)
         stops.append(e)
-    batched = ctx.batched(x)
+    batched = ctx.lead(x)
     out = ctx.add("Slice", [x], name, starts=tuple(starts), ends=tuple(stops),
                   axes=tuple(ir_axis(a, batched) for a in axes), steps=tuple(steps))
     finish(ctx, unit, out)
@@ -161,8 +167,8 @@ def convert_pad(ctx: Context, unit: Unit) -> None:
     mode = _PAD_MODES.get(int(a.get("paddingMode", 0)))
     if mode is None or any(p < 0 for p in head + foot):
         raise unsupported(ctx, unit, f"padding mode {a.get('paddingMode')} / pads {head} {foot}")
-    batched = ctx.batched(x)
-    lead = [0] if batched else []
+    batched = ctx.lead(x)
+    lead = [0] * batched
     if mode != "symmetric":
         pads = (*lead, *head, *lead, *foot)
         out = ctx.add("Pad", [x], name, pads=tuple(int(p) for p in pads), mode=mode,

@@ -1,0 +1,297 @@
+"""Build the recurrent CNTK fixture models (LSTM/GRU/RNNStep loops) with real CNTK 2.7.
+
+Why a sibling of ``make_cntk_fixtures.py``: recurrent models take sequence
+inputs (a batch of equal-length sequences, ``[batch, time, features]``), and
+their files go to their own folder and manifest so rebuilding them never
+rewrites the CNN fixtures.  Same files per fixture (``NAME.v2.model``,
+``NAME.v1.model`` from ``save_as_legacy_model``, ``NAME.io.npz`` with CNTK's
+own outputs) and the same driver.
+
+Run it in the CNTK env (Python 3.6; no mmconv imports)::
+
+    $(scripts/setup_cntk_env.sh) scripts/make_cntk_rnn_fixtures.py --out tests/fixtures/cntk_rnn
+"""
+
+
+
+import os
+import sys
+import warnings
+
+warnings.filterwarnings("ignore", category=UserWarning)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import cntk as C  # noqa: E402
+import cntk_model_builder as cmb  # noqa: E402
+import make_cntk_fixtures as base  # noqa: E402
+import numpy as np  # noqa: E402
+
+L = C.layers
+BATCH = cmb.BATCH
+#: Time steps of every sequence in the reference batch (all sequences equally long).
+STEPS = 5
+FIXTURES = []
+
+
+def fixture(func):
+    FIXTURES.append((func.__name__[3:], func))
+    return func
+
+
+def _seq_inputs(name, dim, onehot=False):
+    """A batch of BATCH sequences of STEPS steps, seeded by the fixture name."""
+    rng = np.random.RandomState(cmb.seed_for(name) + 7)
+    if onehot:
+        idx = rng.randint(0, dim, size=(BATCH, STEPS))
+        return [np.asarray(np.eye(dim)[idx], dtype=np.float32)]
+    return [np.asarray(rng.normal(0.0, 1.0, (BATCH, STEPS, dim)), dtype=np.float32)]
+
+
+def _spec(name, z, families, ops, dim=4, onehot=False, notes=""):
+    return base.Spec(z, ["recurrent", *families], ops, inputs=_seq_inputs(name, dim, onehot),
+                     notes=notes)
+
+
+@fixture
+def fx_lstm_fwd():
+    """Recurrence(LSTM(6)) over a 4-feature sequence: the whole output sequence."""
+    x = C.sequence.input_variable(4, name="x")
+    z = L.Recurrence(L.LSTM(6), name="rec")(x)
+    return _spec("lstm_fwd", z, ["lstm"], ["Recurrence(LSTM)"])
+
+
+@fixture
+def fx_lstm_bwd():
+    """Recurrence(LSTM(6), go_backwards=True): a FutureValue loop."""
+    x = C.sequence.input_variable(4, name="x")
+    z = L.Recurrence(L.LSTM(6), go_backwards=True, name="rec")(x)
+    return _spec("lstm_bwd", z, ["lstm"], ["Recurrence(LSTM, go_backwards)"])
+
+
+@fixture
+def fx_lstm_peephole():
+    """LSTM with use_peepholes=True (diagonal peephole weights Ci, Cf, Co)."""
+    x = C.sequence.input_variable(4, name="x")
+    z = L.Recurrence(L.LSTM(5, use_peepholes=True), name="rec")(x)
+    return _spec("lstm_peephole", z, ["lstm"], ["Recurrence(LSTM(use_peepholes))"])
+
+
+@fixture
+def fx_lstm_projection():
+    """LSTM(4, cell_shape=7): a 7-wide cell projected to a 4-wide output (Wmr)."""
+    x = C.sequence.input_variable(4, name="x")
+    z = L.Recurrence(L.LSTM(4, cell_shape=7), name="rec")(x)
+    return _spec("lstm_projection", z, ["lstm"], ["Recurrence(LSTM(cell_shape))"])
+
+
+@fixture
+def fx_gru_fwd():
+    """Recurrence(GRU(5))."""
+    x = C.sequence.input_variable(4, name="x")
+    z = L.Recurrence(L.GRU(5), name="rec")(x)
+    return _spec("gru_fwd", z, ["gru"], ["Recurrence(GRU)"])
+
+
+@fixture
+def fx_gru_bwd():
+    """Recurrence(GRU(5), go_backwards=True)."""
+    x = C.sequence.input_variable(4, name="x")
+    z = L.Recurrence(L.GRU(5), go_backwards=True, name="rec")(x)
+    return _spec("gru_bwd", z, ["gru"], ["Recurrence(GRU, go_backwards)"])
+
+
+@fixture
+def fx_rnnstep():
+    """Recurrence(RNNStep(5)) with its default sigmoid activation."""
+    x = C.sequence.input_variable(4, name="x")
+    z = L.Recurrence(L.RNNStep(5), name="rec")(x)
+    return _spec("rnnstep", z, ["rnn"], ["Recurrence(RNNStep(sigmoid))"])
+
+
+@fixture
+def fx_rnnstep_tanh():
+    """Recurrence(RNNStep(5, activation=tanh))."""
+    x = C.sequence.input_variable(4, name="x")
+    z = L.Recurrence(L.RNNStep(5, activation=C.tanh), name="rec")(x)
+    return _spec("rnnstep_tanh", z, ["rnn"], ["Recurrence(RNNStep(tanh))"])
+
+
+@fixture
+def fx_lstm_stack2():
+    """Two stacked Recurrence(LSTM) layers."""
+    x = C.sequence.input_variable(4, name="x")
+    h = L.Recurrence(L.LSTM(6), name="rec1")(x)
+    z = L.Recurrence(L.LSTM(5), name="rec2")(h)
+    return _spec("lstm_stack2", z, ["lstm"], ["Recurrence(LSTM) x 2"])
+
+
+@fixture
+def fx_bilstm():
+    """Bidirectional LSTM: splice of a forward and a go_backwards Recurrence, then Dense."""
+    x = C.sequence.input_variable(4, name="x")
+    f = L.Recurrence(L.LSTM(5), name="fwd")(x)
+    b = L.Recurrence(L.LSTM(5), go_backwards=True, name="bwd")(x)
+    h = C.splice(f, b, name="bi")
+    z = L.Dense(3, name="fc")(h)
+    return _spec("bilstm", z, ["lstm", "dense"],
+                 ["Recurrence(LSTM)", "Recurrence(LSTM, go_backwards)", "Splice", "Dense"])
+
+
+def _bi(cell, h, name):
+    f = L.Recurrence(cell(), name=name + "_fwd")(h)
+    b = L.Recurrence(cell(), go_backwards=True, name=name + "_bwd")(h)
+    return C.splice(f, b, name=name)
+
+
+@fixture
+def fx_bi_stack():
+    """Two bidirectional layers: peephole LSTM(5) pairs, then GRU(4) pairs, then Dense."""
+    x = C.sequence.input_variable(4, name="x")
+    h = _bi(lambda: L.LSTM(5, use_peepholes=True), x, "bi1")
+    h = _bi(lambda: L.GRU(4), h, "bi2")
+    z = L.Dense(3, name="fc")(h)
+    return _spec("bi_stack", z, ["lstm", "gru", "dense"],
+                 ["bidirectional LSTM(peepholes)", "bidirectional GRU", "Dense"])
+
+
+@fixture
+def fx_fold_lstm():
+    """Fold(LSTM(6)): the last state only, then a Dense classifier."""
+    x = C.sequence.input_variable(4, name="x")
+    h = L.Fold(L.LSTM(6), name="fold")(x)
+    z = L.Dense(3, name="fc")(h)
+    return _spec("fold_lstm", z, ["lstm", "sequence", "dense"],
+                 ["Fold(LSTM) = Recurrence + sequence.last", "Dense"])
+
+
+@fixture
+def fx_tagger():
+    """Embedding + LSTM tagger: one-hot words -> Embedding(8) -> Recurrence(LSTM(6)) -> Dense(5)."""
+    x = C.sequence.input_variable(10, name="words")
+    h = L.Embedding(8, name="embed")(x)
+    h = L.Recurrence(L.LSTM(6), name="rec")(h)
+    z = L.Dense(5, name="tags")(h)
+    return _spec("tagger", z, ["lstm", "embedding", "dense"],
+                 ["Embedding", "Recurrence(LSTM)", "Dense per step"], dim=10, onehot=True)
+
+
+@fixture
+def fx_last_classifier():
+    """Recurrence(GRU) -> sequence.last -> Dense -> softmax."""
+    x = C.sequence.input_variable(4, name="x")
+    h = L.Recurrence(L.GRU(6), name="rec")(x)
+    h = C.sequence.last(h, name="last")
+    z = C.softmax(L.Dense(3, name="fc")(h), name="prob")
+    return _spec("last_classifier", z, ["gru", "sequence", "dense"],
+                 ["Recurrence(GRU)", "sequence.last", "Dense", "Softmax"])
+
+
+@fixture
+def fx_first_classifier():
+    """Recurrence(LSTM, go_backwards) -> sequence.first -> Dense."""
+    x = C.sequence.input_variable(4, name="x")
+    h = L.Recurrence(L.LSTM(6), go_backwards=True, name="rec")(x)
+    h = C.sequence.first(h, name="first")
+    z = L.Dense(3, name="fc")(h)
+    return _spec("first_classifier", z, ["lstm", "sequence", "dense"],
+                 ["Recurrence(LSTM, go_backwards)", "sequence.first", "Dense"])
+
+
+@fixture
+def fx_elman_loop():
+    """A hand-written Elman loop h = tanh(x W + past_value(h) U): an RNN cell by structure."""
+    x = C.sequence.input_variable(4, name="x")
+    h = C.placeholder(5)
+    w = C.parameter((4, 5), name="W")
+    u = C.parameter((5, 5), name="U")
+    r = C.tanh(C.times(x, w) + C.times(C.sequence.past_value(h), u), name="elman")
+    r.replace_placeholders({h: r.output})
+    return _spec("elman_loop", r, ["rnn", "loop"], ["PastValue loop (hand-written Elman)"])
+
+
+@fixture
+def fx_cumsum_loop():
+    """A loop that is no cell: s = x + past_value(s) (the converter refuses it by name)."""
+    x = C.sequence.input_variable(4, name="x")
+    s = C.placeholder(4)
+    r = C.plus(x, C.sequence.past_value(s), name="cumsum")
+    r.replace_placeholders({s: r.output})
+    z = L.Dense(3, name="fc")(r)
+    return _spec("cumsum_loop", z, ["loop"], ["PastValue loop (running sum)"],
+                 notes="not an LSTM/GRU/RNN cell: refused")
+
+
+@fixture
+def fx_future_feature():
+    """A one-step look-ahead feature, no loop: x + future_value(x) (refused by name)."""
+    x = C.sequence.input_variable(4, name="x")
+    h = C.plus(x, C.sequence.future_value(x), name="lookahead")
+    z = L.Recurrence(L.GRU(3), name="rec")(h)
+    return _spec("future_feature", z, ["gru", "loop"], ["FutureValue feature", "Recurrence(GRU)"],
+                 notes="a delay outside a loop: refused")
+
+
+@fixture
+def fx_lstm_relu():
+    """LSTM(5, activation=relu) and GRU(4, activation=relu) stacked: non-default activations."""
+    x = C.sequence.input_variable(4, name="x")
+    h = L.Recurrence(L.LSTM(5, activation=C.relu), name="rec1")(x)
+    z = L.Recurrence(L.GRU(4, activation=C.relu), go_backwards=True, name="rec2")(h)
+    return _spec("lstm_relu", z, ["lstm", "gru"], ["Recurrence(LSTM(relu))",
+                                                   "Recurrence(GRU(relu), go_backwards)"])
+
+
+@fixture
+def fx_lstm_stabilized():
+    """LSTM with enable_self_stabilization=True (a Stabilizer on h): refused by name."""
+    x = C.sequence.input_variable(4, name="x")
+    z = L.Recurrence(L.LSTM(5, enable_self_stabilization=True), name="rec")(x)
+    return _spec("lstm_stabilized", z, ["lstm"], ["Recurrence(LSTM(self-stabilized))"],
+                 notes="self-stabilisation: refused")
+
+
+@fixture
+def fx_gru_initial_state():
+    """Recurrence(GRU(4), initial_state=0.5): a non-zero initial state (refused by name)."""
+    x = C.sequence.input_variable(4, name="x")
+    z = L.Recurrence(L.GRU(4), initial_state=0.5, name="rec")(x)
+    return _spec("gru_initial_state", z, ["gru"], ["Recurrence(GRU, initial_state=0.5)"],
+                 notes="a non-zero initial state: refused")
+
+
+@fixture
+def fx_gru_from_state():
+    """RecurrenceFrom(GRU(4)): the initial state is another (non-sequence) input."""
+    x = C.sequence.input_variable(4, name="x")
+    h0 = C.input_variable(4, name="h0")
+    z = L.RecurrenceFrom(L.GRU(4), name="rec")(h0, x)
+    rng = np.random.RandomState(cmb.seed_for("gru_from_state") + 7)
+    model = z
+    inputs = []
+    for a in model.arguments:
+        if a.name == "h0":
+            inputs.append(np.asarray(rng.normal(0.0, 1.0, (BATCH, 4)), dtype=np.float32))
+        else:
+            inputs.append(np.asarray(rng.normal(0.0, 1.0, (BATCH, STEPS, 4)), dtype=np.float32))
+    return base.Spec(z, ["recurrent", "gru"], ["RecurrenceFrom(GRU)"], inputs=inputs)
+
+
+@fixture
+def fx_conv_on_sequence():
+    """A convolution applied to every step of a sequence of images (refused for now)."""
+    x = C.sequence.input_variable((2, 6, 6), name="frames")
+    z = L.Convolution((3, 3), 3, pad=True, name="conv")(x)
+    rng = np.random.RandomState(cmb.seed_for("conv_on_sequence") + 7)
+    inputs = [np.asarray(rng.normal(0.0, 1.0, (BATCH, STEPS, 2, 6, 6)), dtype=np.float32)]
+    return base.Spec(z, ["recurrent", "conv"], ["Convolution per step"], inputs=inputs,
+                     notes="a Convolution on a sequence: refused by name")
+
+
+def main(argv=None):
+    return cmb.main(argv, doc=__doc__, script=__file__, builders=FIXTURES, build=base.build,
+                    default_out="tests/fixtures/cntk_rnn", noun="fixture",
+                    manifest_key="fixtures", describe=base._describe)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

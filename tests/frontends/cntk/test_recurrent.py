@@ -1,0 +1,268 @@
+"""CNTK recurrences (tests/fixtures/cntk_rnn, made by real CNTK 2.7 with
+scripts/make_cntk_rnn_fixtures.py) converted by ``mmconvert`` and run in each target's
+own runtime, against the outputs CNTK computed for the same batch of sequences
+(2 sequences of 5 steps), v2 and legacy v1 files alike."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmconv.cli import mmconvert
+from mmconv.errors import UnsupportedError
+from mmconv.frontends.cntk import convert, read_model
+from mmconv.verify.compare import assert_close
+from mmconv.verify.runners import RUNNERS, TARGET_RUNNERS
+
+RNN_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "cntk_rnn"
+ROOT = Path(__file__).resolve().parents[3]
+
+#: Fixtures whose every loop is a recognised cell: (fixture, the IR recurrent ops).
+CONVERTED = {
+    "lstm_fwd": ["LSTM"], "lstm_bwd": ["LSTM"], "lstm_peephole": ["LSTM"],
+    "gru_fwd": ["GRU"], "gru_bwd": ["GRU"], "rnnstep": ["RNN"], "rnnstep_tanh": ["RNN"],
+    "lstm_stack2": ["LSTM", "LSTM"], "bilstm": ["LSTM"], "bi_stack": ["LSTM", "GRU"],
+    "fold_lstm": ["LSTM"],
+    "tagger": ["LSTM"], "last_classifier": ["GRU"], "first_classifier": ["LSTM"],
+    "elman_loop": ["RNN"], "lstm_relu": ["LSTM", "GRU"], "gru_from_state": ["GRU"],
+}
+#: Fixtures the frontend refuses, and what the one-line error must say.
+REFUSED = {
+    "lstm_projection": "cell_shape projection",
+    "cumsum_loop": "PastValue/FutureValue loop x1 (cumsum)",
+    "future_feature": "FutureValue outside a recognised recurrence x1",
+    "lstm_stabilized": "enable_self_stabilization=True, is not supported",
+    "gru_initial_state": "a non-zero constant initial state (initial_state=...)",
+    "conv_on_sequence": "ops on a sequence ([batch, time, ...]) that are not supported yet: "
+                        "Convolution x1",
+}
+#: What a target cannot express (its emitter refuses the node by name).
+TARGET_REFUSED: dict[str, dict[str, str]] = {
+    # nn.RNN knows tanh and relu only (RNNStep's default is sigmoid); peepholes and
+    # CNTK's reset-before GRU go through the emitter's own recurrent module
+    "pytorch": {"rnnstep": "(RNN): nn.RNN's nonlinearity is tanh or relu",
+                "lstm_relu": "(LSTM): LSTM activations ['Sigmoid', 'Relu', 'Relu'] are not"},
+    "keras": {"lstm_peephole": "(LSTM): peepholes", "bi_stack": "(LSTM): peepholes"},
+    "cntk": {},
+}
+FORMATS = ("v2", "v1")
+
+
+def _io(name: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """CNTK's inputs by name (the IR inputs keep CNTK's names) and its output."""
+    io = np.load(RNN_FIXTURES / f"{name}.io.npz", allow_pickle=False)
+    names = [str(n) for n in io["input_names"]]
+    return {n: io[f"in_{i}"] for i, n in enumerate(names)}, io["out_0"]
+
+
+def _model(name: str, fmt: str) -> str:
+    return str(RNN_FIXTURES / f"{name}.{fmt}.model")
+
+
+def test_every_fixture_is_classified() -> None:
+    names = {p.name[: -len(".v2.model")] for p in RNN_FIXTURES.glob("*.v2.model")}
+    assert names == set(CONVERTED) | set(REFUSED)
+    for name in names:
+        assert (RNN_FIXTURES / f"{name}.v1.model").exists(), name
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("name", sorted(CONVERTED))
+def test_cells_become_ir_recurrent_ops(name: str, fmt: str) -> None:
+    graph = convert(None, _model(name, fmt))
+    ops = [n.op for n in graph.nodes]
+    assert [o for o in ops if o in ("LSTM", "GRU", "RNN")] == CONVERTED[name]
+    x = graph.inputs[0]
+    assert x.shape == (None, None, *_io(name)[0][x.name].shape[2:])
+    # nothing of the cell's arithmetic is left around the recurrent node
+    assert not {"Sigmoid", "Tanh"} & set(ops)
+    if name.startswith("bi"):  # a spliced forward/backward pair is one bidirectional node
+        assert {n.attrs.get("direction") for n in graph.nodes
+                if n.op in ("LSTM", "GRU")} == {"bidirectional"}
+        assert "Concat" not in ops
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("name", sorted(CONVERTED))
+def test_onnx_cli_matches_cntk(name: str, fmt: str, tmp_path: Path) -> None:
+    """``python -m mmconv mmconvert -sf cntk -iw M -df onnx``, run by onnxruntime."""
+    import onnx
+
+    from mmconv.verify.onnx_runner import run_onnx
+
+    out = tmp_path / f"{name}.onnx"
+    proc = subprocess.run(
+        [sys.executable, "-m", "mmconv", "mmconvert", "-sf", "cntk", "-iw", _model(name, fmt),
+         "-df", "onnx", "-om", str(out)], cwd=ROOT, capture_output=True, text=True,
+        timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    model = onnx.load(str(out))
+    ops = [n.op_type for n in model.graph.node]
+    assert sum(o in ("LSTM", "GRU", "RNN") for o in ops) == len(CONVERTED[name]), ops
+    assert "Loop" not in ops and "Scan" not in ops
+    feeds, ref = _io(name)
+    got = run_onnx(out.read_bytes(), {i.name: feeds[i.name] for i in model.graph.input})
+    assert_close(ref, got[0], name=f"{name}.{fmt}")
+
+
+def _convert_to(target: str, name: str, fmt: str, tmp_path: Path) -> tuple[int, Path]:
+    """``mmconvert`` in this process (one framework import for all the cases)."""
+    suffix = {"pytorch": ".pt", "keras": ".keras", "cntk": ".model"}[target]
+    out = tmp_path / f"{name}{suffix}"
+    code = mmconvert.main(["-sf", "cntk", "-iw", _model(name, fmt), "-df", target,
+                           "-om", str(out)])
+    return code, out
+
+
+def _run(target: str, path: Path, name: str, fmt: str) -> np.ndarray:
+    graph = convert(None, _model(name, fmt))
+    feeds, _ = _io(name)
+    runner = TARGET_RUNNERS.get(target) if target in TARGET_RUNNERS else RUNNERS.get(target)
+    return runner(path, graph, {v.name: feeds[v.name] for v in graph.inputs})[0]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("name", sorted(CONVERTED))
+def test_pytorch_matches_cntk(name: str, fmt: str, tmp_path: Path,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("torch")
+    _check_target("pytorch", name, fmt, tmp_path, capsys)
+
+
+@pytest.mark.parametrize("name", sorted(CONVERTED))
+def test_keras_matches_cntk(name: str, tmp_path: Path,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("keras")
+    _check_target("keras", name, "v2", tmp_path, capsys)
+
+
+@pytest.mark.cntk
+@pytest.mark.parametrize("name", sorted(CONVERTED))
+def test_cntk_roundtrip_matches_cntk(name: str, tmp_path: Path, cntk_python: str,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """v1 in, the CNTK emitter's model out, run by real CNTK 2.7."""
+    _check_target("cntk", name, "v1", tmp_path, capsys)
+
+
+def _check_target(target: str, name: str, fmt: str, tmp_path: Path,
+                  capsys: pytest.CaptureFixture[str]) -> None:
+    refused = TARGET_REFUSED[target].get(name)
+    code, path = _convert_to(target, name, fmt, tmp_path)
+    err = capsys.readouterr().err
+    if refused is not None:
+        assert code != 0 and refused in err, err
+        assert not path.exists()
+        return
+    assert code == 0, err
+    _, ref = _io(name)
+    assert_close(ref, _run(target, path, name, fmt), name=f"{name}.{fmt}->{target}")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("name", sorted(REFUSED))
+def test_refused_in_one_line(name: str, fmt: str) -> None:
+    with pytest.raises(UnsupportedError) as err:
+        convert(None, _model(name, fmt))
+    text = str(err.value)
+    assert "\n" not in text and REFUSED[name] in text
+    assert _model(name, fmt) in text
+    assert "not a valid CNTK" not in text
+
+
+def test_reader_keeps_loops_without_calling_them_invalid() -> None:
+    """The v2 reader used to call a valid recurrent model "not a valid CNTK v2 model"."""
+    model = read_model(_model("lstm_fwd", "v2"))
+    assert sum(f.op == "PastValue" for f in model.functions) == 2
+
+
+def test_fixed_time_steps_from_input_shape(tmp_path: Path) -> None:
+    """--inputShape T,D fixes the time axis; D alone leaves it dynamic."""
+    import onnx
+
+    from mmconv.verify.onnx_runner import run_onnx
+
+    for given, dims in (("5,4", ["N", 5, 4]), ("4", None)):
+        out = tmp_path / "m.onnx"
+        assert mmconvert.main(["-sf", "cntk", "-iw", _model("fold_lstm", "v1"), "-df", "onnx",
+                               "-om", str(out), "--inputShape", given]) == 0
+        model = onnx.load(str(out))
+        got = [d.dim_value or d.dim_param for d in
+               model.graph.input[0].type.tensor_type.shape.dim]
+        if dims is not None:
+            assert got == dims
+        else:
+            assert got[0] == "N" and isinstance(got[1], str) and got[2] == 4
+        feeds, ref = _io("fold_lstm")
+        assert_close(ref, run_onnx(out.read_bytes(), feeds)[0])
+    assert mmconvert.main(["-sf", "cntk", "-iw", _model("fold_lstm", "v1"), "-df", "onnx",
+                           "-om", str(tmp_path / "bad.onnx"), "--inputShape", "5,3"]) != 0
+
+
+@pytest.mark.cntk
+@pytest.mark.parametrize(("name", "fmt", "target", "shape"), [
+    ("bilstm", "v1", "onnx", None),
+    ("last_classifier", "v2", "cntk", "7,4"),
+])
+def test_verify_against_real_cntk(name: str, fmt: str, target: str, shape: str | None,
+                                  tmp_path: Path, cntk_python: str) -> None:
+    """``mmconvert --verify`` feeds the source model sequences in real CNTK 2.7."""
+    out = tmp_path / f"{name}.{'onnx' if target == 'onnx' else 'model'}"
+    cmd = [sys.executable, "-m", "mmconv", "mmconvert", "-sf", "cntk", "-iw", _model(name, fmt),
+           "-df", target, "-om", str(out), "--verify"]
+    if shape:
+        cmd += ["--inputShape", shape]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert ": ok max|a-b|=" in proc.stdout + proc.stderr
+
+
+def test_fuzz_recurrent_attributes_and_bytes(tmp_path: Path) -> None:
+    """Odd attribute values inside the loops (offsets, slice bounds, axes) and flipped bytes
+    of recurrent files give MmconvError only: a refused loop or a bad file, never a crash."""
+    import contextlib
+    import copy
+    import io
+    import random
+
+    from mmconv.errors import MmconvError
+    from mmconv.frontends.cntk.builder import convert_model
+    from mmconv.frontends.cntk.model import Axis
+
+    odd: list[object] = [None, -1, 0, 2, 2**40, 1.5, "x", [], [0], Axis(99), {"a": 1}]
+    rng = random.Random(4321)
+    outcomes = {"ok": 0, "error": 0}
+    for name in ("lstm_peephole", "gru_fwd", "first_classifier", "rnnstep"):
+        for fmt in FORMATS:
+            for _ in range(15):
+                model = read_model(_model(name, fmt))
+                for f in model.functions:
+                    for key in list(f.attrs):
+                        if rng.random() < 0.3:
+                            f.attrs[key] = copy.deepcopy(rng.choice(odd))
+                    if f.inputs and rng.random() < 0.05:  # rewire: an input from elsewhere
+                        other = rng.choice(model.functions)
+                        f.inputs[rng.randrange(len(f.inputs))] = other.outputs[0]
+                try:
+                    with contextlib.redirect_stderr(io.StringIO()):
+                        convert_model(model)
+                    outcomes["ok"] += 1
+                except MmconvError:
+                    outcomes["error"] += 1
+    data = Path(_model("lstm_fwd", "v1")).read_bytes()
+    path = tmp_path / "fuzz.model"
+    for i in range(60):
+        blob = bytearray(data)
+        for _ in range(rng.randint(1, 16)):
+            pos = rng.randrange(len(blob))
+            blob[pos] ^= 1 << rng.randrange(8)
+        path.write_bytes(bytes(blob if i % 2 else blob[: rng.randrange(len(blob))]))
+        try:
+            convert(None, str(path))
+            outcomes["ok"] += 1
+        except MmconvError:
+            outcomes["error"] += 1
+    assert outcomes["error"] > 0 and outcomes["ok"] > 0
