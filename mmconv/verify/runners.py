@@ -35,6 +35,32 @@ def _source_names(graph: Graph, key: str, default: list[str]) -> list[str]:
     return list(json.loads(text)) if text else default
 
 
+def _source_perms(graph: Graph, key: str, count: int) -> list[tuple[int, ...] | None]:
+    """Per input/output, the permutation from the source model's layout to the IR's
+    (``ir = source.transpose(perm)``; None: the same), as the frontend recorded it
+    (the ONNX frontend's ``source_input_perms``/``source_output_perms``; with
+    --channelsFirstIO a channels-last source is NHWC where the IR is NCHW)."""
+    text = graph.metadata.get(key)
+    perms = [tuple(int(i) for i in p) for p in json.loads(text)] if text else []
+    if len(perms) != count:
+        return [None] * count
+    return [None if p == tuple(range(len(p))) else p for p in perms]
+
+
+def _to_source(arrays: list[np.ndarray], perms: list[tuple[int, ...] | None]
+               ) -> list[np.ndarray]:
+    """IR-layout arrays in the source's layout (the inverse of each perm)."""
+    return [a if p is None else np.ascontiguousarray(a.transpose(np.argsort(p)))
+            for a, p in zip(arrays, perms, strict=True)]
+
+
+def _from_source(arrays: list[np.ndarray], perms: list[tuple[int, ...] | None]
+                 ) -> list[np.ndarray]:
+    """Source-layout arrays in the IR's layout."""
+    return [a if p is None else np.ascontiguousarray(a.transpose(p))
+            for a, p in zip(arrays, perms, strict=True)]
+
+
 @RUNNERS.register("cntk")
 def run_cntk(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
     """Real CNTK 2.7, by the uids the CNTK frontend recorded."""
@@ -72,22 +98,30 @@ def run_onnx_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
 def run_onnx_source(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
                     ) -> list[np.ndarray]:
     """onnxruntime on a source ONNX file: fed and read by the names the ONNX frontend
-    recorded (the IR's are sanitized); an IR from elsewhere has none, so IR names."""
+    recorded (the IR's are sanitized); an IR from elsewhere has none, so IR names.
+    Inputs/outputs the frontend made channels-first (--channelsFirstIO) are transposed
+    into the source's layout and back."""
     from mmconv.verify.onnx_runner import OnnxRunner
 
     names = [v.name for v in graph.inputs]
+    in_perms = out_perms = None
     if graph.metadata.get("source_framework") == "onnx":
         in_names = _source_names(graph, "source_inputs", names)
         out_names = _source_names(graph, "source_outputs", list(graph.outputs))
+        in_perms = _source_perms(graph, "source_input_perms", len(names))
+        out_perms = _source_perms(graph, "source_output_perms", len(out_names))
     else:
         in_names, out_names = names, list(graph.outputs)
     runner = OnnxRunner(path)
     extra = [n for n in out_names if n not in runner.output_names]
     if extra:  # --dstNodeName picked values inside the graph
         runner = OnnxRunner(path, extra_outputs=extra)
-    feeds = {src: inputs[v.name] for src, v in zip(in_names, graph.inputs, strict=True)}
-    outputs = runner.run_dict(feeds)
-    return [outputs[name] for name in out_names]
+    arrays = [inputs[v.name] for v in graph.inputs]
+    if in_perms is not None:
+        arrays = _to_source(arrays, in_perms)
+    outputs = runner.run_dict(dict(zip(in_names, arrays, strict=True)))
+    got = [outputs[name] for name in out_names]
+    return got if out_perms is None else _from_source(got, out_perms)
 
 
 @RUNNERS.register("caffe")
@@ -160,6 +194,33 @@ def run_keras(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]) -> lis
 
 
 @RUNNERS.register("tensorflow")
+def run_saved_model_source(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
+                           ) -> list[np.ndarray]:
+    """A source SavedModel (``-sf tensorflow``): as :func:`run_saved_model`, but the
+    layouts are the ones the frontend recorded (``--channelsFirstIO`` makes a channels-
+    last model's IR inputs/outputs NCHW), not guessed from the shapes."""
+    n_in, n_out = len(graph.inputs), len(graph.outputs)
+    if graph.metadata.get("source_framework") != "tensorflow" or \
+            "source_input_perms" not in graph.metadata:
+        return run_saved_model(path, graph, inputs)
+    in_perms = _source_perms(graph, "source_input_perms", n_in)
+    out_perms = _source_perms(graph, "source_output_perms", n_out)
+    arrays = _to_source([inputs[v.name] for v in graph.inputs], in_perms)
+    outs = _call_saved_model(path, graph, arrays)
+    return _from_source(outs, out_perms)
+
+
+def _call_saved_model(path: Path, graph: Graph, arrays: list[np.ndarray]
+                      ) -> list[np.ndarray]:
+    tf = import_framework("tensorflow")
+
+    loaded = tf.saved_model.load(str(path))  # must outlive the call: it owns the variables
+    endpoint = loaded.serving_default
+    got = endpoint(*(tf.constant(a) for a in arrays))
+    return [got[name].numpy() for name in graph.outputs]
+
+
+@TARGET_RUNNERS.register("tensorflow")
 def run_saved_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
                     ) -> list[np.ndarray]:
     """A SavedModel folder through its ``serving_default`` endpoint, called with the
