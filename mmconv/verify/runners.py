@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mmconv.dispatch import Registry
+from mmconv.errors import UnsupportedError
 from mmconv.frameworks import import_framework
 from mmconv.ir import Graph
 
@@ -196,28 +197,30 @@ def run_keras(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]) -> lis
 @RUNNERS.register("tensorflow")
 def run_saved_model_source(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
                            ) -> list[np.ndarray]:
-    """A source SavedModel (``-sf tensorflow``): as :func:`run_saved_model`, but the
-    layouts are the ones the frontend recorded (``--channelsFirstIO`` makes a channels-
-    last model's IR inputs/outputs NCHW), not guessed from the shapes."""
-    n_in, n_out = len(graph.inputs), len(graph.outputs)
+    """A source SavedModel (``-sf tensorflow``) through its ``serving_default`` signature,
+    fed and read by the names tf2onnx kept (the ONNX frontend recorded them), with the
+    layouts the frontend recorded (``--channelsFirstIO`` makes a channels-last model's IR
+    inputs/outputs NCHW) rather than guessed from shapes.  A graph without that record
+    (made before it existed) runs as :func:`run_saved_model` does."""
     if graph.metadata.get("source_framework") != "tensorflow" or \
             "source_input_perms" not in graph.metadata:
         return run_saved_model(path, graph, inputs)
-    in_perms = _source_perms(graph, "source_input_perms", n_in)
-    out_perms = _source_perms(graph, "source_output_perms", n_out)
-    arrays = _to_source([inputs[v.name] for v in graph.inputs], in_perms)
-    outs = _call_saved_model(path, graph, arrays)
-    return _from_source(outs, out_perms)
-
-
-def _call_saved_model(path: Path, graph: Graph, arrays: list[np.ndarray]
-                      ) -> list[np.ndarray]:
+    if not Path(path).is_dir():
+        raise UnsupportedError(f"{path}: --verify runs SavedModel folders, not frozen "
+                               "GraphDefs; convert without --verify and run the result")
     tf = import_framework("tensorflow")
 
+    names = [v.name for v in graph.inputs]
+    in_names = [n.split(":")[0] for n in _source_names(graph, "source_inputs", names)]
+    out_names = [n.split(":")[0] for n in
+                 _source_names(graph, "source_outputs", list(graph.outputs))]
+    in_perms = _source_perms(graph, "source_input_perms", len(names))
+    out_perms = _source_perms(graph, "source_output_perms", len(out_names))
+    arrays = _to_source([inputs[n] for n in names], in_perms)
     loaded = tf.saved_model.load(str(path))  # must outlive the call: it owns the variables
-    endpoint = loaded.serving_default
-    got = endpoint(*(tf.constant(a) for a in arrays))
-    return [got[name].numpy() for name in graph.outputs]
+    endpoint = loaded.signatures["serving_default"]
+    got = endpoint(**{n: tf.constant(a) for n, a in zip(in_names, arrays, strict=True)})
+    return _from_source([got[n].numpy() for n in out_names], out_perms)
 
 
 @TARGET_RUNNERS.register("tensorflow")
