@@ -36,7 +36,7 @@ def _source_names(graph: Graph, key: str, default: list[str]) -> list[str]:
     return list(json.loads(text)) if text else default
 
 
-def _source_perms(graph: Graph, key: str, count: int) -> list[tuple[int, ...] | None]:
+def source_perms(graph: Graph, key: str, count: int) -> list[tuple[int, ...] | None]:
     """Per input/output, the permutation from the source model's layout to the IR's
     (``ir = source.transpose(perm)``; None: the same), as the frontend recorded it
     (the ONNX frontend's ``source_input_perms``/``source_output_perms``; with
@@ -48,14 +48,14 @@ def _source_perms(graph: Graph, key: str, count: int) -> list[tuple[int, ...] | 
     return [None if p == tuple(range(len(p))) else p for p in perms]
 
 
-def _to_source(arrays: list[np.ndarray], perms: list[tuple[int, ...] | None]
+def to_source_layout(arrays: list[np.ndarray], perms: list[tuple[int, ...] | None]
                ) -> list[np.ndarray]:
     """IR-layout arrays in the source's layout (the inverse of each perm)."""
     return [a if p is None else np.ascontiguousarray(a.transpose(np.argsort(p)))
             for a, p in zip(arrays, perms, strict=True)]
 
 
-def _from_source(arrays: list[np.ndarray], perms: list[tuple[int, ...] | None]
+def from_source_layout(arrays: list[np.ndarray], perms: list[tuple[int, ...] | None]
                  ) -> list[np.ndarray]:
     """Source-layout arrays in the IR's layout."""
     return [a if p is None else np.ascontiguousarray(a.transpose(p))
@@ -109,8 +109,8 @@ def run_onnx_source(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
     if graph.metadata.get("source_framework") == "onnx":
         in_names = _source_names(graph, "source_inputs", names)
         out_names = _source_names(graph, "source_outputs", list(graph.outputs))
-        in_perms = _source_perms(graph, "source_input_perms", len(names))
-        out_perms = _source_perms(graph, "source_output_perms", len(out_names))
+        in_perms = source_perms(graph, "source_input_perms", len(names))
+        out_perms = source_perms(graph, "source_output_perms", len(out_names))
     else:
         in_names, out_names = names, list(graph.outputs)
     runner = OnnxRunner(path)
@@ -119,10 +119,10 @@ def run_onnx_source(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
         runner = OnnxRunner(path, extra_outputs=extra)
     arrays = [inputs[v.name] for v in graph.inputs]
     if in_perms is not None:
-        arrays = _to_source(arrays, in_perms)
+        arrays = to_source_layout(arrays, in_perms)
     outputs = runner.run_dict(dict(zip(in_names, arrays, strict=True)))
     got = [outputs[name] for name in out_names]
-    return got if out_perms is None else _from_source(got, out_perms)
+    return got if out_perms is None else from_source_layout(got, out_perms)
 
 
 @RUNNERS.register("caffe")
@@ -214,13 +214,13 @@ def run_saved_model_source(path: Path, graph: Graph, inputs: Mapping[str, np.nda
     in_names = [n.split(":")[0] for n in _source_names(graph, "source_inputs", names)]
     out_names = [n.split(":")[0] for n in
                  _source_names(graph, "source_outputs", list(graph.outputs))]
-    in_perms = _source_perms(graph, "source_input_perms", len(names))
-    out_perms = _source_perms(graph, "source_output_perms", len(out_names))
-    arrays = _to_source([inputs[n] for n in names], in_perms)
+    in_perms = source_perms(graph, "source_input_perms", len(names))
+    out_perms = source_perms(graph, "source_output_perms", len(out_names))
+    arrays = to_source_layout([inputs[n] for n in names], in_perms)
     loaded = tf.saved_model.load(str(path))  # must outlive the call: it owns the variables
     endpoint = loaded.signatures["serving_default"]
     got = endpoint(**{n: tf.constant(a) for n, a in zip(in_names, arrays, strict=True)})
-    return _from_source([got[n].numpy() for n in out_names], out_perms)
+    return from_source_layout([got[n].numpy() for n in out_names], out_perms)
 
 
 @TARGET_RUNNERS.register("tensorflow")

@@ -25,10 +25,10 @@ from tests.frontends.onnx._common import model, save
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def mmconvert(*args: object) -> subprocess.CompletedProcess:
+def mmconvert(*args: object, script: str = "mmconvert") -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    return subprocess.run([sys.executable, "-m", "mmconv", "mmconvert", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "mmconv", script, *map(str, args)],
                           capture_output=True, text=True, env=env, timeout=600)
 
 
@@ -91,6 +91,12 @@ def test_channels_first_io_from_tf2onnx(sources: dict[str, Path], tmp_path: Path
         want = r.transpose(0, 3, 1, 2) if r.ndim == 4 else r  # NHWC feature map -> NCHW
         result = compare(f"output {k}", want, g)
         assert result.passed, str(result)
+    if target == "pytorch" and net == "two_out":  # mmverify, per layer too
+        proc = mmconvert("-sf", "onnx", "-iw", src, "-df", target, "-om", out,
+                         "--channelsFirstIO", "--layers", script="mmverify")
+        assert proc.returncode == 0, proc.stderr
+        assert "no diverging layer" in proc.stdout and "verify fmap: ok" in proc.stdout, \
+            proc.stdout
     if target == "onnx":
         written = onnx.load(str(out))
         assert [n.op_type for n in written.graph.node].count("Transpose") == 0
