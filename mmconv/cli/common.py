@@ -112,7 +112,8 @@ def add_source_flags(parser: Parser) -> None:
     )
     parser.add_argument(
         "--channelsFirstIO", action="store_true",
-        help="channels-last sources (Keras, TensorFlow): NCHW model inputs and outputs "
+        help="channels-last sources (Keras, TensorFlow, tf2onnx's ONNX): NCHW model inputs "
+        "and outputs "
         "instead of the source's NHWC ones, no boundary transposes (the mirror of "
         "--channelsLastIO, for channels-first targets)",
     )

@@ -118,7 +118,20 @@ def probe_onnx_source(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
     """A source ONNX file: fed by the input names the ONNX frontend recorded; a value is
     found where its IR name is the ONNX value's name (the frontend names IR nodes after
     ONNX nodes, so this holds for models whose node and value names agree, such as
-    mmconv's own output; other values are left out), the outputs by their ONNX names."""
+    mmconv's own output; other values are left out), the outputs by their ONNX names.
+    Inputs and outputs the frontend made channels-first (--channelsFirstIO) are fed in
+    the source's layout and read back in the IR's."""
+    from mmconv.verify.runners import from_source_layout, source_perms, to_source_layout
+
     feeds, asked = _source_request(graph, inputs, names)
+    if graph.metadata.get("source_framework") == "onnx":
+        in_perms = source_perms(graph, "source_input_perms", len(graph.inputs))
+        feeds = dict(zip(feeds, to_source_layout(list(feeds.values()), in_perms), strict=True))
     got = _onnx_values(path, feeds, asked)
-    return {n: got[a] for n, a in zip(names, asked, strict=True) if a in got}
+    result = {n: got[a] for n, a in zip(names, asked, strict=True) if a in got}
+    if graph.metadata.get("source_framework") == "onnx":
+        out_perms = source_perms(graph, "source_output_perms", len(graph.outputs))
+        for name, perm in zip(graph.outputs, out_perms, strict=True):
+            if name in result and perm is not None:
+                result[name] = from_source_layout([result[name]], [perm])[0]
+    return result

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mmconv.dispatch import Registry
+from mmconv.errors import UnsupportedError
 from mmconv.frameworks import import_framework
 from mmconv.ir import Graph
 
@@ -33,6 +34,32 @@ def _source_names(graph: Graph, key: str, default: list[str]) -> list[str]:
     """The source framework's names for the graph's inputs/outputs (frontend metadata)."""
     text = graph.metadata.get(key)
     return list(json.loads(text)) if text else default
+
+
+def source_perms(graph: Graph, key: str, count: int) -> list[tuple[int, ...] | None]:
+    """Per input/output, the permutation from the source model's layout to the IR's
+    (``ir = source.transpose(perm)``; None: the same), as the frontend recorded it
+    (the ONNX frontend's ``source_input_perms``/``source_output_perms``; with
+    --channelsFirstIO a channels-last source is NHWC where the IR is NCHW)."""
+    text = graph.metadata.get(key)
+    perms = [tuple(int(i) for i in p) for p in json.loads(text)] if text else []
+    if len(perms) != count:
+        return [None] * count
+    return [None if p == tuple(range(len(p))) else p for p in perms]
+
+
+def to_source_layout(arrays: list[np.ndarray], perms: list[tuple[int, ...] | None]
+               ) -> list[np.ndarray]:
+    """IR-layout arrays in the source's layout (the inverse of each perm)."""
+    return [a if p is None else np.ascontiguousarray(a.transpose(np.argsort(p)))
+            for a, p in zip(arrays, perms, strict=True)]
+
+
+def from_source_layout(arrays: list[np.ndarray], perms: list[tuple[int, ...] | None]
+                 ) -> list[np.ndarray]:
+    """Source-layout arrays in the IR's layout."""
+    return [a if p is None else np.ascontiguousarray(a.transpose(p))
+            for a, p in zip(arrays, perms, strict=True)]
 
 
 @RUNNERS.register("cntk")
@@ -72,22 +99,30 @@ def run_onnx_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
 def run_onnx_source(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
                     ) -> list[np.ndarray]:
     """onnxruntime on a source ONNX file: fed and read by the names the ONNX frontend
-    recorded (the IR's are sanitized); an IR from elsewhere has none, so IR names."""
+    recorded (the IR's are sanitized); an IR from elsewhere has none, so IR names.
+    Inputs/outputs the frontend made channels-first (--channelsFirstIO) are transposed
+    into the source's layout and back."""
     from mmconv.verify.onnx_runner import OnnxRunner
 
     names = [v.name for v in graph.inputs]
+    in_perms = out_perms = None
     if graph.metadata.get("source_framework") == "onnx":
         in_names = _source_names(graph, "source_inputs", names)
         out_names = _source_names(graph, "source_outputs", list(graph.outputs))
+        in_perms = source_perms(graph, "source_input_perms", len(names))
+        out_perms = source_perms(graph, "source_output_perms", len(out_names))
     else:
         in_names, out_names = names, list(graph.outputs)
     runner = OnnxRunner(path)
     extra = [n for n in out_names if n not in runner.output_names]
     if extra:  # --dstNodeName picked values inside the graph
         runner = OnnxRunner(path, extra_outputs=extra)
-    feeds = {src: inputs[v.name] for src, v in zip(in_names, graph.inputs, strict=True)}
-    outputs = runner.run_dict(feeds)
-    return [outputs[name] for name in out_names]
+    arrays = [inputs[v.name] for v in graph.inputs]
+    if in_perms is not None:
+        arrays = to_source_layout(arrays, in_perms)
+    outputs = runner.run_dict(dict(zip(in_names, arrays, strict=True)))
+    got = [outputs[name] for name in out_names]
+    return got if out_perms is None else from_source_layout(got, out_perms)
 
 
 @RUNNERS.register("caffe")
@@ -160,6 +195,35 @@ def run_keras(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]) -> lis
 
 
 @RUNNERS.register("tensorflow")
+def run_saved_model_source(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
+                           ) -> list[np.ndarray]:
+    """A source SavedModel (``-sf tensorflow``) through its ``serving_default`` signature,
+    fed and read by the names tf2onnx kept (the ONNX frontend recorded them), with the
+    layouts the frontend recorded (``--channelsFirstIO`` makes a channels-last model's IR
+    inputs/outputs NCHW) rather than guessed from shapes.  A graph without that record
+    (made before it existed) runs as :func:`run_saved_model` does."""
+    if graph.metadata.get("source_framework") != "tensorflow" or \
+            "source_input_perms" not in graph.metadata:
+        return run_saved_model(path, graph, inputs)
+    if not Path(path).is_dir():
+        raise UnsupportedError(f"{path}: --verify runs SavedModel folders, not frozen "
+                               "GraphDefs; convert without --verify and run the result")
+    tf = import_framework("tensorflow")
+
+    names = [v.name for v in graph.inputs]
+    in_names = [n.split(":")[0] for n in _source_names(graph, "source_inputs", names)]
+    out_names = [n.split(":")[0] for n in
+                 _source_names(graph, "source_outputs", list(graph.outputs))]
+    in_perms = source_perms(graph, "source_input_perms", len(names))
+    out_perms = source_perms(graph, "source_output_perms", len(out_names))
+    arrays = to_source_layout([inputs[n] for n in names], in_perms)
+    loaded = tf.saved_model.load(str(path))  # must outlive the call: it owns the variables
+    endpoint = loaded.signatures["serving_default"]
+    got = endpoint(**{n: tf.constant(a) for n, a in zip(in_names, arrays, strict=True)})
+    return from_source_layout([got[n].numpy() for n in out_names], out_perms)
+
+
+@TARGET_RUNNERS.register("tensorflow")
 def run_saved_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
                     ) -> list[np.ndarray]:
     """A SavedModel folder through its ``serving_default`` endpoint, called with the

@@ -16,7 +16,7 @@ import pytest
 from mmconv.ir.core import Graph
 from mmconv.ir.infer import infer_shapes
 from mmconv.ir.passes import run_default_passes
-from mmconv.ir.passes.layout import count_transposes, optimize_layout
+from mmconv.ir.passes.layout import channels_first_boundaries, count_transposes, optimize_layout
 from mmconv.verify.compare import assert_close
 
 onnx_emitter = pytest.importorskip("mmconv.emitters.onnx")
@@ -430,3 +430,81 @@ def test_random_nhwc_graphs_keep_their_numbers_and_lose_transposes(seed: int) ->
     before = count_transposes(_random_nhwc_graph(seed))
     after = _check(lambda: _random_nhwc_graph(seed), left=-1, seed=seed)
     assert count_transposes(after) <= before
+
+
+# -- channels_first_boundaries (--channelsFirstIO) -----------------------------------------
+def _channels_first_io(build: Callable[[], Graph], seed: int = 0
+                       ) -> tuple[Graph, dict[str, Any], dict[str, Any]]:
+    """``build()`` run in onnxruntime as it is (the source: NHWC), and after the default
+    passes and :func:`channels_first_boundaries` on the same data with the changed inputs
+    fed transposed by their perm; the changed outputs must equal the source's transposed
+    the same way."""
+    before = infer_shapes(build())
+    feed = {v.name: _rng(seed + 100).normal(size=[2 if d is None else d for d in v.shape])
+            .astype(np.float32) for v in before.inputs}
+    expected = _run(before, feed)
+    after = run_default_passes(infer_shapes(build()))
+    ins, outs = channels_first_boundaries(after)
+    infer_shapes(after)
+    assert after.outputs == before.outputs
+    got = _run(after, {k: np.ascontiguousarray(a.transpose(ins[k])) if k in ins else a
+                       for k, a in feed.items()})
+    for name, e, a in zip(after.outputs, expected, got, strict=True):
+        want = e.transpose(outs[name]) if name in outs else e
+        assert want.shape == a.shape, name
+        assert_close(want, a, name=name)
+    return after, ins, outs
+
+
+def test_channels_first_io_removes_the_input_transpose() -> None:
+    after, ins, outs = _channels_first_io(_cnn)
+    assert (ins, outs) == ({"image": TO_NCHW}, {})
+    assert count_transposes(after) == 0
+    assert after.inputs[0].shape == (None, 3, 8, 8)
+
+
+def test_channels_first_io_removes_output_transposes_keeping_names() -> None:
+    after, ins, outs = _channels_first_io(_residual)
+    assert (ins, outs) == ({"x": TO_NCHW}, {"y": TO_NCHW, "aux": TO_NCHW})
+    assert count_transposes(after) == 0
+    assert after.value("y").shape == (None, 4, 6, 6)
+
+
+def _passthrough() -> Graph:
+    """An NCHW view of the input is itself an output (its name must survive)."""
+    g = Graph("pass")
+    g.add_input("x", "float32", (None, 5, 5, 2))
+    t = g.add_node("Transpose", [g.inputs[0].name], "t", perm=TO_NCHW).outputs[0]
+    g.add_node("Relu", [t], "r")
+    g.outputs = ["t", "r"]
+    return g
+
+
+def test_channels_first_io_input_transpose_that_is_an_output() -> None:
+    after, ins, outs = _channels_first_io(_passthrough)
+    assert (ins, outs) == ({"x": TO_NCHW}, {})
+    assert count_transposes(after) == 0
+
+
+def _mixed_reader() -> Graph:
+    """``x`` feeds a conv (through a Transpose) and, NHWC, a reduction: not movable."""
+    g = Graph("mixed")
+    g.add_input("x", "float32", (None, 4, 4, 3))
+    g.add_input("v", "float32", (None, 3))
+    a = _wrapped_conv(g, "x", "c1", 3, 3, 31)
+    m = g.add_node("ReduceMean", ["x"], "m", axes=(1, 2), keepdims=False).outputs[0]
+    m = g.add_node("Add", [m, "v"], "mv").outputs[0]
+    g.add_node("ReduceMean", [a], "y", axes=(1, 2), keepdims=False)
+    g.add_node("Mul", ["y", m], "z")
+    g.outputs = ["z"]
+    return g
+
+
+def test_channels_first_io_warns_and_keeps_an_input_read_channels_last(
+        caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="mmconv"):
+        after, ins, outs = _channels_first_io(_mixed_reader)
+    assert (ins, outs) == ({}, {})
+    assert after.inputs[0].shape == (None, 4, 4, 3)
+    warnings = [r.getMessage() for r in caplog.records if r.name.startswith("mmconv")]
+    assert len(warnings) == 1 and "'x'" in warnings[0] and "'v'" not in warnings[0], warnings

@@ -17,8 +17,13 @@ __all__ = ["OnnxModel", "convert", "read_model"]
 def convert(network: str | None, weights: str | None, *,
             input_shapes: list[tuple[int, ...]] | None = None,
             input_names: list[str] | None = None,
-            output_names: list[str] | None = None) -> Graph:
-    """ONNX file -> IR Graph (the model is one file; either -n or -w names it)."""
+            output_names: list[str] | None = None,
+            channels_first_io: bool = False) -> Graph:
+    """ONNX file -> IR Graph (the model is one file; either -n or -w names it).
+
+    A channels-last model (tf2onnx's) keeps its NHWC inputs/outputs unless
+    ``channels_first_io`` (``--channelsFirstIO``): then they are NCHW, no boundary
+    Transposes (see :func:`mmconv.ir.passes.layout.channels_first_boundaries`)."""
     from mmconv.frontends.onnx.builder import convert_model
 
     path = network or weights
@@ -26,7 +31,8 @@ def convert(network: str | None, weights: str | None, *,
         raise UsageError("ONNX: give the model file with -n (or -w)")
     try:
         return convert_model(read_model(path), input_shapes=input_shapes,
-                             input_names=input_names, output_names=output_names)
+                             input_names=input_names, output_names=output_names,
+                             channels_first_io=channels_first_io)
     except UnicodeDecodeError:
         # protobuf decodes string fields (names) lazily; onnx.checker does not check them
         raise ModelFormatError(f"{path}: a name or string in the model is not valid "

@@ -26,6 +26,8 @@ from mmconv.frontends.onnx.converters import CONVERTERS
 from mmconv.frontends.onnx.names import node_base_name, sanitize
 from mmconv.frontends.onnx.reader import IR_DTYPES, OnnxModel, first_line, tensor_array
 from mmconv.ir.core import Graph
+from mmconv.ir.infer import infer_shapes
+from mmconv.ir.passes.layout import channels_first_boundaries
 from mmconv.progress import progress
 
 #: The default ONNX operator domain's spellings (other domains are not converted).
@@ -426,8 +428,12 @@ def _fold(ctx: OnnxContext, proto: Any) -> bool:
 
 def convert_model(model: OnnxModel, *, input_shapes: list[tuple[int, ...]] | None = None,
                   input_names: list[str] | None = None,
-                  output_names: list[str] | None = None) -> Graph:
-    """The IR graph of a validated ONNX model (see the module docstring for the steps)."""
+                  output_names: list[str] | None = None,
+                  channels_first_io: bool = False) -> Graph:
+    """The IR graph of a validated ONNX model (see the module docstring for the steps).
+
+    ``channels_first_io``: a channels-last model (tf2onnx's) gets NCHW inputs and
+    outputs instead of its NHWC ones (:func:`channels_first_boundaries`)."""
     graph_outputs = [o.name for o in model.graph.output]
     outputs = output_names or graph_outputs
     produced = {o for n in model.graph.node for o in n.output} | {
@@ -472,4 +478,16 @@ def convert_model(model: OnnxModel, *, input_shapes: list[tuple[int, ...]] | Non
         "source_file": model.path.replace("\\", "/").rsplit("/", 1)[-1],
         "layout": "NCHW",
     })
-    return finish_graph(graph)
+    finish_graph(graph)
+    in_perms: dict[str, tuple[int, ...]] = {}
+    out_perms: dict[str, tuple[int, ...]] = {}
+    if channels_first_io:
+        in_perms, out_perms = channels_first_boundaries(graph)
+        infer_shapes(graph)
+    # per input/output, source layout -> IR layout (ir = source.transpose(perm)), so
+    # verifiers feed the source model in its own layout
+    graph.metadata["source_input_perms"] = json.dumps(
+        [list(in_perms.get(v.name, range(v.rank))) for v in graph.inputs])
+    graph.metadata["source_output_perms"] = json.dumps(
+        [list(out_perms.get(o, range(graph.value(o).rank))) for o in graph.outputs])
+    return graph

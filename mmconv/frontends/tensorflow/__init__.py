@@ -130,9 +130,11 @@ def _shape_override(names: list[str] | None, shapes: list[tuple[int, ...]] | Non
 def convert(network: str | None, weights: str | None, *,
             input_shapes: list[tuple[int, ...]] | None = None,
             input_names: list[str] | None = None,
-            output_names: list[str] | None = None) -> Graph:
+            output_names: list[str] | None = None,
+            channels_first_io: bool = False) -> Graph:
     """A SavedModel folder or frozen ``.pb`` -> IR Graph, through tf2onnx and the ONNX
-    frontend (found through the frontend registry, not imported)."""
+    frontend (found through the frontend registry, not imported); ``channels_first_io``
+    (``--channelsFirstIO``) is the ONNX frontend's: NCHW inputs/outputs."""
     from mmconv.frontends import get_frontend
 
     path = weights or network
@@ -147,7 +149,8 @@ def convert(network: str | None, weights: str | None, *,
         onnx_path = Path(tmp) / "model.onnx"
         onnx_path.write_bytes(proto.SerializeToString())
         del proto
-        graph = get_frontend("onnx").convert(None, str(onnx_path))
+        graph = get_frontend("onnx").convert(None, str(onnx_path),
+                                             channels_first_io=channels_first_io)
     graph.metadata["source_framework"] = "tensorflow"
     graph.metadata["source_path"] = how
     return graph

@@ -9,7 +9,9 @@
   ``Conv``/``Dense`` becomes their ``B`` input.
 - :mod:`.dead` -- :func:`eliminate_dead`: unreachable nodes and unread weights go.
 - :mod:`.layout` -- :func:`optimize_layout`: Transposes cancelled, merged and sunk, so a
-  channels-last source keeps them only at model inputs/outputs.
+  channels-last source keeps them only at model inputs/outputs;
+  :func:`channels_first_boundaries` (not a default pass; ``--channelsFirstIO``) then
+  makes those inputs/outputs channels-first.
 - :mod:`.manager` -- :class:`PassManager` (passes to a fixed point) and
   :func:`run_default_passes`.
 
@@ -22,12 +24,13 @@ from mmconv.ir.passes.bias import fuse_bias
 from mmconv.ir.passes.dead import eliminate_dead
 from mmconv.ir.passes.fold import FOLD_MAX_GROWTH, fold_constants, folded_for_emit
 from mmconv.ir.passes.identities import remove_identities
-from mmconv.ir.passes.layout import optimize_layout
+from mmconv.ir.passes.layout import channels_first_boundaries, optimize_layout
 from mmconv.ir.passes.lrn import fuse_lrn
 from mmconv.ir.passes.manager import DEFAULT_PASSES, Pass, PassManager, run_default_passes
 
 __all__ = [
-    "DEFAULT_PASSES", "FOLD_MAX_GROWTH", "Pass", "PassManager", "eliminate_dead",
+    "DEFAULT_PASSES", "FOLD_MAX_GROWTH", "Pass", "PassManager", "channels_first_boundaries",
+    "eliminate_dead",
     "fold_constants", "folded_for_emit", "fuse_bias", "fuse_lrn", "optimize_layout",
     "remove_identities", "run_default_passes",
 ]

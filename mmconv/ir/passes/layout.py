@@ -32,10 +32,17 @@ What is left are Transposes next to model inputs and outputs (the source's
 layout is kept at the boundary) and before ops the pass cannot move through.
 Inference-equivalent by construction; numbers are unchanged but for the order
 of nothing (no arithmetic is reassociated).
+
+:func:`channels_first_boundaries` (not a default pass: it changes the model's
+interface, so a frontend runs it when the user asks, ``--channelsFirstIO``) then
+removes those boundary Transposes by re-declaring inputs and outputs
+channels-first, and says per value what changed so verifiers can feed the source
+in its own layout.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -43,6 +50,8 @@ import numpy as np
 from mmconv.ir.core import Graph, Node, Value
 from mmconv.ir.registry import check_node, get_schema
 from mmconv.ir.usedef import UseDef
+
+log = logging.getLogger(__name__)
 
 #: One input, elementwise, no axis: layout does not matter to them.
 UNARY = frozenset({
@@ -532,3 +541,74 @@ def _flatten_into_dense(graph: Graph, node: Node, uses: UseDef) -> bool:
 def count_transposes(graph: Graph) -> int:
     """How many Transpose nodes ``graph`` has (what the pass minimizes)."""
     return sum(1 for n in graph.nodes if n.op == "Transpose")
+
+
+# -- channels-first model boundaries -----------------------------------------------------
+def channels_first(rank: int) -> Perm:
+    """NHWC -> NCHW for any rank: ``(0, r-1, 1, ..., r-2)``."""
+    return (0, rank - 1, *range(1, rank - 1))
+
+
+def channels_first_boundaries(graph: Graph) -> tuple[dict[str, Perm], dict[str, Perm]]:
+    """Make a channels-last model's inputs and outputs channels-first (``--channelsFirstIO``).
+
+    After :func:`optimize_layout` a channels-last source keeps one Transpose per
+    feature-map input (NHWC -> NCHW, perm ``(0, r-1, 1, ..., r-2)``) and, on a
+    feature-map output, one back.  Here an input of rank >= 3 whose every reader is
+    such a Transpose is re-declared in the transposed shape and the Transposes go
+    (their readers read the input); an output produced by the inverse Transpose is
+    given to that Transpose's input (the output keeps its name).  A rank >= 3 input
+    read otherwise is kept as it is, with one warning naming it (the model then has
+    that input in the source's layout).
+
+    Returns ``(inputs, outputs)``: the changed values by name with the permutation
+    from the source's layout to the IR's (``ir = source.transpose(perm)``).  Leaves
+    Identity nodes only where an output name must survive; shapes are re-inferred by
+    the caller (the pass manager, :func:`mmconv.frontends.base.finish_graph`).
+    """
+    from mmconv.ir.passes.identities import remove_identities  # sibling pass, no cycle
+
+    uses = UseDef(graph)
+    inputs: dict[str, Perm] = {}
+    outputs: dict[str, Perm] = {}
+    kept: list[str] = []
+    for k, value in enumerate(graph.inputs):
+        if value.rank < 3:
+            continue
+        perm = channels_first(value.rank)
+        readers = uses.users(value.name)
+        if (not readers or value.name in uses.outputs
+                or not all(r.op == "Transpose" and _perm(r) == perm for r in readers)):
+            kept.append(value.name)
+            continue
+        new = Value(value.name, value.dtype, tuple(value.shape[p] for p in perm))
+        graph.inputs[k] = new
+        graph.values[value.name] = new
+        for reader in {id(r): r for r in readers}.values():
+            out = reader.outputs[0]
+            if out in uses.outputs:  # the name must stay: an Identity carries it
+                reader.op, reader.attrs = "Identity", {}
+            else:
+                uses.remove_node(reader)
+                uses.replace_all_uses(out, value.name)
+        inputs[value.name] = perm
+    for name in graph.outputs:
+        node = uses.producer(name)
+        if node is None or node.op != "Transpose" or uses.is_removed(node):
+            continue
+        p = _perm(node)
+        if len(p) < 3 or p != _inverse(channels_first(len(p))) or uses.users(name):
+            continue  # (a value also read inside the model stays as those readers want it)
+        # the Transpose's input is the output now: remove_identities moves the name
+        # onto its producer (or keeps the Identity where the value is read elsewhere)
+        node.op, node.attrs = "Identity", {}
+        outputs[name] = channels_first(len(p))
+    uses.flush()
+    if kept:
+        log.warning("--channelsFirstIO: input%s %s kept in the source's layout (not read "
+                    "only through a channels-last to channels-first Transpose)",
+                    "s" if len(kept) > 1 else "", ", ".join(map(repr, kept)))
+    if inputs or outputs:
+        remove_identities(graph)
+        graph.rebuild_names()
+    return inputs, outputs

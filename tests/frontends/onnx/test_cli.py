@@ -37,7 +37,8 @@ def test_mmconvert_verify(target: str, source: Path, tmp_path: Path,
                           request: pytest.FixtureRequest) -> None:
     if target == "cntk":
         request.getfixturevalue("cntk_python")
-    out = tmp_path / f"model.{target}"
+    suffix = {"pytorch": "pt", "cntk": "model"}.get(target, target)  # -om suffixes are checked
+    out = tmp_path / f"model.{suffix}"
     proc = run("mmconvert", "-sf", "onnx", "-iw", source, "-df", target, "-om", out, "--verify")
     assert proc.returncode == 0, proc.stderr
     assert out.exists()

@@ -122,3 +122,22 @@ def test_tf2onnx_failure_is_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and "tf2onnx" in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "o.onnx").exists()
+
+
+def test_saved_model_channels_first_io(exported: tuple, tmp_path: Path) -> None:
+    """--channelsFirstIO: the ONNX model takes NCHW and has no Transpose left; --verify
+    feeds the SavedModel NHWC (the layout recorded by the frontend)."""
+    import onnx
+
+    path, x, ref = exported
+    out = tmp_path / "cf.onnx"
+    assert mmconvert.main(["-sf", "tensorflow", "-iw", str(path), "-df", "onnx", "-om",
+                           str(out), "--channelsFirstIO", "--verify"]) == 0
+    written = onnx.load(str(out))
+    assert [n.op_type for n in written.graph.node].count("Transpose") == 0
+    graph = tf_frontend.convert(None, str(path), channels_first_io=True)
+    assert graph.inputs[0].shape == (None, 3, 12, 11)
+    got = TARGET_RUNNERS.get("onnx")(out, graph, {graph.inputs[0].name:
+                                                  np.ascontiguousarray(x.transpose(0, 3, 1, 2))})
+    result = compare("saved_model channels-first", ref, np.asarray(got[0]))
+    assert result.passed, str(result)
