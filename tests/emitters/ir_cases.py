@@ -91,6 +91,44 @@ def _() -> Case:
     return one("Conv", ["x", "W"], {"x": x}, ref.conv(x, w, **attrs), {"W": w}, **attrs)
 
 
+# kernels wider than their input ("same" convs deep in small-input nets; CNTK refuses
+# them unless the input is padded first)
+@case("conv_kernel_over_input")
+def _() -> Case:
+    x, w, b = rand(2, 3, 2, 2), rand(4, 3, 3, 3), rand(4)
+    attrs = {"pads": (1, 1, 1, 1)}
+    return one("Conv", ["x", "W", "B"], {"x": x}, ref.conv(x, w, b, **attrs),
+               {"W": w, "B": b}, **attrs)
+
+
+@case("conv_kernel_over_input_same_stride2")
+def _() -> Case:  # TensorFlow SAME: 5x5 stride 2 on 4x4, pads (1, 2) per axis
+    x, w = rand(2, 3, 4, 4), rand(4, 3, 5, 5)
+    attrs = {"strides": (2, 2), "pads": (1, 1, 2, 2)}
+    return one("Conv", ["x", "W"], {"x": x}, ref.conv(x, w, **attrs), {"W": w}, **attrs)
+
+
+@case("conv_kernel_over_input_depthwise")
+def _() -> Case:
+    x, w = rand(2, 4, 4, 4), rand(4, 1, 5, 5)
+    attrs = {"group": 4, "pads": (2, 2, 2, 2)}
+    return one("Conv", ["x", "W"], {"x": x}, ref.conv(x, w, **attrs), {"W": w}, **attrs)
+
+
+@case("maxpool_kernel_over_input")
+def _() -> Case:
+    x = rand(2, 3, 2, 2)
+    attrs = {"kernel_shape": (3, 3), "pads": (1, 1, 1, 1)}
+    return one("MaxPool", ["x"], {"x": x}, ref.pool(x, "max", **attrs), **attrs)
+
+
+@case("avgpool_kernel_over_input")
+def _() -> Case:
+    x = rand(2, 3, 2, 2)
+    attrs = {"kernel_shape": (3, 3), "pads": (1, 1, 1, 1)}
+    return one("AveragePool", ["x"], {"x": x}, ref.pool(x, "avg", **attrs), **attrs)
+
+
 @case("conv_transpose")
 def _() -> Case:
     x, w, b = rand(2, 4, 4, 3), rand(4, 3, 3, 3), rand(6)

@@ -222,6 +222,14 @@ class EmitContext(EmitContextBase):
         self.lines.append(f"{ident} = {expr}")
         return ident
 
+    def stand_in(self, node: Node) -> None:
+        """A failed node's outputs marked batched as the IR says, so its consumers are
+        still checked (and see the batch axis) without repeating its error."""
+        for out in node.outputs:
+            if out:
+                shape = self.shape(out)
+                self._batched[out] = bool(shape) and shape[0] is None
+
     def let(self, expr: str, hint: str) -> str:
         """A helper line ``<node>_<hint> = expr`` inside a multi-line layer; its identifier."""
         ident = self.temp(hint)

@@ -9,7 +9,13 @@ only ``auto_padding`` per axis (and neither does any C++ overload of
 - pads equal to what CNTK's auto padding would add at that size: True;
 - anything else (asymmetric "same" from TensorFlow, explicit pads): a
   ``C.pad`` of zeros in front and ``auto_padding`` False on that axis (what
-  CNTK's own ONNX importer does).
+  CNTK's own ONNX importer does);
+- a (dilated) kernel wider than the unpadded input, which CNTK 2.7 refuses even
+  with auto padding ("kernel dim 3 <= input dim 2": "same" convs deep in
+  small-input nets): explicit pads as above, so the padded input is wide enough.
+  Pooling goes through the same plan, and its lowerPad/upperPad overload takes
+  such a window too (padding never wins a max; averages exclude it unless
+  count_include_pad).
 
 ConvolutionTranspose has an explicit-pad overload in SWIG
 (``cntk_py.convolution_transpose(W, x, strides, sharing, lowerPad, upperPad,
@@ -36,12 +42,19 @@ from mmconv.ir.ops._common import spatial_attrs
 def plan_padding(ctx: EmitContext, x: str, kernel: list[int], strides: list[int],
                  dilations: list[int], begins: list[int], ends: list[int], ceil: bool = False
                  ) -> tuple[list[bool], list[tuple[int, int]]]:
-    """Per spatial axis: CNTK ``auto_padding``, and the explicit (begin, end) left over."""
+    """Per spatial axis: CNTK ``auto_padding``, and the explicit (begin, end) left over.
+
+    CNTK 2.7 refuses a kernel wider than its (unpadded) input even when auto padding
+    would make room ("same" convs deep in small-input nets: 3x3 on a 2x2 map), so
+    there the pads stay explicit and the caller pads the input first."""
     spatial = ctx.sample_shape(x)[1:]
     auto, rest = [], []
     for i, n in enumerate(spatial):
         pads = (begins[i], ends[i])
-        if pads == (0, 0):
+        if (kernel[i] - 1) * dilations[i] + 1 > n:
+            auto.append(False)
+            rest.append(pads)
+        elif pads == (0, 0):
             auto.append(False)
             rest.append((0, 0))
         elif pads == auto_pads(n, kernel[i], strides[i], dilations[i], ceil):
