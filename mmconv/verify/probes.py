@@ -112,13 +112,34 @@ def probe_onnx(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray],
     return _onnx_values(path, {v.name: inputs[v.name] for v in graph.inputs}, names)
 
 
+def _ir_shaped(graph: Graph, found: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The values whose shape is their IR value's (a dynamic axis matches any length):
+    a source value the layout pass re-laid out in the IR (a sunk transpose in a
+    channels-last graph) has another shape and is not comparable, so it is left out
+    rather than reported as a divergence."""
+    kept = {}
+    for name, array in found.items():
+        value = graph.values.get(name)
+        if value is None or len(value.shape) != np.ndim(array):
+            continue
+        if all(d is None or d == s for d, s in zip(value.shape, np.shape(array), strict=True)):
+            kept[name] = array
+    return kept
+
+
 @SOURCE_PROBES.register("onnx")
 def probe_onnx_source(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray],
                       names: Sequence[str]) -> dict[str, np.ndarray]:
-    """A source ONNX file: fed by the input names the ONNX frontend recorded; a value is
-    found where its IR name is the ONNX value's name (the frontend names IR nodes after
-    ONNX nodes, so this holds for models whose node and value names agree, such as
-    mmconv's own output; other values are left out), the outputs by their ONNX names."""
+    """A source ONNX file: fed by the input names the ONNX frontend recorded; each IR
+    value is looked up by the ONNX value name the frontend recorded for it
+    (``source_values``: IR names are sanitized node names, ``features_0_conv`` for
+    ``/features/features.0/Conv_output_0``), else by its own name (files converted before
+    the map existed); the outputs by their ONNX names.  Only values with the IR's shape
+    are returned."""
     feeds, asked = _source_request(graph, inputs, names)
+    recorded = json.loads(graph.metadata.get("source_values") or "{}")
+    outs = set(graph.outputs)
+    asked = [a if n in outs else recorded.get(n, a) for n, a in zip(names, asked, strict=True)]
     got = _onnx_values(path, feeds, asked)
-    return {n: got[a] for n, a in zip(names, asked, strict=True) if a in got}
+    return _ir_shaped(graph, {n: got[a] for n, a in zip(names, asked, strict=True)
+                              if a in got})

@@ -464,6 +464,9 @@ def convert_model(model: OnnxModel, *, input_shapes: list[tuple[int, ...]] | Non
         graph_out.append(ctx.values[o])
     graph.outputs = graph_out
     _name_outputs(ctx, outputs)
+    renamed = {old: new for old, new in zip(graph_out, graph.outputs, strict=True)
+               if old != new}
+    sources = _source_values(ctx, model, renamed)
     graph.metadata.update({
         "source_inputs": json.dumps(source_inputs),
         "source_outputs": json.dumps(list(outputs)),
@@ -472,4 +475,26 @@ def convert_model(model: OnnxModel, *, input_shapes: list[tuple[int, ...]] | Non
         "source_file": model.path.replace("\\", "/").rsplit("/", 1)[-1],
         "layout": "NCHW",
     })
-    return finish_graph(graph)
+    finish_graph(graph)
+    # only values the passes left as they were: still computed, with the shape they had
+    computed = {o for n in graph.nodes for o in n.outputs if o}
+    graph.metadata["source_values"] = json.dumps({
+        ir: onnx_name for ir, (onnx_name, shape) in sources.items()
+        if ir in computed and ir in graph.values and graph.values[ir].shape == shape})
+    return graph
+
+
+def _source_values(ctx: OnnxContext, model: OnnxModel, renamed: dict[str, str]
+                   ) -> dict[str, tuple[str, tuple]]:
+    """IR value -> (ONNX value it is, IR shape before the passes), for ``mmverify
+    --layers``: IR names are sanitized node names, so a source ONNX model is probed by
+    these.  Only node outputs converted to one IR value (the first ONNX value an IR
+    value stands for: an Identity's output is its input's value), not weights."""
+    computed = {o for n in model.graph.node for o in n.output if o}
+    found: dict[str, tuple[str, tuple]] = {}
+    for onnx_name, ir in ctx.values.items():
+        ir = renamed.get(ir, ir)
+        if onnx_name in computed and ir not in found and ir in ctx.graph.values \
+                and ir not in ctx.graph.weights:
+            found[ir] = (onnx_name, tuple(ctx.graph.values[ir].shape))
+    return found
