@@ -143,3 +143,47 @@ def probe_onnx_source(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
     got = _onnx_values(path, feeds, asked)
     return _ir_shaped(graph, {n: got[a] for n, a in zip(names, asked, strict=True)
                               if a in got})
+
+
+@SOURCE_PROBES.register("keras")
+def probe_keras_source(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray],
+                       names: Sequence[str]) -> dict[str, np.ndarray]:
+    """A source ``.keras``/``.h5`` file: the Keras frontend recorded, per IR value, the
+    layer output it is and the perm from the Keras tensor to the IR layout
+    (``source_values``); a sub-model over those layers' outputs is run on the inputs
+    (channels-last feeds as the Keras runner gives them) and each value is transposed
+    into the IR layout.  Layers of nested models and shared layers are not exposed."""
+    from mmconv.frameworks import import_framework
+    from mmconv.verify.runners import _feeds_nhwc, _nhwc
+
+    recorded = json.loads(graph.metadata.get("source_values") or "{}")
+    wanted = [n for n in names if n in recorded]
+    if not wanted:
+        return {}
+    keras = import_framework("keras")
+    model = keras.models.load_model(str(path))
+    tensors, kept = [], []
+    for name in wanted:
+        layer_name, k, _ = recorded[name]
+        try:
+            out = model.get_layer(layer_name).output
+        except (ValueError, AttributeError):  # not a top-level layer of the loaded model
+            continue
+        outs = out if isinstance(out, (list, tuple)) else [out]
+        if k < len(outs):
+            tensors.append(outs[k])
+            kept.append(name)
+    if not kept:
+        return {}
+    sub = keras.Model(model.inputs, tensors)
+    nhwc = _nhwc([tuple(t.shape) for t in model.inputs], graph)
+    feeds = _feeds_nhwc(graph, inputs) if nhwc else [inputs[v.name] for v in graph.inputs]
+    got = sub(feeds, training=False)  # built on the list model.inputs: a list
+    got = got if isinstance(got, (list, tuple)) else [got]
+    found = {}
+    for name, array in zip(kept, got, strict=True):
+        perm = recorded[name][2]
+        array = np.asarray(array)
+        if array.ndim == len(perm):
+            found[name] = np.transpose(array, perm)
+    return _ir_shaped(graph, found)

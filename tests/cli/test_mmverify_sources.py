@@ -108,3 +108,22 @@ def test_keras_source(tmp_path: Path) -> None:
     src = tmp_path / "cnn.keras"
     model.save(str(src))
     _check("keras", src, tmp_path)
+
+
+def test_tensorflow_source_says_outputs_only(tmp_path: Path) -> None:
+    keras = pytest.importorskip("keras")
+    pytest.importorskip("tf2onnx")
+    keras.utils.set_random_seed(SEED)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3),
+                              keras.layers.Flatten(), keras.layers.Dense(3)])
+    saved = tmp_path / "saved"
+    model.export(str(saved), verbose=False)
+    out = tmp_path / "m.onnx"
+    proc = run("mmconvert", "-sf", "tensorflow", "-iw", saved, "-df", "onnx", "-om", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    ok = run("mmverify", "-sf", "tensorflow", "-iw", saved, "-df", "onnx", "-im", out,
+             "--layers")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    notes = [line for line in ok.stdout.splitlines() if line.startswith("layers:")]
+    assert notes == ["layers: per-layer values are not available for TensorFlow sources (the "
+                     "tf2onnx model they are read through is not kept); outputs only"], ok.stdout

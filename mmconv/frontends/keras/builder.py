@@ -12,6 +12,7 @@ reported together.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 
 from mmconv.errors import ModelFormatError, UsageError
@@ -42,9 +43,28 @@ def check_supported(kf: KerasFile, spec: Spec) -> None:
 
 def _call(ctx: KerasContext, layer: Layer, inputs: list[Tensor], index: int) -> list[Tensor]:
     if layer.inner is not None:
-        return run_spec(ctx, layer.inner, inputs)
+        ctx.depth += 1
+        try:
+            return run_spec(ctx, layer.inner, inputs)
+        finally:
+            ctx.depth -= 1
     fn = CONVERTERS.get(converter_key(layer))
-    return fn(ctx, layer, inputs, index)
+    outs = fn(ctx, layer, inputs, index)
+    if len(layer.calls) <= 1 and ctx.depth == 0:
+        _record_source_values(ctx, layer, outs)
+    return outs
+
+
+def _record_source_values(ctx: KerasContext, layer: Layer, outs: list[Tensor]) -> None:
+    """IR value -> (Keras layer, output index, perm from the Keras tensor's layout to
+    the IR's, IR shape) for ``mmverify --layers``: the layer outputs a Keras sub-model can
+    expose (top-level layers called once; an output that is an earlier value, as a
+    Dropout's, stays that earlier layer's)."""
+    for k, t in enumerate(outs):
+        value = ctx.graph.values.get(t.value)
+        if t.flat is None and value is not None and t.value not in ctx.source_values \
+                and t.value not in ctx.graph.weights:
+            ctx.source_values[t.value] = (layer.name, k, list(t.perm), tuple(value.shape))
 
 
 def run_spec(ctx: KerasContext, spec: Spec, inputs: Sequence[Tensor],
@@ -145,7 +165,13 @@ def build_graph(kf: KerasFile, spec: Spec, *,
         graph.outputs.append(value)
     graph.metadata["source_framework"] = "keras"
     graph.metadata["source_layout"] = "channels_first" if channels_first_io else "channels_last"
-    return finish_graph(graph)
+    finish_graph(graph)
+    # only values the passes left as they were: still computed, with the shape they had
+    computed = {o for n in graph.nodes for o in n.outputs if o}
+    graph.metadata["source_values"] = json.dumps({
+        ir: [layer, k, perm] for ir, (layer, k, perm, shape) in ctx.source_values.items()
+        if ir in computed and ir in graph.values and graph.values[ir].shape == shape})
+    return graph
 
 
 def _rename(graph: Graph, old: str, new: str) -> str:
