@@ -7,6 +7,8 @@ model with one convolution's kernel changed must be caught at that convolution.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -127,3 +129,27 @@ def test_tensorflow_source_says_outputs_only(tmp_path: Path) -> None:
     notes = [line for line in ok.stdout.splitlines() if line.startswith("layers:")]
     assert notes == ["layers: per-layer values are not available for TensorFlow sources (the "
                      "tf2onnx model they are read through is not kept); outputs only"], ok.stdout
+
+
+def test_tf2onnx_source_layout_pass_values_are_not_false_divergences(tmp_path: Path) -> None:
+    """A channels-last tf2onnx graph: the layout pass sinks the transpose before Flatten,
+    so the IR's flatten has the source's shape but another element order; it must be left
+    out, not reported as the first diverging layer."""
+    keras = pytest.importorskip("keras")
+    pytest.importorskip("tf2onnx")
+    keras.utils.set_random_seed(SEED)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3),
+                              keras.layers.ReLU(), keras.layers.Flatten(),
+                              keras.layers.Dense(3)])
+    saved, src, out = tmp_path / "saved", tmp_path / "tf.onnx", tmp_path / "m.onnx"
+    model.export(str(saved), verbose=False)
+    proc = subprocess.run([sys.executable, "-m", "tf2onnx.convert", "--saved-model", str(saved),
+                           "--output", str(src), "--opset", "15"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    proc = run("mmconvert", "-sf", "onnx", "-iw", src, "-df", "onnx", "-om", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    ok = run("mmverify", "-sf", "onnx", "-iw", src, "-df", "onnx", "-im", out, "--layers")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "no diverging layer" in ok.stdout
+    assert _compared(ok.stdout) >= 2, ok.stdout

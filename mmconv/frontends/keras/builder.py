@@ -16,7 +16,7 @@ import json
 from collections.abc import Sequence
 
 from mmconv.errors import ModelFormatError, UsageError
-from mmconv.frontends.base import UnsupportedOps, finish_graph
+from mmconv.frontends.base import UnsupportedOps, finish_graph_keeping
 from mmconv.frontends.keras.context import KerasContext, Tensor, channels_first, identity
 from mmconv.frontends.keras.converters import CONVERTERS, converter_key, unsupported_reason
 from mmconv.frontends.keras.model import Layer, Ref, Spec, walk_layers
@@ -165,12 +165,9 @@ def build_graph(kf: KerasFile, spec: Spec, *,
         graph.outputs.append(value)
     graph.metadata["source_framework"] = "keras"
     graph.metadata["source_layout"] = "channels_first" if channels_first_io else "channels_last"
-    finish_graph(graph)
-    # only values the passes left as they were: still computed, with the shape they had
-    computed = {o for n in graph.nodes for o in n.outputs if o}
-    graph.metadata["source_values"] = json.dumps({
-        ir: [layer, k, perm] for ir, (layer, k, perm, shape) in ctx.source_values.items()
-        if ir in computed and ir in graph.values and graph.values[ir].shape == shape})
+    _, kept = finish_graph_keeping(graph, {ir: rec[3] for ir, rec in ctx.source_values.items()})
+    graph.metadata["source_values"] = json.dumps({ir: list(ctx.source_values[ir][:3])
+                                                  for ir in kept})
     return graph
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from mmconv.errors import ModelFormatError, UnsupportedError, UsageError
-from mmconv.frontends.base import BuildContext, UnsupportedOps, finish_graph
+from mmconv.frontends.base import BuildContext, UnsupportedOps, finish_graph_keeping
 from mmconv.frontends.onnx import known as kn
 from mmconv.frontends.onnx.converters import CONVERTERS
 from mmconv.frontends.onnx.names import node_base_name, sanitize
@@ -475,12 +475,8 @@ def convert_model(model: OnnxModel, *, input_shapes: list[tuple[int, ...]] | Non
         "source_file": model.path.replace("\\", "/").rsplit("/", 1)[-1],
         "layout": "NCHW",
     })
-    finish_graph(graph)
-    # only values the passes left as they were: still computed, with the shape they had
-    computed = {o for n in graph.nodes for o in n.outputs if o}
-    graph.metadata["source_values"] = json.dumps({
-        ir: onnx_name for ir, (onnx_name, shape) in sources.items()
-        if ir in computed and ir in graph.values and graph.values[ir].shape == shape})
+    _, kept = finish_graph_keeping(graph, {ir: shape for ir, (_, shape) in sources.items()})
+    graph.metadata["source_values"] = json.dumps({ir: sources[ir][0] for ir in kept})
     return graph
 
 
