@@ -25,6 +25,7 @@ Public API::
         .record(op, node_name), bool(...), len(...), .message(source_path, what)
         .raise_if_any(source_path, what, hint="")
     finish_graph(graph) -> Graph               shapes, default passes, shapes again
+    finish_graph_keeping(graph, candidates)   the same, and which values kept their meaning
 """
 
 from __future__ import annotations
@@ -203,3 +204,23 @@ def finish_graph(graph: Graph) -> Graph:
     run_default_passes(graph)
     infer_shapes(graph)
     return graph
+
+
+def finish_graph_keeping(graph: Graph, candidates: dict[str, tuple]) -> tuple[Graph, list[str]]:
+    """:func:`finish_graph`, and which of ``candidates`` (IR value -> its shape as built,
+    values standing for a source value) still stand for it afterwards, for ``mmverify
+    --layers``: still computed, with the same shape, and not downstream of a Transpose the
+    layout pass removed (it re-lays-out what follows: a flatten after a sunk
+    NCHW->NHWC transpose keeps its shape but orders its elements otherwise).  The other
+    passes (identities, folding, bias fusion) keep values as they were."""
+    before = [(n.op, list(n.inputs), list(n.outputs)) for n in graph.nodes]
+    finish_graph(graph)
+    after = {o for n in graph.nodes for o in n.outputs if o}
+    moved: set[str] = set()
+    for op, inputs, outputs in before:  # build order is a topological order
+        if (op == "Transpose" and not any(o in after for o in outputs)) or \
+                any(i in moved for i in inputs):
+            moved.update(outputs)
+    return graph, [v for v, shape in candidates.items()
+                   if v in after and v not in moved and v in graph.values
+                   and tuple(graph.values[v].shape) == tuple(shape)]

@@ -139,6 +139,11 @@ def verify_conversion(graph: Graph, source: tuple[str, Path], target: tuple[str,
         missing = [f"{kind} {fw}" for kind, fw, probe in
                    (("source", source[0], source_probe), ("target", target[0], probe_target))
                    if probe is None]
+        if source[0] == "tensorflow":
+            result.layers_note = ("per-layer values are not available for TensorFlow sources "
+                                  "(the tf2onnx model they are read through is not kept); "
+                                  "outputs only")
+            return result
         if missing:
             result.layers_note = (f"per-layer values cannot be read from a {' or a '.join(missing)}"
                                   " model; outputs only")

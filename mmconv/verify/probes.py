@@ -112,26 +112,90 @@ def probe_onnx(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray],
     return _onnx_values(path, {v.name: inputs[v.name] for v in graph.inputs}, names)
 
 
+def _ir_shaped(graph: Graph, found: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The values whose shape is their IR value's (a dynamic axis matches any length):
+    a source value the layout pass re-laid out in the IR (a sunk transpose in a
+    channels-last graph) has another shape and is not comparable, so it is left out
+    rather than reported as a divergence."""
+    kept = {}
+    for name, array in found.items():
+        value = graph.values.get(name)
+        if value is None or len(value.shape) != np.ndim(array):
+            continue
+        if all(d is None or d == s for d, s in zip(value.shape, np.shape(array), strict=True)):
+            kept[name] = array
+    return kept
+
+
 @SOURCE_PROBES.register("onnx")
 def probe_onnx_source(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray],
                       names: Sequence[str]) -> dict[str, np.ndarray]:
-    """A source ONNX file: fed by the input names the ONNX frontend recorded; a value is
-    found where its IR name is the ONNX value's name (the frontend names IR nodes after
-    ONNX nodes, so this holds for models whose node and value names agree, such as
-    mmconv's own output; other values are left out), the outputs by their ONNX names.
-    Inputs and outputs the frontend made channels-first (--channelsFirstIO) are fed in
-    the source's layout and read back in the IR's."""
+    """A source ONNX file: fed by the input names the ONNX frontend recorded; each IR
+    value is looked up by the ONNX value name the frontend recorded for it
+    (``source_values``: IR names are sanitized node names, ``features_0_conv`` for
+    ``/features/features.0/Conv_output_0``), else by its own name (files converted before
+    the map existed); the outputs by their ONNX names.  Inputs and outputs the frontend
+    made channels-first (--channelsFirstIO) are fed in the source's layout and read back
+    in the IR's.  Only values with the IR's shape are returned."""
     from mmconv.verify.runners import from_source_layout, source_perms, to_source_layout
 
     feeds, asked = _source_request(graph, inputs, names)
-    if graph.metadata.get("source_framework") == "onnx":
+    from_onnx = graph.metadata.get("source_framework") == "onnx"
+    if from_onnx:
         in_perms = source_perms(graph, "source_input_perms", len(graph.inputs))
         feeds = dict(zip(feeds, to_source_layout(list(feeds.values()), in_perms), strict=True))
+    recorded = json.loads(graph.metadata.get("source_values") or "{}")
+    outs = set(graph.outputs)
+    asked = [a if n in outs else recorded.get(n, a) for n, a in zip(names, asked, strict=True)]
     got = _onnx_values(path, feeds, asked)
     result = {n: got[a] for n, a in zip(names, asked, strict=True) if a in got}
-    if graph.metadata.get("source_framework") == "onnx":
+    if from_onnx:
         out_perms = source_perms(graph, "source_output_perms", len(graph.outputs))
         for name, perm in zip(graph.outputs, out_perms, strict=True):
             if name in result and perm is not None:
                 result[name] = from_source_layout([result[name]], [perm])[0]
-    return result
+    return _ir_shaped(graph, result)
+
+
+@SOURCE_PROBES.register("keras")
+def probe_keras_source(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray],
+                       names: Sequence[str]) -> dict[str, np.ndarray]:
+    """A source ``.keras``/``.h5`` file: the Keras frontend recorded, per IR value, the
+    layer output it is and the perm from the Keras tensor to the IR layout
+    (``source_values``); a sub-model over those layers' outputs is run on the inputs
+    (channels-last feeds as the Keras runner gives them) and each value is transposed
+    into the IR layout.  Layers of nested models and shared layers are not exposed."""
+    from mmconv.frameworks import import_framework
+    from mmconv.verify.runners import _feeds_nhwc, _nhwc
+
+    recorded = json.loads(graph.metadata.get("source_values") or "{}")
+    wanted = [n for n in names if n in recorded]
+    if not wanted:
+        return {}
+    keras = import_framework("keras")
+    model = keras.models.load_model(str(path))
+    tensors, kept = [], []
+    for name in wanted:
+        layer_name, k, _ = recorded[name]
+        try:
+            out = model.get_layer(layer_name).output
+        except (ValueError, AttributeError):  # not a top-level layer of the loaded model
+            continue
+        outs = out if isinstance(out, (list, tuple)) else [out]
+        if k < len(outs):
+            tensors.append(outs[k])
+            kept.append(name)
+    if not kept:
+        return {}
+    sub = keras.Model(model.inputs, tensors)
+    nhwc = _nhwc([tuple(t.shape) for t in model.inputs], graph)
+    feeds = _feeds_nhwc(graph, inputs) if nhwc else [inputs[v.name] for v in graph.inputs]
+    got = sub(feeds, training=False)  # built on the list model.inputs: a list
+    got = got if isinstance(got, (list, tuple)) else [got]
+    found = {}
+    for name, array in zip(kept, got, strict=True):
+        perm = recorded[name][2]
+        array = np.asarray(array)
+        if array.ndim == len(perm):
+            found[name] = np.transpose(array, perm)
+    return _ir_shaped(graph, found)

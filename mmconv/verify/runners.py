@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -232,12 +233,29 @@ def run_saved_model(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]
     tf = import_framework("tensorflow")
 
     loaded = tf.saved_model.load(str(path))  # must outlive the call: it owns the variables
-    endpoint = loaded.serving_default
+    endpoint = getattr(loaded, "serving_default", None)
+    if endpoint is None:  # a source SavedModel (-sf tensorflow): its signature, by keyword
+        return _run_signature(tf, loaded, graph, inputs)
     nhwc = _nhwc([tuple(spec.shape) for spec in endpoint.input_signature], graph)
     arrays = _feeds_nhwc(graph, inputs) if nhwc else [inputs[v.name] for v in graph.inputs]
     got = endpoint(*(tf.constant(a) for a in arrays))
     outs = [got[name].numpy() for name in graph.outputs]
     return _to_nchw(outs, graph) if nhwc else outs
+
+
+def _run_signature(tf: Any, loaded: Any, graph: Graph, inputs: Mapping[str, np.ndarray]
+                   ) -> list[np.ndarray]:
+    """A SavedModel that keeps only signatures (``keras.Model.export``,
+    ``tf.saved_model.save``): the signature the TensorFlow frontend read, fed and read by
+    the tensor names it recorded (inputs and outputs in the model's own layout)."""
+    meta = graph.metadata
+    sig = meta.get("source_signature") or "serving_default"
+    fn = loaded.signatures[sig]
+    in_names = json.loads(meta.get("source_inputs") or "null") or [v.name for v in graph.inputs]
+    out_names = json.loads(meta.get("source_outputs") or "null") or list(graph.outputs)
+    got = fn(**{n: tf.constant(inputs[v.name]) for n, v in zip(in_names, graph.inputs,
+                                                                 strict=True)})
+    return [got[n].numpy() for n in out_names]
 
 
 @RUNNERS.register("mxnet")

@@ -138,6 +138,8 @@ def build_skeleton(graph: Graph, opset: int | None = None) -> tuple[ModelProto, 
     onnx_graph.output.extend(_output_info(graph.value(o)) for o in graph.outputs)
     onnx_graph.initializer.extend(ctx.constants)
     for key in sorted(graph.metadata):
+        if key == "source_values":  # mmverify's map into the source model; not this model's
+            continue
         model.metadata_props.add(key=key, value=str(graph.metadata[key]))
     # Only weights the emitted nodes read: a folded per-element BN leaves its raw
     # statistics unused, and ONNX tools warn about dead initializers.

@@ -12,10 +12,11 @@ reported together.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Sequence
 
 from mmconv.errors import ModelFormatError, UsageError
-from mmconv.frontends.base import UnsupportedOps, finish_graph
+from mmconv.frontends.base import UnsupportedOps, finish_graph_keeping
 from mmconv.frontends.keras.context import KerasContext, Tensor, channels_first, identity
 from mmconv.frontends.keras.converters import CONVERTERS, converter_key, unsupported_reason
 from mmconv.frontends.keras.model import Layer, Ref, Spec, walk_layers
@@ -42,9 +43,28 @@ def check_supported(kf: KerasFile, spec: Spec) -> None:
 
 def _call(ctx: KerasContext, layer: Layer, inputs: list[Tensor], index: int) -> list[Tensor]:
     if layer.inner is not None:
-        return run_spec(ctx, layer.inner, inputs)
+        ctx.depth += 1
+        try:
+            return run_spec(ctx, layer.inner, inputs)
+        finally:
+            ctx.depth -= 1
     fn = CONVERTERS.get(converter_key(layer))
-    return fn(ctx, layer, inputs, index)
+    outs = fn(ctx, layer, inputs, index)
+    if len(layer.calls) <= 1 and ctx.depth == 0:
+        _record_source_values(ctx, layer, outs)
+    return outs
+
+
+def _record_source_values(ctx: KerasContext, layer: Layer, outs: list[Tensor]) -> None:
+    """IR value -> (Keras layer, output index, perm from the Keras tensor's layout to
+    the IR's, IR shape) for ``mmverify --layers``: the layer outputs a Keras sub-model can
+    expose (top-level layers called once; an output that is an earlier value, as a
+    Dropout's, stays that earlier layer's)."""
+    for k, t in enumerate(outs):
+        value = ctx.graph.values.get(t.value)
+        if t.flat is None and value is not None and t.value not in ctx.source_values \
+                and t.value not in ctx.graph.weights:
+            ctx.source_values[t.value] = (layer.name, k, list(t.perm), tuple(value.shape))
 
 
 def run_spec(ctx: KerasContext, spec: Spec, inputs: Sequence[Tensor],
@@ -145,7 +165,10 @@ def build_graph(kf: KerasFile, spec: Spec, *,
         graph.outputs.append(value)
     graph.metadata["source_framework"] = "keras"
     graph.metadata["source_layout"] = "channels_first" if channels_first_io else "channels_last"
-    return finish_graph(graph)
+    _, kept = finish_graph_keeping(graph, {ir: rec[3] for ir, rec in ctx.source_values.items()})
+    graph.metadata["source_values"] = json.dumps({ir: list(ctx.source_values[ir][:3])
+                                                  for ir in kept})
+    return graph
 
 
 def _rename(graph: Graph, old: str, new: str) -> str:

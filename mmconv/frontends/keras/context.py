@@ -68,6 +68,10 @@ class KerasContext(BuildContext):
         self.keras_version = keras_version
         self._transposed: dict[tuple[str, Perm], str] = {}
         self.store: Any = None
+        #: nesting depth of the model being run (0: the file's top-level model)
+        self.depth = 0
+        #: IR value -> (Keras layer, output index, perm Keras -> IR, IR shape); see builder
+        self.source_values: dict[str, tuple[str, int, list[int], tuple]] = {}
 
     # -- layouts -------------------------------------------------------------------
     def keras_shape(self, t: Tensor) -> tuple:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from mmconv.errors import ModelFormatError, UnsupportedError, UsageError
-from mmconv.frontends.base import BuildContext, UnsupportedOps, finish_graph
+from mmconv.frontends.base import BuildContext, UnsupportedOps, finish_graph_keeping
 from mmconv.frontends.onnx import known as kn
 from mmconv.frontends.onnx.converters import CONVERTERS
 from mmconv.frontends.onnx.names import node_base_name, sanitize
@@ -470,6 +470,9 @@ def convert_model(model: OnnxModel, *, input_shapes: list[tuple[int, ...]] | Non
         graph_out.append(ctx.values[o])
     graph.outputs = graph_out
     _name_outputs(ctx, outputs)
+    renamed = {old: new for old, new in zip(graph_out, graph.outputs, strict=True)
+               if old != new}
+    sources = _source_values(ctx, model, renamed)
     graph.metadata.update({
         "source_inputs": json.dumps(source_inputs),
         "source_outputs": json.dumps(list(outputs)),
@@ -478,7 +481,8 @@ def convert_model(model: OnnxModel, *, input_shapes: list[tuple[int, ...]] | Non
         "source_file": model.path.replace("\\", "/").rsplit("/", 1)[-1],
         "layout": "NCHW",
     })
-    finish_graph(graph)
+    _, kept = finish_graph_keeping(graph, {ir: shape for ir, (_, shape) in sources.items()})
+    graph.metadata["source_values"] = json.dumps({ir: sources[ir][0] for ir in kept})
     in_perms: dict[str, tuple[int, ...]] = {}
     out_perms: dict[str, tuple[int, ...]] = {}
     if channels_first_io:
@@ -491,3 +495,19 @@ def convert_model(model: OnnxModel, *, input_shapes: list[tuple[int, ...]] | Non
     graph.metadata["source_output_perms"] = json.dumps(
         [list(out_perms.get(o, range(graph.value(o).rank))) for o in graph.outputs])
     return graph
+
+
+def _source_values(ctx: OnnxContext, model: OnnxModel, renamed: dict[str, str]
+                   ) -> dict[str, tuple[str, tuple]]:
+    """IR value -> (ONNX value it is, IR shape before the passes), for ``mmverify
+    --layers``: IR names are sanitized node names, so a source ONNX model is probed by
+    these.  Only node outputs converted to one IR value (the first ONNX value an IR
+    value stands for: an Identity's output is its input's value), not weights."""
+    computed = {o for n in model.graph.node for o in n.output if o}
+    found: dict[str, tuple[str, tuple]] = {}
+    for onnx_name, ir in ctx.values.items():
+        ir = renamed.get(ir, ir)
+        if onnx_name in computed and ir not in found and ir in ctx.graph.values \
+                and ir not in ctx.graph.weights:
+            found[ir] = (onnx_name, tuple(ctx.graph.values[ir].shape))
+    return found
