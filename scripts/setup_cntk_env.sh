@@ -16,31 +16,10 @@
 set -euo pipefail
 
 home="${MMCONV_CNTK_HOME:-$HOME/.cache/mmconv/cntk-env}"
-py36="${MMCONV_PY36:-}"
-# apt and pip are chatty; their output goes to this log and is shown only when a step fails
-# (stdout must stay clean: callers use $(scripts/setup_cntk_env.sh) as the interpreter path).
-log="${TMPDIR:-/tmp}/mmconv-setup-cntk-env.$$.log"
-trap 'rm -f "$log"' EXIT
-
-quiet() {  # quiet DESCRIPTION CMD...: run CMD with output to the log; on failure show its tail
-  local what="$1"; shift
-  if ! "$@" >>"$log" 2>&1; then
-    echo "setup_cntk_env: $what failed; last lines of its output:" >&2
-    tail -n 25 "$log" >&2
-    exit 1
-  fi
-}
-
-if [ -z "$py36" ]; then
-  if command -v pyenv >/dev/null 2>&1 && [ -x "$(pyenv root)/versions/3.6.15/bin/python" ]; then
-    py36="$(pyenv root)/versions/3.6.15/bin/python"
-  elif command -v python3.6 >/dev/null 2>&1; then
-    py36="$(command -v python3.6)"
-  else
-    echo "setup_cntk_env: no Python 3.6 found (set MMCONV_PY36=/path/to/python3.6)" >&2
-    exit 1
-  fi
-fi
+tag=setup_cntk_env
+# shellcheck source=scripts/_runtime_env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/_runtime_env.sh"
+py36="$(find_python "${MMCONV_PY36:-}" 3.6.15 MMCONV_PY36)"
 
 # OpenMPI from Debian, if not there yet.
 mpi_so="$(ls /usr/lib/x86_64-linux-gnu/libmpi.so.40* 2>/dev/null | head -n1 || true)"

@@ -14,31 +14,10 @@
 set -euo pipefail
 
 home="${MMCONV_MXNET_HOME:-$HOME/.cache/mmconv/mxnet-env}"
-py311="${MMCONV_PY311:-}"
-# pip's output goes to this log and is shown only when a step fails (stdout must stay
-# clean: callers use $(scripts/setup_mxnet_env.sh) as the interpreter path).
-log="${TMPDIR:-/tmp}/mmconv-setup-mxnet-env.$$.log"
-trap 'rm -f "$log"' EXIT
-
-quiet() {  # quiet DESCRIPTION CMD...: run CMD with output to the log; on failure show its tail
-  local what="$1"; shift
-  if ! "$@" >>"$log" 2>&1; then
-    echo "setup_mxnet_env: $what failed; last lines of its output:" >&2
-    tail -n 25 "$log" >&2
-    exit 1
-  fi
-}
-
-if [ -z "$py311" ]; then
-  if command -v pyenv >/dev/null 2>&1 && [ -x "$(pyenv root)/versions/3.11.7/bin/python" ]; then
-    py311="$(pyenv root)/versions/3.11.7/bin/python"
-  elif command -v python3.11 >/dev/null 2>&1; then
-    py311="$(command -v python3.11)"
-  else
-    echo "setup_mxnet_env: no Python 3.11 found (set MMCONV_PY311=/path/to/python3.11)" >&2
-    exit 1
-  fi
-fi
+tag=setup_mxnet_env
+# shellcheck source=scripts/_runtime_env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/_runtime_env.sh"
+py311="$(find_python "${MMCONV_PY311:-}" 3.11.7 MMCONV_PY311)"
 
 if [ ! -x "$home/bin/python" ]; then
   echo "setup_mxnet_env: creating venv at $home" >&2

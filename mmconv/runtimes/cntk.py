@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from mmconv.errors import MmconvError, ModelFormatError, RuntimeUnavailableError
+from mmconv.runtimes.bridge import find_interpreter, run_python
 
 #: Where scripts/setup_cntk_env.sh builds the env unless MMCONV_CNTK_HOME says otherwise.
 DEFAULT_HOME = Path("~/.cache/mmconv/cntk-env")
@@ -33,6 +34,8 @@ DEFAULT_HOME = Path("~/.cache/mmconv/cntk-env")
 DEFAULT_TIMEOUT = 300.0
 WORKER = Path(__file__).with_name("cntk_worker.py")
 _WORKER_ERROR_PREFIX = "mmconv-cntk-worker: "
+_SETUP_HINT = ("run scripts/setup_cntk_env.sh and set MMCONV_CNTK_PYTHON to the path it "
+               "prints")
 
 Inputs = Sequence[np.ndarray] | Mapping[str, np.ndarray]
 
@@ -44,23 +47,11 @@ def find_cntk_python() -> str:
     cntk-env/python``), which puts the MPI soname shims on ``LD_LIBRARY_PATH``;
     the bare venv python would fail to import cntk.
     """
-    explicit = os.environ.get("MMCONV_CNTK_PYTHON")
-    if explicit:
-        path = Path(explicit).expanduser()
-        if path.is_file() and os.access(path, os.X_OK):
-            return str(path)
-        raise RuntimeUnavailableError(
-            f"MMCONV_CNTK_PYTHON={explicit} is not an executable file; run "
-            "scripts/setup_cntk_env.sh and set MMCONV_CNTK_PYTHON to the path it prints"
-        )
-    home = Path(os.environ.get("MMCONV_CNTK_HOME") or DEFAULT_HOME).expanduser()
-    wrapper = home / "python"
-    if wrapper.is_file() and os.access(wrapper, os.X_OK):
-        return str(wrapper)
-    raise RuntimeUnavailableError(
-        "no CNTK 2.7 runtime found; run scripts/setup_cntk_env.sh and set "
-        "MMCONV_CNTK_PYTHON to the path it prints"
-    )
+    found = find_interpreter("MMCONV_CNTK_PYTHON", "MMCONV_CNTK_HOME", DEFAULT_HOME, "python",
+                             _SETUP_HINT)
+    if found is None:
+        raise RuntimeUnavailableError(f"no CNTK 2.7 runtime found; {_SETUP_HINT}")
+    return found
 
 
 def _is_noise(line: str) -> bool:
@@ -120,28 +111,9 @@ def run_script(script_path: str | os.PathLike[str], args: Sequence[str] = (), *,
     exe = python or find_cntk_python()
     script = Path(script_path)
     label = what or f"CNTK script {script.name}"
-    child_env = dict(os.environ)
-    if env:
-        child_env.update(env)
-    # Keep the child's Python from picking up our (3.10+) site or bytecode settings.
-    child_env.pop("PYTHONPATH", None)
-    child_env.pop("PYTHONHOME", None)
-    child_env.setdefault("PYTHONWARNINGS", "ignore::UserWarning")
-    child_env["PYTHONDONTWRITEBYTECODE"] = "1"
-    try:
-        proc = subprocess.run(
-            # -B: no __pycache__ beside the user's code (-I ignores PYTHONDONTWRITEBYTECODE)
-            [exe, "-B", *(["-I"] if isolated else []), str(script), *map(str, args)],
-            capture_output=True, text=True, timeout=timeout, cwd=cwd, env=child_env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise MmconvError(f"{label} timed out after {exc.timeout:g} s") from None
-    except OSError as exc:
-        raise RuntimeUnavailableError(
-            f"cannot start the CNTK interpreter {exe}: {exc.strerror}; run "
-            "scripts/setup_cntk_env.sh and set MMCONV_CNTK_PYTHON"
-        ) from None
+    proc = run_python(exe, script, args, runtime="CNTK", setup_hint=_SETUP_HINT, label=label,
+                      timeout=timeout, cwd=cwd, env=env, warnings="ignore::UserWarning",
+                      isolated=isolated)
     if proc.returncode != 0:
         raise MmconvError(f"{label} failed: {_error_line(proc.stderr)}")
     return proc

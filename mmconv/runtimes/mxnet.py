@@ -17,7 +17,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from mmconv.errors import MmconvError, ModelFormatError, RuntimeUnavailableError
+from mmconv.runtimes.bridge import find_interpreter, run_python
 
 DEFAULT_HOME = Path("~/.cache/mmconv/mxnet-env")
 #: Seconds an MXNet subprocess may take (models here are small).
@@ -40,17 +40,10 @@ _SETUP_HINT = ("run scripts/setup_mxnet_env.sh and set MMCONV_MXNET_PYTHON to th
 
 def find_mxnet_python() -> str:
     """The interpreter that has mxnet 1.9.1 (see the module docstring for the order)."""
-    explicit = os.environ.get("MMCONV_MXNET_PYTHON")
-    if explicit:
-        path = Path(explicit).expanduser()
-        if path.is_file() and os.access(path, os.X_OK):
-            return str(path)
-        raise RuntimeUnavailableError(
-            f"MMCONV_MXNET_PYTHON={explicit} is not an executable file; {_SETUP_HINT}")
-    home = Path(os.environ.get("MMCONV_MXNET_HOME") or DEFAULT_HOME).expanduser()
-    python = home / "bin" / "python"
-    if python.is_file() and os.access(python, os.X_OK):
-        return str(python)
+    found = find_interpreter("MMCONV_MXNET_PYTHON", "MMCONV_MXNET_HOME", DEFAULT_HOME,
+                             "bin/python", _SETUP_HINT)
+    if found is not None:
+        return found
     if importlib.util.find_spec("mxnet") is not None:
         return sys.executable
     raise RuntimeUnavailableError(f"no MXNet 1.9.1 runtime found; {_SETUP_HINT}")
@@ -70,19 +63,8 @@ def _run_jobs(jobs: list[dict[str, Any]], tmp: Path, what: str, python: str | No
     exe = python or find_mxnet_python()
     request = tmp / "request.json"
     request.write_text(json.dumps({"jobs": jobs}))
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    env.pop("PYTHONHOME", None)
-    env.setdefault("PYTHONWARNINGS", "ignore")
-    try:
-        proc = subprocess.run([exe, "-I", str(WORKER), str(request)], capture_output=True,
-                              text=True, timeout=timeout, cwd=tmp, env=env, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise MmconvError(f"{what} timed out after {exc.timeout:g} s") from None
-    except OSError as exc:
-        raise RuntimeUnavailableError(
-            f"cannot start the MXNet interpreter {exe}: {exc.strerror}; {_SETUP_HINT}"
-        ) from None
+    proc = run_python(exe, WORKER, [str(request)], runtime="MXNet", setup_hint=_SETUP_HINT,
+                      label=what, timeout=timeout, cwd=tmp, isolated=True)
     if proc.returncode != 0:
         line = _error_line(proc.stderr)
         if "cannot load MXNet checkpoint" in line:
