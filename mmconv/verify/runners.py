@@ -180,8 +180,12 @@ def _feeds_nhwc(graph: Graph, inputs: Mapping[str, np.ndarray]) -> list[np.ndarr
 def run_keras(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
     """A ``.keras`` (or ``.h5``) file loaded by Keras alone: a model mmconv wrote returns
     a tensor for one output and a dict keyed by IR name for several; a source model
-    (``-sf keras --verify``) its outputs in order."""
+    (``-sf keras --verify``) its outputs in order.  mmconv's custom recurrent cells
+    (``mmconv>OnnxRecurrentCell``: peepholes, clip... that no stock layer computes) are
+    registered first, as importing the generated model.py would."""
     keras = import_framework("keras")
+    import mmconv.emitters.keras.cells  # noqa: F401  (registers the cells)
+
     model = keras.models.load_model(str(path))
     nhwc = _nhwc([tuple(t.shape) for t in model.inputs], graph)
     feeds = _feeds_nhwc(graph, inputs) if nhwc else [inputs[v.name] for v in graph.inputs]

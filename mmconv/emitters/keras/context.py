@@ -146,6 +146,8 @@ class EmitContext(EmitContextBase):
     #: (layer name, [weight keys]) in set_weights order
     layer_weights: list[tuple[str, list[str]]] = field(default_factory=list)
     transposes: list[Transpose] = field(default_factory=list)
+    #: whether the code uses a custom cell of :mod:`.cells` (its source is pasted in)
+    uses_cells: bool = False
 
     def __post_init__(self) -> None:
         self.namer = Namer("v", taken=TAKEN)

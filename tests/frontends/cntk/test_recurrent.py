@@ -46,7 +46,7 @@ TARGET_REFUSED: dict[str, dict[str, str]] = {
     # CNTK's reset-before GRU go through the emitter's own recurrent module
     "pytorch": {"rnnstep": "(RNN): nn.RNN's nonlinearity is tanh or relu",
                 "lstm_relu": "(LSTM): LSTM activations ['Sigmoid', 'Relu', 'Relu'] are not"},
-    "keras": {"lstm_peephole": "(LSTM): peepholes", "bi_stack": "(LSTM): peepholes"},
+    "keras": {},
     "cntk": {},
 }
 FORMATS = ("v2", "v1")
