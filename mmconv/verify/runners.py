@@ -181,8 +181,9 @@ def run_keras(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]) -> lis
     """A ``.keras`` (or ``.h5``) file loaded by Keras alone: a model mmconv wrote returns
     a tensor for one output and a dict keyed by IR name for several; a source model
     (``-sf keras --verify``) its outputs in order.  mmconv's custom recurrent cells
-    (``mmconv>OnnxRecurrentCell``: peepholes, clip... that no stock layer computes) are
-    registered first, as importing the generated model.py would."""
+    (``mmconv>OnnxRecurrentCell``: peepholes, clip... that no stock layer computes;
+    ``mmconv>ScanCell``: a Scan's loop) are registered first, as importing the generated
+    model.py would."""
     keras = import_framework("keras")
     import mmconv.emitters.keras.cells  # noqa: F401  (registers the cells)
 

@@ -48,8 +48,8 @@ from mmconv.ir.infer import infer_shapes
 from mmconv.ir.passes import folded_for_emit
 
 #: The op-family modules; importing them fills HANDLERS.
-FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normalization", "pool",
-            "recurrent", "reduce", "shape", "spatial")
+FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "loop", "normalization",
+            "pool", "recurrent", "reduce", "shape", "spatial")
 
 
 def load_handlers() -> None:

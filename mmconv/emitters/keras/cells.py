@@ -5,13 +5,14 @@ compute exactly -- peepholes, ``input_forget``, ``clip``, activations Keras has 
 name for (HardSigmoid with ONNX's alpha/beta, LeakyRelu, ScaledTanh...), an LSTM whose
 cell-input and output activations differ -- runs through :class:`OnnxRecurrentCell`
 under ``layers.RNN``: the ONNX arithmetic for one direction, on ONNX-layout trainable
-variables, so the model stays retrainable.
+variables, so the model stays retrainable.  An IR ``Scan`` (a general loop) runs its
+body, a nested functional model, through :class:`ScanCell`.
 
 Why a module of its own that imports nothing but keras: everything below the marker
 line is pasted verbatim into a generated ``model.py`` that uses a cell (so the code
-needs no mmconv), and the class registers itself as ``mmconv>OnnxRecurrentCell``: a
-``.keras`` file holding one loads once this class is registered -- by importing the
-generated ``model.py``, or this module (the Keras runner of ``mmconv.verify`` does).
+needs no mmconv), and each class registers itself as ``mmconv>ClassName``: a ``.keras``
+file holding one loads once the class is registered -- by importing the generated
+``model.py``, or this module (the Keras runner of ``mmconv.verify`` does).
 """
 
 import keras
@@ -145,4 +146,71 @@ class OnnxRecurrentCell(keras.layers.Layer):
                       clip=self.clip, input_forget=self.input_forget,
                       linear_before_reset=self.linear_before_reset, use_bias=self.use_bias,
                       peepholes=self.peepholes)
+        return config
+
+
+def _size(shape):
+    """Elements of one sample of ``shape`` (1 for a scalar per sample)."""
+    size = 1
+    for dim in shape:
+        size *= int(dim)
+    return size
+
+
+@keras.saving.register_keras_serializable(package="mmconv")
+class ScanCell(keras.layers.Layer):
+    """One step of an IR ``Scan`` as a cell for ``keras.layers.RNN``: the loop body is
+    ``body``, a functional ``keras.Model`` taking the states then the step inputs and
+    returning the new states then the step outputs (each ``[batch, ...]``).
+
+    ``keras.layers.RNN`` carries one sequence and states of one axis, so the emitted
+    code hands the cell the scan inputs flattened and concatenated (``[N, T, sum F]``)
+    and flattened states; the cell splits and reshapes them to the body's shapes
+    (``state_shapes``, ``input_shapes``, ``output_shapes``: per value, without the
+    batch) and returns the step outputs flattened and concatenated the same way.  The
+    body's layers are the cell's, so they train and save with it (its config nests the
+    body's).
+    """
+
+    def __init__(self, body, state_shapes, input_shapes, output_shapes, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(body, dict):  # from a saved config
+            body = keras.saving.deserialize_keras_object(body)
+        self.body = body
+        self.state_shapes = [[int(d) for d in s] for s in state_shapes]
+        self.input_shapes = [[int(d) for d in s] for s in input_shapes]
+        self.output_shapes = [[int(d) for d in s] for s in output_shapes]
+        # RNN needs a state: a scan with none carries one column unchanged
+        self.state_size = [_size(s) for s in self.state_shapes] or [1]
+        # RNN needs a step output: a scan with none returns one zero column
+        self.output_size = max(1, sum(_size(s) for s in self.output_shapes))
+
+    def build(self, input_shape):
+        pass  # the body is a built functional model
+
+    def call(self, inputs, states, training=None):
+        count = len(self.state_shapes)
+        values = [ops.reshape(s, (-1, *shape))
+                  for s, shape in zip(states[:count], self.state_shapes, strict=True)]
+        start = 0
+        for shape in self.input_shapes:
+            size = _size(shape)
+            values.append(ops.reshape(inputs[:, start:start + size], (-1, *shape)))
+            start += size
+        outs = self.body(values, training=training)
+        if not isinstance(outs, (list, tuple)):
+            outs = [outs]
+        new = [ops.reshape(o, (-1, _size(shape)))
+               for o, shape in zip(outs[:count], self.state_shapes, strict=True)] or states
+        ys = [ops.reshape(o, (-1, _size(shape)))
+              for o, shape in zip(outs[count:], self.output_shapes, strict=True)]
+        if not ys:
+            return ops.zeros_like(inputs[:, :1]), new
+        return (ops.concatenate(ys, axis=-1) if len(ys) > 1 else ys[0]), new
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(body=keras.saving.serialize_keras_object(self.body),
+                      state_shapes=self.state_shapes, input_shapes=self.input_shapes,
+                      output_shapes=self.output_shapes)
         return config

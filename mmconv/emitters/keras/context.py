@@ -157,6 +157,13 @@ class EmitContext(EmitContextBase):
         self._inputs = {v.name for v in self.graph.inputs}
         self.wants_cl = wants_channels_last(self.graph)
 
+    def nested(self, graph: Graph) -> EmitContext:
+        """A context for a loop body's functional model: its own values and layouts, the
+        same code, weights file and identifiers (so no name repeats in the module)."""
+        sub = EmitContext(graph, writer=self.writer, arrays=self.arrays)
+        sub.namer = self.namer
+        return sub
+
     # -- the IR side -----------------------------------------------------------
     def need_weight(self, node: Node, name: str, what: str) -> np.ndarray:
         array = self.weight(name)

@@ -1,0 +1,169 @@
+"""IR Scan through the Keras emitter: ``layers.RNN`` over the custom ScanCell.
+
+The shared Scan cases (tests/emitters/ir_cases.py SCAN_CASES) run in test_keras_ops;
+here, what they do not reach: a body with a trainable layer (Dense) and multi-axis
+states and step values (the cell flattens and reshapes them), a [N]-per-step input
+and output, a loop without states, the ``.keras`` file saved and loaded in a fresh
+interpreter (the body's config nests in the cell's) and gradients reaching the body's
+layer.  Oracle: the IR's numpy evaluator (``mmconv.ir.scan.run_graph``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmconv.emitters.keras import build_model, code_to_model, emit_code
+from mmconv.errors import UnsupportedError
+from mmconv.ir import Graph
+from mmconv.ir.infer import infer_shapes
+from mmconv.ir.scan import run_graph
+from mmconv.verify.compare import assert_close
+
+from .outputs import named
+
+keras = pytest.importorskip("keras")
+RNG = np.random.default_rng(11)
+
+
+def _rand(*shape: int, scale: float = 1.0) -> np.ndarray:
+    return (RNG.uniform(-1, 1, size=shape) * scale).astype(np.float32)
+
+
+def dense_loop(reverse: int = 0) -> tuple[Graph, dict[str, np.ndarray]]:
+    """m [N, 2, 3] (a matrix state), c [1, 4] constant initial state broadcast to the
+    batch; scan inputs x [N, T, 2, 3] and a per-step scalar s [N, T]:
+        m' = tanh(m * x_t + s_t),  c' = relu(Dense(flatten(m')) + c)
+    outputs m'(the final), c', the steps of c' and of sum(m', axes 1, 2) ([N, T])."""
+    g = Graph("dense_loop")
+    g.add_input("m0", "float32", [None, 2, 3])
+    g.add_input("x", "float32", [None, None, 2, 3])
+    g.add_input("s", "float32", [None, None])
+    g.add_weight("loop/c0", _rand(1, 4))
+    g.add_weight("loop/W", _rand(4, 6, scale=0.8))
+    g.add_weight("loop/B", _rand(4, scale=0.5))
+    b = Graph("step")
+    b.add_input("m", "float32", [None, 2, 3])
+    b.add_input("c", "float32", [None, 4])
+    b.add_input("x_t", "float32", [None, 2, 3])
+    b.add_input("s_t", "float32", [None])
+    b.add_node("Mul", ["m", "x_t"], "mx")
+    b.add_node("Reshape", ["s_t"], "s_col", shape=(-1, 1, 1))
+    b.add_node("Add", ["mx", "s_col"], "m_pre")
+    b.add_node("Tanh", ["m_pre"], "m_new")
+    b.add_node("Flatten", ["m_new"], "m_flat", axis=1)
+    b.add_node("Dense", ["m_flat", "loop/W", "loop/B"], "fc")
+    b.add_node("Add", ["fc", "c"], "c_pre")
+    b.add_node("Relu", ["c_pre"], "c_new")
+    b.add_node("ReduceSum", ["m_new"], "m_sum", axes=(1, 2), keepdims=False)
+    b.outputs = ["m_new", "c_new", "c_new", "m_sum"]
+    g.add_node("Scan", ["m0", "loop/c0", "x", "s"], "loop",
+               outputs=["m_last", "c_last", "cs", "sums"], body=b, num_states=2,
+               reverse=reverse)
+    g.outputs = ["m_last", "c_last", "cs", "sums"]
+    n, t = 3, 5
+    feeds = {"m0": _rand(n, 2, 3), "x": _rand(n, t, 2, 3, scale=1.5), "s": _rand(n, t)}
+    return infer_shapes(g), feeds
+
+
+def stateless_loop() -> tuple[Graph, dict[str, np.ndarray]]:
+    """No state: y_t = sigmoid(x_t) * 2 (a Scan that is a map over time)."""
+    g = Graph("map_loop")
+    g.add_input("x", "float32", [None, None, 3])
+    g.add_weight("two", np.array(2.0, np.float32))
+    b = Graph("step")
+    b.add_input("x_t", "float32", [None, 3])
+    b.add_node("Sigmoid", ["x_t"], "sig")
+    b.add_node("Mul", ["sig", "two"], "y")
+    b.outputs = ["y"]
+    g.add_node("Scan", ["x"], "map", outputs=["ys"], body=b, num_states=0)
+    g.outputs = ["ys"]
+    return infer_shapes(g), {"x": _rand(2, 4, 3, scale=2)}
+
+
+def _check(graph: Graph, feeds: dict[str, np.ndarray], got: dict) -> None:
+    want = run_graph(graph, feeds)
+    for out, ref in zip(graph.outputs, want, strict=True):
+        have = np.asarray(got[out])
+        assert have.shape == ref.shape, (out, have.shape, ref.shape)
+        assert_close(ref, have, name=out)
+
+
+@pytest.mark.parametrize("reverse", [0, 1])
+def test_body_with_a_layer_and_multi_axis_values(reverse: int) -> None:
+    graph, feeds = dense_loop(reverse)
+    model, gen = build_model(graph)
+    assert "ScanCell(" in gen.code and "layers.Dense(" in gen.code
+    _check(graph, feeds, named(model([feeds[v.name] for v in graph.inputs]), graph.outputs))
+    # the body's Dense trains with the model
+    names = [w.path for w in model.trainable_weights]
+    assert names == ["fc/kernel", "fc/bias"], names
+
+
+def test_loop_without_states() -> None:
+    graph, feeds = stateless_loop()
+    model, _ = build_model(graph)
+    _check(graph, feeds, named(model([feeds["x"]]), graph.outputs))
+
+
+def test_gradients_reach_the_body_layer() -> None:
+    import tensorflow as tf
+
+    graph, feeds = dense_loop()
+    model, _ = build_model(graph)
+    with tf.GradientTape() as tape:
+        out = named(model([feeds[v.name] for v in graph.inputs]), graph.outputs)
+        loss = tf.reduce_sum(out["cs"]) + tf.reduce_sum(out["sums"])
+    grads = tape.gradient(loss, model.trainable_weights)
+    assert all(g is not None and float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
+
+
+def test_dynamic_step_dims_refused_in_one_line() -> None:
+    g = Graph("dyn")
+    g.add_input("x", "float32", [None, None, None])
+    b = Graph("step")
+    b.add_input("x_t", "float32", [None, None])
+    b.add_node("Relu", ["x_t"], "y")
+    b.outputs = ["y"]
+    g.add_node("Scan", ["x"], "loop", outputs=["ys"], body=b, num_states=0)
+    g.outputs = ["ys"]
+    with pytest.raises(UnsupportedError, match=r"node 'loop' \(Scan\): scan input 'x' has "
+                                               "dynamic non-batch dims") as err:
+        build_model(g)
+    assert "\n" not in str(err.value)
+
+
+_FRESH = r"""
+import importlib.util, sys
+import numpy as np, keras
+code, saved, feeds_path, order = sys.argv[1:5]
+feeds = dict(np.load(feeds_path))
+spec = importlib.util.spec_from_file_location("model", code)
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+model = keras.models.load_model(saved)
+out = model([feeds[k] for k in order.split(",")])
+np.savez(feeds_path + ".out.npz", **{k: np.asarray(v) for k, v in out.items()})
+print("MMCONV", "mmconv" in sys.modules)
+"""
+
+
+def test_keras_file_loads_in_a_fresh_interpreter(tmp_path: Path) -> None:
+    graph, feeds = dense_loop(reverse=1)
+    code, weights, saved = tmp_path / "model.py", tmp_path / "weights.npz", \
+        tmp_path / "model.keras"
+    emit_code(graph, code, weights)
+    code_to_model(code, weights, saved)
+    np.savez(tmp_path / "in.npz", **feeds)
+    (tmp_path / "fresh.py").write_text(_FRESH)
+    done = subprocess.run([sys.executable, str(tmp_path / "fresh.py"), str(code), str(saved),
+                           str(tmp_path / "in.npz"), ",".join(v.name for v in graph.inputs)],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["MMCONV", "False"], done.stdout
+    _check(graph, feeds, dict(np.load(tmp_path / "in.npz.out.npz")))
