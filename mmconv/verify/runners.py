@@ -157,9 +157,11 @@ def _nhwc(model_shapes: list[tuple], graph: Graph) -> bool:
     """Whether a Keras/TF model was written with NHWC inputs (mmconvert --channelsLastIO):
     some rank>=3 input's declared shape is the IR shape with the channels moved last."""
     for shape, value in zip(model_shapes, graph.inputs, strict=True):
+        if value.rank < 3:  # (a rank-1 input, e.g. sequence lengths, has no axis 1)
+            continue
         ir = tuple(value.shape[1:])
         moved = (*value.shape[2:], value.shape[1])
-        if value.rank >= 3 and tuple(shape[1:]) != ir and tuple(shape[1:]) == moved:
+        if tuple(shape[1:]) != ir and tuple(shape[1:]) == moved:
             return True
     return False
 

@@ -48,7 +48,8 @@ def _static(ctx: EmitContext, node: Node, dims: tuple, what: str) -> list[int]:
     return [int(d) for d in dims]
 
 
-def _flat(ctx: EmitContext, expr: str, shape: list[int], what: str, time: bool) -> str:
+def _flat(ctx: EmitContext, expr: str, shape: list[int], what: str, time: bool,
+          dtype_kw: str) -> str:
     """``expr`` ([N, (T,) *shape]) as [N, (T,) F]: one feature axis."""
     if len(shape) == 1:
         return expr
@@ -56,7 +57,8 @@ def _flat(ctx: EmitContext, expr: str, shape: list[int], what: str, time: bool) 
         return f"ops.expand_dims({expr}, -1)"
     ident = ctx.ident(what)
     target = (-1, math.prod(shape)) if time else (math.prod(shape),)
-    ctx.line(f"{ident} = layers.Reshape({literal(target)}, name={literal(ident)})({expr})")
+    ctx.line(f"{ident} = layers.Reshape({literal(target)}, name={literal(ident)}{dtype_kw})"
+             f"({expr})")
     return ident
 
 
@@ -70,8 +72,9 @@ def _unflat(ctx: EmitContext, node: Node, index: int, expr: str, shape: list[int
         ctx.define(node, f"{expr}[..., 0]", identity(rank), index=index)
     else:
         target = (-1, *shape) if time else tuple(shape)
-        ctx.define(node, f"layers.Reshape({literal(target)}, "
-                         f"name={literal(ctx.out(node, index))})({expr})",
+        ctx.define(node, f"layers.Reshape({literal(target)}, name="
+                         f"{literal(ctx.out(node, index))}{ctx.dtype_kw(node.outputs[index])})"
+                         f"({expr})",
                    identity(rank), index=index)
 
 
@@ -95,7 +98,8 @@ def _emit_body(ctx: EmitContext, node: Node, body: Graph, shapes: list[list[int]
         expr = sub.plain(name)
         if expr in inputs or expr in outputs:  # a value passed through: a layer of its own
             ident = ctx.ident(f"{name}_out")
-            ctx.line(f"{ident} = layers.Identity(name={literal(ident)})({expr})")
+            ctx.line(f"{ident} = layers.Identity(name={literal(ident)}"
+                     f"{ctx.dtype_kw(node.inputs[0])})({expr})")
             expr = ident
         outputs.append(expr)
     ctx.uses_cells = ctx.uses_cells or sub.uses_cells
@@ -127,7 +131,7 @@ def emit_scan(ctx: EmitContext, node: Node) -> None:
     model = _emit_body(ctx, node, _body_graph(ctx.graph, body), states + steps)
 
     # the scan inputs as one [N, T, F] sequence
-    parts = [_flat(ctx, ctx.plain(x), shape, f"{x}_steps", True)
+    parts = [_flat(ctx, ctx.plain(x), shape, f"{x}_steps", True, ctx.dtype_kw(x))
              for x, shape in zip(xs, steps, strict=True)]
     seq = parts[0]
     if len(parts) > 1:
@@ -141,7 +145,7 @@ def emit_scan(ctx: EmitContext, node: Node) -> None:
         if array is not None:
             expr = ctx.const(array.reshape(array.shape[0], math.prod(shape)), "state")
         else:
-            expr = _flat(ctx, ctx.plain(s), shape, f"{s}_flat", False)
+            expr = _flat(ctx, ctx.plain(s), shape, f"{s}_flat", False, ctx.dtype_kw(s))
         # zeros [N, 1] first: ops.add(x1, x2) bias_adds when x2 looks like a bias of x1
         init.append(f"ops.add({batch}, {expr})" if ctx.shape(s)[0] == 1 or array is not None
                     else expr)

@@ -191,8 +191,8 @@ def emit_recurrent(ctx: EmitContext, node: Node) -> None:
     if direction == "reverse":  # Keras returns a backwards run in processing order
         seq = f"ops.flip({seq}, axis=1)"
     outs = node.outputs
-    ctx.define(node, f"layers.Reshape((-1, {nd}, {hidden}), name={literal(ctx.out(node))})"
-                     f"({seq})", identity(4))
+    ctx.define(node, f"layers.Reshape((-1, {nd}, {hidden}), name={literal(ctx.out(node))}"
+                     f"{ctx.dtype_kw(x)})({seq})", identity(4))
     for i in range(1, len(outs)):  # Y_h (i=1), Y_c (i=2): per direction, stacked on axis 1
         per_dir = [f"{res}[{1 + d * n_states + (i - 1)}]" for d in range(nd)]
         expr = (f"ops.expand_dims({per_dir[0]}, 1)" if nd == 1

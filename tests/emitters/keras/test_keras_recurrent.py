@@ -186,3 +186,18 @@ def test_keras_file_loads_after_importing_the_generated_code(tmp_path: Path) -> 
     got = np.load(tmp_path / "in.npz.out.npz")
     for out, ref in zip(graph.outputs, want, strict=True):
         assert_close(ref, got[out], name=out)
+
+
+@pytest.mark.parametrize("target", ["keras", "tensorflow"])
+def test_verify_runners_read_the_model_files(target: str, tmp_path: Path) -> None:
+    """What ``mmconvert -df keras|tensorflow --verify`` runs: the .keras file and the
+    SavedModel, with the rank-1 sequence-lengths input."""
+    from mmconv.emitters import get_emitter
+    from mmconv.verify.runners import RUNNERS
+
+    graph, feeds, want = _graph(**CELL_CASES["lstm_peepholes_bidirectional_lens"])
+    path = tmp_path / ("m.keras" if target == "keras" else "saved")
+    get_emitter(target).emit_model(graph, path)
+    got = RUNNERS.get(target)(path, graph, feeds)
+    for out, ref, have in zip(graph.outputs, want, got, strict=True):
+        assert_close(ref, have, name=out)

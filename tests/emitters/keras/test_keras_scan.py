@@ -167,3 +167,28 @@ def test_keras_file_loads_in_a_fresh_interpreter(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["MMCONV", "False"], done.stdout
     _check(graph, feeds, dict(np.load(tmp_path / "in.npz.out.npz")))
+
+
+def test_float64_reverse_loop_keeps_its_dtype() -> None:
+    """h = tanh(flatten(x_t) W + h) backwards from a constant [1, 4] state, in float64."""
+    g = Graph("f64_loop")
+    g.add_input("x", "float64", [None, None, 3, 2])
+    g.add_weight("h0", RNG.uniform(-1, 1, (1, 4)))
+    g.add_weight("W", RNG.uniform(-1, 1, (6, 4)))
+    b = Graph("step")
+    b.add_input("h", "float64", [None, 4])
+    b.add_input("x_t", "float64", [None, 3, 2])
+    b.add_node("Flatten", ["x_t"], "xf", axis=1)
+    b.add_node("MatMul", ["xf", "W"], "xw")
+    b.add_node("Add", ["xw", "h"], "pre")
+    b.add_node("Tanh", ["pre"], "hn")
+    b.outputs = ["hn", "hn"]
+    g.add_node("Scan", ["h0", "x"], "loop", outputs=["last", "all"], body=b, num_states=1,
+               reverse=1)
+    g.outputs = ["last", "all"]
+    infer_shapes(g)
+    feeds = {"x": RNG.uniform(-1, 1, (2, 5, 3, 2))}
+    model, _ = build_model(g)
+    got = named(model([feeds["x"]]), g.outputs)
+    assert all(np.asarray(v).dtype == np.float64 for v in got.values())
+    _check(g, feeds, got)
