@@ -146,9 +146,10 @@ def emit_scan(ctx: EmitContext, node: Node) -> None:
             expr = ctx.const(array.reshape(array.shape[0], math.prod(shape)), "state")
         else:
             expr = _flat(ctx, ctx.plain(s), shape, f"{s}_flat", False, ctx.dtype_kw(s))
+        # a [1, ...] state (or one whose batch is unknown here) is broadcast to the batch;
         # zeros [N, 1] first: ops.add(x1, x2) bias_adds when x2 looks like a bias of x1
-        init.append(f"ops.add({batch}, {expr})" if ctx.shape(s)[0] == 1 or array is not None
-                    else expr)
+        init.append(f"ops.add({batch}, {expr})"
+                    if array is not None or ctx.shape(s)[0] in (None, 1) else expr)
     if not init:  # Keras needs a state: one zero column the cell carries unchanged
         init.append(batch)
     res = ctx.ident(f"{node.name}_results")

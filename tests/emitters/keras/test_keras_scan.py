@@ -192,3 +192,21 @@ def test_float64_reverse_loop_keeps_its_dtype() -> None:
     got = named(model([feeds["x"]]), g.outputs)
     assert all(np.asarray(v).dtype == np.float64 for v in got.values())
     _check(g, feeds, got)
+
+
+def test_runtime_state_of_batch_one_is_broadcast() -> None:
+    """A state input fed [1, H] while the scan input has N = 3 rows (s = s + x_t)."""
+    g = Graph("sum_loop")
+    g.add_input("s0", "float32", [None, 4])
+    g.add_input("x", "float32", [None, None, 4])
+    b = Graph("step")
+    b.add_input("s", "float32", [None, 4])
+    b.add_input("x_t", "float32", [None, 4])
+    b.add_node("Add", ["s", "x_t"], "s_new")
+    b.outputs = ["s_new", "s_new"]
+    g.add_node("Scan", ["s0", "x"], "loop", outputs=["last", "sums"], body=b, num_states=1)
+    g.outputs = ["last", "sums"]
+    infer_shapes(g)
+    feeds = {"s0": _rand(1, 4), "x": _rand(3, 5, 4)}
+    model, _ = build_model(g)
+    _check(g, feeds, named(model([feeds["s0"], feeds["x"]]), g.outputs))
