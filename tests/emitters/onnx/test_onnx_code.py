@@ -25,7 +25,6 @@ from mmconv.verify.onnx_runner import OnnxRunner
 from ..ir_cases import (
     CASES,
     HOSTILE,
-    SCAN_CASES,
     conv_net,
     conv_net_reference,
     dtypes_graph,
@@ -49,7 +48,7 @@ def code_model(graph: Graph, tmp_path: Path, opset: int | None = None) -> onnx.M
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_ir_case_code_equals_model_and_runs(name: str, opset: int, tmp_path: Path) -> None:
     c = CASES[name]()
-    if opset < c.min_opset or name in SCAN_CASES:  # Scan: until its ONNX handler lands
+    if opset < c.min_opset:
         with pytest.raises(UnsupportedError, match=f"node '{c.node}'"):
             onnx_emitter.emit_code(c.graph, tmp_path / "m.py", tmp_path / "w.npy", opset)
         assert list(tmp_path.iterdir()) == []

@@ -19,7 +19,7 @@ from mmconv.ir import all_schemas
 from mmconv.verify.compare import assert_close
 from mmconv.verify.onnx_runner import OnnxRunner
 
-from ..ir_cases import CASES, SCAN_CASES, Case
+from ..ir_cases import CASES, Case
 
 #: Every opset where an emitted op changes, and the one before it (so each case's
 #: minimum opset is tested from both sides).
@@ -37,10 +37,6 @@ def _run(c: Case, opset: int) -> list[np.ndarray]:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_op(name: str, opset: int) -> None:
     c = CASES[name]()
-    if name in SCAN_CASES:  # until the ONNX Scan handler lands (branch scanir, step 2)
-        with pytest.raises(UnsupportedError, match=r"node 'scan' .*no ONNX emit handler"):
-            build_model(c.graph, opset=opset)
-        return
     if opset < c.min_opset:
         with pytest.raises(UnsupportedError, match=f"node '{c.node}'.*opset"):
             build_model(c.graph, opset=opset)
@@ -57,7 +53,7 @@ def test_op(name: str, opset: int) -> None:
 
 
 def test_every_ir_op_has_a_handler() -> None:
-    missing = [s.name for s in all_schemas() if s.name not in HANDLERS and s.name != "Scan"]
+    missing = [s.name for s in all_schemas() if s.name not in HANDLERS]
     assert not missing, f"IR ops without an ONNX emitter handler: {missing}"
 
 
