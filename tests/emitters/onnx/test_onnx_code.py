@@ -22,14 +22,7 @@ from mmconv.ir import Graph
 from mmconv.verify.compare import assert_close
 from mmconv.verify.onnx_runner import OnnxRunner
 
-from ..ir_cases import (
-    CASES,
-    HOSTILE,
-    conv_net,
-    conv_net_reference,
-    dtypes_graph,
-    hostile_graph,
-)
+from ..ir_cases import CASES, HOSTILE, conv_net, conv_net_reference, dtypes_graph, hostile_graph
 
 #: The lowest opset, CNTK 2.7's importer's, a middle one, the default and the top.
 OPSETS = (7, 9, 13, onnx_emitter.DEFAULT_OPSET, onnx_emitter.MAX_OPSET)
