@@ -292,3 +292,31 @@ def test_hostile_body_missing_outputs(tmp_path: Path) -> None:
     msg, npy = _saved(tmp_path)
     del _body_msg(msg).outputs[:]
     assert "graph has no outputs" in _load(tmp_path, msg, npy)
+
+
+def test_fuzzed_scan_files_give_one_line_errors(tmp_path: Path) -> None:
+    """Flipped bytes anywhere in a graph file holding a Scan and its body: it loads (and
+    re-infers) or fails with one mmconv error line, never another exception."""
+    import random
+
+    from mmconv.errors import MmconvError
+
+    c = CASES["scan_two_states_two_inputs"]()
+    pb_path, _, npy = serde.save(c.graph, tmp_path / "m")
+    base = pb_path.read_bytes()
+    rng = random.Random(11)
+    bad = tmp_path / "bad.pb"
+    outcomes = {"loaded": 0, "refused": 0}
+    for _ in range(300):
+        data = bytearray(base)
+        for _ in range(rng.randrange(1, 4)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        bad.write_bytes(bytes(data))
+        try:
+            serde.load(bad, npy)
+        except MmconvError as exc:
+            assert "\n" not in str(exc), str(exc)
+            outcomes["refused"] += 1
+        else:
+            outcomes["loaded"] += 1
+    assert outcomes["refused"] > 100, outcomes
