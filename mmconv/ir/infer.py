@@ -63,35 +63,33 @@ def _infer(graph: Graph, values: dict[str, Value], weights: Mapping[str, Value])
 
 def _infer_body(node: Node, body: Graph, weights: Mapping[str, Value]) -> None:
     """Infer a loop body: it reads its inputs, its own nodes' outputs and the outermost
-    graph's ``weights`` by name, and holds no weights of its own.  ``body.values``
-    gets the body's values and the outer weights it reads."""
+    graph's ``weights`` by name, and holds no weights of its own.  A body value named
+    like an outer weight shadows it inside the body (the body's names are its own: a
+    pass folding an outer value into a weight cannot change what a body reads).
+    ``body.values`` gets the body's values and the outer weights it reads."""
     where = f"node {node.name!r} ({node.op}) body"
     if body.weights:
         raise IRError(f"{where}: a body holds no weights (it reads the outer graph's "
                       f"by name), found {sorted(body.weights)[:3]}")
-    own = [v.name for v in body.inputs] + [o for n in body.nodes for o in n.outputs]
-    clash = next((name for name in own if name in weights), None)
-    if clash is not None:
-        raise IRError(f"{where}: value {clash!r} has the name of an outer weight; rename it")
-    values: dict[str, Value] = {v.name: v for v in body.inputs}
+    own = {v.name for v in body.inputs} | {o for n in body.nodes for o in n.outputs}
+    outer = {k: v for k, v in weights.items() if k not in own}
     inner = next((n for n in body.nodes if n.op in NOT_IN_BODY or n.bodies()), None)
     if inner is not None:
         raise IRError(f"{where}: node {inner.name!r} is a {inner.op}; a loop body holds no "
                       "recurrent ops (make it a separate layer outside the loop)")
     try:
-        defined = set(own) | set(weights)
-        missing = next((i for n in body.nodes for i in n.inputs if i and i not in defined),
-                       None)
+        missing = next((i for n in body.nodes for i in n.inputs
+                        if i and i not in own and i not in outer), None)
         if missing is not None:
             raise IRError(f"reads {missing!r}, which is neither a body input, a body node's "
                           "output nor an outer weight (pass an outer activation in as a "
                           "scan input or state)")
-        _infer(body, {**values, **weights}, weights)
+        _infer(body, {**{v.name: v for v in body.inputs}, **outer}, weights)
     except IRError as exc:
         raise IRError(f"{where}: {exc}") from None
     for out in body.outputs:
-        if out in weights:
+        if out not in own:
             raise IRError(f"{where}: output {out!r} is an outer weight; a body output must "
                           "be a body input or a body node's output")
-    read = {i for n in body.nodes for i in n.inputs if i in weights}
-    body.values = {k: v for k, v in body.values.items() if k not in weights or k in read}
+    read = {i for n in body.nodes for i in n.inputs if i in outer}
+    body.values = {k: v for k, v in body.values.items() if k in own or k in read}

@@ -23,6 +23,7 @@ from mmconv.emitters.onnx.context import HANDLERS, EmitContext
 from mmconv.errors import UnsupportedError
 from mmconv.ir.core import Graph, Node, Value
 from mmconv.ir.ops.loop import scan_layout
+from mmconv.ir.usedef import outer_reads
 
 
 class _BodyContext(EmitContext):
@@ -46,7 +47,7 @@ def _body_view(ctx: EmitContext, node: Node, body: Graph) -> Graph:
     view.outputs = [names[o] for o in body.outputs]
     view.values = {names.get(k, k): Value(names.get(k, k), v.dtype, v.shape)
                    for k, v in body.values.items()}
-    view.weights = {k: ctx.graph.weights[k] for k in body.values if k in ctx.graph.weights}
+    view.weights = {k: ctx.graph.weights[k] for k in outer_reads(node)}
     return view
 
 
