@@ -158,10 +158,11 @@ class EmitContext(EmitContextBase):
         self.wants_cl = wants_channels_last(self.graph)
 
     def nested(self, graph: Graph) -> EmitContext:
-        """A context for a loop body's functional model: its own values and layouts, the
-        same code, weights file and identifiers (so no name repeats in the module)."""
+        """A context for a loop body's functional model: its own values, layouts and
+        name space (a body value may be named like an outer one), the same code and
+        weights file, identifiers unique across both (no Python name is reassigned)."""
         sub = EmitContext(graph, writer=self.writer, arrays=self.arrays)
-        sub.namer = self.namer
+        sub.namer = self.namer.scope()
         return sub
 
     # -- the IR side -----------------------------------------------------------

@@ -30,12 +30,14 @@ from mmconv.ir.passes import folded_for_emit
 
 def _body_graph(outer: Graph, body: Graph) -> Graph:
     """The body with the outermost graph's weights it reads by name (weights-only body
-    nodes folded, as the top graph's are)."""
+    nodes folded, as the top graph's are); a body value named like an outer weight
+    shadows it."""
     view = Graph(body.name)
     view.inputs, view.outputs, view.nodes = list(body.inputs), list(body.outputs), \
         list(body.nodes)
-    view.weights = outer.weights
-    view.values = {k: v for k, v in outer.values.items() if k in outer.weights}
+    own = {v.name for v in body.inputs} | {o for n in body.nodes for o in n.outputs}
+    view.weights = {k: v for k, v in outer.weights.items() if k not in own}
+    view.values = {k: v for k, v in outer.values.items() if k in view.weights}
     view.values.update(body.values)
     view.rebuild_names()
     return folded_for_emit(view)

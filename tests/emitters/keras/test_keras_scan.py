@@ -3,9 +3,11 @@
 The shared Scan cases (tests/emitters/ir_cases.py SCAN_CASES) run in test_keras_ops;
 here, what they do not reach: a body with a trainable layer (Dense) and multi-axis
 states and step values (the cell flattens and reshapes them), a [N]-per-step input
-and output, a loop without states, the ``.keras`` file saved and loaded in a fresh
-interpreter (the body's config nests in the cell's) and gradients reaching the body's
-layer.  Oracle: the IR's numpy evaluator (``mmconv.ir.scan.run_graph``).
+and output, the shared edge forms (no state, no step output, a rank-1 state), body
+names repeating outer ones, float64, a [1, H] state fed at run time, the ``.keras``
+file saved and loaded in a fresh interpreter (the body's config nests in the cell's)
+and gradients reaching the body's layer.  Oracle: the IR's numpy evaluator
+(``mmconv.ir.scan.run_graph``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from mmconv.ir.infer import infer_shapes
 from mmconv.ir.scan import run_graph
 from mmconv.verify.compare import assert_close
 
+from ..ir_cases import CASES, scan_edge_forms
 from .outputs import named
 
 keras = pytest.importorskip("keras")
@@ -70,21 +73,6 @@ def dense_loop(reverse: int = 0) -> tuple[Graph, dict[str, np.ndarray]]:
     return infer_shapes(g), feeds
 
 
-def stateless_loop() -> tuple[Graph, dict[str, np.ndarray]]:
-    """No state: y_t = sigmoid(x_t) * 2 (a Scan that is a map over time)."""
-    g = Graph("map_loop")
-    g.add_input("x", "float32", [None, None, 3])
-    g.add_weight("two", np.array(2.0, np.float32))
-    b = Graph("step")
-    b.add_input("x_t", "float32", [None, 3])
-    b.add_node("Sigmoid", ["x_t"], "sig")
-    b.add_node("Mul", ["sig", "two"], "y")
-    b.outputs = ["y"]
-    g.add_node("Scan", ["x"], "map", outputs=["ys"], body=b, num_states=0)
-    g.outputs = ["ys"]
-    return infer_shapes(g), {"x": _rand(2, 4, 3, scale=2)}
-
-
 def _check(graph: Graph, feeds: dict[str, np.ndarray], got: dict) -> None:
     want = run_graph(graph, feeds)
     for out, ref in zip(graph.outputs, want, strict=True):
@@ -104,10 +92,13 @@ def test_body_with_a_layer_and_multi_axis_values(reverse: int) -> None:
     assert names == ["fc/kernel", "fc/bias"], names
 
 
-def test_loop_without_states() -> None:
-    graph, feeds = stateless_loop()
-    model, _ = build_model(graph)
-    _check(graph, feeds, named(model([feeds["x"]]), graph.outputs))
+@pytest.mark.parametrize("name", ["map_only", "states_only"])
+def test_edge_forms(name: str) -> None:
+    """No state (a map over time; the cell carries one zero column); no step output (one
+    zero column out), a rank-1 [1] state, a weight read inside and outside the loop."""
+    graph, feeds = scan_edge_forms()[name]
+    model, _ = build_model(infer_shapes(graph))
+    _check(graph, feeds, named(model([feeds[v.name] for v in graph.inputs]), graph.outputs))
 
 
 def test_gradients_reach_the_body_layer() -> None:
@@ -210,3 +201,22 @@ def test_runtime_state_of_batch_one_is_broadcast() -> None:
     feeds = {"s0": _rand(1, 4), "x": _rand(3, 5, 4)}
     model, _ = build_model(g)
     _check(g, feeds, named(model([feeds["s0"], feeds["x"]]), g.outputs))
+
+
+def test_body_names_that_repeat_outer_names() -> None:
+    """A body's values may be named like outer ones (its own name space in the IR) or
+    like an outer weight (which it then shadows): no generated variable is reused."""
+    c = CASES["scan_elman"]()
+    body = c.graph.nodes[0].attrs["body"]
+    rename = {"h": "h0", "x_t": "x", "h_new": "h_last", "xw": "h_all", "hr": "scan/b"}
+    body.inputs = [type(v)(rename.get(v.name, v.name), v.dtype, v.shape) for v in body.inputs]
+    for node in body.nodes:
+        node.inputs = [rename.get(i, i) for i in node.inputs]
+        node.outputs = [rename.get(o, o) for o in node.outputs]
+    body.outputs = [rename.get(o, o) for o in body.outputs]
+    # "pre_b" read the outer bias "scan/b", now shadowed by the body's own "scan/b" (hr)
+    graph = infer_shapes(c.graph)
+    model, _ = build_model(graph)
+    _check(graph, c.feeds, named(model([c.feeds[v.name] for v in graph.inputs]),
+                                 graph.outputs))
+
