@@ -92,7 +92,8 @@ def _emit_body(ctx: EmitContext, node: Node, body: Graph, shapes: list[list[int]
     try:
         emit_all(sub, body.nodes, "Keras", on_error=sub.stand_in)
     except UnsupportedError as exc:
-        raise ctx.unsupported(node, f"its body cannot be emitted: {exc}") from exc
+        why = str(exc).removesuffix(f" ({ctx.target_note()})")
+        raise ctx.unsupported(node, f"its body cannot be emitted: {why}") from exc
     outputs: list[str] = []
     for name in body.outputs:
         if sub.weight(name) is not None:

@@ -220,3 +220,22 @@ def test_body_names_that_repeat_outer_names() -> None:
     _check(graph, c.feeds, named(model([c.feeds[v.name] for v in graph.inputs]),
                                  graph.outputs))
 
+
+
+def test_a_body_node_keras_cannot_express_is_named_in_one_line() -> None:
+    """A dilated average pool in a step: refused naming the Scan and the body node."""
+    g = Graph("pool_loop")
+    g.add_input("x", "float32", [None, None, 2, 6, 6])
+    b = Graph("step")
+    b.add_input("x_t", "float32", [None, 2, 6, 6])
+    b.add_node("AveragePool", ["x_t"], "pooled", kernel_shape=(2, 2), dilations=(2, 2))
+    b.add_node("Flatten", ["pooled"], "y", axis=1)
+    b.outputs = ["y"]
+    g.add_node("Scan", ["x"], "loop", outputs=["ys"], body=b, num_states=0)
+    g.outputs = ["ys"]
+    with pytest.raises(UnsupportedError) as err:
+        build_model(g)
+    text = str(err.value)
+    assert text.startswith("node 'loop' (Scan): its body cannot be emitted: node 'pooled' "
+                           "(AveragePool)") and "dilated pooling" in text, text
+    assert "\n" not in text and text.count("(Keras target)") == 1, text
