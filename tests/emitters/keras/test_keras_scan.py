@@ -239,3 +239,18 @@ def test_a_body_node_keras_cannot_express_is_named_in_one_line() -> None:
     assert text.startswith("node 'loop' (Scan): its body cannot be emitted: node 'pooled' "
                            "(AveragePool)") and "dilated pooling" in text, text
     assert "\n" not in text and text.count("(Keras target)") == 1, text
+
+
+def test_per_layer_probe_reads_a_model_with_a_loop(tmp_path: Path) -> None:
+    """``mmverify --layers``: the probe loads the file (registering the cells) and reads
+    the values the loop's outputs are written to."""
+    from mmconv.emitters.keras import emit_model
+    from mmconv.emitters.keras.probe import probe
+
+    graph, feeds = dense_loop()
+    emit_model(graph, tmp_path / "m.keras")
+    got = probe(tmp_path / "m.keras", graph, feeds, ["m_last", "cs"])
+    assert "m_last" in got
+    want = dict(zip(graph.outputs, run_graph(graph, feeds), strict=True))
+    for name, value in got.items():
+        assert_close(want[name], value, name=name)
