@@ -41,7 +41,9 @@ HANDLERS: Registry[Handler] = Registry("Keras emit handler")
 
 #: Names the generated module defines or imports; IR names never shadow them.
 TAKEN = frozenset({"keras", "layers", "ops", "np", "load_weights", "weights", "KitModel",
-                   "model", "weight_file"})
+                   "model", "weight_file",
+                   # the custom cells' module-level names (.cells, pasted in when used)
+                   "OnnxRecurrentCell", "ScanCell", "_onnx_activation", "_size"})
 
 #: Snake-case names Keras gives the ``keras.ops`` operations the handlers call
 #: (``ops.add`` -> ``add``, ``add_1``...).  Keras refuses two operations of one

@@ -201,3 +201,15 @@ def test_verify_runners_read_the_model_files(target: str, tmp_path: Path) -> Non
     got = RUNNERS.get(target)(path, graph, feeds)
     for out, ref, have in zip(graph.outputs, want, got, strict=True):
         assert_close(ref, have, name=out)
+
+
+def test_node_names_never_shadow_the_pasted_cells() -> None:
+    """A node named like a cell class gets another identifier (the class stays callable)."""
+    graph, feeds, want = _graph(**CELL_CASES["lstm_input_forget"])
+    graph.nodes[0].name = "OnnxRecurrentCell"
+    graph.nodes[0].outputs[0] = "OnnxRecurrentCell"
+    graph.outputs[0] = "OnnxRecurrentCell"
+    model, gen = build_model(graph)
+    assert "    OnnxRecurrentCell = " not in gen.code
+    got = _outputs(model, graph, feeds)
+    assert_close(want[0], np.asarray(got["OnnxRecurrentCell"]))
