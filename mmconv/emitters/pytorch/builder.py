@@ -93,7 +93,9 @@ def _source(ctx: EmitContext, outputs: list[str]) -> str:
     if imports:
         w.line("")
     w.line("import torch")
-    if any("F." in text for text in [*ctx.lines, *(HELPERS[h][0] for h in ctx.helpers)]):
+    texts = [*ctx.lines, *(t for m in ctx.methods for t in m.lines),
+             *(HELPERS[h][0] for h in ctx.helpers)]
+    if any("F." in text for text in texts):
         w.line("import torch.nn.functional as F")
     w.line("from torch import nn")
     w.line("")

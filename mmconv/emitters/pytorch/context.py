@@ -160,9 +160,11 @@ class EmitContext(EmitContextBase):
         """Declare a submodule named after ``node``; returns ``self.<attr>``.
 
         ``params`` are its state_dict entries (``weight``, ``bias``, ``running_mean``
-        ...), already in the layout and shape the module expects.
+        ...), already in the layout and shape the module expects.  The attribute is
+        fresh: a loop body's node may share its name with a node outside the body,
+        or with a weight.
         """
-        attr = self.attrs(node.name)
+        attr = self.attrs.fresh(node.name)
         self.layers.append(Layer(attr, ctor, dict(params)))
         return f"self.{attr}"
 
