@@ -25,7 +25,7 @@ from mmconv.ir.infer import infer_shapes
 
 #: The op-family modules; importing them fills HANDLERS.
 FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normalization", "pool",
-            "recurrent", "reduce", "shape", "spatial")
+            "loop", "recurrent", "reduce", "shape", "spatial")
 
 
 def load_handlers() -> None:

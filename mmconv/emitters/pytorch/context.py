@@ -84,6 +84,8 @@ class EmitContext(EmitContextBase):
         self.graph = graph
         #: the outermost graph: its weights are the only ones (a loop body reads them)
         self.root = graph
+        #: the names the loop body being emitted defines; they shadow outer weights
+        self.own: frozenset[str] = frozenset()
         #: attribute names of KitModel (layers and buffers): no nn.Module name
         self.attrs = Namer("layer", taken=MODULE_ATTRS)
         #: local variables of forward (graph inputs, node outputs)
@@ -108,8 +110,9 @@ class EmitContext(EmitContextBase):
 
     def weight(self, name: str) -> np.ndarray | None:
         """The array of a weight (of the outermost graph, which a loop body reads too),
-        or None when ``name`` is computed at run time (or "")."""
-        return self.root.weights.get(name) if name else None
+        or None when ``name`` is computed at run time (or "", or a body value named like
+        an outer weight, which shadows it)."""
+        return self.root.weights.get(name) if name and name not in self.own else None
 
     @contextmanager
     def body(self, body: Graph) -> Iterator[list[str]]:
@@ -121,13 +124,15 @@ class EmitContext(EmitContextBase):
         if self._taken_names is None:  # the outer names first (base class' index)
             self._taken_names = set(self.graph.values) | {n.name for n in self.graph.nodes}
         self._taken_names |= set(body.values) | {n.name for n in body.nodes}
-        saved = (self.graph, self.lines, self.locals, self._use_counts)
+        saved = (self.graph, self.lines, self.locals, self._use_counts, self.own)
         self.graph, self.lines, self.locals = body, [], Namer("v")
         self._use_counts = None
+        self.own = frozenset(v.name for v in body.inputs) | {o for n in body.nodes
+                                                             for o in n.outputs}
         try:
             yield [self.locals(v.name) for v in body.inputs]
         finally:
-            self.graph, self.lines, self.locals, self._use_counts = saved
+            self.graph, self.lines, self.locals, self._use_counts, self.own = saved
 
     # -- expressions ----------------------------------------------------------
     def value(self, name: str) -> str:
@@ -137,7 +142,7 @@ class EmitContext(EmitContextBase):
         forward code directly (not owned by a layer) becomes a buffer of
         KitModel, ``self.<name>``, registered on first use.
         """
-        if name in self.root.weights:
+        if name in self.root.weights and name not in self.own:
             attr = self.buffers.get(name)
             if attr is None:
                 attr = self.attrs(name)

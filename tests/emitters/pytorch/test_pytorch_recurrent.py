@@ -11,10 +11,9 @@ import pytest
 
 from mmconv.ir import Graph
 from mmconv.ir.recurrent import run
-from mmconv.verify.compare import assert_close
 
 from ..ir_cases import _rnn_case, rand
-from ._common import run_both
+from ._common import assert_runs_as
 
 #: name -> keyword arguments of ir_cases' recurrent case (reference.py's oracle)
 REFERENCE_FORMS: dict[str, dict[str, object]] = {
@@ -34,21 +33,10 @@ REFERENCE_FORMS: dict[str, dict[str, object]] = {
 }
 
 
-def _check(graph: Graph, feeds: dict[str, np.ndarray], expected: list[np.ndarray],
-           name: str) -> str:
-    eager, script, source = run_both(graph, feeds)
-    assert len(eager) == len(script) == len(expected)
-    for i, want in enumerate(expected):
-        assert eager[i].shape == want.shape, (name, i, eager[i].shape, want.shape)
-        assert_close(want, eager[i], name=f"{name} output {i} (eager)")
-        assert_close(want, script[i], name=f"{name} output {i} (TorchScript)")
-    return source
-
-
 @pytest.mark.parametrize("name", sorted(REFERENCE_FORMS))
 def test_loop_against_reference(name: str) -> None:
     c = _rnn_case(**REFERENCE_FORMS[name])  # type: ignore[arg-type]
-    source = _check(c.graph, c.feeds, c.expected, name)
+    source = assert_runs_as(c.graph, c.feeds, c.expected, name)
     assert "_Recurrent(" in source and "nn.LSTM(" not in source and "nn.GRU(" not in source \
         and "nn.RNN(" not in source
 
@@ -104,7 +92,7 @@ IR_FORMS: dict[str, dict[str, object]] = {
 @pytest.mark.parametrize("name", sorted(IR_FORMS))
 def test_loop_against_ir_numpy(name: str) -> None:
     graph, feeds, expected = _ir_case(**IR_FORMS[name])  # type: ignore[arg-type]
-    source = _check(graph, feeds, expected, name)
+    source = assert_runs_as(graph, feeds, expected, name)
     runtime = bool(IR_FORMS[name].get("runtime_w"))
     # a runtime weight calls the loop function in forward; constants make a submodule
     assert (" = _recurrent(" in source) == runtime
