@@ -231,7 +231,7 @@ class _Recurrent(nn.Module):
     def __init__(self, kind: str, input_size: int, hidden_size: int, directions: int,
                  reverse: bool, activations: list[str], alphas: list[float],
                  betas: list[float], clip: float, input_forget: bool,
-                 linear_before_reset: bool) -> None:
+                 linear_before_reset: bool, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[kind]
         self.kind = kind
@@ -242,11 +242,12 @@ class _Recurrent(nn.Module):
         self.clip = clip
         self.input_forget = input_forget
         self.linear_before_reset = linear_before_reset
-        self.weight_ih = nn.Parameter(torch.zeros(directions, gates * hidden_size, input_size))
+        self.weight_ih = nn.Parameter(torch.zeros(directions, gates * hidden_size, input_size,
+                                                  dtype=dtype))
         self.weight_hh = nn.Parameter(torch.zeros(directions, gates * hidden_size,
-                                                  hidden_size))
-        self.bias = nn.Parameter(torch.zeros(directions, 2 * gates * hidden_size))
-        self.peephole = nn.Parameter(torch.zeros(directions, 3 * hidden_size))
+                                                  hidden_size, dtype=dtype))
+        self.bias = nn.Parameter(torch.zeros(directions, 2 * gates * hidden_size, dtype=dtype))
+        self.peephole = nn.Parameter(torch.zeros(directions, 3 * hidden_size, dtype=dtype))
 
     def forward(self, x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor,
                 lens: typing.Optional[torch.Tensor]

@@ -91,7 +91,8 @@ def _emit_looped(ctx: EmitContext, node: Node) -> None:
         keys = ("reverse", "activations", "alphas", "betas", "clip", "input_forget",
                 "linear_before_reset")
         ctor = (f"_Recurrent({config[0]}, {size}, {hidden}, {nd}, "
-                f"{', '.join(f'{k}={v}' for k, v in zip(keys, config[1:], strict=True))})")
+                f"{', '.join(f'{k}={v}' for k, v in zip(keys, config[1:], strict=True))}"
+                f"{ctx.dtype_kw(node.inputs[0])})")
         layer = ctx.layer(node, ctor, params)
         ctx.line(f"{', '.join(names)} = {layer}({x}, {states[0]}, {states[1]}, {lens})")
         return

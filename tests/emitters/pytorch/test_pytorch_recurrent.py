@@ -6,11 +6,14 @@ tests/ir/test_recurrent.py) for clip, input_forget and activation alpha/beta."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from mmconv.ir import Graph
 from mmconv.ir.recurrent import run
+from mmconv.verify.compare import assert_close
 
 from ..ir_cases import _rnn_case, rand
 from ._common import assert_runs_as
@@ -108,3 +111,28 @@ def test_expressible_forms_stay_nn_modules() -> None:
 
         source = emit(_rnn_case(**kw).graph).source  # type: ignore[arg-type]
         assert module in source and "_Recurrent" not in source, kw
+
+
+def test_float64_loop_loads_its_weight_file(tmp_path: Path) -> None:
+    """mmtocode's KitModel(weight_file) copies the state_dict into the module's own
+    parameters: the loop's parameters take the model's float64 (no float32 downcast)."""
+    import torch
+
+    from mmconv.emitters.pytorch import emit_code
+    from mmconv.emitters.pytorch.script import import_code
+
+    rng = np.random.default_rng(3)
+    g = Graph("rnn64")
+    g.add_input("x", "float64", [None, None, 3])
+    w, r = rng.uniform(-1, 1, (1, 5, 3)), rng.uniform(-1, 1, (1, 5, 5))
+    g.add_weight("W", w)
+    g.add_weight("R", r)
+    g.add_node("RNN", ["x", "W", "R"], "cell", outputs=["y", "y_h"], hidden_size=5,
+               activations=("Sigmoid",))
+    g.outputs = ["y"]
+    emit_code(g, tmp_path / "m.py", tmp_path / "m.pth")
+    x = rng.standard_normal((2, 4, 3))
+    with import_code(tmp_path / "m.py") as module:
+        got = module.KitModel(str(tmp_path / "m.pth"))(torch.from_numpy(x))
+    assert got.dtype == torch.float64
+    assert_close(run(g.nodes[0], [x, w, r])[0], got.detach().numpy(), name="float64 RNN")
