@@ -18,7 +18,7 @@ import numpy as np
 from mmconv.emitters.base import emit_all, load_families
 from mmconv.emitters.base import missing_handlers as base_missing
 from mmconv.emitters.codegen import CodeWriter, literal
-from mmconv.emitters.pytorch.context import HANDLERS, TORCH_DTYPES, EmitContext
+from mmconv.emitters.pytorch.context import HANDLERS, TORCH_DTYPES, WIDTH, EmitContext
 from mmconv.emitters.pytorch.helpers import HELPERS
 from mmconv.ir.core import Graph
 from mmconv.ir.infer import infer_shapes
@@ -134,27 +134,25 @@ def _source(ctx: EmitContext, outputs: list[str]) -> str:
     return w.text()
 
 
-#: Longest generated line before a signature or return is wrapped (the project's limit).
-_WIDTH = 100
 
 
 def _function(w: CodeWriter, name: str, args: list[str], lines: list[str],
               outputs: list[str]) -> None:
     """A method of KitModel on tensors (``forward``, a loop's step): one line per node; a
-    signature or return that would not fit in :data:`_WIDTH` is written one item per
-    line."""
+    signature or return that would not fit in :data:`~.context.WIDTH` is written one
+    item per line."""
     params = ["self", *(f"{var}: torch.Tensor" for var in args)]
     types = ["torch.Tensor"] * len(outputs)
     ret = types[0] if len(types) == 1 else f"tuple[{', '.join(types)}]"
     head = f"def {name}({', '.join(params)}) -> {ret}:"
-    if len(head) + 4 < _WIDTH:
+    if len(head) + 4 < WIDTH:
         w.line(head)
     else:
         w.line(f"def {name}(")
         with w.indent(), w.indent():
             for param in params:
                 w.line(f"{param},")
-        if len(types) == 1 or len(ret) + 10 < _WIDTH:
+        if len(types) == 1 or len(ret) + 10 < WIDTH:
             w.line(f") -> {ret}:")
         else:
             w.line(") -> tuple[")
@@ -166,7 +164,7 @@ def _function(w: CodeWriter, name: str, args: list[str], lines: list[str],
         for text in lines:
             w.line(text)
         ret_line = f"return {', '.join(outputs)}"
-        if len(ret_line) + 8 < _WIDTH:
+        if len(ret_line) + 8 < WIDTH:
             w.line(ret_line)
         else:
             w.line("return (")

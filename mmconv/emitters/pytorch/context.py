@@ -46,6 +46,10 @@ MODULE_ATTRS = frozenset({
     "type", "xpu", "zero_grad",
 })
 
+#: Longest generated line before a signature, return or loop call is wrapped (the
+#: project's limit).
+WIDTH = 100
+
 #: IR dtype -> the torch dtype spelled in generated code.
 TORCH_DTYPES = {
     "float32": "torch.float32", "float64": "torch.float64", "float16": "torch.float16",

@@ -13,7 +13,7 @@ loop of the recurrent layers.
 from __future__ import annotations
 
 from mmconv.emitters.base import emit_all
-from mmconv.emitters.pytorch.context import HANDLERS, EmitContext, Method
+from mmconv.emitters.pytorch.context import HANDLERS, WIDTH, EmitContext, Method
 from mmconv.ir.core import Graph, Node
 from mmconv.ir.ops.loop import scan_layout
 
@@ -51,8 +51,14 @@ def emit_scan(ctx: EmitContext, node: Node) -> None:
         else f"range({xs[0]}.shape[1])"
     ctx.line(f"for {t} in {steps}:")
     ys = [ctx.locals(ctx.fresh(f"{y}_step")) for y in ys_names]
-    call = f"self.{step}({', '.join([*states, *(f'{x}[:, {t}]' for x in xs)])})"
-    ctx.line(f"{_IN_LOOP}{', '.join([*states, *ys])} = {call}")
+    targets = ", ".join([*states, *ys])
+    args = ", ".join([*states, *(f"{x}[:, {t}]" for x in xs)])
+    # forward's body is two levels in, the call three
+    if len(f"{_IN_LOOP * 3}{targets} = self.{step}({args})") <= WIDTH:
+        ctx.line(f"{_IN_LOOP}{targets} = self.{step}({args})")
+    else:  # the arguments on a line of their own
+        ctx.line(f"{_IN_LOOP}{targets} = self.{step}(")
+        ctx.line(f"{_IN_LOOP * 2}{args})")
     for var, y in zip(stacks, ys, strict=True):
         ctx.line(f"{_IN_LOOP}{var}.append({y})")
     for i, var in enumerate(stacks):

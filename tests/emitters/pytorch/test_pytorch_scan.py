@@ -160,3 +160,13 @@ def test_mmconvert_writes_a_torchscript_loop(tmp_path: Path) -> None:
         got = model(torch.from_numpy(x))
         for w, have in zip(run_graph(graph, {"x": x}), got, strict=True):
             assert_close(w, have.detach().numpy(), name=f"T={t}")
+
+
+def test_long_step_call_is_wrapped() -> None:
+    """A step call with many states keeps forward within the project's 100 columns."""
+    from ..ir_cases import CASES
+
+    source = emit(CASES["scan_two_states_two_inputs"]().graph).source
+    forward = source.split("def forward(", 1)[1].split("def scan_step(", 1)[0]
+    assert "self.scan_step(\n" in forward
+    assert max(len(line) for line in forward.splitlines()) <= 100
