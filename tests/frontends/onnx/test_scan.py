@@ -1,0 +1,193 @@
+"""ONNX Scan as a source: our own ONNX emitter's Scans read back (IR -> ONNX -> IR ->
+ONNX / PyTorch, each checked with onnxruntime on the first ONNX file), hand-made Scans
+in ONNX's default time-major form (onnx.helper) against onnxruntime, and the forms
+mmconv refuses (mixed directions, opset 8, a [1, H] state, Loop) in one line each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper, numpy_helper
+
+from mmconv.emitters import get_emitter
+from mmconv.emitters.onnx import build_model
+from mmconv.errors import UnsupportedError
+from mmconv.frontends.onnx import convert
+from mmconv.ir import Graph
+from mmconv.verify.conversion import verify_conversion
+from tests.emitters.ir_cases import CASES, SCAN_CASES, scan_edge_forms
+from tests.frontends.onnx._common import FLOAT, model, rand, save
+
+pytest.importorskip("onnxruntime")
+
+
+def _forms() -> dict[str, tuple[Graph, dict[str, np.ndarray]]]:
+    forms = {}
+    for name in sorted(SCAN_CASES):
+        c = CASES[name]()
+        forms[name] = (c.graph, c.feeds)
+    return {**forms, **scan_edge_forms()}
+
+
+def _check(graph: Graph, source: Path, targets: tuple[str, ...], tmp: Path,
+           feeds: dict[str, np.ndarray]) -> None:
+    """Each target of ``graph`` against onnxruntime on ``source``, on ``feeds``."""
+    for target in targets:
+        out = tmp / f"{source.stem}.converted.{target}"
+        get_emitter(target).emit_model(graph, out)
+        result = verify_conversion(graph, ("onnx", source), (target, out), inputs=feeds)
+        for r in result.outputs:
+            assert r.passed, f"{source.name} -> {target}: {r}"
+
+
+#: (form, opset, targets): every form through ONNX at opsets 9 and 21, PyTorch at 13
+RUNS = [(n, o, ("onnx",)) for n in sorted(_forms()) for o in (9, 21)] + \
+    [(n, 13, ("pytorch",)) for n in sorted(_forms())]
+
+
+@pytest.mark.parametrize(("name", "opset", "targets"), RUNS,
+                         ids=[f"{n}-{o}-{t[0]}" for n, o, t in RUNS])
+def test_own_scan_round_trip(name: str, opset: int, targets: tuple[str, ...],
+                             tmp_path: Path) -> None:
+    """What mmconv's ONNX emitter writes for an IR Scan reads back as one IR Scan (no
+    Transpose: the emitter scans axis 1), and runs as the first file does."""
+    graph, feeds = _forms()[name]
+    source = save(build_model(graph, opset=opset), tmp_path / f"{name}.onnx")
+    back = convert(str(source), None)
+    ops = [n.op for n in back.nodes]
+    assert ops.count("Scan") == 1 and "Transpose" not in ops, ops
+    scan = next(n for n in back.nodes if n.op == "Scan")
+    want = next(n for n in graph.nodes if n.op == "Scan")
+    assert scan.attr("num_states") == want.attr("num_states")
+    assert scan.attr("reverse") == want.attr("reverse")
+    assert not scan.attr("body").weights
+    _check(back, source, targets, tmp_path, feeds)
+
+
+def _elman(reverse: bool = False, axes: tuple[int, int] = (0, 0), capture: bool = False
+           ) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
+    """h = tanh(x_t W + h R + b [+ relu(z)]): W, R outer initializers, b a body
+    initializer, z an outer activation the body reads (``capture``).  ``axes`` are the
+    scan input and output axes (0: ONNX's default, time-major)."""
+    n, t, i, h = 3, 5, 4, 6
+    body_nodes = [
+        helper.make_node("MatMul", ["x_t", "W"], ["xw"]),
+        helper.make_node("MatMul", ["h", "R"], ["hr"]),
+        helper.make_node("Add", ["xw", "hr"], ["pre"]),
+        helper.make_node("Add", ["pre", "b"], ["pre_b"]),
+    ]
+    last = "pre_b"
+    if capture:
+        body_nodes.append(helper.make_node("Add", ["pre_b", "z_relu"], ["pre_z"]))
+        last = "pre_z"
+    body_nodes += [helper.make_node("Tanh", [last], ["h_new"]),
+                   helper.make_node("Identity", ["h_new"], ["y_t"])]
+    body = helper.make_graph(
+        body_nodes, "step",
+        [helper.make_tensor_value_info("h", FLOAT, ["N", h]),
+         helper.make_tensor_value_info("x_t", FLOAT, ["N", i])],
+        [helper.make_tensor_value_info("h_new", FLOAT, ["N", h]),
+         helper.make_tensor_value_info("y_t", FLOAT, ["N", h])],
+        [numpy_helper.from_array(rand(h, seed=3) * 0.5, "b")])
+    attrs: dict = {"num_scan_inputs": 1}
+    if axes != (0, 0):
+        attrs.update(scan_input_axes=[axes[0]], scan_output_axes=[axes[1]])
+    if reverse:
+        attrs.update(scan_input_directions=[1], scan_output_directions=[1])
+    outer = []
+    if capture:
+        outer.append(helper.make_node("Relu", ["z"], ["z_relu"]))
+    outer.append(helper.make_node("Scan", ["h0", "x"], ["h_last", "ys"], body=body, **attrs))
+    x_shape = ["T", "N", i] if axes[0] == 0 else ["N", "T", i]
+    inputs = [("h0", ["N", h]), ("x", x_shape)] + ([("z", ["N", h])] if capture else [])
+    proto = model(outer, inputs, ["h_last", "ys"],
+                  {"W": rand(i, h, seed=1) * 0.5, "R": rand(h, h, seed=2) * 0.5}, opset=13)
+    x = rand(t, n, i, seed=4) if axes[0] == 0 else rand(n, t, i, seed=4)
+    feeds = {"h0": rand(n, h, seed=5), "x": x}
+    if capture:
+        feeds["z"] = rand(n, h, seed=6)
+    return proto, feeds
+
+
+HAND = {
+    "time_major": {},
+    "time_major_reverse": {"reverse": True},
+    "batch_in_time_major_out": {"axes": (1, 0)},
+    "reads_outer_activation": {"capture": True},
+}
+
+
+@pytest.mark.parametrize("name", sorted(HAND))
+def test_hand_made_scan(name: str, tmp_path: Path) -> None:
+    """A Scan as onnx.helper writes it (default axes 0: time-major), converted to one IR
+    Scan with one Transpose on each time-major side, checked on ONNX and PyTorch."""
+    proto, feeds = _elman(**HAND[name])
+    source = save(proto, tmp_path / f"{name}.onnx")
+    graph = convert(str(source), None)
+    ops = [n.op for n in graph.nodes]
+    axes = HAND[name].get("axes", (0, 0))
+    assert ops.count("Scan") == 1
+    assert ops.count("Transpose") == sum(a == 0 for a in axes), ops
+    scan = next(n for n in graph.nodes if n.op == "Scan")
+    assert scan.attr("reverse") == int(HAND[name].get("reverse", False))
+    # the outer activation is passed in as a second state, returned unchanged
+    assert scan.attr("num_states") == (2 if HAND[name].get("capture") else 1)
+    _check(graph, source, ("onnx", "pytorch"), tmp_path, feeds)
+
+
+def _refused(proto: onnx.ModelProto, tmp: Path) -> str:
+    with pytest.raises(UnsupportedError) as info:
+        convert(str(save(proto, tmp / "m.onnx")), None)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_mixed_directions_refused(tmp_path: Path) -> None:
+    proto, _ = _elman(reverse=True)
+    scan = proto.graph.node[0]
+    direction = next(a for a in scan.attribute if a.name == "scan_output_directions")
+    direction.ints[:] = [0]
+    message = _refused(proto, tmp_path)
+    assert "Scan" in message and "mix directions" in message
+
+
+def test_broadcast_constant_state_refused(tmp_path: Path) -> None:
+    """A [1, H] initial state with a batch of N: ONNX carries it as [1, H], the IR would
+    broadcast it, so mmconv refuses rather than change the final state's shape."""
+    proto, _ = _elman()
+    proto.graph.input.remove(proto.graph.input[0])
+    proto.graph.initializer.append(numpy_helper.from_array(rand(1, 6, seed=9), "h0"))
+    assert "state 'h0' is [1, 6]" in _refused(proto, tmp_path)
+
+
+def test_opset8_scan_refused(tmp_path: Path) -> None:
+    body = helper.make_graph(
+        [helper.make_node("Add", ["s", "x_t"], ["s_new"]),
+         helper.make_node("Identity", ["s_new"], ["y"])], "step",
+        [helper.make_tensor_value_info(n, FLOAT, [3]) for n in ("s", "x_t")],
+        [helper.make_tensor_value_info(n, FLOAT, [3]) for n in ("s_new", "y")])
+    scan = helper.make_node("Scan", ["", "s0", "x"], ["s_last", "ys"], body=body,
+                            num_scan_inputs=1)
+    proto = model([scan], [("s0", [2, 3]), ("x", [2, 4, 3])],
+                  [("s_last", [2, 3]), ("ys", [2, 4, 3])], opset=8)
+    assert "Scan(opset 8 form" in _refused(proto, tmp_path)
+
+
+def test_loop_refused_by_name(tmp_path: Path) -> None:
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond"], ["cond_out"]),
+         helper.make_node("Add", ["s", "s"], ["s_new"])], "body",
+        [helper.make_tensor_value_info("i", onnx.TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond", onnx.TensorProto.BOOL, []),
+         helper.make_tensor_value_info("s", FLOAT, [2, 3])],
+        [helper.make_tensor_value_info("cond_out", onnx.TensorProto.BOOL, []),
+         helper.make_tensor_value_info("s_new", FLOAT, [2, 3])])
+    loop = helper.make_node("Loop", ["trips", "", "s0"], ["s_last"], body=body,
+                            name="doubling")
+    proto = model([loop], [("s0", [2, 3])], [("s_last", [2, 3])],
+                  {"trips": np.array(3, np.int64)})
+    assert "Loop (control flow) x1 (doubling)" in _refused(proto, tmp_path)
