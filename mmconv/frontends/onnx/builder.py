@@ -271,8 +271,9 @@ def _used(model: OnnxModel, output_names: Sequence[str]) -> list[Any]:
     return [n for n in model.graph.node if id(n) in keep]
 
 
-#: Ops with a subgraph that a converter takes (the others, If and Loop, are refused).
-LOOPS = frozenset({"Scan"})
+#: Ops with a subgraph that a converter takes (If is refused; a Loop that is not a
+#: for-loop over a sequence is refused by its converter).
+LOOPS = frozenset({"Scan", "Loop"})
 
 
 def check_supported(model: OnnxModel, nodes: list[Any]) -> None:

@@ -17,7 +17,7 @@ batch-sized constant (an exporter's ``Expand(c, Shape(x))``), which becomes the 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mmconv.errors import IRError, UnsupportedError
 from mmconv.frontends.onnx.converters import CONVERTERS
@@ -77,8 +77,6 @@ def _state(ctx: OnnxContext, node: OnnxNode, i: int, n: Dim) -> tuple[str, Shape
 
 @CONVERTERS.register("Scan", since=8, check=_check)
 def scan(ctx: OnnxContext, node: OnnxNode) -> None:
-    from mmconv.frontends.onnx.body import BodyContext
-
     where = ctx.where(node)
     m = int(node.attr("num_scan_inputs"))
     s = len(node.inputs) - m
@@ -94,29 +92,59 @@ def scan(ctx: OnnxContext, node: OnnxNode) -> None:
             "outputs are prepended (scan_output_directions 1)")
     in_axes = list(node.attr("scan_input_axes") or [0] * m)
     out_axes = list(node.attr("scan_output_axes") or [0] * k)
-    xs = []
-    for j in range(m):
-        x = ctx.x(node, s + j)
-        rank = len(ctx.shape(x))
-        if rank < 2:
-            raise UnsupportedError(f"{where}: scan input {node.input(s + j)!r} has rank "
-                                   f"{rank}; the IR's Scan needs steps of rank >= 1")
-        perm = _to_axis1(norm_axis(int(in_axes[j]), rank), rank)
-        if perm != tuple(range(rank)):
-            x = ctx.add("Transpose", [x], f"{node.name}/scan_input{j}", perm=perm)
-        xs.append(x)
+    xs = [scan_input(ctx, node, s + j, int(in_axes[j])) for j in range(m)]
+    finals, ys = build_scan(ctx, node, list(range(s)), xs, body_proto, reverse)
+    for i, final in enumerate(finals):
+        ctx.set(node, final, i)
+    for j, y in enumerate(ys):
+        ctx.set(node, scan_output(ctx, y, int(out_axes[j]), j), s + j)
+
+
+def scan_input(ctx: OnnxContext, node: OnnxNode, index: int, axis: int) -> str:
+    """Input ``index``, scanned along ``axis``, as an IR scan input [N, T, ...]."""
+    x = ctx.x(node, index)
+    rank = len(ctx.shape(x))
+    if rank < 2:
+        raise UnsupportedError(f"{ctx.where(node)}: scan input {node.input(index)!r} has "
+                               f"rank {rank}; the IR's Scan needs steps of rank >= 1")
+    perm = _to_axis1(norm_axis(axis, rank), rank)
+    if perm != tuple(range(rank)):
+        x = ctx.add("Transpose", [x], f"{node.name}/scan_input{index}", perm=perm)
+    return x
+
+
+def scan_output(ctx: OnnxContext, y: str, axis: int, j: int) -> str:
+    """IR scan output ``y`` [N, T, ...] with its time axis moved to ``axis``."""
+    rank = len(ctx.shape(y))
+    perm = _from_axis1(norm_axis(axis, rank), rank)
+    if perm != tuple(range(rank)):
+        y = ctx.add("Transpose", [y], f"{y}/scan_output{j}", perm=perm)
+    return y
+
+
+def build_scan(ctx: OnnxContext, node: OnnxNode, states: list[int], xs: list[str],
+               body_proto: Any, reverse: int) -> tuple[list[str], list[str]]:
+    """One IR Scan: the node's inputs ``states`` (indices) as its states, ``xs`` (IR
+    values [N, T, ...]) as its scan inputs, ``body_proto`` (inputs: the states, then
+    the steps; outputs: the new states, then the step outputs) as its body.  Returns
+    the IR final states and scan outputs ([N, T, ...])."""
+    from mmconv.frontends.onnx.body import BodyContext
+
+    where = ctx.where(node)
+    s, m = len(states), len(xs)
+    k = len(body_proto.output) - s
     firsts = [ctx.shape(x)[0] for x in xs]
     n = next((d for d in firsts if d is not None), None)
     if any(not _same(d, n) for d in firsts):
         raise UnsupportedError(f"{where}: the steps of its scan inputs differ in their first "
                                f"axis ({[_show(ctx.shape(x)) for x in xs]}); the IR's Scan "
                                "needs one")
-    states = [_state(ctx, node, i, n) for i in range(s)]
+    values = [_state(ctx, node, i, n) for i in states]
     bctx = BodyContext(ctx, body_proto, f"{node.name}/body", where)
-    bctx.declare(body_proto, [(ctx.dtype(v), shape) for v, shape in states] +
+    bctx.declare(body_proto, [(ctx.dtype(v), shape) for v, shape in values] +
                  [(ctx.dtype(x), (ctx.shape(x)[0], *ctx.shape(x)[2:])) for x in xs])
     bctx.convert(body_proto)
-    for outer, _ in bctx.captured.items():
+    for outer in bctx.captured:
         shape = ctx.shape(outer)
         if not shape or not _same(shape[0], n) or (shape[0] == 1 and n != 1):
             raise UnsupportedError(
@@ -133,15 +161,8 @@ def scan(ctx: OnnxContext, node: OnnxNode) -> None:
     names = [base] + [ctx.graph.unique_name(f"{base}/out{i}")
                       for i in range(1, s + len(captured) + k)]
     try:
-        ctx.add_node("Scan", [*(v for v, _ in states), *bctx.captured, *xs], base,
+        ctx.add_node("Scan", [*(v for v, _ in values), *bctx.captured, *xs], base,
                      outputs=names, body=body, num_states=s + len(captured), reverse=reverse)
     except IRError as exc:
         raise UnsupportedError(f"{where}: the IR's Scan cannot hold it: {exc}") from None
-    for i in range(s):
-        ctx.set(node, names[i], i)
-    for j, y in enumerate(names[s + len(captured):]):
-        rank = len(ctx.shape(y))
-        perm = _from_axis1(norm_axis(int(out_axes[j]), rank), rank)
-        if perm != tuple(range(rank)):
-            y = ctx.add("Transpose", [y], f"{y}/scan_output{j}", perm=perm)
-        ctx.set(node, y, s + j)
+    return names[:s], names[s + len(captured):]
