@@ -387,7 +387,7 @@ def _recurrent(model: OnnxModel) -> bool:
     differ between the two runs), so a value depending on the time is never taken
     for a static one: it is used only where a dynamic axis is copied in place (a
     Reshape's 0), and refused elsewhere like a batch-dependent one."""
-    return any(n.op_type in ("LSTM", "GRU", "RNN", "Scan") for n in model.graph.node)
+    return any(n.op_type in ("LSTM", "GRU", "RNN", "Scan", "Loop") for n in model.graph.node)
 
 
 def _rename_value(graph: Graph, old: str, new: str) -> None:

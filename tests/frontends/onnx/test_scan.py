@@ -177,7 +177,90 @@ def test_opset8_scan_refused(tmp_path: Path) -> None:
     assert "Scan(opset 8 form" in _refused(proto, tmp_path)
 
 
-def test_loop_refused_by_name(tmp_path: Path) -> None:
+def _for_loop(trips: int = 5, limit: float = 5.0, counter_as_value: bool = False,
+              dynamic_trips: bool = False) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
+    """The Loop tf2onnx writes for a TensorFlow while_loop over time (Keras GRU and
+    SimpleRNN): trip count T, a time counter t (+1 per step) that indexes the time-major
+    sequence with Gather, the state h, the weight W carried unchanged, and a continue
+    condition ``t + 1 < limit and iteration < limit``; h stacked as the scan output."""
+    n, i, h = 3, 4, 6
+    i64, i32 = onnx.TensorProto.INT64, onnx.TensorProto.INT32
+    body_nodes = [
+        helper.make_node("Add", ["t", "one"], ["t_next"]),
+        helper.make_node("Gather", ["x_tm", "t"], ["x_t"]),
+        helper.make_node("MatMul", ["x_t", "w_in"], ["xw"]),
+        helper.make_node("MatMul", ["h", "R"], ["hr"]),
+        helper.make_node("Add", ["xw", "hr"], ["pre"]),
+        helper.make_node("Tanh", ["pre"], ["h_new"]),
+        helper.make_node("Identity", ["h_new"], ["h_seq"]),
+        helper.make_node("Cast", ["t_next"], ["t_f"], to=FLOAT),
+        helper.make_node("Cast", ["iteration"], ["i_f"], to=FLOAT),
+        helper.make_node("Less", ["t_f", "limit"], ["more_t"]),
+        helper.make_node("Less", ["i_f", "limit"], ["more_i"]),
+        helper.make_node("And", ["more_t", "more_i"], ["cond_out"]),
+    ]
+    if counter_as_value:
+        body_nodes[5] = helper.make_node("Tanh", ["pre"], ["h_pre"])
+        body_nodes.insert(6, helper.make_node("Cast", ["t"], ["t_value"], to=FLOAT))
+        body_nodes.insert(7, helper.make_node("Add", ["h_pre", "t_value"], ["h_new"]))
+    body = helper.make_graph(
+        body_nodes, "while_body",
+        [helper.make_tensor_value_info("iteration", i64, []),
+         helper.make_tensor_value_info("cond_in", onnx.TensorProto.BOOL, []),
+         helper.make_tensor_value_info("t", i32, []),
+         helper.make_tensor_value_info("h", FLOAT, ["N", h]),
+         helper.make_tensor_value_info("w_in", FLOAT, [i, h])],
+        [helper.make_tensor_value_info("cond_out", onnx.TensorProto.BOOL, []),
+         helper.make_tensor_value_info("t_next", i32, []),
+         helper.make_tensor_value_info("h_new", FLOAT, ["N", h]),
+         helper.make_tensor_value_info("w_in", FLOAT, [i, h]),
+         helper.make_tensor_value_info("h_seq", FLOAT, ["N", h])],
+        [numpy_helper.from_array(np.array(1, np.int32), "one"),
+         numpy_helper.from_array(np.array(limit, np.float32), "limit")])
+    nodes = [helper.make_node("Transpose", ["x"], ["x_tm"], perm=[1, 0, 2])]
+    if dynamic_trips:
+        nodes += [helper.make_node("Shape", ["x"], ["x_shape"]),
+                  helper.make_node("Gather", ["x_shape", "one64"], ["trips"], axis=0)]
+    nodes.append(helper.make_node("Loop", ["trips", "", "t0", "h0", "W"],
+                                  ["t_last", "h_last", "w_out", "h_seq_tm"], body=body,
+                                  name="while_loop"))
+    nodes.append(helper.make_node("Transpose", ["h_seq_tm"], ["ys"], perm=[1, 0, 2]))
+    inits = {"W": rand(i, h, seed=1) * 0.5, "R": rand(h, h, seed=2) * 0.5,
+             "t0": np.array(0, np.int32), "one64": np.array(1, np.int64)}
+    if not dynamic_trips:
+        inits["trips"] = np.array(trips, np.int64)
+    x_shape: list = ["N", "T" if dynamic_trips else trips, i]
+    proto = model(nodes, [("h0", ["N", h]), ("x", x_shape)],
+                  [("h_last", ["N", h]), ("ys", ["N", x_shape[1], h])], inits)
+    feeds = {"h0": rand(n, h, seed=5), "x": rand(n, trips, i, seed=4)}
+    return proto, feeds
+
+
+def test_for_loop_over_a_sequence(tmp_path: Path) -> None:
+    """tf2onnx's while_loop form: one IR Scan (counter, condition and Gather gone, the
+    carried weight read as an outer weight), the time-major Transposes cancelled."""
+    proto, feeds = _for_loop()
+    source = save(proto, tmp_path / "for_loop.onnx")
+    graph = convert(str(source), None)
+    assert [n.op for n in graph.nodes] == ["Scan"]
+    scan = graph.nodes[0]
+    assert scan.attr("num_states") == 1 and scan.attr("reverse") == 0
+    assert {n.op for n in scan.attr("body").nodes} <= {"Dense", "MatMul", "Add", "Tanh"}
+    _check(graph, source, ("onnx", "pytorch"), tmp_path, feeds)
+
+
+@pytest.mark.parametrize(("kw", "says"), [
+    ({"limit": 3.0}, "its continue condition is false after step 2, before its trip count 5"),
+    ({"counter_as_value": True}, "its body uses the loop counter 't' as a value"),
+    ({"dynamic_trips": True}, "its trip count is not a positive number known at conversion"),
+])
+def test_other_loops_refused_in_one_line(kw: dict, says: str, tmp_path: Path) -> None:
+    message = _refused(_for_loop(**kw)[0], tmp_path)
+    assert "Loop 'while_loop': not converted: " + says in message, message
+    assert "'for t in range(T) over a sequence' form" in message
+
+
+def test_loop_without_a_sequence_refused(tmp_path: Path) -> None:
     body = helper.make_graph(
         [helper.make_node("Identity", ["cond"], ["cond_out"]),
          helper.make_node("Add", ["s", "s"], ["s_new"])], "body",
@@ -190,4 +273,5 @@ def test_loop_refused_by_name(tmp_path: Path) -> None:
                             name="doubling")
     proto = model([loop], [("s0", [2, 3])], [("s_last", [2, 3])],
                   {"trips": np.array(3, np.int64)})
-    assert "Loop (control flow) x1 (doubling)" in _refused(proto, tmp_path)
+    assert "Loop 'doubling': not converted: its body reads no sequence as x[t]" in \
+        _refused(proto, tmp_path)
