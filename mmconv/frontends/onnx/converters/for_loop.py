@@ -67,8 +67,8 @@ class _Form:
         trips = _scalar_int(ctx.static(node.input(0)))
         if trips is None or trips < 1:
             raise _Refused("its trip count is not a positive number known at conversion "
-                           "time (a dynamic time axis: give the time length with "
-                           "--inputShape)")
+                           "time (the time axis is dynamic; for an ONNX file --inputShape "
+                           "can fix it)")
         if trips > MAX_STEPS:
             raise _Refused(f"its trip count {trips} is above {MAX_STEPS}")
         self.trips = trips

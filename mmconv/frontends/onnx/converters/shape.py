@@ -1,5 +1,5 @@
 """Shape manipulation: Reshape/Flatten/Squeeze/Unsqueeze, Transpose, Concat/Split/Slice,
-Gather, Expand/Tile, Pad, DepthToSpace/SpaceToDepth.
+ReverseSequence (whole sequences), Gather, Expand/Tile, Pad, DepthToSpace/SpaceToDepth.
 
 Shape operands (Reshape's target, Slice's starts, Pad's pads ...) must be known at
 conversion time; a target that depends on the batch size (a folded ``Shape ->
@@ -179,6 +179,23 @@ def slice_10(ctx: OnnxContext, node: OnnxNode) -> None:
 
     starts, ends = get(1, "the starts"), get(2, "the ends")
     _slice(ctx, node, starts or (), ends or (), get(3, "the axes"), get(4, "the steps"))
+
+
+@CONVERTERS.register("ReverseSequence", since=10)
+def reverse_sequence(ctx: OnnxContext, node: OnnxNode) -> None:
+    """Every sequence reversed whole (all ``sequence_lens`` the static time length, what
+    tf2onnx writes for ``tf.reverse`` over time in a backward RNN): a Slice with step -1.
+    Ragged lengths have no IR op and are refused."""
+    x = ctx.x(node, 0)
+    rank = len(ctx.shape(x))
+    axis = norm_axis(int(node.attr("time_axis", 0)), rank)
+    time = ctx.shape(x)[axis]
+    k = ctx.known.get(node.input(1))
+    if time is None or k is None or not np.all(k.a == time) or not np.all(k.b == time):
+        raise UnsupportedError(f"{ctx.where(node)}: only every sequence reversed whole "
+                               "(sequence_lens all equal to a static time length) is supported")
+    ctx.set(node, ctx.add("Slice", [x], node.name, starts=(-1,),
+                          ends=(np.iinfo(np.int64).min,), axes=(axis,), steps=(-1,)))
 
 
 @CONVERTERS.register("Gather", since=1)
