@@ -22,8 +22,10 @@ until it meets its inverse:
   only when it removes at least one Transpose, so it never adds one.  A Transpose
   read by several such ops is split into one per reader first, but only when a
   copy can cancel (a reader is a Transpose, or a binary op or Concat where the
-  copies meet again, as in swish's ``x * sigmoid(x)``): splitting for readers that
-  would only carry a copy to a model output would add Transposes.
+  copies meet again, as in swish's ``x * sigmoid(x)``, or the readers start chains
+  of one-input ops that all end in one such op, as tf2onnx's per-direction
+  ``Slice -> Squeeze -> Concat`` after a bidirectional LSTM): splitting for readers
+  that would only carry a copy to a model output would add Transposes.
 - **flatten into Dense**: ``Transpose -> Flatten (or a [N, -1] Reshape) -> Dense``
   (or ``MatMul`` by a constant) flattens the untransposed tensor and permutes the
   weight's rows instead -- the NHWC flatten before a classifier.
