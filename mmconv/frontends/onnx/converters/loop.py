@@ -1,168 +1,245 @@
-"""Scan (opset 9+) -> the IR's Scan, its body converted by these same converters.
+"""Loop in its "for t in range(T) over a sequence" form -> the IR's Scan.
 
-The IR's Scan is batch-major (``x_m[:, t]``), ONNX's scans any axis, by default 0
-(time-major).  A scan input whose axis ``a`` is not 1 gets one Transpose moving ``a``
-to 1 (the other axes keep their order, so the step the body sees is the one ONNX
-gives it); a scan output whose axis is not 1 gets the Transpose back.  Directions:
-every input forward, or every input reverse with every output prepended (what the
-IR's ``reverse`` means: outputs stay at their input positions); mixed directions are
-refused by name.  Opset 8's Scan (a batch axis plus ``sequence_lens``) is refused.
+What tf2onnx writes for a TensorFlow ``while_loop`` over time (Keras GRU and SimpleRNN
+in a SavedModel): ``Loop(M, cond, t0, h0, W...)`` whose body reads ``x[t]`` with
+``Gather(x, t)`` from the outer scope, returns ``t + 1``, the new state and the weights
+unchanged, and stacks the step output along axis 0.  That is a Scan exactly when:
 
-The body (:mod:`mmconv.frontends.onnx.body`) reads outer initializers as outer
-weights; an outer activation it reads is passed in as an extra state the body
-returns unchanged.  A state must be ``[N, ...]`` with N the step's first axis, or a
-batch-sized constant (an exporter's ``Expand(c, Shape(x))``), which becomes the IR's
-``[1, ...]`` state broadcast over the batch.
+- the trip count ``M`` is known at conversion time and the continue condition is
+  true at every step before it (the condition may read only counters and constants; it
+  is evaluated for each step with onnx.reference, not guessed);
+- every loop-carried value is a counter (known start, ``+ 1`` per step: the body
+  uses it only to index its sequences and in the condition), an invariant (returned
+  unchanged: the body reads the outer value itself), or a state;
+- every sequence is read as ``Gather(x, t)`` (axis 0) with ``t`` a counter starting
+  at 0 (or the iteration number), where ``x`` is an outer value of ``M`` rows.
+
+Anything else is refused with one line naming the Loop and what it does.  The Scan
+built is the one :func:`~mmconv.frontends.onnx.converters.scan.build_scan` makes;
+the scan outputs (stacked on axis 0, time-major) get one Transpose.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mmconv.errors import IRError, UnsupportedError
+import numpy as np
+from onnx import helper
+
+from mmconv.errors import UnsupportedError
+from mmconv.frontends.onnx import known as kn
 from mmconv.frontends.onnx.converters import CONVERTERS
-from mmconv.frontends.onnx.converters._util import norm_axis
-from mmconv.ir.core import Dim, Shape
+from mmconv.frontends.onnx.converters.scan import build_scan, scan_input, scan_output
+from mmconv.frontends.onnx.reader import tensor_array
 
 if TYPE_CHECKING:
     from mmconv.frontends.onnx.builder import OnnxContext, OnnxNode
 
-
-def _check(attrs: dict, opset: int) -> str | None:
-    if opset < 9:
-        return "opset 8 form with a batch axis and sequence_lens; upgrade the model to " \
-            "opset 9+ with onnx.version_converter"
-    if len(set(attrs.get("scan_input_directions") or [0])) > 1:
-        return "mixed scan_input_directions"
-    return None
+#: The most steps whose continue condition is evaluated (a longer loop is refused).
+MAX_STEPS = 1 << 14
 
 
-def _show(shape: Shape) -> str:
-    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+class _Refused(Exception):
+    """Why the Loop is not the for-over-a-sequence form (becomes the one-line error)."""
 
 
-def _to_axis1(axis: int, rank: int) -> tuple[int, ...]:
-    """The permutation moving ``axis`` to 1, the other axes in their order."""
-    rest = [i for i in range(rank) if i != axis]
-    return (rest[0], axis, *rest[1:])
+def _scalar_int(array: np.ndarray | None) -> int | None:
+    if array is None or array.size != 1 or array.dtype.kind not in "iu":
+        return None
+    return int(array.reshape(()))
 
 
-def _from_axis1(axis: int, rank: int) -> tuple[int, ...]:
-    """The permutation putting axis 1 (the time of an IR scan output) at ``axis``."""
-    rest = [i for i in range(rank) if i != 1]
-    return (*rest[:axis], 1, *rest[axis:])
+def _constant(ctx: OnnxContext, body: Any, name: str) -> np.ndarray | None:
+    """A body initializer, or an outer value known at conversion time (static)."""
+    for t in body.initializer:
+        if t.name == name:
+            return tensor_array(ctx.path, t)
+    return ctx.static(name)
 
 
-def _same(a: Dim, b: Dim) -> bool:
-    return a is None or b is None or a == b
+class _Form:
+    """The Loop read as a for-loop: counters, invariants, states, sequences."""
+
+    def __init__(self, ctx: OnnxContext, node: OnnxNode) -> None:
+        self.ctx, self.node = ctx, node
+        body = self.body = node.attr("body").g
+        self.producer = {o: n for n in body.node for o in n.output}
+        trips = _scalar_int(ctx.static(node.input(0)))
+        if trips is None or trips < 1:
+            raise _Refused("its trip count is not a positive number known at conversion "
+                           "time (the time axis is dynamic; for an ONNX file --inputShape "
+                           "can fix it)")
+        if trips > MAX_STEPS:
+            raise _Refused(f"its trip count {trips} is above {MAX_STEPS}")
+        self.trips = trips
+        cond = ctx.static(node.input(1)) if node.input(1) else np.array(True)
+        if cond is None or not bool(np.all(cond)):
+            raise _Refused("its start condition is not known to be true")
+        n_vars = len(node.inputs) - 2
+        names = [i.name for i in body.input]
+        self.iteration, self.cond_in = names[0], names[1]
+        self.var_ins, outs = names[2:], [o.name for o in body.output]
+        self.cond_out, self.var_outs = outs[0], outs[1:1 + n_vars]
+        self.scan_outs = outs[1 + n_vars:]
+        #: body input -> start value of each counter (the iteration number starts at 0)
+        self.counters: dict[str, int] = {self.iteration: 0}
+        self.invariants: dict[str, str] = {}  # body input -> the outer value it stays
+        self.states: list[int] = []  # indices into the loop-carried values
+        for i, (vin, vout) in enumerate(zip(self.var_ins, self.var_outs, strict=True)):
+            self._classify(i, vin, vout)
+
+    def _classify(self, i: int, vin: str, vout: str) -> None:
+        source = self._through_identity(vout)
+        if source == vin:
+            self.invariants[vin] = self.node.input(2 + i)
+            return
+        step = self.producer.get(vout)
+        start = _scalar_int(self.ctx.static(self.node.input(2 + i)))
+        if step is not None and step.op_type == "Add" and start is not None and \
+                vin in step.input:
+            other = step.input[1] if step.input[0] == vin else step.input[0]
+            if _scalar_int(_constant(self.ctx, self.body, other)) == 1:
+                self.counters[vin] = start
+                return
+        self.states.append(i)
+
+    def _through_identity(self, name: str) -> str:
+        while name in self.producer and self.producer[name].op_type == "Identity":
+            name = self.producer[name].input[0]
+        return name
+
+    def _cone(self, outputs: list[str], stop: set[str]) -> list[Any]:
+        """The body nodes ``outputs`` depend on (not past ``stop``), in body order."""
+        keep: set[int] = set()
+        stack = [self.producer[o] for o in outputs if o in self.producer and o not in stop]
+        while stack:
+            n = stack.pop()
+            if id(n) in keep:
+                continue
+            keep.add(id(n))
+            stack.extend(self.producer[i] for i in n.input
+                         if i in self.producer and i not in stop)
+        return [n for n in self.body.node if id(n) in keep]
+
+    def check_condition(self) -> None:
+        """The continue condition after steps 0 .. trips-2 is true: evaluated per step
+        from the counters (it may read nothing else that changes)."""
+        cone = self._cone([self.cond_out], set())
+        made = {o for n in cone for o in n.output}
+        allowed = set(self.counters) | {self.cond_in} | made
+        for n in cone:
+            if n.op_type not in kn.FOLDABLE or n.domain not in ("", "ai.onnx"):
+                raise _Refused(f"its continue condition computes {n.op_type}")
+            for i in n.input:
+                if i and i not in allowed and _constant(self.ctx, self.body, i) is None:
+                    raise _Refused(f"its continue condition reads {i!r}, which changes "
+                                   "from step to step")
+        starts = {v: self.ctx.static(self.node.input(2 + self.var_ins.index(v)))
+                  for v in self.counters if v != self.iteration}
+        cond = np.array(True)
+        for step in range(self.trips - 1):
+            env: dict[str, np.ndarray] = {self.iteration: np.array(step, np.int64),
+                                          self.cond_in: cond}
+            for v, start in starts.items():
+                assert start is not None
+                env[v] = (start + step).astype(start.dtype)
+            for n in cone:
+                ins = [None if not i else env[i] if i in env else
+                       _constant(self.ctx, self.body, i) for i in n.input]
+                for o, a in zip(n.output, kn.evaluate(self.ctx.path, n, self.ctx.opset, ins),
+                                strict=False):
+                    env[o] = a
+            cond = env[self.cond_out] if self.cond_out in env else \
+                _constant(self.ctx, self.body, self.cond_out)
+            if cond is None or not bool(np.all(cond)):
+                raise _Refused(f"its continue condition is false after step {step}, before "
+                               f"its trip count {self.trips}")
+
+    def sequences(self) -> list[tuple[Any, str]]:
+        """The Gather nodes reading ``x[t]`` (t a counter from 0) that the kept outputs
+        use, with the outer value each reads."""
+        kept = [self.var_outs[i] for i in self.states] + self.scan_outs
+        own = {t.name for t in self.body.initializer}
+        gathers = []
+        for n in self._cone(kept, set(self.var_ins)):
+            if n.op_type == "Gather" and len(n.input) == 2 and \
+                    self.counters.get(n.input[1]) == 0 and n.input[0] not in self.producer \
+                    and n.input[0] not in self.var_ins and n.input[0] not in own and \
+                    int(next((a.i for a in n.attribute if a.name == "axis"), 0)) == 0:
+                gathers.append((n, n.input[0]))
+        return gathers
+
+    def step_body(self, gathers: list[tuple[Any, str]]) -> Any:
+        """The Scan body: the states' inputs, then each Gather's output as a step input;
+        the nodes the new states and step outputs need; invariants read from outside."""
+        stops = {n.output[0] for n, _ in gathers} | {self.var_ins[i] for i in self.states}
+        kept = [self.var_outs[i] for i in self.states] + self.scan_outs
+        nodes = self._cone(kept, stops)
+        counters = set(self.counters) | {self.cond_in}
+        for n in nodes:
+            read = next((i for i in n.input if i in counters), None)
+            if read is not None:
+                raise _Refused(f"its body uses the loop counter {read!r} as a value (node "
+                               f"{n.name or n.op_type!r})")
+        rename = self.invariants
+        step_nodes = []
+        for n in nodes:
+            copy = helper.make_node(n.op_type, [rename.get(i, i) for i in n.input],
+                                    list(n.output), name=n.name, domain=n.domain)
+            copy.attribute.extend(n.attribute)
+            step_nodes.append(copy)
+        outputs = [rename.get(o, o) for o in kept]
+        if any(o in self.counters for o in outputs):
+            raise _Refused("a step output is a loop counter")
+        inputs = [self.var_ins[i] for i in self.states] + [n.output[0] for n, _ in gathers]
+        return helper.make_graph(
+            step_nodes, self.body.name,
+            [helper.make_empty_tensor_value_info(i) for i in inputs],
+            [helper.make_empty_tensor_value_info(o) for o in outputs],
+            initializer=list(self.body.initializer))
 
 
-def _state(ctx: OnnxContext, node: OnnxNode, i: int, n: Dim) -> tuple[str, Shape]:
-    """State input ``i`` as an IR value, and the shape the body sees it with."""
-    from mmconv.frontends.onnx.body import is_batch_sized
-
+@CONVERTERS.register("Loop", since=7)
+def loop(ctx: OnnxContext, node: OnnxNode) -> None:
     where = ctx.where(node)
-    if is_batch_sized(ctx, node.input(i)):  # the same [1, ...] for every sample
-        value = ctx.x(node, i, f"state{i}", broadcast=True)
-        return value, (n, *ctx.shape(value)[1:])
-    value = ctx.x(node, i, f"state{i}")
-    shape = ctx.shape(value)
-    if not shape or (shape[0] == 1 and n != 1) or not _same(shape[0], n):
-        raise UnsupportedError(
-            f"{where}: state {node.input(i)!r} is {_show(shape)} but the scan's steps are "
-            f"[{'?' if n is None else n}, ...]; the IR's Scan carries states [N, ...] with N "
-            "the steps' first axis")
-    return value, shape
-
-
-@CONVERTERS.register("Scan", since=8, check=_check)
-def scan(ctx: OnnxContext, node: OnnxNode) -> None:
-    where = ctx.where(node)
-    m = int(node.attr("num_scan_inputs"))
-    s = len(node.inputs) - m
-    body_proto = node.attr("body").g
-    k = len(body_proto.output) - s
-    in_dirs = list(node.attr("scan_input_directions") or [0] * m)
-    out_dirs = list(node.attr("scan_output_directions") or [0] * k)
-    reverse = int(in_dirs[0]) if in_dirs else 0
-    if any(int(d) != reverse for d in out_dirs):
-        raise UnsupportedError(
-            f"{where}: scan_input_directions {in_dirs} and scan_output_directions {out_dirs} "
-            "mix directions; mmconv converts all-forward scans and all-reverse ones whose "
-            "outputs are prepended (scan_output_directions 1)")
-    in_axes = list(node.attr("scan_input_axes") or [0] * m)
-    out_axes = list(node.attr("scan_output_axes") or [0] * k)
-    xs = [scan_input(ctx, node, s + j, int(in_axes[j])) for j in range(m)]
-    finals, ys = build_scan(ctx, node, list(range(s)), xs, body_proto, reverse)
-    for i, final in enumerate(finals):
-        ctx.set(node, final, i)
-    for j, y in enumerate(ys):
-        ctx.set(node, scan_output(ctx, y, int(out_axes[j]), j), s + j)
-
-
-def scan_input(ctx: OnnxContext, node: OnnxNode, index: int, axis: int) -> str:
-    """Input ``index``, scanned along ``axis``, as an IR scan input [N, T, ...]."""
-    x = ctx.x(node, index)
-    rank = len(ctx.shape(x))
-    if rank < 2:
-        raise UnsupportedError(f"{ctx.where(node)}: scan input {node.input(index)!r} has "
-                               f"rank {rank}; the IR's Scan needs steps of rank >= 1")
-    perm = _to_axis1(norm_axis(axis, rank), rank)
-    if perm != tuple(range(rank)):
-        x = ctx.add("Transpose", [x], f"{node.name}/scan_input{index}", perm=perm)
-    return x
-
-
-def scan_output(ctx: OnnxContext, y: str, axis: int, j: int) -> str:
-    """IR scan output ``y`` [N, T, ...] with its time axis moved to ``axis``."""
-    rank = len(ctx.shape(y))
-    perm = _from_axis1(norm_axis(axis, rank), rank)
-    if perm != tuple(range(rank)):
-        y = ctx.add("Transpose", [y], f"{y}/scan_output{j}", perm=perm)
-    return y
-
-
-def build_scan(ctx: OnnxContext, node: OnnxNode, states: list[int], xs: list[str],
-               body_proto: Any, reverse: int) -> tuple[list[str], list[str]]:
-    """One IR Scan: the node's inputs ``states`` (indices) as its states, ``xs`` (IR
-    values [N, T, ...]) as its scan inputs, ``body_proto`` (inputs: the states, then
-    the steps; outputs: the new states, then the step outputs) as its body.  Returns
-    the IR final states and scan outputs ([N, T, ...])."""
-    from mmconv.frontends.onnx.body import BodyContext
-
-    where = ctx.where(node)
-    s, m = len(states), len(xs)
-    k = len(body_proto.output) - s
-    firsts = [ctx.shape(x)[0] for x in xs]
-    n = next((d for d in firsts if d is not None), None)
-    if any(not _same(d, n) for d in firsts):
-        raise UnsupportedError(f"{where}: the steps of its scan inputs differ in their first "
-                               f"axis ({[_show(ctx.shape(x)) for x in xs]}); the IR's Scan "
-                               "needs one")
-    values = [_state(ctx, node, i, n) for i in states]
-    bctx = BodyContext(ctx, body_proto, f"{node.name}/body", where)
-    bctx.declare(body_proto, [(ctx.dtype(v), shape) for v, shape in values] +
-                 [(ctx.dtype(x), (ctx.shape(x)[0], *ctx.shape(x)[2:])) for x in xs])
-    bctx.convert(body_proto)
-    for outer in bctx.captured:
-        shape = ctx.shape(outer)
-        if not shape or not _same(shape[0], n) or (shape[0] == 1 and n != 1):
-            raise UnsupportedError(
-                f"{where}: its body reads outer value {outer!r} {_show(shape)}, which mmconv "
-                "would pass in as a state, but states are [N, ...] with N the steps' first "
-                f"axis ({'?' if n is None else n})")
-    body = bctx.finish()
-    captured = list(bctx.captured.values())
-    declared = body.inputs[:s + m]
-    body.inputs = [*declared[:s], *[body.value(c) for c in captured], *declared[s:]]
-    outs = list(body.outputs)
-    body.outputs = [*outs[:s], *captured, *outs[s:]]
-    base = ctx.graph.unique_name(node.name)
-    names = [base] + [ctx.graph.unique_name(f"{base}/out{i}")
-                      for i in range(1, s + len(captured) + k)]
     try:
-        ctx.add_node("Scan", [*(v for v, _ in values), *bctx.captured, *xs], base,
-                     outputs=names, body=body, num_states=s + len(captured), reverse=reverse)
-    except IRError as exc:
-        raise UnsupportedError(f"{where}: the IR's Scan cannot hold it: {exc}") from None
-    return names[:s], names[s + len(captured):]
+        form = _Form(ctx, node)
+        form.check_condition()
+        gathers = form.sequences()
+        if not gathers:
+            raise _Refused("its body reads no sequence as x[t]")
+        body = form.step_body(gathers)
+    except _Refused as why:
+        raise UnsupportedError(
+            f"{where}: not converted: {why}; mmconv converts a Loop only in its "
+            "'for t in range(T) over a sequence' form (see docs/onnx-source.md)") from None
+    xs = []
+    for n, outer in gathers:
+        fake = type(node)(n, node.name, {})
+        x = scan_input(ctx, fake, 0, 0)
+        if ctx.shape(x)[1] != form.trips:
+            raise UnsupportedError(
+                f"{where}: not converted: it reads {outer!r} {list(ctx.shape(x))} (batch-"
+                f"major) as x[t] for {form.trips} steps; a sequence must have as many")
+        xs.append(x)
+    states = [2 + i for i in form.states]
+    finals, ys = build_scan(ctx, node, states, xs, body, 0)
+    n_vars = len(form.var_ins)
+    for i, vin in enumerate(form.var_ins):
+        out = node.outputs[i] if i < len(node.outputs) else ""
+        if not out:
+            continue
+        if i in form.states:
+            ctx.values[out] = finals[form.states.index(i)]
+        elif vin in form.invariants:
+            src = node.input(2 + i)
+            if src in ctx.values:
+                ctx.values[out] = ctx.values[src]
+            else:
+                ctx.known[out] = ctx.known[src]
+        else:
+            start = ctx.static(node.input(2 + i))
+            assert start is not None
+            ctx.known[out] = kn.Known.static((start + form.trips).astype(start.dtype))
+    for j, y in enumerate(ys):
+        ctx.set(node, scan_output(ctx, y, 0, j), n_vars + j)
