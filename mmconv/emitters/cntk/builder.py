@@ -29,7 +29,7 @@ from mmconv.ir.passes import folded_for_emit
 
 #: The op-family modules; importing them fills HANDLERS.
 FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normalization", "pool",
-            "recurrent", "reduce", "shape", "spatial")
+            "recurrent", "reduce", "scan", "shape", "spatial")
 
 
 def load_handlers() -> None:
@@ -93,6 +93,14 @@ def _gru_reset_after(shape, activation, name):
                        + r * C.slice(ph, -1, 2 * shape, 3 * shape))
         return (1 - z) * c + z * dh
     return gru
+''',
+    "_close_loop": '''\
+def _close_loop(delayed, holder, new):
+    """Close a recurrence (ForwardDeclaration.resolve_to): the placeholder the delay
+    reads becomes the new state, so step t reads the state step t - 1 (t + 1) made."""
+    if isinstance(new, C.Function):
+        new = new.output
+    delayed.replace_placeholders({holder: new})
 ''',
     "_set_params": '''\
 def _set_params(w, layer, keys):

@@ -1,0 +1,134 @@
+"""IR ``Scan`` (the general recurrent loop) as a CNTK recurrence closed by a delay.
+
+CNTK has no loop op: a recurrence is a graph with a cycle through
+``sequence.past_value`` (``future_value`` running backwards), which is how
+``cntk.layers.Recurrence``/``RecurrenceFrom`` build theirs.  The Scan is written
+the same way, inline in ``KitModel``:
+
+- each state is a ``C.placeholder`` (sample shape, the scan inputs' dynamic axes)
+  delayed by one step, with the state input as ``initial_state``: a ``[1, ...]``
+  state (a weight, or a batch-less value) as CNTK's constant initial state, a
+  computed ``[N, ...]`` one as ``RecurrenceFrom`` passes it (batched, no sequence);
+- the scan inputs are CNTK sequences: a sequence value as is, a static ``[N, T, ...]``
+  through ``to_sequence`` (the others ``to_sequence_like`` the first, so all share one
+  sequence axis);
+- the body's nodes are emitted by the same handlers as the top graph (a nested
+  :class:`~.context.EmitContext`), its state inputs bound to the delayed
+  placeholders and its step inputs to the sequences: every body value is a per-step
+  value of the sequence;
+- the loop is closed by rebinding each delay's placeholder to the body's new state
+  (``ForwardDeclaration.resolve_to``);
+- final states are the new state at the last step (``sequence.last``; ``first``
+  when reverse); the step outputs are sequences, unpacked back to ``[N, T, ...]``
+  (``sequence.unpack``) when the scan inputs had a static time axis, as
+  :mod:`.recurrent` does.
+"""
+
+from __future__ import annotations
+
+from mmconv.emitters.base import emit_all
+from mmconv.emitters.cntk.context import HANDLERS, EmitContext, ints
+from mmconv.emitters.codegen import literal
+from mmconv.errors import UnsupportedError
+from mmconv.ir.core import Graph, Node
+
+
+def _body_view(outer: Graph, body: Graph) -> Graph:
+    """``body`` seen with the outer graph's weights (a body reads them by name)."""
+    view = Graph(body.name)
+    view.inputs, view.outputs, view.nodes = list(body.inputs), list(body.outputs), body.nodes
+    view.weights = outer.weights
+    view.values = {**{k: outer.values[k] for k in outer.weights}, **body.values}
+    return view
+
+
+def _sequences(ctx: EmitContext, node: Node, scans: list[str]) -> tuple[list[str], bool]:
+    """The scan inputs as CNTK sequences sharing one sequence axis; whether their time
+    axis was static (then the step outputs are unpacked back)."""
+    anchor = next((ctx.ref(x) for x in scans if x in ctx.sequence), None)
+    static_time = anchor is None
+    seqs = []
+    for x in scans:
+        if x in ctx.sequence:
+            seqs.append(ctx.ref(x))
+            continue
+        if not ctx.batched(x) or ctx.rank(x) < 2 or ctx.shape(x)[1] is None:
+            raise ctx.unsupported(node, f"scan input {x!r} {list(ctx.shape(x))} must be "
+                                  "[N, T, ...] with the batch (or a CNTK sequence)")
+        if anchor is None:
+            anchor = ctx.let(f"C.to_sequence({ctx.ref(x)})", "sequence")
+            seqs.append(anchor)
+        else:
+            seqs.append(ctx.let(f"C.to_sequence_like({ctx.ref(x)}, {anchor})", "sequence"))
+    return seqs, static_time
+
+
+def _initial_state(ctx: EmitContext, node: Node, port: str, sample: tuple[int, ...]) -> str:
+    """The delay's ``initial_state`` for state input ``port`` (sample shape ``sample``)."""
+    if port in ctx.sequence:
+        raise ctx.unsupported(node, f"initial state {port!r} is a sequence")
+    if ctx.batched(port):
+        return ctx.ref(port)  # computed [N, ...]: per sequence, as RecurrenceFrom
+    shape = ctx.shape(port)
+    if not shape or shape[0] != 1:
+        raise ctx.unsupported(node, f"initial state {port!r} {list(shape)} has no batch axis "
+                              "and is not [1, ...]")
+    if ctx.is_weight(port):  # CNTK's constant initial_state
+        return ctx.const(port, lambda a: a.reshape(sample), "initial_state")
+    return f"C.reshape({ctx.ref(port)}, {ints(sample)})"
+
+
+def _emit_body(ctx: EmitContext, node: Node, body: Graph, bound: list[str]) -> list[str]:
+    """Emit the body's nodes with its inputs bound to ``bound``; its outputs' expressions."""
+    child = ctx.nested(_body_view(ctx.graph, body))
+    for value, ident in zip(body.inputs, bound, strict=True):
+        child.bind(value.name, ident)
+    try:
+        emit_all(child, body.nodes, "CNTK", on_error=child.stand_in)
+    except UnsupportedError as exc:
+        raise ctx.unsupported(node, f"its body: {exc}") from None
+    outs = []
+    for out in body.outputs:
+        if child.is_weight(out) and out not in {v.name for v in body.inputs}:
+            raise ctx.unsupported(node, f"body output {out!r} is a weight, not a per-step value")
+        outs.append(child.ref(out))
+    return outs
+
+
+@HANDLERS.register("Scan")
+def emit_scan(ctx: EmitContext, node: Node) -> None:
+    body: Graph = node.attr("body")
+    num_states = int(node.attr("num_states"))
+    reverse = bool(node.attr("reverse"))
+    states, scans = node.inputs[:num_states], node.inputs[num_states:]
+    seqs, static_time = _sequences(ctx, node, scans)
+    delay = "C.sequence.future_value" if reverse else "C.sequence.past_value"
+    holders, delayed = [], []
+    for i, (port, value) in enumerate(zip(states, body.inputs, strict=False)):
+        if any(d is None for d in value.shape[1:]):
+            raise ctx.unsupported(node, f"body state {value.name!r} {list(value.shape)} "
+                                  "has a dynamic axis other than the batch")
+        sample = tuple(int(d) for d in value.shape[1:])  # type: ignore[arg-type]
+        init = _initial_state(ctx, node, port, sample)
+        holder = ctx.let(f"C.placeholder(shape={ints(sample)}, dynamic_axes={seqs[0]}"
+                         f".dynamic_axes, name={literal(value.name)})", f"state{i}")
+        holders.append(holder)
+        delayed.append(ctx.let(f"{delay}({holder}, initial_state={init})", f"prev{i}"))
+    outs = _emit_body(ctx, node, body, delayed + seqs)
+    ctx.helpers.add("_close_loop")
+    for prev, holder, new in zip(delayed, holders, outs, strict=False):
+        ctx.lines.append(f"_close_loop({prev}, {holder}, {new})")
+    pick = "C.sequence.first" if reverse else "C.sequence.last"
+    for out, new in zip(node.outputs[:num_states], outs, strict=False):
+        if out:
+            ctx.assign(node, f"{pick}({new}, {ctx.name_kw(node, out)})", out=out,
+                       batched=True, sequence=False)
+    for out, new in zip(node.outputs[num_states:], outs[num_states:], strict=False):
+        if not out:
+            continue
+        if static_time:
+            ctx.assign(node, f"C.sequence.unpack({new}, 0, no_mask_output=True, "
+                       f"{ctx.name_kw(node, out)})", out=out, batched=True, sequence=False)
+        else:
+            ctx.assign(node, f"C.alias({new}, {ctx.name_kw(node, out)})", out=out,
+                       batched=True, sequence=True)
