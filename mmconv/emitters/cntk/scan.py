@@ -8,7 +8,7 @@ the same way, inline in ``KitModel``:
 - each state is a ``C.placeholder`` (sample shape, the scan inputs' dynamic axes)
   delayed by one step, with the state input as ``initial_state``: a ``[1, ...]``
   state (a weight, or a batch-less value) as CNTK's constant initial state, a
-  computed ``[N, ...]`` one as ``RecurrenceFrom`` passes it (batched, no sequence);
+  computed ``[N, ...]`` one (``RecurrenceFrom``'s case) broadcast along the sequence;
 - the scan inputs are CNTK sequences: a sequence value as is, a static ``[N, T, ...]``
   through ``to_sequence`` (the others ``to_sequence_like`` the first, so all share one
   sequence axis);
@@ -63,12 +63,18 @@ def _sequences(ctx: EmitContext, node: Node, scans: list[str]) -> tuple[list[str
     return seqs, static_time
 
 
-def _initial_state(ctx: EmitContext, node: Node, port: str, sample: tuple[int, ...]) -> str:
-    """The delay's ``initial_state`` for state input ``port`` (sample shape ``sample``)."""
+def _initial_state(ctx: EmitContext, node: Node, port: str, sample: tuple[int, ...],
+                   seq: str) -> str:
+    """The delay's ``initial_state`` for state input ``port`` (sample shape ``sample``).
+
+    A computed ``[N, ...]`` state is broadcast along the sequence ``seq`` first (the
+    delay then reads its first/last step, the value itself): a batch-only initial
+    state fails in CNTK 2.7 ("FrameRange's dynamic axis is inconsistent with data")
+    whenever it is the Function's first argument."""
     if port in ctx.sequence:
         raise ctx.unsupported(node, f"initial state {port!r} is a sequence")
     if ctx.batched(port):
-        return ctx.ref(port)  # computed [N, ...]: per sequence, as RecurrenceFrom
+        return f"C.sequence.broadcast_as({ctx.ref(port)}, {seq})"
     shape = ctx.shape(port)
     if not shape or shape[0] != 1:
         raise ctx.unsupported(node, f"initial state {port!r} {list(shape)} has no batch axis "
@@ -109,7 +115,7 @@ def emit_scan(ctx: EmitContext, node: Node) -> None:
             raise ctx.unsupported(node, f"body state {value.name!r} {list(value.shape)} "
                                   "has a dynamic axis other than the batch")
         sample = tuple(int(d) for d in value.shape[1:])  # type: ignore[arg-type]
-        init = _initial_state(ctx, node, port, sample)
+        init = _initial_state(ctx, node, port, sample, seqs[0])
         holder = ctx.let(f"C.placeholder(shape={ints(sample)}, dynamic_axes={seqs[0]}"
                          f".dynamic_axes, name={literal(value.name)})", f"state{i}")
         holders.append(holder)
