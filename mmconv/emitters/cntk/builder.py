@@ -102,6 +102,17 @@ def _close_loop(delayed, holder, new):
         new = new.output
     delayed.replace_placeholders({holder: new})
 ''',
+    "_valid_steps": '''\
+def _valid_steps(seq, lengths):
+    """1 at the steps of each sequence before its length (IR sequence_lens), else 0:
+    the step's 1-based position (a running count closed by past_value) <= length."""
+    ones = C.sequence.broadcast_as(C.constant(1, dtype=seq.dtype), seq)
+    count = C.placeholder(shape=ones.shape, dynamic_axes=seq.dynamic_axes)
+    before = C.sequence.past_value(count, initial_state=0)
+    position = C.plus(before, ones)
+    before.replace_placeholders({count: position.output})
+    return C.less_equal(position, C.sequence.broadcast_as(lengths, seq))
+''',
     "_set_params": '''\
 def _set_params(w, layer, keys):
     """Give a cntk.layers block (LSTM, GRU, RNNStep) its trained parameters, by name."""

@@ -46,7 +46,6 @@ EXPECTED_UNSUPPORTED = {
     "cumsum_batch_axis",  # along the dynamic batch axis
     "gather_runtime_indices_of_activation",  # CNTK's gather wants a weight table
     "max_roi_pool",  # boxes not in the per-sample form of CNTK's roipooling
-    "lstm_sequence_lens",  # CNTK sequences carry their own lengths
 }
 
 #: Fixtures whose conversion CNTK -> IR -> CNTK is not expected to work (none).
