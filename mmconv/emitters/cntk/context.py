@@ -52,6 +52,8 @@ class EmitContext(EmitContextBase):
 
     handlers = HANDLERS
     target = "CNTK 2.7 target"
+    #: True in a loop body's context: values there are one step of a sequence
+    in_loop = False
 
     def __init__(self, graph: Graph, options: dict[str, Any] | None = None) -> None:
         self.graph = graph
@@ -86,6 +88,7 @@ class EmitContext(EmitContextBase):
         child.lines, child.weights, child.helpers = self.lines, self.weights, self.helpers
         child.namer, child._weight_keys = self.namer, self._weight_keys
         child.float_dtype = self.float_dtype
+        child.in_loop = True
         return child
 
     def bind(self, name: str, ident: str, batched: bool = True) -> None:

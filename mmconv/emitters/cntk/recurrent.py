@@ -20,6 +20,7 @@ keeps the cells as they are: the generated ``_valid_steps`` marks the steps befo
 each length, ``sequence.gather`` packs them into sequences of their own lengths
 (which CNTK runs natively, ``go_backwards`` and ``sequence.last``/``first``
 included), and ``sequence.scatter`` puts Y back onto every step with zeros after.
+Lengths must be >= 1: CNTK has no empty sequence.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def _activation(ctx: EmitContext, node: Node, nd: int) -> str:
 
 
 def _refuse(ctx: EmitContext, node: Node) -> None:
+    if ctx.in_loop:
+        raise ctx.unsupported(node, "a recurrent layer inside a Scan body is not written")
     lens = node.input(4)
     if lens and (lens in ctx.sequence or not ctx.batched(lens) or ctx.rank(lens) != 1):
         raise ctx.unsupported(node, f"sequence_lens {lens!r} {list(ctx.shape(lens))} must be a "

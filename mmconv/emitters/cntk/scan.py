@@ -103,6 +103,8 @@ def _emit_body(ctx: EmitContext, node: Node, body: Graph, bound: list[str]) -> l
 
 @HANDLERS.register("Scan")
 def emit_scan(ctx: EmitContext, node: Node) -> None:
+    if ctx.in_loop:
+        raise ctx.unsupported(node, "a Scan inside a Scan body (nested loops) is not written")
     body: Graph = node.attr("body")
     num_states = int(node.attr("num_states"))
     reverse = bool(node.attr("reverse"))
