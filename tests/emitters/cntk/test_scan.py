@@ -136,9 +136,32 @@ def _two_states(dynamic_t: bool) -> tuple[Graph, Arrays, list[np.ndarray]]:
     return g, {"x": x, "a0": a0}, [np.stack(abs_, 1), np.stack(gates, 1), a, b]
 
 
+def _two_inputs(dynamic_t: bool) -> tuple[Graph, Arrays, list[np.ndarray]]:
+    """Two scan inputs (``to_sequence`` then ``to_sequence_like`` it when T is static):
+    s_t = s_{t-1} * sigmoid(g_t) + x_t from a [1, H] weight; only the final state."""
+    body = Graph("gated_step")
+    body.add_input("s", "float32", [None, H])
+    body.add_input("xt", "float32", [None, H])
+    body.add_input("gt", "float32", [None, H])
+    body.add_node("Sigmoid", ["gt"], "keep")
+    body.add_node("Mul", ["s", "keep"], "kept")
+    body.add_node("Add", ["kept", "xt"], "s_new")
+    body.outputs = ["s_new"]
+    g = _outer("two_inputs", dynamic_t, H)
+    g.add_input("g", "float32", [None, None if dynamic_t else T, H])
+    g.add_weight("s0", S0)
+    g.add_node("Scan", ["s0", "x", "g"], "scan", outputs=["s_last"], body=body, num_states=1)
+    g.outputs = ["s_last"]
+    x, gate = _rand(N, T, H), _rand(N, T, H)
+    s_ = np.broadcast_to(S0.astype(np.float64), (N, H))
+    for t in range(T):
+        s_ = s_ / (1 + np.exp(-gate[:, t])) + x[:, t]
+    return g, {"x": x, "g": gate}, [s_]
+
+
 LOOPS: dict[str, Callable[[bool], tuple[Graph, Arrays, list[np.ndarray]]]] = {
     "elman": _elman, "running_sum": _running_sum, "reverse_shift": _reverse_shift,
-    "two_states": _two_states,
+    "two_states": _two_states, "two_inputs": _two_inputs,
 }
 #: (loop, dynamic time axis, model format)
 RUNS = [(name, dyn, fmt) for name in LOOPS for dyn in (True, False)
