@@ -1,5 +1,6 @@
 """IR ``Scan`` on the CNTK target: the body as a recurrence closed by past_value /
-future_value, run by real CNTK 2.7 and compared with direct numpy loops (float64).
+future_value, run by real CNTK 2.7 and compared with direct numpy loops (float64),
+which are first checked against the IR evaluator (:mod:`mmconv.ir.scan`).
 
 Each loop is built with batch and time dynamic (a CNTK sequence input) and with a
 static time axis (``to_sequence``/``unpack`` inside), saved as v2; the dynamic ones
@@ -18,6 +19,8 @@ import mmconv.emitters.cntk as cntk_emitter
 from mmconv.emitters.cntk.builder import build_code
 from mmconv.errors import UnsupportedError
 from mmconv.ir import Graph
+from mmconv.ir.infer import infer_shapes
+from mmconv.ir.scan import run_graph
 from mmconv.runtimes.cntk import RunRequest, run_models
 from mmconv.verify.compare import assert_close
 
@@ -179,6 +182,10 @@ def results(cntk_python: str, tmp_path_factory: pytest.TempPathFactory
         cntk_emitter.emit_model(graph, path)
         # v1 files lose the output names: model.outputs, in graph-output order
         requests.append(RunRequest(path, feeds, list(graph.outputs) if fmt == "v2" else None))
+        # the numpy loops above and the IR's own evaluator agree first
+        infer_shapes(graph)
+        for ref, ir in zip(want, run_graph(graph, feeds), strict=True):
+            assert_close(ref.astype(np.float32), ir, name=f"{name}: IR evaluator")
         wants.append(want)
     return {run: (want, got) for run, want, got
             in zip(RUNS, wants, run_models(requests), strict=True)}
