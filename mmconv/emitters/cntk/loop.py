@@ -9,6 +9,8 @@ the same way, inline in ``KitModel``:
   delayed by one step, with the state input as ``initial_state``: a ``[1, ...]``
   state (a weight, or a batch-less value) as CNTK's constant initial state, a
   computed ``[N, ...]`` one (``RecurrenceFrom``'s case) broadcast along the sequence;
+- a state the body returns unchanged is no loop (CNTK refuses a delay of itself): the
+  initial value broadcast along the sequence;
 - the scan inputs are CNTK sequences: a sequence value as is, a static ``[N, T, ...]``
   through ``to_sequence`` (the others ``to_sequence_like`` the first, so all share one
   sequence axis);
@@ -118,14 +120,23 @@ def emit_scan(ctx: EmitContext, node: Node) -> None:
                                   "has a dynamic axis other than the batch")
         sample = tuple(int(d) for d in value.shape[1:])  # type: ignore[arg-type]
         init = _initial_state(ctx, node, port, sample, seqs[0])
+        if body.outputs[i] == value.name:
+            # returned unchanged (an outer value the body reads at every step): no
+            # loop, the value itself at every step (CNTK refuses a delay of itself)
+            if not ctx.batched(port):  # a constant: made a sequence value too
+                init = f"C.sequence.broadcast_as({init}, {seqs[0]})"
+            holders.append("")
+            delayed.append(ctx.let(init, f"state{i}"))
+            continue
         holder = ctx.let(f"C.placeholder(shape={ints(sample)}, dynamic_axes={seqs[0]}"
                          f".dynamic_axes, name={literal(value.name)})", f"state{i}")
         holders.append(holder)
         delayed.append(ctx.let(f"{delay}({holder}, initial_state={init})", f"prev{i}"))
     outs = _emit_body(ctx, node, body, delayed + seqs)
-    ctx.helpers.add("_close_loop")
     for prev, holder, new in zip(delayed, holders, outs, strict=False):
-        ctx.lines.append(f"_close_loop({prev}, {holder}, {new})")
+        if holder:
+            ctx.helpers.add("_close_loop")
+            ctx.lines.append(f"_close_loop({prev}, {holder}, {new})")
     pick = "C.sequence.first" if reverse else "C.sequence.last"
     for out, new in zip(node.outputs[:num_states], outs, strict=False):
         if out:

@@ -162,9 +162,42 @@ def _two_inputs(dynamic_t: bool) -> tuple[Graph, Arrays, list[np.ndarray]]:
     return g, {"x": x, "g": gate}, [s_]
 
 
+def _unchanged_states(dynamic_t: bool) -> tuple[Graph, Arrays, list[np.ndarray]]:
+    """Outer values read at every step, passed in as states the body returns unchanged
+    (the contract's way): a computed [N, H] ``c`` and a [1, H] weight ``k``;
+    h_t = tanh(h_{t-1} V + x_t + c) * k.  No delay of itself: CNTK refuses one."""
+    body = Graph("context_step")
+    for name in ("c", "k", "h", "xt"):
+        body.add_input(name, "float32", [None, H])
+    body.add_node("MatMul", ["h", "V"], "hv")
+    body.add_node("Add", ["hv", "xt"], "pre")
+    body.add_node("Add", ["pre", "c"], "pre_c")
+    body.add_node("Tanh", ["pre_c"], "act")
+    body.add_node("Mul", ["act", "k"], "h_new")
+    body.outputs = ["c", "k", "h_new", "h_new", "c"]
+    g = _outer("unchanged_states", dynamic_t, H)
+    g.add_input("c0", "float32", [None, H])
+    g.add_input("h0", "float32", [None, H])
+    g.add_weight("V", V)
+    g.add_weight("s0", S0)
+    g.add_node("Scan", ["c0", "s0", "h0", "x"], "scan",
+               outputs=["c_last", "k_last", "h_last", "y", "c_steps"], body=body,
+               num_states=3)
+    g.outputs = ["y", "c_steps", "c_last", "k_last", "h_last"]
+    x, c0, h0 = _rand(N, T, H), _rand(N, H), _rand(N, H)
+    h, ys = h0.astype(np.float64), []
+    for t in range(T):
+        h = np.tanh(h @ V + x[:, t] + c0) * S0
+        ys.append(h)
+    k = np.broadcast_to(S0, (N, H))
+    return g, {"x": x, "c0": c0, "h0": h0}, [np.stack(ys, 1), np.stack([c0] * T, 1), c0,
+                                             k, h]
+
+
 LOOPS: dict[str, Callable[[bool], tuple[Graph, Arrays, list[np.ndarray]]]] = {
     "elman": _elman, "running_sum": _running_sum, "reverse_shift": _reverse_shift,
     "two_states": _two_states, "two_inputs": _two_inputs,
+    "unchanged_states": _unchanged_states,
 }
 #: (loop, dynamic time axis, model format)
 RUNS = [(name, dyn, fmt) for name in LOOPS for dyn in (True, False)
