@@ -57,11 +57,14 @@ def _sequences(ctx: EmitContext, node: Node, scans: list[str]) -> tuple[list[str
         if not ctx.batched(x) or ctx.rank(x) < 2 or ctx.shape(x)[1] is None:
             raise ctx.unsupported(node, f"scan input {x!r} {list(ctx.shape(x))} must be "
                                   "[N, T, ...] with the batch (or a CNTK sequence)")
+        ref = ctx.ref(x)
+        if ctx.rank(x) == 2:  # a scalar per step: CNTK makes sequences of rank >= 1 only
+            ref = f"C.reshape({ref}, {ints((ctx.sample_shape(x)[0], 1))})"
         if anchor is None:
-            anchor = ctx.let(f"C.to_sequence({ctx.ref(x)})", "sequence")
-            seqs.append(anchor)
+            seq = anchor = ctx.let(f"C.to_sequence({ref})", "sequence")
         else:
-            seqs.append(ctx.let(f"C.to_sequence_like({ctx.ref(x)}, {anchor})", "sequence"))
+            seq = ctx.let(f"C.to_sequence_like({ref}, {anchor})", "sequence")
+        seqs.append(ctx.let(f"C.reshape({seq}, ())", "step") if ctx.rank(x) == 2 else seq)
     return seqs, static_time
 
 
