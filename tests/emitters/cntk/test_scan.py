@@ -3,14 +3,16 @@ future_value, run by real CNTK 2.7 and compared with direct numpy loops (float64
 which are first checked against the IR evaluator (:mod:`mmconv.ir.scan`).
 
 Each loop is built with batch and time dynamic (a CNTK sequence input) and with a
-static time axis (``to_sequence``/``unpack`` inside), saved as v2; the dynamic ones
-also as legacy v1 (v1 has no ToSequence, and keeps neither output names nor order:
-each reference must match a distinct output).  One CNTK start runs every model.
+static time axis (``to_sequence``/``unpack`` inside), saved as v2 and reloaded (one
+CNTK start for all); four dynamic ones also as legacy v1 (v1 has no ToSequence, and
+keeps neither output names nor order: each reference must match a distinct output).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,9 +23,10 @@ from mmconv.errors import UnsupportedError
 from mmconv.ir import Graph
 from mmconv.ir.infer import infer_shapes
 from mmconv.ir.scan import run_graph
-from mmconv.runtimes.cntk import RunRequest, run_models
+from mmconv.runtimes.cntk import RunRequest, run_models, run_script
 from mmconv.verify.compare import assert_close
 
+RUN_CODE = Path(__file__).with_name("run_code.py")
 RNG = np.random.default_rng(11)
 N, T, D, H = 3, 5, 4, 6
 
@@ -223,30 +226,55 @@ LOOPS: dict[str, Callable[[bool], tuple[Graph, Arrays, list[np.ndarray]]]] = {
     "unchanged_states": _unchanged_states, "scalar_steps": _scalar_steps,
 }
 #: (loop, dynamic time axis, model format)
-#: v1 files: dynamic T only (v1 has no ToSequence), and no scalar sequence input (CNTK
-#: loads none from v1: "This version only supports a single dynamic axis")
+#: v1 files (a CNTK start each to save): dynamic T only (v1 has no ToSequence), no
+#: scalar sequence input (CNTK loads none from v1: "This version only supports a single
+#: dynamic axis"); the loops with a computed initial state, a reverse run and a state
+#: returned unchanged
+V1_LOOPS = ("elman", "reverse_shift", "two_states", "unchanged_states")
 RUNS = [(name, dyn, fmt) for name in LOOPS for dyn in (True, False)
-        for fmt in (("v2", "v1") if dyn and name != "scalar_steps" else ("v2",))]
+        for fmt in (("v2", "v1") if dyn and name in V1_LOOPS else ("v2",))]
 
 
 @pytest.fixture(scope="module")
 def results(cntk_python: str, tmp_path_factory: pytest.TempPathFactory
             ) -> dict[tuple[str, bool, str], tuple[list[np.ndarray], list[np.ndarray]]]:
+    """v2: the generated code run, saved, reloaded and evaluated in one CNTK process
+    (run_code.py; outputs in graph order, names checked); v1: ``.dnn`` files from
+    emit_model (a CNTK start each), evaluated together."""
     tmp = tmp_path_factory.mktemp("cntk_scan")
-    requests, wants = [], []
-    for i, (name, dyn, fmt) in enumerate(RUNS):
+    jobs, v1_requests, wants, outs = [], [], {}, {}
+    for i, run in enumerate(RUNS):
+        name, dyn, fmt = run
         graph, feeds, want = LOOPS[name](dyn)
-        path = tmp / f"{name}{i}.{'dnn' if fmt == 'v1' else 'model'}"
-        cntk_emitter.emit_model(graph, path)
-        # v1 files lose the output names: model.outputs, in graph-output order
-        requests.append(RunRequest(path, feeds, list(graph.outputs) if fmt == "v2" else None))
         # the numpy loops above and the IR's own evaluator agree first
         infer_shapes(graph)
         for ref, ir in zip(want, run_graph(graph, feeds), strict=True):
             assert_close(ref.astype(np.float32), ir, name=f"{name}: IR evaluator")
-        wants.append(want)
-    return {run: (want, got) for run, want, got
-            in zip(RUNS, wants, run_models(requests), strict=True)}
+        wants[run] = want
+        if fmt == "v1":  # the output names are lost in v1: model.outputs
+            path = tmp / f"{name}{i}.dnn"
+            cntk_emitter.emit_model(graph, path)
+            v1_requests.append((run, RunRequest(path, feeds, None)))
+            continue
+        code, weights = tmp / f"{name}{i}.py", tmp / f"{name}{i}.npy"
+        cntk_emitter.emit_code(graph, code, weights)
+        inputs, out = tmp / f"{name}{i}.in.npz", tmp / f"{name}{i}.out.npz"
+        np.savez(inputs, **{f"in_{k}": v for k, v in feeds.items()})
+        jobs.append({"code": str(code), "weights": str(weights), "inputs_npz": str(inputs),
+                     "out_npz": str(out), "save": str(tmp / f"{name}{i}.model")})
+        outs[run] = (out, list(graph.outputs))
+    request = tmp / "jobs.json"
+    request.write_text(json.dumps(jobs))
+    run_script(RUN_CODE, [str(request)], isolated=True, what="CNTK Scan jobs")
+    got: dict[tuple[str, bool, str], list[np.ndarray]] = {}
+    for run, (out, names) in outs.items():
+        with np.load(out, allow_pickle=False) as data:
+            assert "error" not in data.files, f"{run}: {data['error']}"
+            assert [str(n) for n in data["output_names"]] == names
+            got[run] = [data[f"out_{k}"] for k in range(len(names))]
+    v1_got = run_models([req for _, req in v1_requests])
+    got.update({run: arrays for (run, _), arrays in zip(v1_requests, v1_got, strict=True)})
+    return {run: (wants[run], got[run]) for run in RUNS}
 
 
 @pytest.mark.cntk
