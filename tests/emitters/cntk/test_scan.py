@@ -307,7 +307,9 @@ def _take_match(ref: np.ndarray, pool: list[np.ndarray]) -> np.ndarray:
 def test_loop_is_one_delay_per_state() -> None:
     """Not unrolled: one past_value per state (future_value when reverse), and the
     body's nodes written once, by the same handlers as the top graph."""
-    text, _ = build_code(_two_states(True)[0])
+    graph = _two_states(True)[0]
+    text, _ = build_code(graph)
+    assert build_code(graph)[0] == text  # the same bytes for the same graph
     assert text.count("C.sequence.past_value(") == 2
     assert "future_value" not in text
     assert text.count("C.tanh(") == 1 and text.count("C.times(") == 1
