@@ -28,20 +28,11 @@ the same way, inline in ``KitModel``:
 
 from __future__ import annotations
 
-from mmconv.emitters.base import emit_all
+from mmconv.emitters.base import body_view, emit_all
 from mmconv.emitters.cntk.context import HANDLERS, EmitContext, ints
 from mmconv.emitters.codegen import literal
 from mmconv.errors import UnsupportedError
 from mmconv.ir.core import Graph, Node
-
-
-def _body_view(outer: Graph, body: Graph) -> Graph:
-    """``body`` seen with the outer graph's weights (a body reads them by name)."""
-    view = Graph(body.name)
-    view.inputs, view.outputs, view.nodes = list(body.inputs), list(body.outputs), body.nodes
-    view.weights = outer.weights
-    view.values = {**{k: outer.values[k] for k in outer.weights}, **body.values}
-    return view
 
 
 def _sequences(ctx: EmitContext, node: Node, scans: list[str]) -> tuple[list[str], bool]:
@@ -91,7 +82,7 @@ def _initial_state(ctx: EmitContext, node: Node, port: str, sample: tuple[int, .
 
 def _emit_body(ctx: EmitContext, node: Node, body: Graph, bound: list[str]) -> list[str]:
     """Emit the body's nodes with its inputs bound to ``bound``; its outputs' expressions."""
-    child = ctx.nested(_body_view(ctx.graph, body))
+    child = ctx.nested(body_view(ctx.graph, body))
     for value, ident in zip(body.inputs, bound, strict=True):
         child.bind(value.name, ident)
     try:
