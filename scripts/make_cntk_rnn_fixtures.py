@@ -283,6 +283,24 @@ def fx_seq_reduce_max():
 
 
 @fixture
+def fx_loop_reductions():
+    """The sequence reductions as loops (what older CNTK's sequence.reduce_sum wrote, and
+    what a v1 file can hold): a PastValue running sum cut to its last step with
+    sequence.slice(-1, 0), and Fold(element_max, initial_state=-1e4); spliced, Dense."""
+    x = C.sequence.input_variable(4, name="x")
+    h = L.Dense(5, name="proj")(x)
+    acc = C.placeholder(5)
+    run = C.plus(C.sequence.past_value(acc), h, name="running_sum")
+    run.replace_placeholders({acc: run.output})
+    total = C.sequence.slice(run, -1, 0, name="total")
+    peak = L.Fold(C.element_max, initial_state=-1e4, name="peak")(h)
+    z = L.Dense(3, name="fc")(C.splice(C.reshape(total, 5), peak, name="both"))
+    return _spec("loop_reductions", z, ["loop", "sequence", "dense"],
+                 ["PastValue running sum + sequence.slice(-1, 0)",
+                  "Fold(element_max, initial_state)", "Splice", "Dense"])
+
+
+@fixture
 def fx_handwritten_future():
     """A hand-written Elman loop h = tanh(u @ W + past_value(h, initial_state=v) @ U + b)
     over u = splice(x, future_value(x, initial_state=0.25)): a look-ahead feature with a
