@@ -15,10 +15,12 @@ the weights already re-ordered into ONNX's gate order.
 ``sequence.last``/``first`` (a delay of a constant, ``Where``, ``PackedIndex``,
 ``GatherPacked``) become one synthetic function (op :data:`STEP_OP`) as well.
 
-Anything else with a ``PastValue``/``FutureValue`` (a hand-written loop that is no
-such cell, a cell with self-stabilisation or a projection, a delay with a non-zero
-initial state, a one-step shift used as a feature) and ``OptimizedRNNStack``
-(cuDNN-only) is refused, all of it in one error naming each function.
+Every other ``PastValue``/``FutureValue`` (a hand-written loop that is no such cell,
+a cell with self-stabilisation or a projection, a cell with a non-zero constant
+initial state, a one-step shift used as a feature) becomes one synthetic function
+(op :data:`~.loops.LOOP_OP`, see :mod:`.loops`) that the converters turn into an IR
+``Scan``.  Refused, all in one error naming each function: delays of several steps,
+a loop mixing PastValue and FutureValue, and ``OptimizedRNNStack`` (cuDNN-only).
 
 CNTK's gate orders (Python-order weights: ``W`` is ``[input, G*H]``, ``x @ W``):
 LSTM ``i, c~, f, o``; GRU ``z, r, h~`` (``H`` holds the z and r columns of the

@@ -54,7 +54,9 @@ TARGET_REFUSED: dict[str, dict[str, str]] = {
     "pytorch": {"rnnstep": "(RNN): nn.RNN's nonlinearity is tanh or relu",
                 "lstm_relu": "(LSTM): LSTM activations ['Sigmoid', 'Relu', 'Relu'] are not"},
     "keras": {"lstm_peephole": "(LSTM): peepholes", "bi_stack": "(LSTM): peepholes"},
-    "cntk": {},
+    # a reduction over the time axis is no per-step op for the CNTK emitter
+    "cntk": {"seq_reduce_sum": "(ReduceSum): it works along the batch or sequence axis",
+             "seq_reduce_max": "(ReduceMax): it works along the batch or sequence axis"},
     "onnx": {},
 }
 # Until the emitters' Scan handlers are merged: each target names the Scan node it lacks
