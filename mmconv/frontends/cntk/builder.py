@@ -20,6 +20,7 @@ from mmconv.errors import IRError, ModelFormatError, UnsupportedError, UsageErro
 from mmconv.frontends.base import BuildContext, UnsupportedOps, finish_graph
 from mmconv.frontends.cntk.converters import BLOCK_CONVERTERS, CONVERTERS
 from mmconv.frontends.cntk.criteria import drop_criteria
+from mmconv.frontends.cntk.loops import LOOP_OP
 from mmconv.frontends.cntk.model import BlockInfo, Function, Model, Variable
 from mmconv.frontends.cntk.recurrence import recognise
 from mmconv.ir.core import Graph
@@ -210,7 +211,12 @@ class Context(BuildContext):
 def _output_names(model: Model) -> dict[str, str]:
     """Names a user may give in --dstNodeName for each function output."""
     names: dict[str, str] = {}
-    for f in model.functions:
+    functions = list(model.functions)
+    for f in model.functions:  # a loop's functions (a Scan body) whose values it outputs
+        if f.op == LOOP_OP:
+            loop = f.attrs["loop"]
+            functions += [g for g in loop.functions if g.outputs and g.outputs[0] in f.outputs]
+    for f in functions:
         if not f.outputs:
             continue
         out = f.outputs[0]
