@@ -22,6 +22,7 @@ import numpy as np
 
 from mmconv.dispatch import Registry
 from mmconv.errors import UnsupportedError, UsageError
+from mmconv.ir import usedef
 from mmconv.ir.core import Graph, Node, Shape
 
 
@@ -139,9 +140,8 @@ class EmitContextBase(IRQueries):
         if self._use_counts is None:
             counts: dict[str, int] = {}
             for n in self.graph.nodes:
-                for inp in n.inputs:
-                    if inp:
-                        counts[inp] = counts.get(inp, 0) + 1
+                for inp in usedef.reads(n):  # a loop body's reads of weights count
+                    counts[inp] = counts.get(inp, 0) + 1
             for out in self.graph.outputs:
                 counts[out] = counts.get(out, 0) + 1
             self._use_counts = counts

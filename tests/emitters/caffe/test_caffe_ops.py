@@ -33,6 +33,8 @@ NO_HANDLER = {
     # recurrent layers are refused (docs/recurrent.md): Caffe's LSTM is time-major with
     # its own gate order and OpenCV's importer reads it differently
     "LSTM", "GRU", "RNN",
+    # the general loop (Scan): Caffe has no loop construct
+    "Scan",
 }
 #: Cases whose op has a handler but whose variant Caffe cannot express: the reason shown.
 UNSUPPORTED_CASES = {
