@@ -322,6 +322,27 @@ def fx_handwritten_future():
 
 
 @fixture
+def fx_loop_conditioned():
+    """A hand-written loop h = tanh(x @ W + past_value(h) @ U + c) conditioned on a
+    per-sequence vector c (another, non-sequence input, reconciled inside the loop): the
+    Scan carries c as a state it passes on unchanged."""
+    x = C.sequence.input_variable(4, name="x")
+    c = C.input_variable(5, name="c")
+    h = C.placeholder(5)
+    prev = C.sequence.past_value(h)
+    z = C.tanh(C.times(x, C.parameter((4, 5), name="W"))
+               + C.times(prev, C.parameter((5, 5), name="U"))
+               + C.reconcile_dynamic_axes(c, prev), name="conditioned")
+    z.replace_placeholders({h: z.output})
+    rng = np.random.RandomState(cmb.seed_for("loop_conditioned") + 7)
+    inputs = [np.asarray(rng.normal(0.0, 1.0, (BATCH, 5)), dtype=np.float32) if a.name == "c"
+              else np.asarray(rng.normal(0.0, 1.0, (BATCH, STEPS, 4)), dtype=np.float32)
+              for a in z.arguments]
+    return base.Spec(z, ["recurrent", "loop"], ["PastValue loop reading a non-sequence input"],
+                     inputs=inputs)
+
+
+@fixture
 def fx_gru_from_state():
     """RecurrenceFrom(GRU(4)): the initial state is another (non-sequence) input."""
     x = C.sequence.input_variable(4, name="x")

@@ -37,6 +37,7 @@ CONVERTED = {
     "lstm_projection": ["Scan"], "lstm_stabilized": ["Scan"], "gru_initial_state": ["Scan"],
     "cumsum_loop": ["Scan"], "future_feature": ["Scan", "GRU"],
     "handwritten_future": ["Scan", "Scan"], "loop_reductions": ["Scan", "Scan"],
+    "loop_conditioned": ["Scan"],
     # CNTK 2.7's sequence.reduce_sum/max: an unpack and a reduction, no loop (v2 only)
     "seq_reduce_sum": [], "seq_reduce_max": [],
 }
@@ -98,8 +99,13 @@ def test_cells_become_ir_recurrent_ops(name: str, fmt: str) -> None:
     graph = convert(None, _model(name, fmt))
     ops = [n.op for n in graph.nodes]
     assert [o for o in ops if o in RECURRENT_OPS] == CONVERTED[name]
-    x = graph.inputs[0]
-    assert x.shape == (None, None, *_io(name)[0][x.name].shape[2:])
+    feeds = _io(name)[0]
+    sequences = {i["name"] for e in MANIFEST if e["name"] == name for i in e["inputs"]
+                 if len(i["dynamic_axes"]) == 2}
+    for x in graph.inputs:  # a sequence is [batch, time, ...] with time dynamic
+        lead = (None, None) if x.name in sequences else (None,)
+        assert x.shape == (*lead, *feeds[x.name].shape[len(lead):])
+    assert sequences
     if CONVERTED[name] and "Scan" not in CONVERTED[name]:
         # nothing of the cell's arithmetic is left around the recurrent node
         assert not {"Sigmoid", "Tanh"} & set(ops)
@@ -135,7 +141,8 @@ def test_loops_become_scans(name: str, fmt: str) -> None:
             shape = graph.values[state].shape
             assert shape[0] is None or (shape[0] == 1 and state in graph.weights)
     loops = {"gru_initial_state": [(0, 1)], "handwritten_future": [(1, 1), (0, 1)],
-             "lstm_stabilized": [(0, 2)], "lstm_projection": [(0, 2)]}
+             "lstm_stabilized": [(0, 2)], "lstm_projection": [(0, 2)],
+             "loop_conditioned": [(0, 2)]}  # h, and the per-sequence c passed on
     if name in loops:  # (reverse, number of states) per Scan, in graph order
         assert [(n.attrs.get("reverse", 0), n.attrs["num_states"]) for n in scans] == \
             loops[name]
