@@ -345,6 +345,21 @@ def fx_loop_conditioned():
 
 
 @fixture
+def fx_broadcast_feature():
+    """sequence.broadcast_as: a per-sequence vector c spliced to every step of x, then a
+    Dense per step (CNTK writes a ReconcileDynamicAxis outside any loop)."""
+    x = C.sequence.input_variable(4, name="x")
+    c = C.input_variable(3, name="c")
+    z = L.Dense(5, name="fc")(C.splice(x, C.sequence.broadcast_as(c, x), name="with_c"))
+    rng = np.random.RandomState(cmb.seed_for("broadcast_feature") + 7)
+    inputs = [np.asarray(rng.normal(0.0, 1.0, (BATCH, 3)), dtype=np.float32) if a.name == "c"
+              else np.asarray(rng.normal(0.0, 1.0, (BATCH, STEPS, 4)), dtype=np.float32)
+              for a in z.arguments]
+    return base.Spec(z, ["recurrent", "sequence", "dense"],
+                     ["sequence.broadcast_as", "Splice", "Dense per step"], inputs=inputs)
+
+
+@fixture
 def fx_gru_from_state():
     """RecurrenceFrom(GRU(4)): the initial state is another (non-sequence) input."""
     x = C.sequence.input_variable(4, name="x")

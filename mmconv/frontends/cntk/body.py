@@ -341,3 +341,47 @@ def _candidates(ctx: Context, loop: Loop, steps: list[str]) -> list[tuple[int, .
                 out += [tuple(w.shape[: w.ndim - r]), tuple(w.shape[w.ndim - r:])]
     unique = list(dict.fromkeys(s for s in out if all(isinstance(d, int) for d in s)))
     return [s for s in unique if math.prod(s) > 0]
+
+
+# -- sequence.broadcast_as ------------------------------------------------------------
+def convert_broadcast(ctx: Context, unit: Unit) -> None:
+    """``ReconcileDynamicAxis(v, like)`` outside a loop: ``v`` with ``like``'s dynamic axes.
+
+    Same axes: ``v`` itself.  A per-sequence value ``[batch, *s]`` (or a constant) next
+    to a sequence (``sequence.broadcast_as``) is repeated at every step; the time axis
+    may be dynamic, which no IR shape op can grow, so it is the smallest Scan: ``v`` is
+    a state the body passes on and returns at each step (a constant a ``[1, *s]``
+    state the Scan broadcasts over the batch)."""
+    name = ctx.node_name(unit)
+    if len(unit.inputs) != 2:
+        raise UnsupportedError(f"{ctx.model.path}: ReconcileDynamicAxis {name!r}: "
+                               f"{len(unit.inputs)} inputs")
+    v, like = (ctx.input(u, unit, name) for u in unit.inputs)
+    if ctx.is_constant(like) or ctx.lead(v) == ctx.lead(like):
+        ctx.values[unit.outputs[0]] = v
+        return
+    if not ctx.is_sequence(like) or ctx.is_sequence(v):
+        raise UnsupportedError(f"{ctx.model.path}: ReconcileDynamicAxis {name!r}: giving "
+                               f"{list(ctx.shape(v))} the dynamic axes of "
+                               f"{list(ctx.shape(like))} is not supported")
+    if ctx.is_constant(v):
+        sample = tuple(ctx.shape(v))
+        v = ctx.constant(f"{name}/value", ctx.constant_array(v).reshape(1, *sample))
+    else:
+        sample = tuple(ctx.shape(v)[1:])  # type: ignore[arg-type]
+    taken: set[str] = set()
+    y = _fresh(ctx.graph, name, taken)
+    final = _fresh(ctx.graph, f"{name}/final", taken)
+    body = BodyContext(ctx, f"{name}/body", taken | {name})
+    g = body.graph
+    held = g.add_input(g.unique_name(f"{name}/held"), ctx.dtype(v), (None, *sample)).name
+    step = g.unique_name(f"{like}/t")
+    g.add_input(step, ctx.dtype(like), (None, *ctx.shape(like)[2:]))
+    body.batched_values.update({held, step})
+    outs = [body.add("Identity", [held], f"{name}/same", batched=True),
+            body.add("Identity", [held], f"{name}/step", batched=True)]
+    ctx.add_node("Scan", [v, like], f"{name}/broadcast", outputs=[final, y],
+                 body=body.graph_of(outs), num_states=1)
+    ctx.batched_values.update({final, y})
+    ctx.sequence_values.add(y)
+    ctx.values[unit.outputs[0]] = y

@@ -38,6 +38,8 @@ CONVERTED = {
     "cumsum_loop": ["Scan"], "future_feature": ["Scan", "GRU"],
     "handwritten_future": ["Scan", "Scan"], "loop_reductions": ["Scan", "Scan"],
     "loop_conditioned": ["Scan"],
+    # sequence.broadcast_as: a per-sequence value repeated at every step (a small Scan)
+    "broadcast_feature": ["Scan"],
     # CNTK 2.7's sequence.reduce_sum/max: an unpack and a reduction, no loop (v2 only)
     "seq_reduce_sum": [], "seq_reduce_max": [],
 }
