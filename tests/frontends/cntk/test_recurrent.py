@@ -262,6 +262,26 @@ def test_loops_a_scan_cannot_say_are_refused(name: str, change: str, message: st
     assert message.split(" ... ")[-1] in text and message.split(" ... ")[0] in text
 
 
+def test_state_shape_found_when_the_first_guess_fails() -> None:
+    """A state that reaches its product through a Reshape gives no shape hint: the first
+    guess (a scalar) cannot be reshaped to [5], and the candidate shapes find [5]."""
+    from mmconv.frontends.cntk.builder import convert_model
+    from mmconv.frontends.cntk.model import Function, Variable
+
+    model = read_model(_model("elman_loop", "v1"))  # zero initial state: no hint either
+    times = next(f for f in model.functions if f.op == "Times"
+                 and any(i.startswith("PastValue") for i in f.inputs))
+    state = times.inputs[1]
+    model.variables["R_out"] = Variable("R_out", "", "output", "float32", ())
+    model.functions.insert(model.functions.index(times), Function(
+        "R", "", "Reshape", [state], ["R_out"], {"newShape": (5,)}))
+    times.inputs[1] = "R_out"
+    graph = convert_model(model)
+    feeds, ref = _io("elman_loop")
+    assert [n.op for n in graph.nodes].count("Scan") == 1  # no RNN cell any more
+    assert_close(ref, run_graph(graph, {v.name: feeds[v.name] for v in graph.inputs})[0])
+
+
 def test_reader_keeps_loops_without_calling_them_invalid() -> None:
     """The v2 reader used to call a valid recurrent model "not a valid CNTK v2 model"."""
     model = read_model(_model("lstm_fwd", "v2"))
