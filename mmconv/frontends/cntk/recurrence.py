@@ -465,8 +465,9 @@ def _replace(model: Model, remove: set[str], new: Function) -> None:
 
 
 def recognise(model: Model) -> Model:
-    """Rewrite ``model`` in place: recurrences to :data:`CELL_OP`, sequence ends to
-    :data:`STEP_OP`; raise one error listing every loop or delay that is neither."""
+    """Rewrite ``model`` in place: cell recurrences to :data:`CELL_OP`, sequence ends to
+    :data:`STEP_OP`, every other loop or lone delay to :data:`~.loops.LOOP_OP` (an IR
+    Scan); raise one error listing every loop a Scan cannot express."""
     refused = UnsupportedOps()
     for f in model.functions:
         if f.op == "OptimizedRNNStack":
