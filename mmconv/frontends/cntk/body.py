@@ -224,7 +224,6 @@ def _body(ctx: Context, unit: Unit, loop: Loop, shapes: list[tuple[int, ...]],
     for uid in steps:
         v = ctx.values[uid]
         declare(uid, f"{v}/t", ctx.shape(v)[2:], ctx.dtype(v))
-    inputs = {v.name for v in g.inputs}
     for u in units_of(ctx.model, loop.functions):
         if u.block is None and u.function.op == RECONCILE:
             _reconcile(body, u)
@@ -237,8 +236,8 @@ def _body(ctx: Context, unit: Unit, loop: Loop, shapes: list[tuple[int, ...]],
             raise _fail(ctx, unit, f"its value {uid!r} was not computed")
         if body.is_constant(v):
             raise _fail(ctx, unit, f"its value {uid!r} is a constant")
-        if v in inputs or v in outs:  # a body output is a node's own output
-            v = body.add("Identity", [v], f"{v}/out", batched=True)
+        # a body input or one value twice may be an output: a state passed on unchanged
+        # is written so, which the emitters recognise (CNTK's cannot delay it)
         outs.append(v)
     new = [tuple(body.shape(v)[1:]) for v in outs[: len(loop.delays)]]
     return body.graph_of(outs), new  # type: ignore[return-value]
@@ -378,10 +377,8 @@ def convert_broadcast(ctx: Context, unit: Unit) -> None:
     step = g.unique_name(f"{like}/t")
     g.add_input(step, ctx.dtype(like), (None, *ctx.shape(like)[2:]))
     body.batched_values.update({held, step})
-    outs = [body.add("Identity", [held], f"{name}/same", batched=True),
-            body.add("Identity", [held], f"{name}/step", batched=True)]
     ctx.add_node("Scan", [v, like], f"{name}/broadcast", outputs=[final, y],
-                 body=body.graph_of(outs), num_states=1)
+                 body=body.graph_of([held, held]), num_states=1)
     ctx.batched_values.update({final, y})
     ctx.sequence_values.add(y)
     ctx.values[unit.outputs[0]] = y
