@@ -149,14 +149,31 @@ def split_13(ctx: OnnxContext, node: OnnxNode) -> None:
     _split(ctx, node, ints(split.reshape(-1)) if split is not None else None)
 
 
+#: A Slice end at or past this takes the rest of the axis, whatever its length (INT32_MAX,
+#: what exporters write for "to the end").
+_WHOLE = 2**31 - 1
+
+
 def _slice(ctx: OnnxContext, node: OnnxNode, starts: tuple, ends: tuple, axes: tuple | None,
            steps: tuple | None) -> None:
     x = ctx.x(node, 0)
-    rank = len(ctx.shape(x))
-    attrs: dict[str, object] = {"starts": starts, "ends": ends}
-    if axes is not None:
-        attrs["axes"] = tuple(norm_axis(a, rank) for a in axes)
-    if steps is not None and any(s != 1 for s in steps):
+    shape = ctx.shape(x)
+    rank = len(shape)
+    axes = tuple(norm_axis(a, rank) for a in axes) if axes is not None else \
+        tuple(range(len(starts)))
+    steps = steps or (1,) * len(starts)
+    # an axis sliced whole (tf2onnx's strided_slice writes [0:INT_MAX] on the batch)
+    # is left out, so targets that cannot slice the batch axis never see it
+    keep = [i for i, (b, e, a, st) in enumerate(zip(starts, ends, axes, steps, strict=True))
+            if not (st == 1 and b == 0 and (e >= _WHOLE or (shape[a] is not None
+                                                              and e >= shape[a])))]
+    if not keep:
+        ctx.set(node, x)
+        return
+    starts, ends = tuple(starts[i] for i in keep), tuple(ends[i] for i in keep)
+    axes, steps = tuple(axes[i] for i in keep), tuple(steps[i] for i in keep)
+    attrs: dict[str, object] = {"starts": starts, "ends": ends, "axes": axes}
+    if any(s != 1 for s in steps):
         attrs["steps"] = steps
     clamp = np.iinfo(np.int64)
     attrs["starts"] = tuple(max(min(v, clamp.max), clamp.min) for v in starts)
