@@ -99,10 +99,6 @@ def test_tensorflow_to_cntk(exported: dict, name: str, tmp_path: Path,
                             cntk_python: str) -> None:
     """The path users ask for: a TensorFlow SavedModel of a recurrent Keras model ->
     CNTK .model with mmconvert, against TensorFlow."""
-    from mmconv.emitters.cntk import HANDLERS
-
-    if name == "loops" and "Scan" not in HANDLERS:
-        pytest.skip("the CNTK emitter has no Scan handler on this branch yet")
     path, graph, x, ref = exported[name]
     out = tmp_path / f"{name}.model"
     assert mmconvert.main(["-sf", "tensorflow", "-iw", str(path), "-df", "cntk", "-om",
