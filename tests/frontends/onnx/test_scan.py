@@ -178,7 +178,8 @@ def test_opset8_scan_refused(tmp_path: Path) -> None:
 
 
 def _for_loop(trips: int = 5, limit: float = 5.0, counter_as_value: bool = False,
-              dynamic_trips: bool = False) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
+              dynamic_trips: bool = False, flatten_condition: bool = False
+              ) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
     """The Loop tf2onnx writes for a TensorFlow while_loop over time (Keras GRU and
     SimpleRNN): trip count T, a time counter t (+1 per step) that indexes the time-major
     sequence with Gather, the state h, the weight W carried unchanged, and a continue
@@ -199,6 +200,13 @@ def _for_loop(trips: int = 5, limit: float = 5.0, counter_as_value: bool = False
         helper.make_node("Less", ["i_f", "limit"], ["more_i"]),
         helper.make_node("And", ["more_t", "more_i"], ["cond_out"]),
     ]
+    if flatten_condition:  # a condition not all elementwise: checked step by step
+        body_nodes[-1:] = [
+            helper.make_node("And", ["more_t", "more_i"], ["cond_and"]),
+            helper.make_node("Cast", ["cond_and"], ["cond_f"], to=FLOAT),
+            helper.make_node("Flatten", ["cond_f"], ["cond_flat"], axis=0),
+            helper.make_node("ReduceMin", ["cond_flat"], ["cond_min"], keepdims=0),
+            helper.make_node("Cast", ["cond_min"], ["cond_out"], to=onnx.TensorProto.BOOL)]
     if counter_as_value:
         body_nodes[5] = helper.make_node("Tanh", ["pre"], ["h_pre"])
         body_nodes.insert(6, helper.make_node("Cast", ["t"], ["t_value"], to=FLOAT))
@@ -249,6 +257,15 @@ def test_for_loop_over_a_sequence(tmp_path: Path) -> None:
     _check(graph, source, ("onnx", "pytorch"), tmp_path, feeds)
 
 
+@pytest.mark.parametrize("kw", [{"trips": 20000, "limit": 20000.0},
+                                {"flatten_condition": True}], ids=["long", "per_step"])
+def test_loop_condition_checked(kw: dict, tmp_path: Path) -> None:
+    """An elementwise condition is evaluated for all 20000 steps at once; one with a
+    Flatten and a ReduceMin step by step (and found true at each)."""
+    graph = convert(str(save(_for_loop(**kw)[0], tmp_path / "m.onnx")), None)
+    assert [n.op for n in graph.nodes] == ["Scan"]
+
+
 @pytest.mark.parametrize(("kw", "says"), [
     ({"limit": 3.0}, "its continue condition is false after step 2, before its trip count 5"),
     ({"counter_as_value": True}, "its body uses the loop counter 't' as a value"),
@@ -275,3 +292,12 @@ def test_loop_without_a_sequence_refused(tmp_path: Path) -> None:
                   {"trips": np.array(3, np.int64)})
     assert "Loop 'doubling': not converted: its body reads no sequence as x[t]" in \
         _refused(proto, tmp_path)
+
+
+def test_mmconvert_verify_time_major_scan(tmp_path: Path) -> None:
+    """The command line: a time-major ONNX Scan to PyTorch with --verify."""
+    from mmconv.cli import mmconvert
+
+    source = save(_elman(reverse=True)[0], tmp_path / "elman.onnx")
+    assert mmconvert.main(["-sf", "onnx", "-iw", str(source), "-df", "pytorch", "-om",
+                           str(tmp_path / "elman.pt"), "--verify"]) == 0

@@ -35,8 +35,13 @@ from mmconv.frontends.onnx.reader import tensor_array
 if TYPE_CHECKING:
     from mmconv.frontends.onnx.builder import OnnxContext, OnnxNode
 
-#: The most steps whose continue condition is evaluated (a longer loop is refused).
+#: The most steps whose continue condition is evaluated one by one (a condition of
+#: elementwise ops is evaluated for all steps at once, whatever their number).
 MAX_STEPS = 1 << 14
+#: Ops a condition is computed with for every step at once (counters as vectors).
+ELEMENTWISE = frozenset({
+    "Add", "Sub", "Mul", "Cast", "Less", "Greater", "LessOrEqual", "GreaterOrEqual",
+    "Equal", "And", "Or", "Not", "Xor", "Identity", "Min", "Max", "Neg", "Abs"})
 
 
 class _Refused(Exception):
@@ -69,8 +74,6 @@ class _Form:
             raise _Refused("its trip count is not a positive number known at conversion "
                            "time (the time axis is dynamic; for an ONNX file --inputShape "
                            "can fix it)")
-        if trips > MAX_STEPS:
-            raise _Refused(f"its trip count {trips} is above {MAX_STEPS}")
         self.trips = trips
         cond = ctx.static(node.input(1)) if node.input(1) else np.array(True)
         if cond is None or not bool(np.all(cond)):
@@ -136,24 +139,44 @@ class _Form:
                                    "from step to step")
         starts = {v: self.ctx.static(self.node.input(2 + self.var_ins.index(v)))
                   for v in self.counters if v != self.iteration}
-        cond = np.array(True)
-        for step in range(self.trips - 1):
-            env: dict[str, np.ndarray] = {self.iteration: np.array(step, np.int64),
-                                          self.cond_in: cond}
-            for v, start in starts.items():
-                assert start is not None
-                env[v] = (start + step).astype(start.dtype)
-            for n in cone:
-                ins = [None if not i else env[i] if i in env else
-                       _constant(self.ctx, self.body, i) for i in n.input]
-                for o, a in zip(n.output, kn.evaluate(self.ctx.path, n, self.ctx.opset, ins),
-                                strict=False):
-                    env[o] = a
-            cond = env[self.cond_out] if self.cond_out in env else \
-                _constant(self.ctx, self.body, self.cond_out)
-            if cond is None or not bool(np.all(cond)):
-                raise _Refused(f"its continue condition is false after step {step}, before "
-                               f"its trip count {self.trips}")
+        steps = self.trips - 1
+        if all(n.op_type in ELEMENTWISE for n in cone):
+            # every step at once: counters as vectors over the steps; the condition read
+            # at step j is the one computed at j - 1, true by induction if all are true
+            self._check_steps(cone, starts, np.arange(steps), np.ones(steps, bool))
+            return
+        if steps > MAX_STEPS:
+            raise _Refused(f"its continue condition computes more than elementwise ops "
+                           f"and its trip count {self.trips} is above {MAX_STEPS}")
+        for step in range(steps):
+            self._check_steps(cone, starts, np.array(step), np.array(True))
+
+    def _check_steps(self, cone: list[Any], starts: dict[str, np.ndarray | None],
+                     step: np.ndarray, cond: np.ndarray) -> None:
+        """Evaluate the condition at ``step`` (a step or a vector of them); refuse if it
+        is false at any."""
+        env: dict[str, np.ndarray] = {self.iteration: step.astype(np.int64),
+                                      self.cond_in: cond}
+        for v, start in starts.items():
+            assert start is not None
+            env[v] = (start + step).astype(start.dtype)
+        for n in cone:
+            ins = [None if not i else env[i] if i in env else
+                   _constant(self.ctx, self.body, i) for i in n.input]
+            for o, a in zip(n.output, kn.evaluate(self.ctx.path, n, self.ctx.opset, ins),
+                            strict=False):
+                env[o] = a
+        out = env.get(self.cond_out)
+        if out is None:
+            out = _constant(self.ctx, self.body, self.cond_out)
+        if out is None or out.dtype != np.bool_:
+            raise _Refused("its continue condition is not a boolean computed from counters")
+        false = np.flatnonzero(~np.broadcast_to(out.reshape(-1) if out.ndim else out,
+                                                step.shape))
+        if false.size:
+            first = int(np.reshape(step, -1)[false[0]]) if step.ndim else int(step)
+            raise _Refused(f"its continue condition is false after step {first}, before "
+                           f"its trip count {self.trips}")
 
     def sequences(self) -> list[tuple[Any, str]]:
         """The Gather nodes reading ``x[t]`` (t a counter from 0) that the kept outputs
