@@ -96,14 +96,15 @@ def generate(built: Built, graph_name: str = "model") -> str:
                     args.append(f"dtype={literal(array.dtype.name)}")
                 w.line(f"{ident} = mx.sym.var({', '.join(args)})")
                 continue
-            args = [idents[src] if out == 0 else f"{idents[src]}[{out}]"
-                    for src, out in node.inputs]
+            # a multi-output symbol (RNN with its states) is indexed even for output 0
+            args = [idents[src] if out == 0 and built.symbol.nodes[src].num_outputs == 1
+                    else f"{idents[src]}[{out}]" for src, out in node.inputs]
             args += [f"{key}={literal(value)}" for key, value in node.attrs.items()
                      if value is not None]
             args.append(f"name={literal(node.name)}")
             _call_lines(w, f"{ident} = {_call(node.op)}(", args)
-        heads = [idents[src] if out == 0 else f"{idents[src]}[{out}]"
-                 for src, out in built.symbol.heads]
+        heads = [idents[src] if out == 0 and built.symbol.nodes[src].num_outputs == 1
+                 else f"{idents[src]}[{out}]" for src, out in built.symbol.heads]
         if len(heads) == 1:
             w.line(f"symbol = {heads[0]}")
         else:

@@ -1,0 +1,188 @@
+"""LSTM/GRU/RNN as MXNet's fused ``RNN`` operator, beyond the shared IR cases.
+
+The IR cases (test_mxnet_ops.py) check the numbers; here: the symbol's shape (one
+``RNN`` node, ``SwapAxis`` only at the edges), the flat parameter vector's layout
+read back against MXNet's documented order, float16/float64 layers, and the CNTK
+recurrent fixtures (tests/fixtures/cntk_rnn, made by real CNTK 2.7) through
+``mmconvert -df mxnet``, run in mxnet 1.9.1 against CNTK's outputs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from mmconv.cli import mmconvert
+from mmconv.emitters.mxnet import build, emit_model
+from mmconv.frontends.cntk import convert
+from mmconv.ir import Graph
+from mmconv.verify.compare import assert_close
+
+from .. import reference as ref
+from ..ir_cases import CASES
+from .conftest import run_all
+
+RNN_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "cntk_rnn"
+
+#: CNTK fixtures whose cells MXNet's RNN computes (LSTM, tanh RNNStep, hand-written Elman).
+CNTK_RUN = ["bilstm", "elman_loop", "first_classifier", "fold_lstm", "lstm_bwd", "lstm_fwd",
+            "lstm_stack2", "rnnstep_tanh", "tagger"]
+#: The others the frontend converts, and what the MXNet emitter's one-line refusal says.
+CNTK_REFUSED = {
+    "gru_fwd": "(GRU): a GRU with linear_before_reset=0",
+    "gru_bwd": "(GRU): a GRU with linear_before_reset=0",
+    "gru_from_state": "(GRU): a GRU with linear_before_reset=0",
+    "last_classifier": "(GRU): a GRU with linear_before_reset=0",
+    "bi_stack": "(LSTM): peepholes have no MXNet RNN equivalent",
+    "lstm_peephole": "(LSTM): peepholes have no MXNet RNN equivalent",
+    "lstm_relu": "(LSTM): LSTM activations ['Sigmoid', 'Relu', 'Relu'] are not MXNet's",
+    "rnnstep": "(RNN): MXNet's RNN activation is tanh or relu",
+}
+
+
+def test_symbol_is_one_fused_rnn() -> None:
+    """One RNN node; the only layout changes are one SwapAxis per value crossing it."""
+    case = CASES["lstm_bidirectional"]()  # no initial states: Y, Y_h, Y_c out
+    built = build(case.graph)
+    ops = [n.op for n in built.symbol.nodes]
+    (rnn,) = [n for n in built.symbol.nodes if n.op == "RNN"]
+    assert rnn.attrs == {"mode": "lstm", "state_size": 5, "num_layers": 1,
+                         "bidirectional": True, "state_outputs": True}
+    assert ops.count("SwapAxis") == 1 + 3
+    assert not {"transpose", "Transpose", "FullyConnected", "Activation"} & set(ops)
+    assert [n.attrs["shape"] for n in built.symbol.nodes if n.op == "_zeros"] == [(2, 0, 5)] * 2
+
+
+def test_parameter_layout() -> None:
+    """The flat vector in MXNet's order (Gluon's rnn_layer: weights of l0 then r0, each
+    i2h then h2h, then the biases alike), gates LSTM i, f, g, o from the IR's i, o, f, c."""
+    case = CASES["lstm_bidirectional"]()
+    w, r, b = (case.graph.weights[k] for k in ("W", "R", "B"))
+    (flat,) = build(case.graph).args.values()
+    h, size = 5, 4
+    gate = {"i": 0, "o": 1, "f": 2, "c": 3}  # IR blocks
+    pos = 0
+    for d in range(2):
+        for m, cols in ((w, size), (r, h)):
+            for name in "ifco":  # MXNet's i, f, g, o
+                k = gate[name]
+                block = flat[pos:pos + h * cols].reshape(h, cols)
+                np.testing.assert_array_equal(block, m[d, k * h:(k + 1) * h])
+                pos += h * cols
+    for d in range(2):
+        for half in range(2):
+            for name in "ifco":
+                k = gate[name] + 4 * half
+                np.testing.assert_array_equal(flat[pos:pos + h], b[d, k * h:(k + 1) * h])
+                pos += h
+    assert pos == flat.size
+
+
+def _graph(op: str, dtype: str, direction: str, bias: bool, states: bool
+           ) -> tuple[Graph, dict[str, np.ndarray], list[np.ndarray]]:
+    rng = np.random.default_rng(11)
+    nd, g_, h, size, n, t = (2 if direction == "bidirectional" else 1), \
+        {"LSTM": 4, "GRU": 3, "RNN": 1}[op], 4, 3, 2, 5
+    x = rng.standard_normal((n, t, size)).astype(dtype)
+    w = rng.uniform(-1, 1, (nd, g_ * h, size)).astype(dtype)
+    r = rng.uniform(-1, 1, (nd, g_ * h, h)).astype(dtype)
+    b = rng.uniform(-1, 1, (nd, 2 * g_ * h)).astype(dtype) if bias else None
+    g = Graph(f"{op}_{dtype}")
+    g.add_input("x", dtype, [None, None, size])
+    g.add_weight("W", w)
+    g.add_weight("R", r)
+    inputs = ["x", "W", "R", ""]
+    feeds = {"x": x}
+    if b is not None:
+        g.add_weight("B", b)
+        inputs[3] = "B"
+    h0 = c0 = None
+    if states:
+        h0 = rng.uniform(-1, 1, (n, nd, h)).astype(dtype)
+        g.add_input("h0", dtype, [None, nd, h])
+        feeds["h0"] = h0
+        inputs += ["", "h0"]
+        if op == "LSTM":
+            c0 = rng.uniform(-1, 1, (n, nd, h)).astype(dtype)
+            g.add_input("c0", dtype, [None, nd, h])
+            feeds["c0"] = c0
+            inputs.append("c0")
+    outs = ["y", "y_h", "y_c"][:3 if op == "LSTM" else 2]
+    attrs: dict[str, Any] = {"linear_before_reset": 1} if op == "GRU" else {}
+    g.add_node(op, inputs, "cell", outputs=outs, hidden_size=h, direction=direction, **attrs)
+    g.outputs = outs
+    want = ref.recurrent(op, x, w, r, b, h0, c0, direction=direction,
+                         linear_before_reset=1 if op == "GRU" else 0)
+    return g, feeds, [a.astype(dtype) for a in want]
+
+
+DTYPE_CASES = [("LSTM", "float16", "bidirectional", True, True),
+               ("GRU", "float64", "reverse", False, True),
+               ("RNN", "float64", "forward", True, False),
+               ("LSTM", "float32", "reverse", False, False)]
+
+
+@pytest.mark.mxnet
+def test_dtypes_and_forms(tmp_path: Path, mxnet_python: str) -> None:
+    """float16 (run in float32: MXNet's CPU RNN has none), float64, no bias, reverse-only
+    (between two reverse(axis=0)), initial states: all in one mxnet process."""
+    jobs, wants = [], []
+    for i, spec in enumerate(DTYPE_CASES):
+        g, feeds, want = _graph(*spec)
+        emit_model(g, tmp_path / f"c{i}")
+        jobs.append((tmp_path / f"c{i}", g, feeds))
+        wants.append(want)
+    for spec, want, got in zip(DTYPE_CASES, wants, run_all(jobs, mxnet_python), strict=True):
+        assert len(got) == len(want)
+        for a, b in zip(want, got, strict=True):
+            assert b.dtype == a.dtype and b.shape == a.shape, spec
+            assert_close(a, b, name=str(spec))
+
+
+def _io(name: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    with np.load(RNN_FIXTURES / f"{name}.io.npz", allow_pickle=False) as io:
+        names = [str(n) for n in io["input_names"]]
+        return {n: io[f"in_{i}"] for i, n in enumerate(names)}, io["out_0"]
+
+
+@pytest.fixture(scope="module")
+def cntk_results(tmp_path_factory: pytest.TempPathFactory, mxnet_python: str
+                 ) -> dict[str, np.ndarray]:
+    """Each runnable CNTK fixture through ``mmconvert -df mxnet``, all run in one process."""
+    tmp = tmp_path_factory.mktemp("mxnet_cntk_rnn")
+    jobs = []
+    for name in CNTK_RUN:
+        model = str(RNN_FIXTURES / f"{name}.v2.model")
+        assert mmconvert.main(["-sf", "cntk", "-iw", model, "-df", "mxnet",
+                               "-om", str(tmp / name)]) == 0
+        graph = convert(None, model)
+        feeds, _ = _io(name)
+        jobs.append((tmp / name, graph, {v.name: feeds[v.name] for v in graph.inputs}))
+    return {name: got[0] for name, got in zip(CNTK_RUN, run_all(jobs, mxnet_python),
+                                              strict=True)}
+
+
+@pytest.mark.mxnet
+@pytest.mark.parametrize("name", CNTK_RUN)
+def test_cntk_fixture_matches_cntk(name: str, cntk_results: dict[str, np.ndarray]) -> None:
+    _, want = _io(name)
+    assert_close(want, cntk_results[name], name=name)
+
+
+@pytest.mark.parametrize("name", sorted(CNTK_REFUSED))
+def test_cntk_fixture_refused_in_one_line(name: str, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    code = mmconvert.main(["-sf", "cntk", "-iw", str(RNN_FIXTURES / f"{name}.v2.model"),
+                           "-df", "mxnet", "-om", str(tmp_path / name)])
+    err = capsys.readouterr().err
+    assert code != 0 and CNTK_REFUSED[name] in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_converted_cntk_fixture_is_classified() -> None:
+    from tests.frontends.cntk.test_recurrent import CONVERTED
+
+    assert set(CNTK_RUN) | set(CNTK_REFUSED) == set(CONVERTED)
