@@ -186,3 +186,21 @@ def test_every_converted_cntk_fixture_is_classified() -> None:
     from tests.frontends.cntk.test_recurrent import CONVERTED
 
     assert set(CNTK_RUN) | set(CNTK_REFUSED) == set(CONVERTED)
+
+
+@pytest.mark.mxnet
+def test_slice_from_the_end_of_a_dynamic_axis(tmp_path: Path, mxnet_python: str) -> None:
+    """CNTK's sequence.last is x[:, -1:] of the dynamic time axis: MXNet's slice clamps
+    negative begins at run time as ONNX does (a length 2 axis sliced [-3:-1])."""
+    g = Graph("last")
+    g.add_input("x", "float32", [None, None, 3])
+    g.add_node("Slice", ["x"], "last", starts=(-1,), ends=(2**31 - 1,), axes=(1,))
+    g.add_node("Slice", ["x"], "tail", starts=(-3,), ends=(-1,), axes=(1,))
+    g.outputs = ["last", "tail"]
+    emit_model(g, tmp_path / "last")
+    rng = np.random.default_rng(3)
+    xs = [rng.standard_normal((2, t, 3)).astype(np.float32) for t in (5, 2)]
+    got = run_all([(tmp_path / "last", g, {"x": x}) for x in xs], mxnet_python)
+    for x, (last, tail) in zip(xs, got, strict=True):
+        np.testing.assert_array_equal(last, x[:, -1:])
+        np.testing.assert_array_equal(tail, x[:, -3:-1])
