@@ -30,6 +30,8 @@ CPU mxnet 1.9.1 ignores the lengths), and weights computed at run time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from mmconv.emitters.mxnet.context import HANDLERS, EmitContext, Entry
@@ -72,8 +74,9 @@ def _refusal(ctx: EmitContext, node: Node) -> str | None:
     if op == "GRU" and not node.attr("linear_before_reset"):
         return ("a GRU with linear_before_reset=0 (reset before the recurrent product, "
                 "CNTK's) has no MXNet RNN equivalent (MXNet resets after it)")
-    if _port(node, 4):
-        return "sequence_lens: MXNet's use_sequence_length is cuDNN-only (ignored on CPU)"
+    if _port(node, 4) and op == "LSTM" and len(node.outputs) > 2 and _used(ctx, node.outputs[2]):
+        return ("Y_c with sequence_lens: MXNet's RNN ignores use_sequence_length on CPU and "
+                "the last valid cell state is no output of it")
     for i in (1, 2, 3):
         if _port(node, i) and ctx.weight(node.inputs[i]) is None:
             return f"weight {node.inputs[i]!r} is computed at run time; MXNet's RNN needs it " \
@@ -99,6 +102,11 @@ def pack_parameters(op: str, w: np.ndarray, r: np.ndarray, b: np.ndarray | None,
     return np.concatenate(weights + biases).astype(dtype)
 
 
+def _used(ctx: EmitContext, value: str) -> bool:
+    return bool(value) and (value in ctx.graph.outputs
+                            or any(value in n.inputs for n in ctx.graph.nodes))
+
+
 def _swap(ctx: EmitContext, entry: Entry, hint: str) -> Entry:
     return ctx.op("SwapAxis", [entry], hint, dim1=0, dim2=1)
 
@@ -119,30 +127,42 @@ def emit_recurrent(ctx: EmitContext, node: Node) -> None:
     w, r = ctx.weight(node.inputs[1]), ctx.weight(node.inputs[2])
     assert w is not None and r is not None
     b = ctx.weight(node.inputs[3]) if _port(node, 3) else None
-    params = ctx.new_param(pack_parameters(op, np.asarray(w), np.asarray(r),
-                                           None if b is None else np.asarray(b), run_dtype),
-                           "parameters")
-
+    w, r = np.asarray(w), np.asarray(r)
+    b = None if b is None else np.asarray(b)
     x = _swap(ctx, cast(ctx.input(x_name), "x_float32"), "time_major")
-    reverse = node.attr("direction") == "reverse"
-    if reverse:
-        x = ctx.op("reverse", [x], "reversed", axis=0)
-    states = []
-    for i, port in enumerate(("initial_h", "initial_c")[:2 if op == "LSTM" else 1]):
-        name = _port(node, 5 + i)
-        if name:
-            states.append(_swap(ctx, cast(ctx.input(name), f"{port}_float32"),
-                                f"{port}_nnc"))
-        else:
-            states.append(ctx.op("_zeros", [], f"{port}_zeros", shape=(nd, 0, hidden),
-                                 dtype=run_dtype))
-    n_out = 3 if op == "LSTM" else 2
-    rnn = ctx.op("RNN", [x, params, *states], "rnn", num_outputs=n_out, mode=_mode(node),
-                 state_size=hidden, num_layers=1, bidirectional=nd == 2 or None,
-                 state_outputs=True)
-    y = ctx.op("reverse", [rnn], "unreversed", axis=0) if reverse else rnn
-    for i, out in enumerate(node.outputs[:n_out]):
-        if not out:
+    n_states = 2 if op == "LSTM" else 1
+    given = [cast(ctx.input(_port(node, 5 + i)), f"{('initial_h', 'initial_c')[i]}_float32")
+             if _port(node, 5 + i) else None for i in range(n_states)]
+    attrs: dict[str, AttrValue] = {"mode": _mode(node), "state_size": hidden, "num_layers": 1}
+
+    def states(d: int | None) -> list[Entry]:
+        """The RNN's initial states [nd', N, H]: of direction ``d`` only, or all (None)."""
+        out = []
+        for i, entry in enumerate(given):
+            port = ("initial_h", "initial_c")[i]
+            if entry is None:
+                out.append(ctx.op("_zeros", [], f"{port}_zeros",
+                                  shape=(nd if d is None else 1, 0, hidden), dtype=run_dtype))
+                continue
+            if d is not None and nd > 1:
+                entry = ctx.op("slice_axis", [entry], f"{port}_{d}", axis=1, begin=d, end=d + 1)
+            out.append(_swap(ctx, entry, f"{port}_nnc" if d is None else f"{port}_{d}_nnc"))
+        return out
+
+    if _port(node, 4):
+        y, last = _with_lengths(ctx, node, x, ctx.input(node.inputs[4]), states, attrs,
+                                (w, r, b), run_dtype)
+    else:
+        params = ctx.new_param(pack_parameters(op, w, r, b, run_dtype), "parameters")
+        reverse = node.attr("direction") == "reverse"
+        if reverse:
+            x = ctx.op("reverse", [x], "reversed", axis=0)
+        rnn = ctx.op("RNN", [x, params, *states(None)], "rnn", num_outputs=1 + n_states,
+                     bidirectional=nd == 2 or None, state_outputs=True, **attrs)
+        y = ctx.op("reverse", [rnn], "unreversed", axis=0) if reverse else rnn
+        last = [(rnn[0], 1 + i) for i in range(n_states)]
+    for i, out in enumerate(node.outputs[:1 + n_states]):
+        if not out or (i > 0 and last[i - 1] is None):
             continue
         port = ("Y", "Y_h", "Y_c")[i]
         steps: list[tuple[str, dict[str, AttrValue]]] = [("SwapAxis", {"dim1": 0, "dim2": 1})]
@@ -150,7 +170,37 @@ def emit_recurrent(ctx: EmitContext, node: Node) -> None:
             steps.append(("Reshape", {"shape": (0, 0, nd, hidden)}))
         if dtype != run_dtype:
             steps.append(("Cast", {"dtype": dtype}))
-        entry = y if i == 0 else (rnn[0], i)
-        for k, (step, attrs) in enumerate(steps):
-            last = k == len(steps) - 1
-            entry = ctx.op(step, [entry], f"{port}_{step}", out=out if last else None, **attrs)
+        entry = y if i == 0 else last[i - 1]
+        for k, (step, step_attrs) in enumerate(steps):
+            final = k == len(steps) - 1
+            entry = ctx.op(step, [entry], f"{port}_{step}", out=out if final else None,
+                           **step_attrs)
+
+
+def _with_lengths(ctx: EmitContext, node: Node, x: Entry, lens: Entry,
+                  states: Callable[[int | None], list[Entry]], attrs: dict[str, AttrValue],
+                  weights: tuple[np.ndarray, np.ndarray, np.ndarray | None], run_dtype: str
+                  ) -> tuple[Entry, list[Entry | None]]:
+    """ONNX's sequence_lens without MXNet's (CPU-ignored) ``use_sequence_length``: one
+    forward RNN per direction over the full time axis (a step's output depends on the
+    steps before it only), a reverse direction over ``SequenceReverse``d prefixes; then
+    ``SequenceMask`` (zeros past each end) and ``SequenceLast`` (the last valid h).
+    Time-major Y [T, N, nd*H] and the Y_h [nd, N, H] (Y_c: None, refused if used)."""
+    w, r, b = weights
+    nd = w.shape[0]
+    seq = {"use_sequence_length": True}
+    ys, lasts = [], []
+    for d in range(nd):
+        reverse = d == 1 or node.attr("direction") == "reverse"
+        xd = ctx.op("SequenceReverse", [x, lens], f"reversed_{d}", **seq) if reverse else x
+        params = ctx.new_param(pack_parameters(
+            node.op, w[d:d + 1], r[d:d + 1], None if b is None else b[d:d + 1], run_dtype),
+            f"parameters_{d}")
+        yd = ctx.op("RNN", [xd, params, *states(d)], f"rnn_{d}", **attrs)
+        lasts.append(ctx.op("SequenceLast", [yd, lens], f"last_{d}", **seq))  # [N, H]
+        if reverse:
+            yd = ctx.op("SequenceReverse", [yd, lens], f"unreversed_{d}", **seq)
+        ys.append(ctx.op("SequenceMask", [yd, lens], f"masked_{d}", value=0.0, **seq))
+    y = ys[0] if nd == 1 else ctx.op("Concat", ys, "directions", dim=2, num_args=nd)
+    last = ctx.op("stack", lasts, "Y_h_stack", axis=0, num_args=nd)  # [nd, N, H]
+    return y, [last, None]

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.mxnet
 #: error says (docs/recurrent.md); Scan loops are refused too (no handler).
 REFUSED_RECURRENT = {
     "lstm_peepholes": "peepholes have no MXNet RNN equivalent",
-    "lstm_sequence_lens": "sequence_lens: MXNet's use_sequence_length is cuDNN-only",
+    "lstm_sequence_lens": "Y_c with sequence_lens",
     "gru_reset_before": "linear_before_reset=0",
 }
 #: Every case runs but those (other refusals are pinned in test_mxnet_emitter.py).

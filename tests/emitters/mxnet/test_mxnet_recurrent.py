@@ -81,11 +81,12 @@ def test_parameter_layout() -> None:
     assert pos == flat.size
 
 
-def _graph(op: str, dtype: str, direction: str, bias: bool, states: bool
+def _graph(op: str, dtype: str, direction: str, bias: bool, states: bool,
+           lens: bool = False, n_out: int = 3, act: str = ""
            ) -> tuple[Graph, dict[str, np.ndarray], list[np.ndarray]]:
     rng = np.random.default_rng(11)
     nd, g_, h, size, n, t = (2 if direction == "bidirectional" else 1), \
-        {"LSTM": 4, "GRU": 3, "RNN": 1}[op], 4, 3, 2, 5
+        {"LSTM": 4, "GRU": 3, "RNN": 1}[op], 4, 3, 3, 5
     x = rng.standard_normal((n, t, size)).astype(dtype)
     w = rng.uniform(-1, 1, (nd, g_ * h, size)).astype(dtype)
     r = rng.uniform(-1, 1, (nd, g_ * h, h)).astype(dtype)
@@ -99,12 +100,19 @@ def _graph(op: str, dtype: str, direction: str, bias: bool, states: bool
     if b is not None:
         g.add_weight("B", b)
         inputs[3] = "B"
-    h0 = c0 = None
+    h0 = c0 = seq_lens = None
+    if lens or states:
+        inputs.append("")
+    if lens:
+        seq_lens = np.array([5, 1, 3], np.int32)
+        g.add_input("lens", "int32", [None])
+        feeds["lens"] = seq_lens
+        inputs[4] = "lens"
     if states:
         h0 = rng.uniform(-1, 1, (n, nd, h)).astype(dtype)
         g.add_input("h0", dtype, [None, nd, h])
         feeds["h0"] = h0
-        inputs += ["", "h0"]
+        inputs.append("h0")
         if op == "LSTM":
             c0 = rng.uniform(-1, 1, (n, nd, h)).astype(dtype)
             g.add_input("c0", dtype, [None, nd, h])
@@ -112,23 +120,34 @@ def _graph(op: str, dtype: str, direction: str, bias: bool, states: bool
             inputs.append("c0")
     outs = ["y", "y_h", "y_c"][:3 if op == "LSTM" else 2]
     attrs: dict[str, Any] = {"linear_before_reset": 1} if op == "GRU" else {}
+    if act:
+        attrs["activations"] = (act,) * nd
     g.add_node(op, inputs, "cell", outputs=outs, hidden_size=h, direction=direction, **attrs)
-    g.outputs = outs
+    g.outputs = outs[:n_out]
     want = ref.recurrent(op, x, w, r, b, h0, c0, direction=direction,
-                         linear_before_reset=1 if op == "GRU" else 0)
-    return g, feeds, [a.astype(dtype) for a in want]
+                         activations=attrs.get("activations", ()),
+                         linear_before_reset=1 if op == "GRU" else 0, sequence_lens=seq_lens)
+    return g, feeds, [a.astype(dtype) for a in want[:n_out]]
 
 
-DTYPE_CASES = [("LSTM", "float16", "bidirectional", True, True),
-               ("GRU", "float64", "reverse", False, True),
-               ("RNN", "float64", "forward", True, False),
-               ("LSTM", "float32", "reverse", False, False)]
+DTYPE_CASES: list[tuple[Any, ...]] = [
+    ("LSTM", "float16", "bidirectional", True, True),
+    ("GRU", "float64", "reverse", False, True),
+    ("RNN", "float64", "forward", True, False),
+    ("LSTM", "float32", "reverse", False, False),
+    # sequence_lens: one RNN per direction, SequenceReverse/Mask/Last around it
+    ("GRU", "float32", "bidirectional", True, True, True),
+    ("LSTM", "float32", "forward", True, True, True, 2),  # Y_c unused
+    ("LSTM", "float64", "bidirectional", False, False, True, 2),
+    ("RNN", "float32", "reverse", True, True, True, 2, "Relu"),
+    ("RNN", "float16", "bidirectional", True, False, True),
+]
 
 
 @pytest.mark.mxnet
 def test_dtypes_and_forms(tmp_path: Path, mxnet_python: str) -> None:
     """float16 (run in float32: MXNet's CPU RNN has none), float64, no bias, reverse-only
-    (between two reverse(axis=0)), initial states: all in one mxnet process."""
+    (between two reverse(axis=0)), initial states, sequence_lens: in one mxnet process."""
     jobs, wants = [], []
     for i, spec in enumerate(DTYPE_CASES):
         g, feeds, want = _graph(*spec)
@@ -204,3 +223,11 @@ def test_slice_from_the_end_of_a_dynamic_axis(tmp_path: Path, mxnet_python: str)
     for x, (last, tail) in zip(xs, got, strict=True):
         np.testing.assert_array_equal(last, x[:, -1:])
         np.testing.assert_array_equal(tail, x[:, -3:-1])
+
+
+def test_sequence_lens_with_a_used_cell_state_is_refused(tmp_path: Path) -> None:
+    from mmconv.errors import UnsupportedError
+
+    g, _, _ = _graph("LSTM", "float32", "forward", True, False, True, 3)
+    with pytest.raises(UnsupportedError, match=r"node 'cell' \(LSTM\): Y_c with sequence_lens"):
+        emit_model(g, tmp_path / "m")
