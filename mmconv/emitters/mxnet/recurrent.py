@@ -19,13 +19,19 @@ holds the layer MXNet itself would write for ``gluon.rnn.LSTM`` and friends:
   no reverse-only mode); its last state is the one after step 0, as the IR's.
 - MXNet's CPU ``RNN`` has no float16 kernel: a float16 layer runs in float32 between
   ``Cast`` nodes (its parameters stored in float32).
+- ``sequence_lens``: the op's ``use_sequence_length`` is cuDNN-only (mxnet 1.9.1 on CPU
+  ignores the lengths: measured), so a node with lengths is one forward ``RNN`` per
+  direction (``<node>/parameters_<d>``) over the whole time axis, a reverse direction
+  over ``SequenceReverse``d prefixes, then ``SequenceMask`` (zeros past each end, ONNX's
+  Y) and ``SequenceLast`` (the last valid h, ONNX's Y_h).  Lengths must be >= 1 (a zero
+  length is not checked).  The last valid cell state is no output of the op: a used
+  Y_c with lengths is refused.
 
 What the fused op cannot compute is refused, naming the node: peepholes,
 ``input_forget``, ``clip`` (MXNet's ``lstm_state_clip`` clips the cell state, not the
 gate inputs), activations other than the defaults (RNN: tanh or relu, the same in both
 directions), a GRU with ``linear_before_reset=0`` (CNTK's: MXNet resets after the
-recurrent product), ``sequence_lens`` (``use_sequence_length`` is cuDNN-only: on
-CPU mxnet 1.9.1 ignores the lengths), and weights computed at run time.
+recurrent product), and weights computed at run time.
 """
 
 from __future__ import annotations
