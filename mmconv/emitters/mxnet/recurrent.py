@@ -23,9 +23,9 @@ holds the layer MXNet itself would write for ``gluon.rnn.LSTM`` and friends:
   ignores the lengths: measured), so a node with lengths is one forward ``RNN`` per
   direction (``<node>/parameters_<d>``) over the whole time axis, a reverse direction
   over ``SequenceReverse``d prefixes, then ``SequenceMask`` (zeros past each end, ONNX's
-  Y) and ``SequenceLast`` (the last valid h, ONNX's Y_h).  Lengths must be >= 1 (a zero
-  length is not checked).  The last valid cell state is no output of the op: a used
-  Y_c with lengths is refused.
+  Y) and ``SequenceLast`` (the last valid h, ONNX's Y_h; a row of length 0 keeps its
+  initial state, through ``where``).  The last valid cell state is no output of the
+  op: a used Y_c with lengths is refused.
 
 What the fused op cannot compute is refused, naming the node: peepholes,
 ``input_forget``, ``clip`` (MXNet's ``lstm_state_clip`` clips the cell state, not the
@@ -196,14 +196,21 @@ def _with_lengths(ctx: EmitContext, node: Node, x: Entry, lens: Entry,
     nd = w.shape[0]
     seq = {"use_sequence_length": True}
     ys, lasts = [], []
+    # SequenceLast reads step len-1 (out of bounds for 0); a row without steps keeps its
+    # initial state (ONNX), chosen by where(len > 0)
+    at_least_1 = ctx.op("_maximum_scalar", [lens], "lens_at_least_1", scalar=1)
+    live = ctx.op("_greater_scalar", [lens], "has_steps", scalar=0)
     for d in range(nd):
         reverse = d == 1 or node.attr("direction") == "reverse"
         xd = ctx.op("SequenceReverse", [x, lens], f"reversed_{d}", **seq) if reverse else x
         params = ctx.new_param(pack_parameters(
             node.op, w[d:d + 1], r[d:d + 1], None if b is None else b[d:d + 1], run_dtype),
             f"parameters_{d}")
-        yd = ctx.op("RNN", [xd, params, *states(d)], f"rnn_{d}", **attrs)
-        lasts.append(ctx.op("SequenceLast", [yd, lens], f"last_{d}", **seq))  # [N, H]
+        init = states(d)
+        yd = ctx.op("RNN", [xd, params, *init], f"rnn_{d}", **attrs)
+        last = ctx.op("SequenceLast", [yd, at_least_1], f"last_{d}", **seq)  # [N, H]
+        h0_rows = ctx.op("Reshape", [init[0]], f"initial_h_{d}_rows", shape=(-3, -2))  # [N, H]
+        lasts.append(ctx.op("where", [live, last, h0_rows], f"Y_h_{d}"))
         if reverse:
             yd = ctx.op("SequenceReverse", [yd, lens], f"unreversed_{d}", **seq)
         ys.append(ctx.op("SequenceMask", [yd, lens], f"masked_{d}", value=0.0, **seq))

@@ -82,7 +82,7 @@ def test_parameter_layout() -> None:
 
 
 def _graph(op: str, dtype: str, direction: str, bias: bool, states: bool,
-           lens: bool = False, n_out: int = 3, act: str = ""
+           lens: bool | tuple[int, ...] = False, n_out: int = 3, act: str = ""
            ) -> tuple[Graph, dict[str, np.ndarray], list[np.ndarray]]:
     rng = np.random.default_rng(11)
     nd, g_, h, size, n, t = (2 if direction == "bidirectional" else 1), \
@@ -104,7 +104,7 @@ def _graph(op: str, dtype: str, direction: str, bias: bool, states: bool,
     if lens or states:
         inputs.append("")
     if lens:
-        seq_lens = np.array([5, 1, 3], np.int32)
+        seq_lens = np.array((5, 1, 3) if lens is True else lens, np.int32)
         g.add_input("lens", "int32", [None])
         feeds["lens"] = seq_lens
         inputs[4] = "lens"
@@ -141,6 +141,8 @@ DTYPE_CASES: list[tuple[Any, ...]] = [
     ("LSTM", "float64", "bidirectional", False, False, True, 2),
     ("RNN", "float32", "reverse", True, True, True, 2, "Relu"),
     ("RNN", "float16", "bidirectional", True, False, True),
+    ("GRU", "float32", "bidirectional", True, True, (0, 5, 2)),  # a row without steps
+    ("LSTM", "float64", "reverse", True, False, (2, 0, 5), 2),
 ]
 
 
