@@ -147,15 +147,26 @@ DTYPE_CASES: list[tuple[Any, ...]] = [
 
 
 @pytest.mark.mxnet
-def test_dtypes_and_forms(tmp_path: Path, mxnet_python: str) -> None:
+@pytest.mark.parametrize("path", ["model", "code"])
+def test_dtypes_and_forms(path: str, tmp_path: Path, mxnet_python: str) -> None:
     """float16 (run in float32: MXNet's CPU RNN has none), float64, no bias, reverse-only
-    (between two reverse(axis=0)), initial states, sequence_lens: in one mxnet process."""
-    jobs, wants = [], []
+    (between two reverse(axis=0)), initial states, sequence_lens: in one mxnet process;
+    written by emit_model, or as mmtocode's code saved by MXNet (one more process)."""
+    from mmconv.emitters.mxnet import emit_code
+    from mmconv.runtimes.mxnet import save_many_from_code
+
+    jobs, wants, saves = [], [], []
     for i, spec in enumerate(DTYPE_CASES):
         g, feeds, want = _graph(*spec)
-        emit_model(g, tmp_path / f"c{i}")
-        jobs.append((tmp_path / f"c{i}", g, feeds))
+        prefix = tmp_path / f"c{i}"
+        if path == "model":
+            emit_model(g, prefix)
+        else:
+            emit_code(g, tmp_path / f"c{i}.py", tmp_path / f"c{i}.params")
+            saves.append((tmp_path / f"c{i}.py", tmp_path / f"c{i}.params", prefix, 0))
+        jobs.append((prefix, g, feeds))
         wants.append(want)
+    save_many_from_code(saves, python=mxnet_python)
     for spec, want, got in zip(DTYPE_CASES, wants, run_all(jobs, mxnet_python), strict=True):
         assert len(got) == len(want)
         for a, b in zip(want, got, strict=True):
@@ -191,6 +202,23 @@ def cntk_results(tmp_path_factory: pytest.TempPathFactory, mxnet_python: str
 def test_cntk_fixture_matches_cntk(name: str, cntk_results: dict[str, np.ndarray]) -> None:
     _, want = _io(name)
     assert_close(want, cntk_results[name], name=name)
+
+
+@pytest.mark.mxnet
+@pytest.mark.cntk
+def test_verify_against_real_cntk(tmp_path: Path, mxnet_python: str, cntk_python: str) -> None:
+    """``mmconvert -df mxnet --verify``: the legacy-v1 BiLSTM fed sequences in real CNTK
+    2.7 and the checkpoint run in mxnet 1.9.1."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "mmconv", "mmconvert", "-sf", "cntk", "-iw",
+         str(RNN_FIXTURES / "bilstm.v1.model"), "-df", "mxnet", "-om", str(tmp_path / "bi"),
+         "--verify"], cwd=Path(__file__).resolve().parents[3], capture_output=True, text=True,
+        timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert ": ok max|a-b|=" in proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("name", sorted(CNTK_REFUSED))
