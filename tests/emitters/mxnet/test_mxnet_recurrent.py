@@ -4,7 +4,9 @@ The IR cases (test_mxnet_ops.py) check the numbers; here: the symbol's shape (on
 ``RNN`` node, ``SwapAxis`` only at the edges), the flat parameter vector's layout
 read back against MXNet's documented order, float16/float64 layers, and the CNTK
 recurrent fixtures (tests/fixtures/cntk_rnn, made by real CNTK 2.7) through
-``mmconvert -df mxnet``, run in mxnet 1.9.1 against CNTK's outputs.
+``mmconvert -df mxnet``, run in mxnet 1.9.1 against CNTK's outputs, and the
+torch nn.LSTM/GRU/RNN nets of tests/frontends/onnx/test_recurrent.py (exported by the
+real torch.onnx) against onnxruntime.
 """
 
 from __future__ import annotations
@@ -261,3 +263,51 @@ def test_sequence_lens_with_a_used_cell_state_is_refused(tmp_path: Path) -> None
     g, _, _ = _graph("LSTM", "float32", "forward", True, False, True, 3)
     with pytest.raises(UnsupportedError, match=r"node 'cell' \(LSTM\): Y_c with sequence_lens"):
         emit_model(g, tmp_path / "m")
+
+
+@pytest.fixture(scope="module")
+def torch_results(tmp_path_factory: pytest.TempPathFactory, mxnet_python: str
+                  ) -> dict[str, tuple[list[np.ndarray], list[np.ndarray]]]:
+    """The torch nn.LSTM/GRU/RNN nets of the ONNX frontend's tests, exported by the real
+    torch.onnx, converted and run in one mxnet process: name -> (onnxruntime, mxnet)."""
+    pytest.importorskip("torch")
+    from mmconv.frontends.onnx import convert as convert_onnx
+    from mmconv.verify.onnx_runner import run_onnx
+    from tests.frontends.onnx.test_recurrent import NETS, _export
+
+    tmp = tmp_path_factory.mktemp("mxnet_torch_rnn")
+    rng = np.random.default_rng(5)
+    jobs, refs = [], []
+    for name in sorted(NETS):
+        path = _export(name, tmp / f"{name}.onnx", 14)
+        graph = convert_onnx(str(path), None)
+        feeds = {v.name: rng.standard_normal(  # batch 2; a dynamic time axis 9 (not 7)
+            [int(d) if d is not None else 2 if i == 0 else 9 for i, d in enumerate(v.shape)]
+        ).astype(np.float32) for v in graph.inputs}
+        emit_model(graph, tmp / name)
+        jobs.append((tmp / name, graph, feeds))
+        refs.append(run_onnx(path.read_bytes(), feeds))
+    got = run_all(jobs, mxnet_python)
+    return {name: (ref_, have) for name, ref_, have in zip(sorted(NETS), refs, got, strict=True)}
+
+
+TORCH_NETS = ["gru_2layer_bidirectional", "gru_2layer_bidirectional_sequence",
+              "gru_initial_state", "lstm_2layer_bidirectional",
+              "lstm_2layer_bidirectional_states", "lstm_classifier", "lstm_dynamic_time",
+              "rnn_relu_2layer", "rnn_tanh_bidirectional_states"]
+
+
+@pytest.mark.mxnet
+@pytest.mark.parametrize("name", TORCH_NETS)
+def test_torch_onnx_net_matches_onnxruntime(name: str, torch_results: dict[str, Any]) -> None:
+    want, got = torch_results[name]
+    assert len(want) == len(got)
+    for a, b in zip(want, got, strict=True):
+        assert_close(np.asarray(a), b, name=name)
+
+
+def test_torch_nets_are_those_of_the_onnx_tests() -> None:
+    pytest.importorskip("torch")
+    from tests.frontends.onnx.test_recurrent import NETS
+
+    assert sorted(NETS) == TORCH_NETS
