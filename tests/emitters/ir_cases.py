@@ -1176,6 +1176,46 @@ def _() -> Case:  # a = tanh(a A + u_t); c = c * sigmoid(v_t) + a; outputs a + c
                       {"u": u, "v": v}, w, b, ["a_last", "c_last", "sums", "relus"], want)
 
 
+def scan_edge_forms() -> dict[str, tuple[Graph, dict[str, np.ndarray]]]:
+    """Scan forms beyond SCAN_CASES, each (graph, feeds): no state (a per-step map with a
+    Dense; ONNX makes a body constant for it before opset 11); no step output, a rank-1
+    [1] state and a weight read inside and outside the loop."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 5, 3)).astype(np.float32)
+    w = rng.standard_normal((4, 3)).astype(np.float32)
+    g = Graph("map_only")
+    g.add_input("x", "float32", [None, None, 3])
+    g.add_weight("W", w)
+    b = Graph("step")
+    b.add_input("x_t", "float32", [None, 3])
+    b.add_node("Dense", ["x_t", "W"], "d")
+    b.add_node("Relu", ["d"], "r")
+    b.outputs = ["r"]
+    g.add_node("Scan", ["x"], "scan", outputs=["ys"], body=b, num_states=0)
+    g.outputs = ["ys"]
+    forms = {"map_only": (g, {"x": x})}
+    g = Graph("states_only")
+    g.add_input("x", "float32", [None, None, 3])
+    g.add_input("z", "float32", [None, 3])
+    g.add_weight("W", w)
+    g.add_weight("s0", np.array([0.5], np.float32))
+    g.add_weight("h0", np.full((1, 4), 0.25, np.float32))
+    b = Graph("step")
+    for name, shape in (("s", [None]), ("h", [None, 4]), ("x_t", [None, 3])):
+        b.add_input(name, "float32", shape)
+    b.add_node("ReduceSum", ["x_t"], "rs", axes=(1,), keepdims=False)
+    b.add_node("Add", ["s", "rs"], "s_new")
+    b.add_node("Dense", ["x_t", "W"], "d")
+    b.add_node("Add", ["h", "d"], "h_new")
+    b.outputs = ["s_new", "h_new"]
+    g.add_node("Scan", ["s0", "h0", "x"], "scan", outputs=["s_last", "h_last"], body=b,
+               num_states=2)
+    g.add_node("Dense", ["z", "W"], "outside")
+    g.outputs = ["s_last", "h_last", "outside"]
+    forms["states_only"] = (g, {"x": x, "z": rng.standard_normal((2, 3)).astype(np.float32)})
+    return forms
+
+
 #: The Scan cases, so a target without a Scan handler can pin them as refused.
 SCAN_CASES = frozenset(set(CASES) - _BEFORE_SCAN)
 SCAN_OPS = frozenset({"Scan"})

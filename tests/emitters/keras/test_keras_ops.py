@@ -18,21 +18,19 @@ from mmconv.ir import Graph, all_schemas
 from mmconv.verify.compare import assert_close
 
 from .. import reference as ref
-from ..ir_cases import CASES, SCAN_CASES
+from ..ir_cases import CASES
 from .outputs import named
 
 keras = pytest.importorskip("keras")
 
 #: IR ops with no Keras handler at all (reported per node by the builder).
-NO_HANDLER: set[str] = {"Scan"}  # until the Keras Scan cell lands (branch kerasrnn)
+NO_HANDLER: set[str] = set()
 #: Cases whose op has a handler but whose variant Keras cannot express.
 UNSUPPORTED_CASES = {
     "avgpool_dilated": "dilated pooling",
     "maxpool_dilated": "dilated pooling",
     "conv_transpose": "grouped transposed convolution",
     "batchnorm_per_element_runtime_scale": "must be a weight",
-    "lstm_peepholes": "peepholes",
-    **{name: "no Keras emitter" for name in SCAN_CASES},  # (NO_HANDLER above)
 }
 
 

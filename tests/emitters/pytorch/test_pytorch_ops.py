@@ -10,17 +10,16 @@ from mmconv.emitters.pytorch import HANDLERS
 from mmconv.ir import all_schemas
 from mmconv.verify.compare import assert_close
 
-from ..ir_cases import CASES, SCAN_CASES
+from ..ir_cases import CASES
 from ._common import run_both
 
 #: IR ops the PyTorch emitter cannot write.  Empty; a new IR op without a handler
 #: makes the test below fail until it gets one or is listed here on purpose.
-EXPECTED_MISSING: set[str] = {"Scan"}  # until the PyTorch loop lands (branch torchrnn)
+EXPECTED_MISSING: set[str] = set()
 
 #: Cases the PyTorch emitter refuses, with a message naming the node (none today; the
 #: mechanism stays for the next gap).
-REFUSED_CASES: dict[str, str] = {name: "node 'scan' .*no PyTorch emit handler"
-                                  for name in SCAN_CASES}
+REFUSED_CASES: dict[str, str] = {}
 
 
 def _check(name: str, want: np.ndarray, have: np.ndarray) -> None:

@@ -42,11 +42,11 @@ REFUSED = {
 }
 #: What a target cannot express (its emitter refuses the node by name).
 TARGET_REFUSED: dict[str, dict[str, str]] = {
-    # nn.RNN knows tanh and relu only (RNNStep's default is sigmoid); peepholes and
-    # CNTK's reset-before GRU go through the emitter's own recurrent module
-    "pytorch": {"rnnstep": "(RNN): nn.RNN's nonlinearity is tanh or relu",
-                "lstm_relu": "(LSTM): LSTM activations ['Sigmoid', 'Relu', 'Relu'] are not"},
-    "keras": {"lstm_peephole": "(LSTM): peepholes", "bi_stack": "(LSTM): peepholes"},
+    # nothing: what nn.LSTM/GRU/RNN cannot compute (RNNStep's sigmoid, other activations,
+    # peepholes, CNTK's reset-before GRU) goes through the emitter's own recurrent loop;
+    # what stock Keras layers cannot (peepholes ...) through its custom cell
+    "pytorch": {},
+    "keras": {},
     "cntk": {},
 }
 FORMATS = ("v2", "v1")
