@@ -41,6 +41,7 @@ from collections.abc import Callable
 import numpy as np
 
 from mmconv.emitters.mxnet.context import HANDLERS, EmitContext, Entry
+from mmconv.emitters.mxnet.recurrent_loop import emit_loop
 from mmconv.emitters.mxnet.symbol import AttrValue
 from mmconv.ir.core import Node
 from mmconv.ir.ops.recurrent import DEFAULT_ACTIVATIONS, num_directions
@@ -62,31 +63,40 @@ def _mode(node: Node) -> str:
     return "rnn_relu" if acts[:1] == ("Relu",) else "rnn_tanh"
 
 
-def _refusal(ctx: EmitContext, node: Node) -> str | None:
-    """Why MXNet's fused RNN cannot compute ``node`` exactly, or None."""
+def _needs_loop(node: Node) -> str:
+    """Why the fused RNN operator cannot compute ``node`` (it then becomes a
+    ``_foreach`` loop, :mod:`.recurrent_loop`), or ''."""
     op, nd = node.op, num_directions(node)
     acts = tuple(node.attr("activations"))
     if op == "RNN":
         if acts and (acts[0] not in ("Tanh", "Relu") or len(set(acts)) != 1):
-            return f"MXNet's RNN activation is tanh or relu (both directions), got {list(acts)}"
+            return f"activations {list(acts)}"
     elif acts and acts != DEFAULT_ACTIVATIONS[op] * nd:
-        return f"{op} activations {list(acts)} are not MXNet's fixed ones"
+        return f"activations {list(acts)}"
     if node.attr("clip"):
-        return "clip has no MXNet RNN equivalent (lstm_state_clip clips the cell state)"
+        return "clip"
     if op == "LSTM" and node.attr("input_forget"):
-        return "input_forget=1 has no MXNet RNN equivalent"
+        return "input_forget"
     if op == "LSTM" and _port(node, 7):
-        return "peepholes have no MXNet RNN equivalent"
+        return "peepholes"
     if op == "GRU" and not node.attr("linear_before_reset"):
-        return ("a GRU with linear_before_reset=0 (reset before the recurrent product, "
-                "CNTK's) has no MXNet RNN equivalent (MXNet resets after it)")
+        return "linear_before_reset=0"
+    return ""
+
+
+def _refusal(ctx: EmitContext, node: Node) -> str | None:
+    """Why MXNet cannot compute ``node`` exactly, or None."""
+    op = node.op
+    for i in (1, 2, 3, 7):
+        if _port(node, i) and ctx.weight(node.inputs[i]) is None:
+            return f"weight {node.inputs[i]!r} is computed at run time; MXNet's RNN needs it " \
+                   "constant (laid out at emit time)"
+    if _port(node, 4) and _needs_loop(node):
+        return f"sequence_lens with {_needs_loop(node)} (the fused RNN cannot compute that " \
+               "form, and the loop that can does not take lengths)"
     if _port(node, 4) and op == "LSTM" and len(node.outputs) > 2 and _used(ctx, node.outputs[2]):
         return ("Y_c with sequence_lens: MXNet's RNN ignores use_sequence_length on CPU and "
                 "the last valid cell state is no output of it")
-    for i in (1, 2, 3):
-        if _port(node, i) and ctx.weight(node.inputs[i]) is None:
-            return f"weight {node.inputs[i]!r} is computed at run time; MXNet's RNN needs it " \
-                   "constant (packed into one parameter vector)"
     return None
 
 
@@ -135,7 +145,8 @@ def emit_recurrent(ctx: EmitContext, node: Node) -> None:
     b = ctx.weight(node.inputs[3]) if _port(node, 3) else None
     w, r = np.asarray(w), np.asarray(r)
     b = None if b is None else np.asarray(b)
-    x = _swap(ctx, cast(ctx.input(x_name), "x_float32"), "time_major")
+    x_rows = cast(ctx.input(x_name), "x_float32")
+    x = _swap(ctx, x_rows, "time_major")
     n_states = 2 if op == "LSTM" else 1
     given = [cast(ctx.input(_port(node, 5 + i)), f"{('initial_h', 'initial_c')[i]}_float32")
              if _port(node, 5 + i) else None for i in range(n_states)]
@@ -155,7 +166,9 @@ def emit_recurrent(ctx: EmitContext, node: Node) -> None:
             out.append(_swap(ctx, entry, f"{port}_nnc" if d is None else f"{port}_{d}_nnc"))
         return out
 
-    if _port(node, 4):
+    if _needs_loop(node):
+        y, last = emit_loop(ctx, node, x_rows, x, given, run_dtype)
+    elif _port(node, 4):
         y, last = _with_lengths(ctx, node, x, ctx.input(node.inputs[4]), states, attrs,
                                 (w, r, b), run_dtype)
     else:

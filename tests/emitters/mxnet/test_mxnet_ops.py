@@ -4,9 +4,9 @@ Each case's graph is written as ``NAME-symbol.json`` + ``NAME-0000.params`` by
 ``emit_model`` (no MXNet involved) and run in the real mxnet 1.9.1 env, both
 with ``load_checkpoint`` + ``Module`` and with ``gluon.SymbolBlock.imports``
 (all cases in one mxnet process per API); outputs are compared with the
-case's numpy oracle.  Every case of the catalogue runs but the Scan loops and the
-three recurrent cases MXNet's fused RNN cannot compute (pinned below; other refusals
-are pinned in test_mxnet_emitter.py).
+case's numpy oracle.  Every case of the catalogue runs but the Scan loops and an
+LSTM whose last cell state is read with sequence lengths (pinned below; other
+refusals are pinned in test_mxnet_emitter.py).
 """
 
 from __future__ import annotations
@@ -25,12 +25,10 @@ from .conftest import run_all
 
 pytestmark = pytest.mark.mxnet
 
-#: The recurrent cases MXNet's fused RNN operator cannot compute, and what the one-line
-#: error says (docs/recurrent.md); Scan loops are refused too (no handler).
+#: The recurrent case MXNet cannot compute, and what the one-line error says
+#: (docs/recurrent.md); Scan loops are refused too (no handler).
 REFUSED_RECURRENT = {
-    "lstm_peepholes": "peepholes have no MXNet RNN equivalent",
     "lstm_sequence_lens": "Y_c with sequence_lens",
-    "gru_reset_before": "linear_before_reset=0",
 }
 #: Every case runs but those (other refusals are pinned in test_mxnet_emitter.py).
 RUNNABLE = sorted(set(CASES) - set(REFUSED_RECURRENT) - SCAN_CASES)
@@ -114,7 +112,7 @@ def test_recurrent_cases_refused_by_node(name: str, tmp_path: Path) -> None:
 
 
 def test_most_recurrent_cases_run() -> None:
-    assert len(RECURRENT_CASES & set(RUNNABLE)) == 7
+    assert len(RECURRENT_CASES & set(RUNNABLE)) == 9
 
 
 def test_the_refusals_are_few() -> None:

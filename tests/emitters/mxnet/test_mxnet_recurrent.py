@@ -29,20 +29,12 @@ from .conftest import run_all
 
 RNN_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "cntk_rnn"
 
-#: CNTK fixtures whose cells MXNet's RNN computes (LSTM, tanh RNNStep, hand-written Elman).
-CNTK_RUN = ["bilstm", "elman_loop", "first_classifier", "fold_lstm", "lstm_bwd", "lstm_fwd",
-            "lstm_stack2", "rnnstep_tanh", "tagger"]
-#: The others the frontend converts, and what the MXNet emitter's one-line refusal says.
-CNTK_REFUSED = {
-    "gru_fwd": "(GRU): a GRU with linear_before_reset=0",
-    "gru_bwd": "(GRU): a GRU with linear_before_reset=0",
-    "gru_from_state": "(GRU): a GRU with linear_before_reset=0",
-    "last_classifier": "(GRU): a GRU with linear_before_reset=0",
-    "bi_stack": "(LSTM): peepholes have no MXNet RNN equivalent",
-    "lstm_peephole": "(LSTM): peepholes have no MXNet RNN equivalent",
-    "lstm_relu": "(LSTM): LSTM activations ['Sigmoid', 'Relu', 'Relu'] are not MXNet's",
-    "rnnstep": "(RNN): MXNet's RNN activation is tanh or relu",
-}
+#: The CNTK fixtures the frontend converts: every one runs (the GRU, peephole, relu-LSTM
+#: and sigmoid-RNNStep cells through the _foreach loop, the others the fused RNN).
+CNTK_RUN = ["bi_stack", "bilstm", "elman_loop", "first_classifier", "fold_lstm",
+            "gru_bwd", "gru_from_state", "gru_fwd", "last_classifier", "lstm_bwd",
+            "lstm_fwd", "lstm_peephole", "lstm_relu", "lstm_stack2", "rnnstep",
+            "rnnstep_tanh", "tagger"]
 
 
 def test_symbol_is_one_fused_rnn() -> None:
@@ -148,6 +140,76 @@ DTYPE_CASES: list[tuple[Any, ...]] = [
 ]
 
 
+def _loop_graph(op: str, dtype: str, direction: str, peepholes: bool = False,
+                states: bool = True, **attrs: Any
+                ) -> tuple[Graph, dict[str, np.ndarray], list[np.ndarray]]:
+    """A node only the _foreach loop computes; the oracle is the IR's numpy semantics
+    (mmconv.ir.recurrent, checked against onnxruntime in tests/ir/test_recurrent.py)."""
+    from mmconv.ir.recurrent import run
+
+    rng = np.random.default_rng(17)
+    nd = 2 if direction == "bidirectional" else 1
+    g_, h, size, n, t = {"LSTM": 4, "GRU": 3, "RNN": 1}[op], 4, 3, 3, 6
+    arrays: dict[str, np.ndarray] = {
+        "W": rng.uniform(-1, 1, (nd, g_ * h, size)), "R": rng.uniform(-1, 1, (nd, g_ * h, h)),
+        "B": rng.uniform(-1, 1, (nd, 2 * g_ * h))}
+    if peepholes:
+        arrays["P"] = rng.uniform(-1, 1, (nd, 3 * h))
+    g = Graph(f"{op}_loop")
+    g.add_input("x", dtype, [None, None, size])
+    for k, v in arrays.items():
+        g.add_weight(k, v.astype(dtype))
+    feeds = {"x": rng.standard_normal((n, t, size)).astype(dtype)}
+    inputs = ["x", "W", "R", "B", "", "", "", ""]
+    if states:
+        for i, name in enumerate(["h0", "c0"][:2 if op == "LSTM" else 1]):
+            g.add_input(name, dtype, [None, nd, h])
+            feeds[name] = rng.uniform(-1, 1, (n, nd, h)).astype(dtype)
+            inputs[5 + i] = name
+    if peepholes:
+        inputs[7] = "P"
+    while not inputs[-1]:
+        inputs.pop()
+    outs = ["y", "y_h", "y_c"][:3 if op == "LSTM" else 2]
+    node = g.add_node(op, inputs, "cell", outputs=outs, hidden_size=h, direction=direction,
+                      **attrs)
+    g.outputs = outs
+    values = {**{k: v.astype(dtype) for k, v in arrays.items()}, **feeds}
+    want = run(node, [values[i] if i else None for i in inputs])
+    return g, feeds, [np.asarray(a, dtype) for a in want]
+
+
+#: What only the loop computes: (op, dtype, direction, peepholes, states, attrs).
+LOOP_CASES: list[tuple[Any, ...]] = [
+    ("LSTM", "float32", "bidirectional", True, True, {"clip": 0.8}),
+    ("LSTM", "float64", "reverse", False, False, {"input_forget": 1}),
+    ("LSTM", "float32", "forward", False, True, {
+        "activations": ("HardSigmoid", "LeakyRelu", "ScaledTanh"),
+        "activation_alpha": (0.3, 0.05, 0.9), "activation_beta": (0.4, 1.2)}),
+    ("GRU", "float32", "bidirectional", False, True, {
+        "activations": ("Sigmoid", "Elu", "Softsign", "Softplus"),
+        "activation_alpha": (0.7,)}),
+    ("GRU", "float16", "reverse", False, True, {}),  # reset before the product
+    ("RNN", "float32", "bidirectional", False, False, {
+        "activations": ("Affine", "ThresholdedRelu"), "activation_alpha": (0.5, 0.2),
+        "activation_beta": (0.1,)}),
+    ("RNN", "float64", "forward", False, True, {"activations": ("Sigmoid",)}),
+]
+
+
+def test_loop_symbol() -> None:
+    """A form the fused op lacks: one _foreach per direction, its body inline."""
+    g, _, _ = _loop_graph(*LOOP_CASES[0][:5], **LOOP_CASES[0][5])
+    built = build(g)
+    ops = [n.op for n in built.symbol.nodes]
+    assert ops.count("_foreach") == 2 and "RNN" not in ops
+    loop = next(n for n in built.symbol.nodes if n.op == "_foreach")
+    (body,) = loop.subgraphs
+    assert {"FullyConnected", "clip", "broadcast_mul"} <= {n.op for n in body.nodes}
+    assert loop.attrs["num_out_data"] == 1 and loop.attrs["num_outputs"] == 3
+    assert '"subgraphs": [{"nodes": [' in built.symbol.to_json()
+
+
 @pytest.mark.mxnet
 @pytest.mark.parametrize("path", ["model", "code"])
 def test_dtypes_and_forms(path: str, tmp_path: Path, mxnet_python: str) -> None:
@@ -158,8 +220,9 @@ def test_dtypes_and_forms(path: str, tmp_path: Path, mxnet_python: str) -> None:
     from mmconv.runtimes.mxnet import save_many_from_code
 
     jobs, wants, saves = [], [], []
-    for i, spec in enumerate(DTYPE_CASES):
-        g, feeds, want = _graph(*spec)
+    made = [(str(spec), _graph(*spec)) for spec in DTYPE_CASES]
+    made += [(str(spec), _loop_graph(*spec[:5], **spec[5])) for spec in LOOP_CASES]
+    for i, (_, (g, feeds, want)) in enumerate(made):
         prefix = tmp_path / f"c{i}"
         if path == "model":
             emit_model(g, prefix)
@@ -169,11 +232,11 @@ def test_dtypes_and_forms(path: str, tmp_path: Path, mxnet_python: str) -> None:
         jobs.append((prefix, g, feeds))
         wants.append(want)
     save_many_from_code(saves, python=mxnet_python)
-    for spec, want, got in zip(DTYPE_CASES, wants, run_all(jobs, mxnet_python), strict=True):
+    for (spec, _), want, got in zip(made, wants, run_all(jobs, mxnet_python), strict=True):
         assert len(got) == len(want)
         for a, b in zip(want, got, strict=True):
             assert b.dtype == a.dtype and b.shape == a.shape, spec
-            assert_close(a, b, name=str(spec))
+            assert_close(a, b, name=spec)
 
 
 def _io(name: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -223,20 +286,10 @@ def test_verify_against_real_cntk(tmp_path: Path, mxnet_python: str, cntk_python
     assert ": ok max|a-b|=" in proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("name", sorted(CNTK_REFUSED))
-def test_cntk_fixture_refused_in_one_line(name: str, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
-    code = mmconvert.main(["-sf", "cntk", "-iw", str(RNN_FIXTURES / f"{name}.v2.model"),
-                           "-df", "mxnet", "-om", str(tmp_path / name)])
-    err = capsys.readouterr().err
-    assert code != 0 and CNTK_REFUSED[name] in err, err
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_every_converted_cntk_fixture_is_classified() -> None:
+def test_every_converted_cntk_fixture_runs() -> None:
     from tests.frontends.cntk.test_recurrent import CONVERTED
 
-    assert set(CNTK_RUN) | set(CNTK_REFUSED) == set(CONVERTED)
+    assert set(CNTK_RUN) == set(CONVERTED)
 
 
 @pytest.mark.mxnet
@@ -311,3 +364,18 @@ def test_torch_nets_are_those_of_the_onnx_tests() -> None:
     from tests.frontends.onnx.test_recurrent import NETS
 
     assert sorted(NETS) == TORCH_NETS
+
+
+def test_sequence_lens_on_a_loop_form_is_refused(tmp_path: Path) -> None:
+    from mmconv.errors import UnsupportedError
+
+    case = CASES["gru_reset_before"]()
+    g = case.graph
+    g.add_input("lens", "int32", [None])
+    node = next(n for n in g.nodes if n.op == "GRU")
+    node.inputs[4:5] = ["lens"] if len(node.inputs) > 4 else []
+    while len(node.inputs) < 5:
+        node.inputs.append("lens" if len(node.inputs) == 4 else "")
+    with pytest.raises(UnsupportedError, match=r"node 'cell' \(GRU\): sequence_lens with "
+                       r"linear_before_reset=0"):
+        emit_model(g, tmp_path / "m")
