@@ -27,11 +27,13 @@ holds the layer MXNet itself would write for ``gluon.rnn.LSTM`` and friends:
   initial state, through ``where``).  The last valid cell state is no output of the
   op: a used Y_c with lengths is refused.
 
-What the fused op cannot compute is refused, naming the node: peepholes,
-``input_forget``, ``clip`` (MXNet's ``lstm_state_clip`` clips the cell state, not the
-gate inputs), activations other than the defaults (RNN: tanh or relu, the same in both
-directions), a GRU with ``linear_before_reset=0`` (CNTK's: MXNet resets after the
-recurrent product), and weights computed at run time.
+What the fused op cannot compute -- peepholes, ``input_forget``, ``clip`` (MXNet's
+``lstm_state_clip`` clips the cell state, not the gate inputs), activations other than
+the defaults (RNN: tanh or relu, the same in both directions), a GRU with
+``linear_before_reset=0`` (CNTK's: MXNet resets after the recurrent product) -- is a
+``_foreach`` loop over ONNX's step arithmetic (:mod:`.recurrent_loop`).  Refused,
+naming the node: weights computed at run time, ``sequence_lens`` on such a loop form,
+and a used Y_c with ``sequence_lens``.
 """
 
 from __future__ import annotations
