@@ -96,7 +96,8 @@ def _refusal(ctx: EmitContext, node: Node) -> str | None:
     if _port(node, 4) and _needs_loop(node):
         return f"sequence_lens with {_needs_loop(node)} (the fused RNN cannot compute that " \
                "form, and the loop that can does not take lengths)"
-    if _port(node, 4) and op == "LSTM" and len(node.outputs) > 2 and _used(ctx, node.outputs[2]):
+    if _port(node, 4) and op == "LSTM" and len(node.outputs) > 2 and node.outputs[2] \
+            and ctx.uses(node.outputs[2]):
         return ("Y_c with sequence_lens: MXNet's RNN ignores use_sequence_length on CPU and "
                 "the last valid cell state is no output of it")
     return None
@@ -118,11 +119,6 @@ def pack_parameters(op: str, w: np.ndarray, r: np.ndarray, b: np.ndarray | None,
     weights = [_reorder(m[d], op).reshape(-1) for d in range(nd) for m in (w, r)]
     biases = [_reorder(half, op) for d in range(nd) for half in (b[d, :gh], b[d, gh:])]
     return np.concatenate(weights + biases).astype(dtype)
-
-
-def _used(ctx: EmitContext, value: str) -> bool:
-    return bool(value) and (value in ctx.graph.outputs
-                            or any(value in n.inputs for n in ctx.graph.nodes))
 
 
 def _swap(ctx: EmitContext, entry: Entry, hint: str) -> Entry:
