@@ -25,15 +25,15 @@ holds the layer MXNet itself would write for ``gluon.rnn.LSTM`` and friends:
   over ``SequenceReverse``d prefixes, then ``SequenceMask`` (zeros past each end, ONNX's
   Y) and ``SequenceLast`` (the last valid h, ONNX's Y_h; a row of length 0 keeps its
   initial state, through ``where``).  The last valid cell state is no output of the
-  op: a used Y_c with lengths is refused.
+  op: a used Y_c with lengths goes through the loop.
 
 What the fused op cannot compute -- peepholes, ``input_forget``, ``clip`` (MXNet's
 ``lstm_state_clip`` clips the cell state, not the gate inputs), activations other than
 the defaults (RNN: tanh or relu, the same in both directions), a GRU with
-``linear_before_reset=0`` (CNTK's: MXNet resets after the recurrent product) -- is a
-``_foreach`` loop over ONNX's step arithmetic (:mod:`.recurrent_loop`).  Refused,
-naming the node: weights computed at run time, ``sequence_lens`` on such a loop form,
-and a used Y_c with ``sequence_lens``.
+``linear_before_reset=0`` (CNTK's: MXNet resets after the recurrent product), a used
+Y_c with ``sequence_lens`` -- is a ``_foreach`` loop over ONNX's step arithmetic
+(:mod:`.recurrent_loop`), lengths included.  Refused, naming the node: weights
+computed at run time.
 """
 
 from __future__ import annotations
@@ -88,19 +88,21 @@ def _needs_loop(node: Node) -> str:
 
 def _refusal(ctx: EmitContext, node: Node) -> str | None:
     """Why MXNet cannot compute ``node`` exactly, or None."""
-    op = node.op
     for i in (1, 2, 3, 7):
         if _port(node, i) and ctx.weight(node.inputs[i]) is None:
             return f"weight {node.inputs[i]!r} is computed at run time; MXNet's RNN needs it " \
                    "constant (laid out at emit time)"
-    if _port(node, 4) and _needs_loop(node):
-        return f"sequence_lens with {_needs_loop(node)} (the fused RNN cannot compute that " \
-               "form, and the loop that can does not take lengths)"
-    if _port(node, 4) and op == "LSTM" and len(node.outputs) > 2 and node.outputs[2] \
-            and ctx.uses(node.outputs[2]):
-        return ("Y_c with sequence_lens: MXNet's RNN ignores use_sequence_length on CPU and "
-                "the last valid cell state is no output of it")
     return None
+
+
+def _loop_reason(ctx: EmitContext, node: Node) -> str:
+    """Why ``node`` goes through the ``_foreach`` loop, or '' (the fused RNN)."""
+    if _needs_loop(node):
+        return _needs_loop(node)
+    if _port(node, 4) and node.op == "LSTM" and len(node.outputs) > 2 and node.outputs[2] \
+            and ctx.uses(node.outputs[2]):
+        return "Y_c with sequence_lens"  # the fused op has no per-step cell state
+    return ""
 
 
 def _reorder(array: np.ndarray, op: str) -> np.ndarray:
@@ -164,8 +166,9 @@ def emit_recurrent(ctx: EmitContext, node: Node) -> None:
             out.append(_swap(ctx, entry, f"{port}_nnc" if d is None else f"{port}_{d}_nnc"))
         return out
 
-    if _needs_loop(node):
-        y, last = emit_loop(ctx, node, x_rows, x, given, run_dtype)
+    if _loop_reason(ctx, node):
+        lens = ctx.input(node.inputs[4]) if _port(node, 4) else None
+        y, last = emit_loop(ctx, node, x_rows, x, given, run_dtype, lens)
     elif _port(node, 4):
         y, last = _with_lengths(ctx, node, x, ctx.input(node.inputs[4]), states, attrs,
                                 (w, r, b), run_dtype)
@@ -202,7 +205,8 @@ def _with_lengths(ctx: EmitContext, node: Node, x: Entry, lens: Entry,
     forward RNN per direction over the full time axis (a step's output depends on the
     steps before it only), a reverse direction over ``SequenceReverse``d prefixes; then
     ``SequenceMask`` (zeros past each end) and ``SequenceLast`` (the last valid h).
-    Time-major Y [T, N, nd*H] and the Y_h [nd, N, H] (Y_c: None, refused if used)."""
+    Time-major Y [T, N, nd*H] and the Y_h [nd, N, H] (Y_c: None; a used one goes
+    through the loop instead)."""
     w, r, b = weights
     nd = w.shape[0]
     seq = {"use_sequence_length": True}

@@ -3,8 +3,10 @@ loop (:mod:`.loop`) over a body holding ONNX's arithmetic for one step.
 
 Used for an LSTM with peepholes or ``input_forget``, a GRU with
 ``linear_before_reset=0`` (CNTK's: the reset gate before the recurrent product),
-``clip``, and activations other than the fused op's.  One loop per direction (a
-reverse one between two ``reverse(axis=0)``), each with its parameters laid out at
+``clip``, activations other than the fused op's, and an LSTM whose last cell state is
+read with ``sequence_lens`` (the fused op has no per-step cell output).  One loop per
+direction (a reverse one between two ``reverse(axis=0)``, or ``SequenceReverse`` of each
+row's prefix with lengths), each with its parameters laid out at
 emit time in the IR's gate order: ``<node>/loop_W_<d>`` ``[G*H, in]`` and its bias,
 ``loop_R_<d>`` ``[G*H, H]`` and its bias (a reset-before GRU's split into the z, r
 rows and the h rows), ``loop_P<gate>_<d>`` ``[1, H]`` peepholes.  A step is a few
@@ -131,20 +133,41 @@ def _step(ctx: EmitContext, node: Node, body: Body, d: int, x: Entry, h: Entry,
     return new_h, new_c
 
 
+def _live_steps(ctx: EmitContext, x_time: Entry, lens: Entry, run_dtype: str) -> Entry:
+    """[T, N] 1/0: whether step t is inside row n's length (``t < len``)."""
+    steps = ctx.op("_contrib_arange_like", [x_time], "step_index", axis=0)
+    column = ctx.op("Reshape", [steps], "step_column", shape=(-1, 1))
+    row = ctx.op("Reshape", [ctx.op("Cast", [lens], "lens_float", dtype=run_dtype)],
+                 "lens_row", shape=(1, -1))
+    return ctx.op("broadcast_lesser", [column, row], "live_steps")
+
+
 def emit_loop(ctx: EmitContext, node: Node, x_batch: Entry, x_time: Entry,
-              given: Sequence[Entry | None], run_dtype: str
+              given: Sequence[Entry | None], run_dtype: str, lens: Entry | None = None
               ) -> tuple[Entry, list[Entry | None]]:
     """The node as one ``_foreach`` per direction: time-major Y [T, N, nd*H], Y_h and
-    Y_c [nd, N, H] (Y_c None for GRU/RNN)."""
+    Y_c [nd, N, H] (Y_c None for GRU/RNN).
+
+    With ``lens`` (ONNX's sequence_lens) the loop also reads whether each step is live:
+    a step past a row's end keeps its states and outputs zeros, so the final states are
+    the last valid ones; a reverse direction runs over ``SequenceReverse``d prefixes."""
     nd, hid = num_directions(node), int(node.attr("hidden_size"))
     acts = activations(node)
     per = len(acts) // nd
     lstm = node.op == "LSTM"
     zero_row = None
+    live = _live_steps(ctx, x_time, lens, run_dtype) if lens is not None else None
+    seq = {"use_sequence_length": True}
     ys, finals_h, finals_c = [], [], []
     for d in range(nd):
         reverse = d == 1 or node.attr("direction") == "reverse"
-        xd = ctx.op("reverse", [x_time], f"reversed_{d}", axis=0) if reverse else x_time
+
+        def flip(value: Entry, hint: str) -> Entry:
+            if lens is not None:
+                return ctx.op("SequenceReverse", [value, lens], hint, **seq)
+            return ctx.op("reverse", [value], hint, axis=0)
+
+        xd = flip(x_time, f"reversed_{d}") if reverse else x_time
         states = []
         for i, entry in enumerate(given[:2 if lstm else 1]):
             port = ("initial_h", "initial_c")[i]
@@ -165,11 +188,21 @@ def emit_loop(ctx: EmitContext, node: Node, x_batch: Entry, x_time: Entry,
         c = body.var("c") if lstm else None
         new_h, new_c = _step(ctx, node, body, d, x_t, h, c, acts[d * per:(d + 1) * per],
                              run_dtype)
+        data = [(xd, x_t)]
+        out = new_h
+        if live is not None:  # past the end: states kept, output zeros
+            live_t = body.var("live")
+            data.append((live, live_t))
+            out = body.op("where", [live_t, new_h, body.op("zeros_like", [new_h], "zeros")],
+                          "y_t")
+            new_h = body.op("where", [live_t, new_h, h], "h_kept")
+            if new_c is not None and c is not None:
+                new_c = body.op("where", [live_t, new_c, c], "c_kept")
         pairs = [(states[0], h)] + ([(states[1], c)] if c is not None else [])
-        loop = foreach(ctx, body, [(xd, x_t)], pairs, [new_h],
+        loop = foreach(ctx, body, data, pairs, [out],
                        [new_h] + ([new_c] if new_c is not None else []), f"loop_{d}")
         y = (loop, 0)
-        ys.append(ctx.op("reverse", [y], f"unreversed_{d}", axis=0) if reverse else y)
+        ys.append(flip(y, f"unreversed_{d}") if reverse else y)
         finals_h.append((loop, 1))
         if lstm:
             finals_c.append((loop, 2))

@@ -4,9 +4,8 @@ Each case's graph is written as ``NAME-symbol.json`` + ``NAME-0000.params`` by
 ``emit_model`` (no MXNet involved) and run in the real mxnet 1.9.1 env, both
 with ``load_checkpoint`` + ``Module`` and with ``gluon.SymbolBlock.imports``
 (all cases in one mxnet process per API); outputs are compared with the
-case's numpy oracle.  Every case of the catalogue runs but the Scan loops and an
-LSTM whose last cell state is read with sequence lengths (pinned below; other
-refusals are pinned in test_mxnet_emitter.py).
+case's numpy oracle.  Every case of the catalogue runs but the Scan loops (pinned
+below; other refusals are pinned in test_mxnet_emitter.py).
 """
 
 from __future__ import annotations
@@ -20,18 +19,14 @@ import pytest
 from mmconv.emitters.mxnet import EMITTER, HANDLERS, emit_model, missing_handlers
 from mmconv.verify.compare import assert_close
 
-from ..ir_cases import CASES, RECURRENT_CASES, SCAN_CASES, SCAN_OPS
+from ..ir_cases import CASES, SCAN_CASES, SCAN_OPS
 from .conftest import run_all
 
 pytestmark = pytest.mark.mxnet
 
-#: The recurrent case MXNet cannot compute, and what the one-line error says
-#: (docs/recurrent.md); Scan loops are refused too (no handler).
-REFUSED_RECURRENT = {
-    "lstm_sequence_lens": "Y_c with sequence_lens",
-}
-#: Every case runs but those (other refusals are pinned in test_mxnet_emitter.py).
-RUNNABLE = sorted(set(CASES) - set(REFUSED_RECURRENT) - SCAN_CASES)
+#: Every case runs but the Scan loops (no handler: refused, pinned below; other
+#: refusals are pinned in test_mxnet_emitter.py).
+RUNNABLE = sorted(set(CASES) - SCAN_CASES)
 
 
 @pytest.fixture(scope="module")
@@ -99,20 +94,15 @@ def test_every_ir_op_has_a_handler() -> None:
     assert EMITTER.handlers is HANDLERS
 
 
-@pytest.mark.parametrize("name", sorted(set(REFUSED_RECURRENT) | SCAN_CASES))
-def test_recurrent_cases_refused_by_node(name: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", sorted(SCAN_CASES))
+def test_scan_cases_refused_by_node(name: str, tmp_path: Path) -> None:
     from mmconv.errors import UnsupportedError
 
     case = CASES[name]()
     with pytest.raises(UnsupportedError, match=f"node {case.node!r}") as err:
         emit_model(case.graph, tmp_path / name)
-    assert "\n" not in str(err.value)
-    assert REFUSED_RECURRENT.get(name, "Scan") in str(err.value)
+    assert "\n" not in str(err.value) and "Scan" in str(err.value)
     assert list(tmp_path.iterdir()) == []
-
-
-def test_most_recurrent_cases_run() -> None:
-    assert len(RECURRENT_CASES & set(RUNNABLE)) == 9
 
 
 def test_the_refusals_are_few() -> None:

@@ -141,7 +141,7 @@ DTYPE_CASES: list[tuple[Any, ...]] = [
 
 
 def _loop_graph(op: str, dtype: str, direction: str, peepholes: bool = False,
-                states: bool = True, **attrs: Any
+                states: bool = True, lens: tuple[int, ...] = (), **attrs: Any
                 ) -> tuple[Graph, dict[str, np.ndarray], list[np.ndarray]]:
     """A node only the _foreach loop computes; the oracle is the IR's numpy semantics
     (mmconv.ir.recurrent, checked against onnxruntime in tests/ir/test_recurrent.py)."""
@@ -161,6 +161,10 @@ def _loop_graph(op: str, dtype: str, direction: str, peepholes: bool = False,
         g.add_weight(k, v.astype(dtype))
     feeds = {"x": rng.standard_normal((n, t, size)).astype(dtype)}
     inputs = ["x", "W", "R", "B", "", "", "", ""]
+    if lens:
+        g.add_input("lens", "int32", [None])
+        feeds["lens"] = np.array(lens, np.int32)
+        inputs[4] = "lens"
     if states:
         for i, name in enumerate(["h0", "c0"][:2 if op == "LSTM" else 1]):
             g.add_input(name, dtype, [None, nd, h])
@@ -194,6 +198,11 @@ LOOP_CASES: list[tuple[Any, ...]] = [
         "activations": ("Affine", "ThresholdedRelu"), "activation_alpha": (0.5, 0.2),
         "activation_beta": (0.1,)}),
     ("RNN", "float64", "forward", False, True, {"activations": ("Sigmoid",)}),
+    # sequence_lens through the loop: a reset-before GRU; an LSTM whose Y_c is read
+    # (the fused op has no per-step cell state); rows of length 0
+    ("GRU", "float32", "bidirectional", False, True, {"lens": (0, 6, 2)}),
+    ("LSTM", "float32", "reverse", True, True, {"lens": (3, 0, 6)}),
+    ("LSTM", "float64", "bidirectional", False, False, {"lens": (6, 2, 4)}),
 ]
 
 
@@ -310,13 +319,6 @@ def test_slice_from_the_end_of_a_dynamic_axis(tmp_path: Path, mxnet_python: str)
         np.testing.assert_array_equal(tail, x[:, -3:-1])
 
 
-def test_sequence_lens_with_a_used_cell_state_is_refused(tmp_path: Path) -> None:
-    from mmconv.errors import UnsupportedError
-
-    g, _, _ = _graph("LSTM", "float32", "forward", True, False, True, 3)
-    with pytest.raises(UnsupportedError, match=r"node 'cell' \(LSTM\): Y_c with sequence_lens"):
-        emit_model(g, tmp_path / "m")
-
 
 @pytest.fixture(scope="module")
 def torch_results(tmp_path_factory: pytest.TempPathFactory, mxnet_python: str
@@ -364,18 +366,3 @@ def test_torch_nets_are_those_of_the_onnx_tests() -> None:
     from tests.frontends.onnx.test_recurrent import NETS
 
     assert sorted(NETS) == TORCH_NETS
-
-
-def test_sequence_lens_on_a_loop_form_is_refused(tmp_path: Path) -> None:
-    from mmconv.errors import UnsupportedError
-
-    case = CASES["gru_reset_before"]()
-    g = case.graph
-    g.add_input("lens", "int32", [None])
-    node = next(n for n in g.nodes if n.op == "GRU")
-    node.inputs[4:5] = ["lens"] if len(node.inputs) > 4 else []
-    while len(node.inputs) < 5:
-        node.inputs.append("lens" if len(node.inputs) == 4 else "")
-    with pytest.raises(UnsupportedError, match=r"node 'cell' \(GRU\): sequence_lens with "
-                       r"linear_before_reset=0"):
-        emit_model(g, tmp_path / "m")
