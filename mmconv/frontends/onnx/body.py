@@ -48,7 +48,7 @@ class BodyContext(OnnxContext):
         # body names never equal an outer name: a body value named like an outer weight
         # would shadow it, which is legal in the IR but needless here
         self.graph._inner = set(outer.graph.values) | outer.graph._names | outer.graph._inner
-        #: outer weights the body reads (IR name -> the outer array, shared)
+        #: the outer weights the body reads (by IR name; their arrays shared, not copied)
         self.imported: set[str] = set()
         #: outer IR activation -> the body input standing for it, in capture order
         self.captured: dict[str, str] = {}
