@@ -1,7 +1,8 @@
-"""ONNX Scan as a source: our own ONNX emitter's Scans read back (IR -> ONNX -> IR ->
-ONNX / PyTorch, each checked with onnxruntime on the first ONNX file), hand-made Scans
-in ONNX's default time-major form (onnx.helper) against onnxruntime, and the forms
-mmconv refuses (mixed directions, opset 8, a [1, H] state, Loop) in one line each."""
+"""ONNX Scan and Loop as a source: our own ONNX emitter's Scans read back (IR -> ONNX ->
+IR -> ONNX / PyTorch, each checked with onnxruntime on the first ONNX file), hand-made
+Scans in ONNX's default time-major form (onnx.helper) and tf2onnx's for-loop Loop form
+against onnxruntime (ONNX, PyTorch, Keras; the Loop also CNTK), and the forms mmconv
+refuses (mixed directions, opset 8, a [1, H] state, other Loops) in one line each."""
 
 from __future__ import annotations
 
@@ -135,7 +136,8 @@ def test_hand_made_scan(name: str, tmp_path: Path) -> None:
     assert scan.attr("reverse") == int(HAND[name].get("reverse", False))
     # the outer activation is passed in as a second state, returned unchanged
     assert scan.attr("num_states") == (2 if HAND[name].get("capture") else 1)
-    _check(graph, source, ("onnx", "pytorch"), tmp_path, feeds)
+    # (CNTK refuses these by name: their time-major interface moves its batch axis)
+    _check(graph, source, ("onnx", "pytorch", "keras"), tmp_path, feeds)
 
 
 def _refused(proto: onnx.ModelProto, tmp: Path) -> str:
@@ -254,7 +256,14 @@ def test_for_loop_over_a_sequence(tmp_path: Path) -> None:
     scan = graph.nodes[0]
     assert scan.attr("num_states") == 1 and scan.attr("reverse") == 0
     assert {n.op for n in scan.attr("body").nodes} <= {"Dense", "MatMul", "Add", "Tanh"}
-    _check(graph, source, ("onnx", "pytorch"), tmp_path, feeds)
+    _check(graph, source, ("onnx", "pytorch", "keras"), tmp_path, feeds)
+
+
+@pytest.mark.cntk
+def test_for_loop_to_cntk(tmp_path: Path, cntk_python: str) -> None:
+    proto, feeds = _for_loop()
+    source = save(proto, tmp_path / "for_loop.onnx")
+    _check(convert(str(source), None), source, ("cntk",), tmp_path, feeds)
 
 
 @pytest.mark.parametrize("kw", [{"trips": 20000, "limit": 20000.0},

@@ -236,10 +236,11 @@ def loop(ctx: OnnxContext, node: OnnxNode) -> None:
         raise UnsupportedError(
             f"{where}: not converted: {why}; mmconv converts a Loop only in its "
             "'for t in range(T) over a sequence' form (see docs/onnx-source.md)") from None
+    from mmconv.frontends.onnx.builder import OnnxNode
+
     xs = []
     for n, outer in gathers:
-        fake = type(node)(n, node.name, {})
-        x = scan_input(ctx, fake, 0, 0)
+        x = scan_input(ctx, OnnxNode(n, node.name, {}), 0, 0)  # the Gather's x, axis 0
         if ctx.shape(x)[1] != form.trips:
             raise UnsupportedError(
                 f"{where}: not converted: it reads {outer!r} {list(ctx.shape(x))} (batch-"
