@@ -196,6 +196,20 @@ class EmitContext(EmitContextBase):
         self.ops.append((op, self.mil[ident]))
         return Ref(ident)
 
+    def call_multi(self, op: str, count: int, **kwargs: object) -> list[Ref]:
+        """One ``a, b = mb.<op>(...)`` line for an op with ``count`` outputs (lstm, gru,
+        rnn); the op is named after the current node, its outputs ``<name>_0``... as
+        coremltools names them."""
+        base = self._fresh(op)
+        idents = [base] + [self._helper(f"{base}_{i}") for i in range(1, count)]
+        self._mil_used.update(f"{self.mil[base]}_{i}" for i in range(count))
+        args = ", ".join(f"{key}={_render(value)}" for key, value in kwargs.items()
+                         if value is not None)
+        self.lines.append(f"{', '.join(idents)} = mb.{op}({args}, "
+                          f"name={literal(self.mil[base])})")
+        self.ops.append((op, f"{self.mil[base]}_0"))
+        return [Ref(i) for i in idents]
+
     def input_cast(self, name: str, dtype: str) -> None:
         """A model input Core ML carries in another dtype (bool as int32, float16 as float32
         at the iOS15 opset): cast to the IR's dtype (MIL name) for the ops."""
