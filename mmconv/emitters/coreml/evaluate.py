@@ -10,9 +10,11 @@ semantics:
   constant inputs in a scratch MIL function and its value taken;
 - for the ops coremltools gives no value for (conv, conv_transpose, pools,
   batch_norm, local_response_norm, instance_norm, depth/space rearrangements,
-  upsampling, one_hot) and cumsum (whose exclusive form raises in coremltools
-  9), the definitions below, written from the MIL op documentation in
-  coremltools' sources.
+  upsampling, one_hot, lstm/gru/rnn) and cumsum (whose exclusive form raises
+  in coremltools 9), the definitions below, written from the MIL op
+  documentation in coremltools' sources (for lstm/gru/rnn also from Apple's
+  iOS15 runtime tests of those ops, where the op docs leave a point open: see
+  :mod:`mmconv.emitters.coreml.recurrent`).
 
 This checks everything the converter decides (op choice, attribute values,
 pad order, weight layout, wiring) against the source model's outputs; it does

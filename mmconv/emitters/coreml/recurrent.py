@@ -76,7 +76,7 @@ def _refuse(ctx: EmitContext, node: Node) -> list[str]:
             raise ctx.unsupported(node, f"{port} is computed at run time; MIL's {node.op.lower()} "
                                   "takes constant weights")
     names = []
-    for name, alpha, beta in activations(node):
+    for name, _, _ in activations(node):
         if name not in MIL_ACTIVATIONS:
             raise ctx.unsupported(node, f"activation {name} has no exact MIL recurrent "
                                   "activation (sigmoid, tanh and relu map exactly)")
