@@ -196,18 +196,18 @@ class EmitContext(EmitContextBase):
         self.ops.append((op, self.mil[ident]))
         return Ref(ident)
 
-    def call_multi(self, op: str, count: int, **kwargs: object) -> list[Ref]:
-        """One ``a, b = mb.<op>(...)`` line for an op with ``count`` outputs (lstm, gru,
-        rnn); the op is named after the current node, its outputs ``<name>_0``... as
-        coremltools names them."""
+    def call_multi(self, op: str, outputs: Sequence[str], **kwargs: object) -> list[Ref]:
+        """One ``y, h = mb.<op>(...)`` line for an op with several outputs (lstm, gru,
+        rnn): the op is named ``<node>_<op>``, coremltools names its outputs
+        ``<name>_0``, ``<name>_1``...; the Python variables are ``<node>_<op>_<output>``."""
         base = self._fresh(op)
-        idents = [base] + [self._helper(f"{base}_{i}") for i in range(1, count)]
-        self._mil_used.update(f"{self.mil[base]}_{i}" for i in range(count))
+        mil = self.mil[base]
+        idents = [self._helper(f"{base}_{hint}") for hint in outputs]
+        self._mil_used.update(f"{mil}_{i}" for i in range(len(outputs)))
         args = ", ".join(f"{key}={_render(value)}" for key, value in kwargs.items()
                          if value is not None)
-        self.lines.append(f"{', '.join(idents)} = mb.{op}({args}, "
-                          f"name={literal(self.mil[base])})")
-        self.ops.append((op, f"{self.mil[base]}_0"))
+        self.lines.append(f"{', '.join(idents)} = mb.{op}({args}, name={literal(mil)})")
+        self.ops.append((op, f"{mil}_0"))
         return [Ref(i) for i in idents]
 
     def input_cast(self, name: str, dtype: str) -> None:

@@ -145,7 +145,7 @@ def emit_recurrent(ctx: EmitContext, node: Node) -> None:
         if nd == 2:
             args.update({f"{k}_back": v for k, v in weights(1).items()})
         seq, last_h, last_c = ctx.call_multi(
-            "lstm", 3, **args, direction=direction, output_sequence=True, **acts(0))
+            "lstm", ("y", "h", "c"), **args, direction=direction, output_sequence=True, **acts(0))
         finals = [last_h, last_c]
     else:
         h0 = node.inputs[5] if len(node.inputs) > 5 else ""
@@ -156,8 +156,9 @@ def emit_recurrent(ctx: EmitContext, node: Node) -> None:
             init = (ctx.call("slice_by_index", hint=f"h0_{d}", x=ctx.var(h0), begin=[0, d, 0],
                              end=[n, d + 1, hidden], squeeze_mask=[False, True, False])
                     if h0 else ctx.const(np.zeros((n, hidden), np.float32), f"zeros_{d}"))
-            y_d, h_d = ctx.call_multi(node.op.lower(), 2, x=xt, initial_h=init, **weights(d),
-                                      direction=run, output_sequence=True, **acts(d))
+            y_d, h_d = ctx.call_multi(node.op.lower(), ("y", "h"), x=xt, initial_h=init,
+                                      **weights(d), direction=run, output_sequence=True,
+                                      **acts(d))
             if nd == 2 and run == "reverse":  # back to the input positions
                 y_d = ctx.call("reverse", hint=f"y_{d}_unflipped", x=y_d, axes=[0])
             seqs.append(y_d)
