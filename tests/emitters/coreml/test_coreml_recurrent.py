@@ -186,3 +186,20 @@ def test_cntk_fixture_without_input_shape_names_the_flag(
     err = capsys.readouterr().err
     assert code != 0 and "pass --inputShape with it first" in err and "T,4" in err, err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.cntk
+def test_verify_against_real_cntk(ct, tmp_path: Path, cntk_python: str) -> None:
+    """``mmconvert -df coreml --inputShape 5,4 --verify``: the BiLSTM tagger run by real
+    CNTK 2.7 against the saved ML Program computed in numpy (said so in the output)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "mmconv", "mmconvert", "-sf", "cntk", "-iw",
+         str(RNN_FIXTURES / "bilstm.v2.model"), "-df", "coreml", "-om",
+         str(tmp_path / "bi.mlpackage"), "--inputShape", "5,4", "--verify"],
+        cwd=Path(__file__).resolve().parents[3], capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "NOT by Core ML" in out and ": ok max|a-b|=" in out, out
