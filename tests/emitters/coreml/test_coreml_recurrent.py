@@ -203,3 +203,39 @@ def test_verify_against_real_cntk(ct, tmp_path: Path, cntk_python: str) -> None:
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
     assert "NOT by Core ML" in out and ": ok max|a-b|=" in out, out
+
+
+# -- torch nn.LSTM/RNN exported by the real torch.onnx, against onnxruntime ---------------
+#: NETS of the ONNX frontend's tests -> the refusal, or None (converted)
+TORCH_NETS = {
+    "lstm_2layer_bidirectional": None,
+    "rnn_relu_2layer": None,
+    "lstm_classifier": None,
+    "lstm_dynamic_time": None,  # T fixed by input_shapes, as --inputShape 7,4
+    "gru_2layer_bidirectional_sequence": "MIL's gru has only the reset-before form",
+}
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_NETS))
+def test_torch_exported_net(ct, name: str, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from mmconv.frontends.onnx import convert as convert_onnx
+    from mmconv.verify.onnx_runner import run_onnx
+    from tests.frontends.onnx.test_recurrent import _export
+
+    source = _export(name, tmp_path / f"{name}.onnx", 14)
+    graph = convert_onnx(str(source), None, input_shapes=[(7, 4)])
+    path = tmp_path / "m.mlpackage"
+    refusal = TORCH_NETS[name]
+    if refusal is not None:
+        with pytest.raises(UnsupportedError, match=refusal):
+            emit_model(graph, path)
+        return
+    check_model(path, emit_model(graph, path))
+    x = np.random.default_rng(7).standard_normal((2, 7, 4)).astype(np.float32)
+    want = run_onnx(str(source), {"x": x})
+    got, _ = run_saved_program(path, graph, {graph.inputs[0].name: x})
+    assert len(got) == len(want)
+    for out, ref, array in zip(graph.outputs, want, got, strict=True):
+        result = compare(out, ref, array.reshape(ref.shape))
+        assert result.passed, str(result)
