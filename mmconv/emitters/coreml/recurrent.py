@@ -13,7 +13,9 @@ run on macOS):
 
 - ``lstm``: gates i, f, o, g (the IR's are i, o, f, c), peepholes i, f, o (the
   IR's i, o, f), bias ``Wb + Rb``; one op runs both directions.  Its ``clip``
-  bounds the cell state, ONNX's the gate inputs: an IR clip is refused.
+  bounds the cell state, ONNX's the gate inputs: an IR clip is refused, and the
+  op gets float32's largest value (no clip; left out, coremltools' NeuralNetwork
+  backend writes 500).
 - ``gru``: gates r, o, z (the IR's z, r, h), one bias per gate; Apple's tests
   and NeuralNetwork.proto compute the candidate from ``R_o (r * h)`` (the
   reset-before form, the IR's ``linear_before_reset=0``; the op's docstring
@@ -42,6 +44,9 @@ from mmconv.ir.ops.recurrent import DEFAULT_ACTIVATIONS, GATES, activations, num
 
 #: IR activation -> the MIL recurrent activation that computes it exactly
 MIL_ACTIVATIONS = {"Sigmoid": "sigmoid", "Tanh": "tanh", "Relu": "relu"}
+
+#: lstm's cell-state clip that clips nothing (float32's largest value)
+NO_CLIP = float(np.finfo(np.float32).max)
 
 #: IR gate blocks in MIL's order (W/R/B rows): LSTM i,o,f,c -> i,f,o,g; GRU z,r,h -> r,o,z
 GATE_ORDER = {"LSTM": (0, 2, 1, 3), "GRU": (1, 2, 0), "RNN": (0,)}
@@ -144,8 +149,11 @@ def emit_recurrent(ctx: EmitContext, node: Node) -> None:
                                    **weights(0)}
         if nd == 2:
             args.update({f"{k}_back": v for k, v in weights(1).items()})
+        # no clip written would be one: coremltools' NeuralNetwork backend writes a cell
+        # clip of 500 then ("high enough to be ineffective"); the largest float32 is none
         seq, last_h, last_c = ctx.call_multi(
-            "lstm", ("y", "h", "c"), **args, direction=direction, output_sequence=True, **acts(0))
+            "lstm", ("y", "h", "c"), **args, direction=direction, output_sequence=True,
+            **acts(0), clip=NO_CLIP)
         finals = [last_h, last_c]
     else:
         h0 = node.inputs[5] if len(node.inputs) > 5 else ""
