@@ -160,8 +160,6 @@ def _time_major(ctx: EmitContext, entry: Entry, reverse: bool, hint: str) -> Ent
 
 @HANDLERS.register("Scan")
 def emit_scan(ctx: EmitContext, node: Node) -> None:
-    if isinstance(ctx, _BodyContext):
-        raise ctx.unsupported(node, "a Scan inside a Scan body (nested loops) is not written")
     s, _, k = scan_layout(node)
     body_ir: Graph = node.attr("body")
     reverse = bool(node.attr("reverse"))
