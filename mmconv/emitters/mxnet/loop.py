@@ -195,6 +195,7 @@ def emit_scan(ctx: EmitContext, node: Node) -> None:
     new_states, outputs = heads[:s], heads[s:]
     # every body input must be read: an unread one feeds an extra step output, ignored
     read = set(SymbolGraph(body.graph.nodes, heads).input_order())
+    body.remains = {k: v for k, v in body.remains.items() if v[0] in read}  # dead reads
     extra = [body.op("shape_array", [v], f"read_{i}") for i, v in enumerate(bound)
              if v[0] not in read]
     loop = foreach(ctx, body, list(zip(data, bound[s:], strict=True)),
