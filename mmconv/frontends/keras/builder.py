@@ -19,6 +19,7 @@ from mmconv.errors import ModelFormatError, UsageError
 from mmconv.frontends.base import UnsupportedOps, finish_graph_keeping
 from mmconv.frontends.keras.context import KerasContext, Tensor, channels_first, identity
 from mmconv.frontends.keras.converters import CONVERTERS, converter_key, unsupported_reason
+from mmconv.frontends.keras.masking import check_masks
 from mmconv.frontends.keras.model import Layer, Ref, Spec, walk_layers
 from mmconv.frontends.keras.reader import KerasFile
 from mmconv.ir.core import Graph
@@ -28,7 +29,9 @@ DTYPES = {"float32", "float64", "float16", "int32", "int64", "uint8", "int8", "i
 
 
 def check_supported(kf: KerasFile, spec: Spec) -> None:
-    """One error naming every layer no converter handles (and why, when known)."""
+    """One error naming every layer no converter handles (and why, when known); a layer
+    fed a Keras mask first (its own line: the mask's helper ops are no reason)."""
+    check_masks(kf.path, spec)
     missing = UnsupportedOps()
     for layer in walk_layers(spec):
         if layer.inner is not None or layer.class_name == "InputLayer":

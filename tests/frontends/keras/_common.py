@@ -5,7 +5,7 @@ with Keras' own predict."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,10 +102,12 @@ def convert_run(path: Path, target: str, folder: Path, inputs: Sequence[np.ndarr
 
 
 def check(model: Any, folder: Path, targets: Sequence[str] = ("onnx",),
-          formats: Sequence[str] = ("keras",), extra: Sequence[str] = ()) -> float:
+          formats: Sequence[str] = ("keras",), extra: Sequence[str] = (),
+          inputs: Callable[[Any], list[np.ndarray]] = sample) -> float:
     """Convert ``model`` saved in each format to each target and compare every output
-    with Keras' own (max|a-b| <= 1e-4 * max(1, max|ref|)); returns the worst error."""
-    inputs = sample(model)
+    with Keras' own (max|a-b| <= 1e-4 * max(1, max|ref|)); returns the worst error.
+    ``inputs(model)`` makes the batch (default: standard normal floats)."""
+    inputs = inputs(model)
     refs = predict(model, inputs)
     worst = 0.0
     for fmt in formats:

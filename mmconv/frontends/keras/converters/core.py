@@ -267,3 +267,20 @@ def custom_scale(ctx: KerasContext, layer: Layer, xs: list[Tensor], _i: int) -> 
                      np.array(float(cfg(layer, "scale")), dtype=ctx.dtype(values[0])))
     scaled = ctx.add("Mul", [values[1], s], f"{layer.name}/scaled")
     return [Tensor(ctx.add("Add", [values[0], scaled], layer.name), perm)]
+
+
+@CONVERTERS.register("Embedding")
+def embedding(ctx: KerasContext, layer: Layer, xs: list[Tensor], _i: int) -> list[Tensor]:
+    """A Gather of the ``embeddings`` table rows (Keras casts non-integer ids to int32).
+    ``mask_zero`` only makes a mask: :mod:`mmconv.frontends.keras.masking` refuses it
+    where a layer would use it."""
+    t = ctx.unflat(xs[0], layer.name)
+    rows, width = int(cfg(layer, "input_dim")), int(cfg(layer, "output_dim"))
+    table = ctx.read(layer, "embeddings",
+                     ctx.variables(layer, [("embeddings", (rows, width))])["embeddings"])
+    ids = ctx.keras_order(t, layer.name)
+    if ctx.dtype(ids) not in ("int32", "int64"):
+        ids = ctx.add("Cast", [ids], f"{layer.name}/ids", to="int32")
+    w = ctx.weight(layer, "embeddings", table, str(table.dtype) if table.dtype.kind == "f"
+                   else "float32")
+    return [Tensor(ctx.add("Gather", [w, ids], layer.name, axis=0), identity(len(t.perm) + 1))]
