@@ -33,15 +33,18 @@ def check_supported(kf: KerasFile, spec: Spec) -> None:
     fed a Keras mask first (its own line: the mask's helper ops are no reason)."""
     check_masks(kf.path, spec)
     missing = UnsupportedOps()
+    code = False
     for layer in walk_layers(spec):
         if layer.inner is not None or layer.class_name == "InputLayer":
             continue
         reason = unsupported_reason(layer, kf.keras_version)
         if reason is not None:
             missing.record(reason, layer.name)
+            code = code or reason.startswith(("Lambda", "TFOpLambda", "SlicingOpLambda",
+                                              "custom layer"))
     missing.raise_if_any(kf.path, "Keras layers mmconv cannot convert",
                          "Lambda and custom layers hold Python code that is not in the file; "
-                         "rebuild the model from stock layers")
+                         "rebuild the model from stock layers" if code else "")
 
 
 def _call(ctx: KerasContext, layer: Layer, inputs: list[Tensor], index: int) -> list[Tensor]:

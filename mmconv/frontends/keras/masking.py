@@ -40,16 +40,17 @@ def _source(layer: Layer) -> bool:
 def _refuse(path: str, layer: Layer, origin: str) -> None:
     raise UnsupportedError(
         f"{path}: layer {layer.name!r} ({layer.class_name}) is fed the mask of {origin!r}: "
-        "Keras skips the masked (padding) steps there and the converted model cannot; "
-        "remove the Masking layer / mask_zero=True (e.g. pad at the start instead) to convert")
+        "Keras skips the masked (padding) steps there, which the converted model cannot; "
+        "to convert, remove the Masking layer or mask_zero=True (padding steps are then "
+        "computed like any others)")
 
 
 def _layer(path: str, layer: Layer, masks: list[str | None], kwargs: dict) -> str | None:
     """The mask origin of ``layer``'s outputs given its inputs' (refusing a user)."""
-    explicit = tensor_refs(kwargs.get("mask")) if kwargs else []
-    if explicit:
-        _refuse(path, layer, explicit[0][0])
     mask = next((m for m in masks if m), None)
+    explicit = tensor_refs(kwargs.get("mask")) if kwargs else []
+    if explicit:  # named by the source layer when it was followed here
+        _refuse(path, layer, mask or explicit[0][0])
     if layer.inner is not None:
         return next((m for m in _run(path, layer.inner, masks) if m), None)
     if mask and layer.class_name in USERS:

@@ -94,3 +94,102 @@ def test_bidirectional_merge_modes(tmp_path: Path) -> None:
 
 def test_embedding_classifier(tmp_path: Path) -> None:
     check(embedding_classifier(), tmp_path, TARGETS, inputs=tokens)
+
+
+@pytest.mark.cntk
+@pytest.mark.parametrize("build", [lstm_model, gru_model, simple_rnn_model, bidirectional_model],
+                         ids=["lstm", "gru", "simple_rnn", "bidirectional"])
+def test_cntk_target(build, tmp_path: Path, cntk_python: str) -> None:
+    check(build(), tmp_path, ("cntk",))
+
+
+@pytest.mark.cntk
+def test_embedding_classifier_cntk(tmp_path: Path, cntk_python: str) -> None:
+    check(embedding_classifier(), tmp_path, ("cntk",), inputs=tokens)
+
+
+def activations_model() -> keras.Model:
+    """Non-default activations, each one ONNX has: hard_sigmoid (Keras 3: x/6 + 0.5,
+    clipped), relu, softsign, linear (ONNX Affine 1, 0), elu, leaky_relu (0.2)."""
+    inp = keras.Input((5, 3), name="seq")
+    a = L.LSTM(4, activation="softsign", recurrent_activation="hard_sigmoid",
+               return_sequences=True, name="lstm_acts")(inp)
+    b = L.GRU(3, activation="elu", recurrent_activation="hard_sigmoid", name="gru_acts")(a)
+    c = L.SimpleRNN(3, activation="linear", name="rnn_linear")(inp)
+    d = L.Bidirectional(L.SimpleRNN(2, activation="leaky_relu"), name="bi_leaky")(inp)
+    e = L.SimpleRNN(2, activation="relu", name="rnn_relu")(a)
+    return randomize(keras.Model(inp, [a, b, c, d, e], name="activations"))
+
+
+def test_activations_onnx(tmp_path: Path) -> None:
+    check(activations_model(), tmp_path, ("onnx",))
+
+
+def initial_state_model() -> keras.Model:
+    """States given as model inputs (initial_state=...), forward and bidirectional."""
+    inp = keras.Input((5, 3), name="seq")
+    h, c = keras.Input((4,), name="h0"), keras.Input((4,), name="c0")
+    g = keras.Input((3,), name="g0")
+    x = L.LSTM(4, return_sequences=True, name="lstm_init")(inp, initial_state=[h, c])
+    y = L.Bidirectional(L.GRU(3), name="bi_init")(x, initial_state=[g, g])
+    return randomize(keras.Model([inp, h, c, g], [x, y], name="initial_states"))
+
+
+def test_initial_states(tmp_path: Path) -> None:
+    check(initial_state_model(), tmp_path, ("onnx", "pytorch", "keras"))
+
+
+def _refused(tmp_path: Path, model: keras.Model, capsys: pytest.CaptureFixture[str]) -> str:
+    path = tmp_path / f"{model.name}.keras"
+    model.save(str(path))
+    out = tmp_path / "out.onnx"
+    rc = mmconvert.main(["-sf", "keras", "-iw", str(path), "-df", "onnx", "-om", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0 and not out.exists()
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_masks_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A mask fed to a recurrent layer changes its result: refused, naming both layers
+    (Sequential Masking, functional Embedding(mask_zero=True) through a Dense)."""
+    seq = keras.Sequential([keras.Input((5, 3)), L.Masking(name="pad_mask"),
+                            L.LSTM(2, name="lstm")], name="masked_seq")
+    line = _refused(tmp_path, seq, capsys)
+    assert "'lstm' (LSTM) is fed the mask of 'pad_mask'" in line
+    ids = keras.Input((6,), dtype="int32")
+    x = L.Dense(4, name="proj")(L.Embedding(10, 3, mask_zero=True, name="emb")(ids))
+    fun = keras.Model(ids, L.Bidirectional(L.GRU(2), name="bi")(x), name="masked_fun")
+    line = _refused(tmp_path, fun, capsys)
+    assert "'bi' (Bidirectional) is fed the mask of 'emb'" in line
+
+
+def test_unconvertible_options_refused(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    inp = keras.Input((5, 3), batch_size=2)
+    a = L.LSTM(2, stateful=True, name="kept")(inp)
+    b = L.GRU(2, activation="selu", name="selu_gru")(inp)
+    c = L.Bidirectional(L.SimpleRNN(2, activation="gelu"), name="bi_gelu")(inp)
+    line = _refused(tmp_path, keras.Model(inp, [a, b, c], name="options"), capsys)
+    assert "LSTM(stateful=True" in line and "(kept)" in line
+    assert "GRU(activation=selu" in line and "(selu_gru)" in line
+    assert "Bidirectional(activation=gelu" in line and "(bi_gelu)" in line
+
+
+def masked_values_model() -> keras.Model:
+    """A Masking layer whose mask reaches no layer that uses it (Dense passes it on):
+    converted; with mask_value != 0 its own output zeroes the masked steps."""
+    inp = keras.Input((4, 3), name="seq")
+    x = L.Masking(mask_value=0.5, name="mask")(inp)
+    return randomize(keras.Model(inp, L.Dense(2, name="proj")(x), name="masked_values"))
+
+
+def masked_inputs(model: keras.Model) -> list[np.ndarray]:
+    x = np.random.default_rng(5).standard_normal((2, 4, 3)).astype("float32")
+    x[0, 1] = 0.5  # a masked step
+    x[1, 2, 0] = 0.5  # not masked: one feature only
+    return [x]
+
+
+def test_masking_values(tmp_path: Path) -> None:
+    check(masked_values_model(), tmp_path, TARGETS, inputs=masked_inputs)
