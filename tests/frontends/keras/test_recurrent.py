@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.frontends.keras._common import check, keras, randomize
-
 from mmconv.cli import mmconvert
+from tests.frontends.keras._common import check, keras, randomize
 
 L = keras.layers
 TARGETS = ("onnx", "pytorch", "keras")

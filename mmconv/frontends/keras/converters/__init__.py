@@ -26,8 +26,9 @@ Converter = Callable[..., list]
 CONVERTERS: Registry[Converter] = Registry("Keras layer converters")
 
 #: layer options a converter cannot express, checked before anything is built (so every
-#: problem is reported at once): ``fn(layer, keras_version) -> reason or None``
-CHECKS: Registry[Callable[[Layer, str], str | None]] = Registry("Keras layer checks")
+#: problem is reported at once): class name -> ``fn(layer, keras_version) -> reason or
+#: None``; filled by the family modules next to their converters
+CHECKS: dict[str, Callable[[Layer, str], str | None]] = {}
 
 #: layer modules whose classes are Keras' own (anything else is a custom layer)
 KERAS_MODULES = ("keras.layers", "keras.src.layers", "keras.src.applications", "keras",

@@ -75,6 +75,9 @@ def _rnn_problem(rnn: Layer, keras_version: str, owner: str) -> str | None:
     """Why wrapped-or-not recurrent layer ``rnn`` cannot be converted, or None."""
     if rnn.class_name not in OPS:
         return f"{owner}({rnn.class_name})"
+    units = cfg(rnn, "units")
+    if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
+        return f"{owner}(units={units!r})"
     if cfg(rnn, "stateful", False):
         return f"{owner}(stateful=True: its state carries over from one call to the next)"
     if cfg(rnn, "time_major", False):
@@ -89,7 +92,6 @@ def _rnn_problem(rnn: Layer, keras_version: str, owner: str) -> str | None:
     return None
 
 
-@CHECKS.register(*OPS)
 def check_rnn(layer: Layer, keras_version: str) -> str | None:
     return _rnn_problem(layer, keras_version, layer.class_name)
 
@@ -106,7 +108,6 @@ def _inner(layer: Layer, key: str) -> Layer | None:
                  str(spec.get("module") or ""), spec["config"], layer.where)
 
 
-@CHECKS.register("Bidirectional")
 def check_bidirectional(layer: Layer, keras_version: str) -> str | None:
     fwd, bwd = _inner(layer, "layer"), _inner(layer, "backward_layer")
     if fwd is None:
@@ -127,6 +128,9 @@ def check_bidirectional(layer: Layer, keras_version: str) -> str | None:
                                                  "return_sequences", "return_state"))):
         return "Bidirectional(backward_layer unlike the forward one)"
     return None
+
+
+CHECKS.update({**dict.fromkeys(OPS, check_rnn), "Bidirectional": check_bidirectional})
 
 
 @dataclass(frozen=True)
