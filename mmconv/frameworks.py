@@ -33,8 +33,14 @@ _TENSORFLOW = ("tensorflow", "keras", "tf2onnx")
 def quiet_tensorflow() -> None:
     """Silence TensorFlow's C++ log banners (absl, oneDNN, CPU features) and pick Keras'
     TensorFlow backend; must run before TensorFlow is first imported.  A user's own
-    settings of these variables win."""
+    settings of these variables win.
+
+    ``TF_CPP_MIN_LOG_LEVEL`` does not reach TensorFlow 2.21's "oneDNN custom operations
+    are on" line (it is printed before absl's logging starts), so oneDNN's custom ops are
+    turned off too: TensorFlow then runs its standard kernels, which also makes results
+    repeatable across CPUs."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 

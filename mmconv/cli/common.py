@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import logging
 import os
 import sys
@@ -200,7 +199,7 @@ def convert_source(framework: str, network: str | None, weights: str | None,
                                    "downloaded completely?")
     options = {}
     if getattr(args, "channelsFirstIO", False):
-        if "channels_first_io" not in inspect.signature(frontend.convert).parameters:
+        if not frontend.channels_last:
             raise UsageError(f"--channelsFirstIO: the {framework} source is not channels-last")
         options["channels_first_io"] = True
     return frontend.convert(

@@ -8,15 +8,15 @@ Each frontend is a subpackage exposing::
                 output_names: list[str] | None = None) -> Graph
 
 ``network``/``weights`` are MMdnn's ``-n``/``-w`` (a framework with a single
-model file takes it from either).  Frontends never import emitters or each
-other; the CLI finds them here by name.
+model file takes it from either).  Each also defines ``FRONTEND``, its
+:class:`~mmconv.frontends.base.Frontend` description (what the CLI may ask of it).
+Frontends never import emitters or each other; the CLI finds them here by name.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
-
 from mmconv.dispatch import import_by_name
+from mmconv.frontends.base import Frontend
 
 #: Frontend name -> module; aliases are the spellings MMdnn accepted.
 FRONTENDS = {
@@ -28,6 +28,6 @@ FRONTENDS = {
 ALIASES: dict[str, str] = {"tf": "tensorflow", "tf.keras": "keras"}
 
 
-def get_frontend(name: str) -> ModuleType:
-    """The frontend module for ``name``, or a UsageError listing the supported ones."""
-    return import_by_name("source framework", FRONTENDS, ALIASES, name)
+def get_frontend(name: str) -> Frontend:
+    """The frontend description for ``name``, or a UsageError listing the supported ones."""
+    return import_by_name("source framework", FRONTENDS, ALIASES, name).FRONTEND

@@ -26,11 +26,13 @@ Public API::
         .raise_if_any(source_path, what, hint="")
     finish_graph(graph) -> Graph               shapes, default passes, shapes again
     finish_graph_keeping(graph, candidates)   the same, and which values kept their meaning
+    Frontend(name, convert, channels_last)    what the CLI knows of a frontend
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -40,6 +42,26 @@ from mmconv.ir.evaluate import evaluate
 from mmconv.ir.infer import infer_shapes
 from mmconv.ir.passes import FOLD_MAX_GROWTH, run_default_passes
 from mmconv.ir.registry import check_node, get_schema
+
+
+@dataclass(frozen=True)
+class Frontend:
+    """What the CLI knows about one source format.
+
+    Each frontend package defines ``FRONTEND = Frontend(...)`` and nothing else of it
+    is read from outside (as :class:`mmconv.emitters.base.Emitter` is for targets), so
+    a capability is declared once instead of being guessed from ``convert``'s signature.
+    """
+
+    #: the ``-sf``/``-f`` name, lower case
+    name: str
+    #: ``convert(network, weights, *, input_shapes, input_names, output_names, ...)``
+    convert: Callable[..., Graph]
+    #: its models can be channels-last (TensorFlow's NHWC), so ``--channelsFirstIO``
+    #: applies: ``convert`` takes ``channels_first_io=True`` and then gives the IR
+    #: channels-first inputs and outputs with no boundary transposes
+    channels_last: bool = False
+
 
 #: How many node names :class:`UnsupportedOps` shows per op (the count says the rest).
 SHOWN_NAMES = 5

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from mmconv.errors import ModelFormatError, UsageError
+from mmconv.frontends.base import Frontend
 from mmconv.frontends.cntk.model import Model
 
 # The v1 magic lives with the v1 byte reader, which needs it without importing this
@@ -67,3 +68,6 @@ def convert(network: str | None, weights: str | None, *,
         raise UsageError("CNTK: give the model file with -n (or -w)")
     return convert_model(read_model(path), input_shapes=input_shapes,
                          input_names=input_names, output_names=output_names)
+
+
+FRONTEND = Frontend("cntk", convert)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import zipfile
 
 from mmconv.errors import ModelFormatError, UsageError
+from mmconv.frontends.base import Frontend
 from mmconv.ir import Graph
 
 #: what the zip and HDF5 libraries raise on a damaged file
@@ -51,3 +52,6 @@ def convert(network: str | None, weights: str | None, *,
         # KeyError/RuntimeError/OSError; zipfile as NotImplementedError/BadZipFile
         detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise ModelFormatError(f"{path}: a damaged Keras file ({detail})") from None
+
+
+FRONTEND = Frontend("keras", convert, channels_last=True)

@@ -8,6 +8,7 @@ external data mapped, not copied) and :func:`convert` (the frontend API of
 from __future__ import annotations
 
 from mmconv.errors import ModelFormatError, UsageError
+from mmconv.frontends.base import Frontend
 from mmconv.frontends.onnx.reader import OnnxModel, read_model
 from mmconv.ir import Graph
 
@@ -37,3 +38,6 @@ def convert(network: str | None, weights: str | None, *,
         # protobuf decodes string fields (names) lazily; onnx.checker does not check them
         raise ModelFormatError(f"{path}: a name or string in the model is not valid "
                                "UTF-8; the file is corrupt") from None
+
+
+FRONTEND = Frontend("onnx", convert, channels_last=True)

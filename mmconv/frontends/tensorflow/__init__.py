@@ -21,16 +21,18 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from mmconv import frameworks
 from mmconv.errors import ModelFormatError, UnsupportedError, UsageError
+from mmconv.frontends.base import Frontend
 from mmconv.ir import Graph
 
 log = logging.getLogger("mmconv")
 
 
 def quiet_tensorflow() -> None:
-    """TensorFlow's and tf2onnx's banners and info logs off (set before importing TF)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    """TensorFlow's banners (:func:`mmconv.frameworks.quiet_tensorflow`) and tf2onnx's
+    Python info logs off; call before importing TF."""
+    frameworks.quiet_tensorflow()
     for name in ("tensorflow", "tf2onnx", "absl", "h5py"):
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
@@ -154,3 +156,6 @@ def convert(network: str | None, weights: str | None, *,
     graph.metadata["source_framework"] = "tensorflow"
     graph.metadata["source_path"] = how
     return graph
+
+
+FRONTEND = Frontend("tensorflow", convert, channels_last=True)
