@@ -93,12 +93,17 @@ def convert_run(path: Path, target: str, folder: Path, inputs: Sequence[np.ndarr
         if "--channelsFirstIO" in extra and x.ndim >= 3:
             x = np.ascontiguousarray(x.transpose(0, x.ndim - 1, *range(1, x.ndim - 1)))
         feeds[v.name] = x
-    runner = TARGET_RUNNERS.get(target) or RUNNERS.get(target)
-    assert runner is not None
-    got = runner(out, graph, feeds)
+    got = runner_for(target)(out, graph, feeds)
     if "--channelsFirstIO" in extra:
         got = [g.transpose(0, *range(2, g.ndim), 1) if g.ndim >= 3 else g for g in got]
     return got
+
+
+def runner_for(target: str) -> Any:
+    """The function running a written ``target`` model: ``runner(path, graph, feeds)``."""
+    runner = TARGET_RUNNERS.get(target) or RUNNERS.get(target)
+    assert runner is not None
+    return runner
 
 
 def check(model: Any, folder: Path, targets: Sequence[str] = ("onnx",),

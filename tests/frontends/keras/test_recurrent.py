@@ -11,7 +11,16 @@ import numpy as np
 import pytest
 
 from mmconv.cli import mmconvert
-from tests.frontends.keras._common import check, keras, randomize
+from mmconv.verify.compare import compare
+from tests.frontends.keras._common import (
+    EXT,
+    check,
+    keras,
+    keras_frontend,
+    predict,
+    randomize,
+    runner_for,
+)
 
 L = keras.layers
 TARGETS = ("onnx", "pytorch", "keras")
@@ -38,10 +47,14 @@ def gru_model() -> keras.Model:
 
 
 def simple_rnn_model() -> keras.Model:
+    """SimpleRNN, and the generic RNN layer over each cell (the layer's arithmetic)."""
     inp = keras.Input((7, 3), name="seq")
     x = L.SimpleRNN(6, return_sequences=True, name="rnn1")(inp)
     y = L.SimpleRNN(4, go_backwards=True, use_bias=False, name="rnn_back")(x)
-    return randomize(keras.Model(inp, [x, y], name="simple_rnns"))
+    z = L.RNN(L.LSTMCell(3), return_sequences=True, go_backwards=True, name="lstm_cell")(x)
+    w = L.Bidirectional(L.RNN(L.GRUCell(2, reset_after=False)), name="bi_gru_cell")(inp)
+    v = L.RNN(L.SimpleRNNCell(2), name="rnn_cell")(z)
+    return randomize(keras.Model(inp, [x, y, z, w, v], name="simple_rnns"))
 
 
 def bidirectional_model() -> keras.Model:
@@ -169,7 +182,9 @@ def test_unconvertible_options_refused(tmp_path: Path,
     a = L.LSTM(2, stateful=True, name="kept")(inp)
     b = L.GRU(2, activation="selu", name="selu_gru")(inp)
     c = L.Bidirectional(L.SimpleRNN(2, activation="gelu"), name="bi_gelu")(inp)
-    line = _refused(tmp_path, keras.Model(inp, [a, b, c], name="options"), capsys)
+    d = L.RNN([L.SimpleRNNCell(2), L.SimpleRNNCell(2)], name="stacked_cells")(inp)
+    line = _refused(tmp_path, keras.Model(inp, [a, b, c, d], name="options"), capsys)
+    assert "RNN(StackedRNNCells) x1 (stacked_cells)" in line
     assert "LSTM(stateful=True" in line and "(kept)" in line
     assert "GRU(activation=selu" in line and "(selu_gru)" in line
     assert "Bidirectional(activation=gelu" in line and "(bi_gelu)" in line
@@ -192,3 +207,34 @@ def masked_inputs(model: keras.Model) -> list[np.ndarray]:
 
 def test_masking_values(tmp_path: Path) -> None:
     check(masked_values_model(), tmp_path, TARGETS, inputs=masked_inputs)
+
+
+def tagger_model() -> keras.Model:
+    """Token ids of any length: Embedding -> LSTM -> GRU -> Bidirectional SimpleRNN ->
+    Dense per step; the time axis stays dynamic in the IR."""
+    ids = keras.Input((None,), dtype="int32", name="ids")
+    x = L.Embedding(12, 4, name="emb")(ids)
+    x = L.LSTM(5, return_sequences=True, name="lstm")(x)
+    x = L.GRU(4, return_sequences=True, name="gru")(x)
+    x = L.Bidirectional(L.SimpleRNN(3, return_sequences=True), name="bi")(x)
+    return randomize(keras.Model(ids, L.Dense(3, name="tags")(x), name="tagger"))
+
+
+@pytest.mark.parametrize("target", [*TARGETS, pytest.param("cntk", marks=pytest.mark.cntk)])
+def test_dynamic_time(target: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """One conversion, run at two sequence lengths."""
+    if target == "cntk":
+        request.getfixturevalue("cntk_python")
+    model = tagger_model()
+    path = tmp_path / "tagger.keras"
+    model.save(str(path))
+    out = tmp_path / f"tagger-{target}{EXT[target]}"
+    assert mmconvert.main(["-sf", "keras", "-iw", str(path), "-df", target, "-om", str(out)]) == 0
+    graph = keras_frontend.convert(None, str(path))
+    assert graph.inputs[0].shape == (None, None)
+    for steps in (5, 9):
+        ids = np.random.default_rng(steps).integers(0, 12, (2, steps)).astype("int32")
+        got = runner_for(target)(out, graph, {graph.inputs[0].name: ids})
+        result = compare(f"tagger T={steps} -> {target}", predict(model, [ids])[0],
+                         np.asarray(got[0]))
+        assert result.passed, str(result)

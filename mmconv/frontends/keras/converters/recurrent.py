@@ -1,4 +1,4 @@
-"""Recurrent layers: LSTM, GRU, SimpleRNN and Bidirectional -> one IR LSTM/GRU/RNN node each.
+"""Recurrent layers: LSTM, GRU, SimpleRNN, RNN(cell) and Bidirectional -> one IR node each.
 
 The IR's recurrent ops are ONNX's, batch-major (:mod:`mmconv.ir.ops.recurrent`), which
 is Keras' own [batch, time, features] layout, so no transposes are needed. What
@@ -19,15 +19,16 @@ run's sequence in processing order (reversed), ONNX at the input positions: the
 sequence is flipped back. A Bidirectional layer is one ``bidirectional`` node (its
 backward layer's sequence is already re-aligned by Keras, as ONNX's is); the merge
 modes are a Reshape (concat) or elementwise ops on the two directions' slices.
-``unit_forget_bias`` only initialises weights; ``dropout``/``recurrent_dropout`` act
-in training only; ``unroll`` is the same arithmetic. ``stateful=True`` (the state
-carries over between calls) is refused; a mask fed to a recurrent layer is refused
-by :mod:`mmconv.frontends.keras.masking`.
+``RNN(LSTMCell(...))`` (and GRUCell, SimpleRNNCell) is the layer of that cell; a
+``StackedRNNCells`` is refused. ``unit_forget_bias`` only initialises weights;
+``dropout``/``recurrent_dropout`` act in training only; ``unroll`` is the same
+arithmetic. ``stateful=True`` (the state carries over between calls) is refused; a
+mask fed to a recurrent layer is refused by :mod:`mmconv.frontends.keras.masking`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -45,6 +46,27 @@ OPS = {"LSTM": "LSTM", "GRU": "GRU", "SimpleRNN": "RNN"}
 GATE_ORDER = {"LSTM": (0, 3, 1, 2), "GRU": (0, 1, 2), "SimpleRNN": (0,)}
 #: Keras' merge_mode -> the elementwise op on the two directions (concat: a Reshape)
 MERGES = {"sum": "Add", "mul": "Mul", "ave": "Add"}
+#: the generic ``RNN(cell)`` layer's cells -> the layer doing the same
+CELLS = {"LSTMCell": "LSTM", "GRUCell": "GRU", "SimpleRNNCell": "SimpleRNN"}
+#: options of the ``RNN`` wrapper (the rest of the config is its cell's)
+RNN_OPTIONS = ("name", "return_sequences", "return_state", "go_backwards", "stateful",
+               "unroll", "time_major")
+
+
+def as_layer(layer: Layer) -> Layer:
+    """``RNN(LSTMCell(...))`` as the ``LSTM`` it computes (same weights, same place in
+    the file: ``<layer>/cell``); any other layer unchanged. A cell Keras has no layer
+    for (``StackedRNNCells``, a custom cell) keeps class ``RNN(<cell>)``."""
+    if layer.class_name != "RNN":
+        return layer
+    cell = cfg(layer, "cell")
+    if not isinstance(cell, dict) or not isinstance(cell.get("config"), dict) or \
+            cell.get("class_name") not in CELLS:
+        what = cell.get("class_name") if isinstance(cell, dict) else None
+        return replace(layer, class_name=f"RNN({what if isinstance(what, str) else '?'})")
+    config = {**cell["config"], **{k: layer.config[k] for k in RNN_OPTIONS
+                                   if k in layer.config}}
+    return replace(layer, class_name=CELLS[cell["class_name"]], config=config)
 
 
 def onnx_activation(spec: Any, keras_version: str) -> tuple[str, float | None, float | None] | None:
@@ -74,7 +96,7 @@ def _activations(rnn: Layer, keras_version: str) -> list[tuple[str, float | None
 def _rnn_problem(rnn: Layer, keras_version: str, owner: str) -> str | None:
     """Why wrapped-or-not recurrent layer ``rnn`` cannot be converted, or None."""
     if rnn.class_name not in OPS:
-        return f"{owner}({rnn.class_name})"
+        return rnn.class_name if owner == "RNN" else f"{owner}({rnn.class_name})"
     units = cfg(rnn, "units")
     if not isinstance(units, int) or isinstance(units, bool) or units <= 0:
         return f"{owner}(units={units!r})"
@@ -93,7 +115,7 @@ def _rnn_problem(rnn: Layer, keras_version: str, owner: str) -> str | None:
 
 
 def check_rnn(layer: Layer, keras_version: str) -> str | None:
-    return _rnn_problem(layer, keras_version, layer.class_name)
+    return _rnn_problem(as_layer(layer), keras_version, layer.class_name)
 
 
 def _inner(layer: Layer, key: str) -> Layer | None:
@@ -104,8 +126,8 @@ def _inner(layer: Layer, key: str) -> Layer | None:
     if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str) or \
             not isinstance(spec.get("config"), dict):
         return Layer(layer.name, "?", "", {}, layer.where)
-    return Layer(str(spec["config"].get("name", layer.name)), spec["class_name"],
-                 str(spec.get("module") or ""), spec["config"], layer.where)
+    return as_layer(Layer(str(spec["config"].get("name", layer.name)), spec["class_name"],
+                          str(spec.get("module") or ""), spec["config"], layer.where))
 
 
 def check_bidirectional(layer: Layer, keras_version: str) -> str | None:
@@ -130,7 +152,8 @@ def check_bidirectional(layer: Layer, keras_version: str) -> str | None:
     return None
 
 
-CHECKS.update({**dict.fromkeys(OPS, check_rnn), "Bidirectional": check_bidirectional})
+CHECKS.update({**dict.fromkeys((*OPS, "RNN"), check_rnn),
+               "Bidirectional": check_bidirectional})
 
 
 @dataclass(frozen=True)
@@ -256,12 +279,10 @@ def _sequence(ctx: KerasContext, y: str, name: str, width: int) -> str:
 
 
 def _flip_time(ctx: KerasContext, value: str, name: str) -> str:
+    """The sequence back to front (a dynamic length: ONNX's clamped "past the start")."""
     steps = ctx.shape(value)[1]
-    if steps is None:
-        raise UnsupportedError(f"{ctx.path}: layer {name!r} (go_backwards) needs a static "
-                               "time length; give it with --inputShape")
-    return ctx.add("Slice", [value], name, starts=[-1], ends=[-(steps + 1)], axes=[1],
-                   steps=[-1])
+    end = -(steps + 1) if steps is not None else -(2 ** 31)
+    return ctx.add("Slice", [value], name, starts=[-1], ends=[end], axes=[1], steps=[-1])
 
 
 def _state_outputs(ctx: KerasContext, layer: Layer, outs: list[str], d: int, nd: int,
@@ -278,8 +299,9 @@ def _state_outputs(ctx: KerasContext, layer: Layer, outs: list[str], d: int, nd:
     return result
 
 
-@CONVERTERS.register(*OPS)
+@CONVERTERS.register(*OPS, "RNN")
 def recurrent(ctx: KerasContext, layer: Layer, xs: list[Tensor], _i: int) -> list[Tensor]:
+    layer = as_layer(layer)
     backwards = bool(cfg(layer, "go_backwards", False))
     outs, h = _recurrent_node(ctx, layer, xs, [layer], "reverse" if backwards else "forward")
     if cfg(layer, "return_sequences", False):
