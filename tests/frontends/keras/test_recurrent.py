@@ -109,8 +109,9 @@ def test_embedding_classifier(tmp_path: Path) -> None:
 
 
 @pytest.mark.cntk
-@pytest.mark.parametrize("build", [lstm_model, gru_model, simple_rnn_model, bidirectional_model],
-                         ids=["lstm", "gru", "simple_rnn", "bidirectional"])
+@pytest.mark.parametrize("build", [lstm_model, gru_model, simple_rnn_model, bidirectional_model,
+                                   lambda: initial_state_model()],
+                         ids=["lstm", "gru", "simple_rnn", "bidirectional", "initial_states"])
 def test_cntk_target(build, tmp_path: Path, cntk_python: str) -> None:
     check(build(), tmp_path, ("cntk",))
 
