@@ -61,7 +61,7 @@ def as_layer(layer: Layer) -> Layer:
         return layer
     cell = cfg(layer, "cell")
     if not isinstance(cell, dict) or not isinstance(cell.get("config"), dict) or \
-            cell.get("class_name") not in CELLS:
+            not isinstance(cell.get("class_name"), str) or cell["class_name"] not in CELLS:
         what = cell.get("class_name") if isinstance(cell, dict) else None
         return replace(layer, class_name=f"RNN({what if isinstance(what, str) else '?'})")
     config = {**cell["config"], **{k: layer.config[k] for k in RNN_OPTIONS
@@ -224,6 +224,8 @@ def _recurrent_node(ctx: KerasContext, layer: Layer, xs: list[Tensor], rnns: lis
     its outputs (Y [N, T, nd, H], Y_h [N, nd, H], LSTM Y_c) and H."""
     rnn = rnns[0]
     op = OPS[rnn.class_name]
+    if not xs:
+        raise ModelFormatError(f"{ctx.path}: layer {layer.name!r} is called on no tensor")
     t = xs[0]
     kshape = ctx.keras_shape(t)
     if len(kshape) != 3:
