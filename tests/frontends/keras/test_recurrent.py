@@ -27,20 +27,21 @@ TARGETS = ("onnx", "pytorch", "keras")
 
 
 def lstm_model() -> keras.Model:
-    """Stacked LSTMs: a sequence, a go_backwards sequence, then the last output and
-    both states (return_state)."""
+    """Stacked LSTMs: a sequence (with dropouts: training only), a go_backwards
+    sequence, then the last output and both states (return_state)."""
     inp = keras.Input((6, 5), name="seq")
-    x = L.LSTM(7, return_sequences=True, name="lstm1")(inp)
+    x = L.LSTM(7, return_sequences=True, dropout=0.3, recurrent_dropout=0.2, name="lstm1")(inp)
     x = L.LSTM(6, return_sequences=True, go_backwards=True, name="lstm_back")(x)
     y, h, c = L.LSTM(4, return_state=True, name="lstm_last")(x)
     return randomize(keras.Model(inp, [x, y, h, c], name="lstms"))
 
 
 def gru_model() -> keras.Model:
-    """GRU reset_after=True (two bias rows) then reset_after=False, go_backwards, both
-    with return_state."""
+    """GRU reset_after=True (two bias rows, unrolled: same arithmetic) then
+    reset_after=False, go_backwards, both with return_state."""
     inp = keras.Input((5, 4), name="seq")
-    x, h1 = L.GRU(6, return_sequences=True, return_state=True, name="gru_after")(inp)
+    x, h1 = L.GRU(6, return_sequences=True, return_state=True, unroll=True,
+                  name="gru_after")(inp)
     y, h2 = L.GRU(5, reset_after=False, go_backwards=True, return_state=True,
                   name="gru_before")(x)
     return randomize(keras.Model(inp, [x, h1, y, h2], name="grus"))
