@@ -377,44 +377,36 @@ def onnx_inference(b: Bench) -> list[Row]:
              "onnxruntime_s": round(ort_s, 4), "onnxruntime_over_cntk": round(ort_s / cntk_s, 3)}]
 
 
-@section("Recurrent inference (2-layer bidirectional LSTM, IR -> CNTK / PyTorch / ONNX)")
+@section("Recurrent inference (CNTK-made 2-layer bidirectional LSTM -> PyTorch / ONNX)")
 def recurrent_inference(b: Bench) -> list[Row]:
-    """One IR graph (2 stacked bidirectional LSTMs, input [N, 50, 32], hidden 64, random
-    weights) emitted as a CNTK Recurrence(LSTM) model, a TorchScript nn.LSTM model and
-    an ONNX LSTM model, each timed on the same seeded batch (best of N)."""
+    """A 2-layer bidirectional LSTM built and saved by real CNTK 2.7
+    (``make_bench_models.py --only bilstm2``: input 32, hidden 64 per direction, a
+    Dense(10) per step, seeded random weights), converted by ``mmconvert -sf cntk`` to
+    PyTorch (TorchScript ``nn.LSTM``) and ONNX (onnxruntime ``LSTM``), all three timed on
+    the same seeded batch of 16 sequences of 50 steps (best of N), with the converted
+    models' max difference from CNTK's output; and ``mmconvert -df cntk`` of it (CNTK ->
+    CNTK) timed beside the original in the same CNTK process."""
     import numpy as np
     import torch
 
-    from mmconv.emitters import get_emitter
-    from mmconv.ir import Graph
     from mmconv.verify.onnx_runner import OnnxRunner
 
-    rng = np.random.default_rng(0)
-    steps, size, hidden, batch, runs = 50, 32, 64, 16, max(3, 4 * b.repeat)
-    g = Graph("lstm2_bidirectional")
-    g.add_input("x", "float32", [None, steps, size])
-    prev = "x"
-    for layer, width in ((1, size), (2, 2 * hidden)):
-        for k, shape in (("W", (2, 4 * hidden, width)), ("R", (2, 4 * hidden, hidden)),
-                         ("B", (2, 8 * hidden))):
-            g.add_weight(f"l{layer}/{k}", rng.uniform(-0.2, 0.2, shape).astype(np.float32))
-        g.add_node("LSTM", [prev, f"l{layer}/W", f"l{layer}/R", f"l{layer}/B"], f"l{layer}",
-                   outputs=[f"l{layer}", f"l{layer}/h", f"l{layer}/c"], hidden_size=hidden,
-                   direction="bidirectional")
-        prev = g.add_node("Reshape", [f"l{layer}"], f"l{layer}/merged",
-                          shape=(-1, steps, 2 * hidden)).outputs[0]
-    g.outputs = [prev]
-    paths = {t: b.scratch / f"lstm2.{t}" for t in ("cntk", "pt", "onnx")}
-    with quiet():
-        get_emitter("cntk").emit_model(g, paths["cntk"])
-        get_emitter("pytorch").emit_model(g, paths["pt"])
-        get_emitter("onnx").emit_model(g, paths["onnx"])
-    cntk = _load_script("bench_cntk_roundtrip").time_in_cntk([paths["cntk"]], batch, runs)
-    x = np.random.RandomState(0).standard_normal((batch, steps, size)).astype(np.float32)
+    roundtrip = _load_script("bench_cntk_roundtrip")
+    src = b.model("bilstm2", "v2")
+    if not src.exists():
+        subprocess.run([b.cntk_python, str(ROOT / "scripts" / "make_bench_models.py"),
+                        "--out", str(b.cache), "--only", "bilstm2"], check=True,
+                       capture_output=True)
+    batch, steps, runs = 16, 50, max(3, 4 * b.repeat)
+    paths = {t: b.scratch / f"bilstm2.{t}" for t in ("pt", "onnx", "cntk.model")}
+    for target, path in (("pytorch", paths["pt"]), ("onnx", paths["onnx"]),
+                         ("cntk", paths["cntk.model"])):
+        subprocess.run([console_script("mmconvert"), "-sf", "cntk", "-iw", str(src), "-df",
+                        target, "-om", str(path)], check=True, capture_output=True)
+    cntk = roundtrip.time_in_cntk([src, paths["cntk.model"]], batch, runs, steps=steps)
+    x = np.random.RandomState(0).standard_normal((batch, steps, 32)).astype(np.float32)
     runner = OnnxRunner(paths["onnx"])
     scripted = torch.jit.load(str(paths["pt"]))
-    scripted.load_state_dict(torch.load(str(paths["pt"].with_suffix(".pth")),
-                                        weights_only=True))
     xt = torch.from_numpy(x)
     with torch.no_grad():
         for _ in range(3):
@@ -422,16 +414,40 @@ def recurrent_inference(b: Bench) -> list[Row]:
             scripted(xt)
         ort_s = best_of(runs, lambda: runner.run([x]))
         torch_s = best_of(runs, lambda: scripted(xt))
-    for path in paths.values():
-        for f in path.parent.glob(path.name + "*"):
-            f.unlink()
-        for f in path.parent.glob(path.stem + ".pth"):
-            f.unlink()
-    (cntk_s,) = cntk["best_s"]
-    return [{"model": "2x BiLSTM 32->64, T=50", "batch": batch, "cntk_s": round(cntk_s, 4),
-             "pytorch_s": round(torch_s, 4), "onnxruntime_s": round(ort_s, 4),
+        got_torch = scripted(xt)
+    got_torch = (next(iter(got_torch.values())) if isinstance(got_torch, dict) else got_torch)
+    ref = _cntk_outputs(b, src, x)
+    errs = {name: float(np.max(np.abs(np.asarray(got).reshape(ref.shape) - ref)))
+            for name, got in (("pytorch", got_torch.numpy()), ("onnx", runner.run([x])[0]))}
+    cntk_s, cntk2_s = cntk["best_s"]
+    return [{"model": "CNTK 2x BiLSTM 32->64, T=50", "batch": batch,
+             "cntk_s": round(cntk_s, 4), "cntk_converted_s": round(cntk2_s, 4),
+             "pytorch_s": round(torch_s, 4),
+             "onnxruntime_s": round(ort_s, 4),
              "pytorch_over_cntk": round(torch_s / cntk_s, 3),
-             "onnxruntime_over_cntk": round(ort_s / cntk_s, 3)}]
+             "onnxruntime_over_cntk": round(ort_s / cntk_s, 3),
+             "max_abs_diff_cntk": f"{cntk['max_abs_diff'][1]:.1e}",
+             "max_abs_diff_pytorch": f"{errs['pytorch']:.1e}",
+             "max_abs_diff_onnx": f"{errs['onnx']:.1e}"}]
+
+
+def _cntk_outputs(b: Bench, src: Path, x: Any) -> Any:
+    """CNTK's own output of ``src`` on the batch of sequences ``x`` (its first output)."""
+    import numpy as np
+
+    from mmconv.runtimes.cntk import run_script
+
+    npz = b.scratch / "bilstm2.in.npz"
+    np.savez(npz, x=x)
+    script = b.scratch / "bilstm2_eval.py"
+    script.write_text(
+        "import sys, warnings\nwarnings.filterwarnings('ignore')\nimport numpy as np\n"
+        "import cntk as C\nm = C.load_model(sys.argv[1])\n"
+        "x = np.load(sys.argv[2])['x']\n"
+        "np.save(sys.argv[3], np.asarray(m.eval({m.arguments[0]: list(x)})))\n")
+    out = b.scratch / "bilstm2.out.npy"
+    run_script(script, [str(src), str(npz), str(out)], timeout=600, what="CNTK eval")
+    return np.load(out)
 
 
 def _load_script(name: str) -> Any:

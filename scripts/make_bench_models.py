@@ -30,8 +30,8 @@ import numpy as np  # noqa: E402
 
 L = C.layers
 
-#: name -> bottleneck blocks per stage.
-MODELS = {
+#: ResNet name -> bottleneck blocks per stage.
+RESNETS = {
     "resnet152": (3, 8, 36, 3),
     "resnet50": (3, 4, 6, 3),
     "resnet26": (2, 2, 2, 2),  # --quick: same structure, ~15 M params
@@ -68,11 +68,31 @@ def resnet(blocks):
     return C.softmax(h, name="prob")
 
 
+def bilstm2():
+    """Two stacked bidirectional LSTM(64) layers over a sequence of 32-vectors (each a
+    splice of a forward and a go_backwards Recurrence, as CNTK's examples build them),
+    then a Dense(10) per step: the recurrent benchmark's CNTK-made source."""
+    x = C.sequence.input_variable(32, name="x")
+    h = x
+    for layer in (1, 2):
+        f = L.Recurrence(L.LSTM(64), name=f"l{layer}_fwd")(h)
+        b = L.Recurrence(L.LSTM(64), go_backwards=True, name=f"l{layer}_bwd")(h)
+        h = C.splice(f, b, name=f"l{layer}")
+    return L.Dense(10, name="fc")(h)
+
+
+#: model name -> builder.
+MODELS = {name: (lambda blocks=blocks: resnet(blocks)) for name, blocks in RESNETS.items()}
+MODELS["bilstm2"] = bilstm2
+
+
 def randomize(model, rng):
     """Seeded random parameters and BN statistics (CNTK's defaults leave mean 0, var 1)."""
     for p in model.parameters:
         shape = tuple(p.shape)
-        if p.name == "scale":
+        if len(shape) == 2 and p.name in ("W", "H", "H1"):  # recurrent weights: keep
+            v = rng.uniform(-0.2, 0.2, shape)                 # the states off saturation
+        elif p.name == "scale":
             v = rng.uniform(0.5, 1.5, shape)
         elif p.name in ("bias", "b"):
             v = rng.normal(0.0, 0.1, shape)
@@ -96,7 +116,7 @@ def _save(path, write):
 
 def build(name, out_dir):
     t0 = time.time()
-    model = resnet(MODELS[name])
+    model = MODELS[name]()
     randomize(model, np.random.RandomState(152))
     n_params = int(sum(np.prod(p.shape) for p in model.parameters))
     paths = {

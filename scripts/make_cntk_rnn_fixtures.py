@@ -211,24 +211,24 @@ def fx_elman_loop():
 
 @fixture
 def fx_cumsum_loop():
-    """A loop that is no cell: s = x + past_value(s) (the converter refuses it by name)."""
+    """A loop that is no cell: s = x + past_value(s) (an IR Scan)."""
     x = C.sequence.input_variable(4, name="x")
     s = C.placeholder(4)
     r = C.plus(x, C.sequence.past_value(s), name="cumsum")
     r.replace_placeholders({s: r.output})
     z = L.Dense(3, name="fc")(r)
     return _spec("cumsum_loop", z, ["loop"], ["PastValue loop (running sum)"],
-                 notes="not an LSTM/GRU/RNN cell: refused")
+                 notes="not an LSTM/GRU/RNN cell: an IR Scan")
 
 
 @fixture
 def fx_future_feature():
-    """A one-step look-ahead feature, no loop: x + future_value(x) (refused by name)."""
+    """A one-step look-ahead feature, no loop: x + future_value(x) (a one-step Scan)."""
     x = C.sequence.input_variable(4, name="x")
     h = C.plus(x, C.sequence.future_value(x), name="lookahead")
     z = L.Recurrence(L.GRU(3), name="rec")(h)
     return _spec("future_feature", z, ["gru", "loop"], ["FutureValue feature", "Recurrence(GRU)"],
-                 notes="a delay outside a loop: refused")
+                 notes="a delay outside a loop: a one-step shift, an IR Scan")
 
 
 @fixture
@@ -243,20 +243,120 @@ def fx_lstm_relu():
 
 @fixture
 def fx_lstm_stabilized():
-    """LSTM with enable_self_stabilization=True (a Stabilizer on h): refused by name."""
+    """LSTM with enable_self_stabilization=True (a Stabilizer on h): an IR Scan."""
     x = C.sequence.input_variable(4, name="x")
     z = L.Recurrence(L.LSTM(5, enable_self_stabilization=True), name="rec")(x)
     return _spec("lstm_stabilized", z, ["lstm"], ["Recurrence(LSTM(self-stabilized))"],
-                 notes="self-stabilisation: refused")
+                 notes="self-stabilisation: no ONNX LSTM, an IR Scan")
 
 
 @fixture
 def fx_gru_initial_state():
-    """Recurrence(GRU(4), initial_state=0.5): a non-zero initial state (refused by name)."""
+    """Recurrence(GRU(4), initial_state=0.5): a non-zero constant initial state (a Scan)."""
     x = C.sequence.input_variable(4, name="x")
     z = L.Recurrence(L.GRU(4), initial_state=0.5, name="rec")(x)
     return _spec("gru_initial_state", z, ["gru"], ["Recurrence(GRU, initial_state=0.5)"],
-                 notes="a non-zero initial state: refused")
+                 notes="a non-zero constant initial state: an IR Scan")
+
+
+@fixture
+def fx_seq_reduce_sum():
+    """Dense per step -> sequence.reduce_sum -> Dense.  CNTK 2.7 saves the reduction as a
+    Sequence::ReduceElements block (UnpackSequence, then a reduction over the unpacked
+    time axis), no loop; it cannot write that block to a v1 file (the loop forms are
+    loop_reductions)."""
+    x = C.sequence.input_variable(4, name="x")
+    h = L.Dense(5, activation=C.tanh, name="proj")(x)
+    s = C.sequence.reduce_sum(h, name="total")
+    z = L.Dense(3, name="fc")(s)
+    return _spec("seq_reduce_sum", z, ["sequence", "dense"],
+                 ["Dense per step", "sequence.reduce_sum", "Dense"])
+
+
+@fixture
+def fx_seq_reduce_max():
+    """sequence.reduce_max over a per-step Dense, then a Dense."""
+    x = C.sequence.input_variable(4, name="x")
+    h = L.Dense(5, name="proj")(x)
+    s = C.sequence.reduce_max(h, name="peak")
+    z = L.Dense(3, name="fc")(s)
+    return _spec("seq_reduce_max", z, ["sequence", "dense"],
+                 ["Dense per step", "sequence.reduce_max", "Dense"])
+
+
+@fixture
+def fx_loop_reductions():
+    """The sequence reductions as loops (what older CNTK's sequence.reduce_sum wrote, and
+    what a v1 file can hold): a PastValue running sum cut to its last step with
+    sequence.slice(-1, 0), and Fold(element_max, initial_state=-1e4); spliced, Dense."""
+    x = C.sequence.input_variable(4, name="x")
+    h = L.Dense(5, name="proj")(x)
+    acc = C.placeholder(5)
+    run = C.plus(C.sequence.past_value(acc), h, name="running_sum")
+    run.replace_placeholders({acc: run.output})
+    total = C.sequence.slice(run, -1, 0, name="total")
+    peak = L.Fold(C.element_max, initial_state=-1e4, name="peak")(h)
+    z = L.Dense(3, name="fc")(C.splice(C.reshape(total, 5), peak, name="both"))
+    return _spec("loop_reductions", z, ["loop", "sequence", "dense"],
+                 ["PastValue running sum + sequence.slice(-1, 0)",
+                  "Fold(element_max, initial_state)", "Splice", "Dense"])
+
+
+@fixture
+def fx_handwritten_future():
+    """A hand-written Elman loop h = tanh(u @ W + past_value(h, initial_state=v) @ U + b)
+    over u = splice(x, future_value(x, initial_state=0.25)): a look-ahead feature with a
+    non-zero constant initial state feeding a PastValue loop started from a constant
+    vector (neither is a cntk.layers cell: two IR Scans)."""
+    x = C.sequence.input_variable(3, name="x")
+    u = C.splice(x, C.sequence.future_value(x, initial_state=0.25), name="with_next")
+    h = C.placeholder(5)
+    w = C.parameter((6, 5), name="W")
+    r = C.parameter((5, 5), name="U")
+    b = C.parameter(5, name="b")
+    h0 = C.constant(np.linspace(-0.5, 0.7, 5).astype(np.float32), name="h0")
+    z = C.tanh(C.times(u, w) + C.times(C.sequence.past_value(h, initial_state=h0), r) + b,
+               name="elman")
+    z.replace_placeholders({h: z.output})
+    return _spec("handwritten_future", z, ["rnn", "loop"],
+                 ["FutureValue(initial_state=0.25) feature", "Splice",
+                  "PastValue loop (hand-written Elman, vector initial state)"], dim=3)
+
+
+@fixture
+def fx_loop_conditioned():
+    """A hand-written loop h = tanh(x @ W + past_value(h) @ U + c) conditioned on a
+    per-sequence vector c (another, non-sequence input, reconciled inside the loop): the
+    Scan carries c as a state it passes on unchanged."""
+    x = C.sequence.input_variable(4, name="x")
+    c = C.input_variable(5, name="c")
+    h = C.placeholder(5)
+    prev = C.sequence.past_value(h)
+    z = C.tanh(C.times(x, C.parameter((4, 5), name="W"))
+               + C.times(prev, C.parameter((5, 5), name="U"))
+               + C.reconcile_dynamic_axes(c, prev), name="conditioned")
+    z.replace_placeholders({h: z.output})
+    rng = np.random.RandomState(cmb.seed_for("loop_conditioned") + 7)
+    inputs = [np.asarray(rng.normal(0.0, 1.0, (BATCH, 5)), dtype=np.float32) if a.name == "c"
+              else np.asarray(rng.normal(0.0, 1.0, (BATCH, STEPS, 4)), dtype=np.float32)
+              for a in z.arguments]
+    return base.Spec(z, ["recurrent", "loop"], ["PastValue loop reading a non-sequence input"],
+                     inputs=inputs)
+
+
+@fixture
+def fx_broadcast_feature():
+    """sequence.broadcast_as: a per-sequence vector c spliced to every step of x, then a
+    Dense per step (CNTK writes a ReconcileDynamicAxis outside any loop)."""
+    x = C.sequence.input_variable(4, name="x")
+    c = C.input_variable(3, name="c")
+    z = L.Dense(5, name="fc")(C.splice(x, C.sequence.broadcast_as(c, x), name="with_c"))
+    rng = np.random.RandomState(cmb.seed_for("broadcast_feature") + 7)
+    inputs = [np.asarray(rng.normal(0.0, 1.0, (BATCH, 3)), dtype=np.float32) if a.name == "c"
+              else np.asarray(rng.normal(0.0, 1.0, (BATCH, STEPS, 4)), dtype=np.float32)
+              for a in z.arguments]
+    return base.Spec(z, ["recurrent", "sequence", "dense"],
+                     ["sequence.broadcast_as", "Splice", "Dense per step"], inputs=inputs)
 
 
 @fixture

@@ -22,6 +22,7 @@ import numpy as np
 
 from mmconv.dispatch import Registry
 from mmconv.errors import UnsupportedError, UsageError
+from mmconv.ir import usedef
 from mmconv.ir.core import Graph, Node, Shape
 
 
@@ -139,9 +140,8 @@ class EmitContextBase(IRQueries):
         if self._use_counts is None:
             counts: dict[str, int] = {}
             for n in self.graph.nodes:
-                for inp in n.inputs:
-                    if inp:
-                        counts[inp] = counts.get(inp, 0) + 1
+                for inp in usedef.reads(n):  # a loop body's reads of weights count
+                    counts[inp] = counts.get(inp, 0) + 1
             for out in self.graph.outputs:
                 counts[out] = counts.get(out, 0) + 1
             self._use_counts = counts
@@ -180,13 +180,18 @@ def missing_handlers(handlers: Registry[Any], graph: Graph | None = None) -> lis
     return sorted(s.name for s in all_schemas() if s.name not in handlers)
 
 
-def check_handlers(graph: Graph, handlers: Registry[Any], target: str) -> None:
+def check_handlers(graph: Graph, handlers: Registry[Any], target: str,
+                   reasons: Mapping[str, str] | None = None) -> None:
     """Refuse ``graph`` up front, naming every node whose op has no handler at all.
 
     For targets that must know before emitting that every node can be tried
-    (their contexts cannot stand in for a node without a handler).
+    (their contexts cannot stand in for a node without a handler).  ``reasons``
+    (IR op -> why the target has no form for it) is added after the op where a
+    missing layer is not self-evident (a recurrent layer the target seems to have).
     """
-    problems = [f"{n.name!r} ({n.op})" for n in graph.nodes if n.op not in handlers]
+    reasons = reasons or {}
+    problems = [f"{n.name!r} ({n.op}: {reasons[n.op]})" if n.op in reasons
+                else f"{n.name!r} ({n.op})" for n in graph.nodes if n.op not in handlers]
     if problems:
         raise UnsupportedError(
             f"graph {graph.name!r}: no {target} emitter for {len(problems)} node(s): "

@@ -77,6 +77,13 @@ class Namer:
         self._by_name[name] = ident
         return ident
 
+    def scope(self) -> Namer:
+        """A Namer for a nested name space (a loop body, whose value names may repeat
+        outer ones): its own name -> identifier map, identifiers unique with this one's."""
+        child = Namer(self.prefix)
+        child._used = self._used
+        return child
+
     def mapping(self) -> dict[str, str]:
         """Source name -> identifier for every name seen so far (a copy)."""
         return dict(self._by_name)

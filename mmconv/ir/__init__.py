@@ -6,6 +6,8 @@
 - :mod:`mmconv.ir.serde`: PREFIX.pb / PREFIX.json / PREFIX.npy files
 - :mod:`mmconv.ir.usedef`: producers/consumers of values, ``replace_all_uses``
 - :mod:`mmconv.ir.passes`: graph passes (one module each) and the ``PassManager``
+- :mod:`mmconv.ir.recurrent`, :mod:`mmconv.ir.scan`: numpy semantics of the recurrent
+  layers and of the Scan loop (``run_graph`` runs a whole graph with loops)
 """
 
 from mmconv.ir.core import DTYPES, Graph, Node, Value

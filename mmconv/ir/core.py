@@ -32,8 +32,8 @@ DTYPES = ("float32", "float64", "float16", "int8", "int16", "int32", "int64", "u
 Dim = int | None
 Shape = tuple[Dim, ...]
 
-#: Attribute values: int, float, str, bool, or a tuple of ints, floats or strs.
-AttrValue = int | float | str | bool | tuple[int, ...] | tuple[float, ...] | tuple[str, ...]
+#: Attribute values: int, float, str, bool, a tuple of ints, floats or strs, or a
+#: :class:`Graph` (a loop body, attribute type "graph"; defined below the class).
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,10 @@ class Node:
     outputs: list[str]
     attrs: dict[str, AttrValue] = field(default_factory=dict)
 
+    def bodies(self) -> list[Graph]:
+        """The graphs among the attributes (a Scan's ``body``), in attribute-name order."""
+        return [self.attrs[k] for k in sorted(self.attrs) if isinstance(self.attrs[k], Graph)]
+
     def attr(self, name: str) -> Any:
         """The attribute's value, or the op's default for it."""
         if name in self.attrs:
@@ -114,6 +118,9 @@ class Graph:
         #: dtype/shape of every value, filled by :func:`mmconv.ir.infer.infer_shapes`.
         self.values: dict[str, Value] = {}
         self._names: set[str] = set()
+        #: names used inside loop bodies: :meth:`unique_name` avoids them too, so a pass
+        #: never makes an outer weight a body could mistake for one of its own values.
+        self._inner: set[str] = set()
 
     # -- building ---------------------------------------------------------
     def add_input(self, name: str, dtype: str, shape: Sequence[Dim]) -> Value:
@@ -154,14 +161,17 @@ class Graph:
         for out in node.outputs:
             self._claim(out)
         self.nodes.append(node)
+        for body in node.bodies():
+            self._inner |= body_names(body)
         return node
 
     def unique_name(self, base: str) -> str:
         """``base`` if unused, else ``base_1``, ``base_2`` ... (for synthesized nodes)."""
-        if base not in self._names:
+        taken = self._names | self._inner if self._inner else self._names
+        if base not in taken:
             return base
         i = 1
-        while f"{base}_{i}" in self._names:
+        while f"{base}_{i}" in taken:
             i += 1
         return f"{base}_{i}"
 
@@ -182,8 +192,11 @@ class Graph:
     def rebuild_names(self) -> None:
         """Recompute the name index after nodes/weights were edited in place (passes)."""
         self._names = {v.name for v in self.inputs} | set(self.weights)
+        self._inner = set()
         for node in self.nodes:
             self._names.update(node.outputs)
+            for body in node.bodies():
+                self._inner |= body_names(body)
 
     # -- queries ----------------------------------------------------------
     def value(self, name: str) -> Value:
@@ -205,6 +218,20 @@ class Graph:
             f"Graph({self.name!r}, {len(self.inputs)} inputs, {len(self.nodes)} nodes, "
             f"{len(self.weights)} weights, outputs={self.outputs})"
         )
+
+
+AttrValue = (int | float | str | bool | tuple[int, ...] | tuple[float, ...] | tuple[str, ...]
+             | Graph)
+
+
+def body_names(body: Graph) -> set[str]:
+    """Every value name a loop body (and the bodies inside it) defines."""
+    names = {v.name for v in body.inputs}
+    for node in body.nodes:
+        names.update(node.outputs)
+        for inner in node.bodies():
+            names |= body_names(inner)
+    return names
 
 
 def toposort(nodes: Iterable[Node], available: Iterable[str]) -> list[Node]:

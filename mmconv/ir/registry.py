@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mmconv.errors import IRError
-from mmconv.ir.core import AttrValue, Node, OpRules, Value, bind_op_rules
+from mmconv.ir.core import AttrValue, Graph, Node, OpRules, Value, bind_op_rules
 
-#: Attribute type names and the Python values they accept.
-ATTR_TYPES = ("int", "float", "str", "bool", "ints", "floats", "strs")
+#: Attribute type names and the Python values they accept ("graph": a
+#: :class:`mmconv.ir.core.Graph`, a loop body).
+ATTR_TYPES = ("int", "float", "str", "bool", "ints", "floats", "strs", "graph")
 
 
 class _Required:
@@ -187,6 +188,7 @@ def _check_attr_value(node: Node, attr: str, spec: Attr, value: AttrValue) -> No
         "floats": lambda v: isinstance(v, tuple)
         and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v),
         "strs": lambda v: isinstance(v, tuple) and all(isinstance(x, str) for x in v),
+        "graph": lambda v: isinstance(v, Graph),
     }[kind](value)
     if not ok:
         raise IRError(

@@ -75,15 +75,18 @@ def _attr_to_pb(kind: str, value: AttrValue, msg: pb.AttrValue) -> None:
     elif kind == "floats":
         msg.floats.SetInParent()
         msg.floats.values.extend(value)
+    elif kind == "graph":
+        assert isinstance(value, Graph)
+        msg.g.SetInParent()
+        msg.g.name = value.name
+        _graph_to_pb(value, msg.g)
     else:
         msg.strings.SetInParent()
         msg.strings.values.extend(value)
 
 
-def to_proto(graph: Graph) -> pb.Graph:
-    """The graph as a protobuf message (shapes are inferred first)."""
-    infer_shapes(graph)
-    msg = pb.Graph(ir_version=IR_VERSION, name=graph.name, producer=f"mmconv {__version__}")
+def _graph_to_pb(graph: Graph, msg: pb.Graph) -> None:
+    """Inputs, outputs, nodes (loop bodies nested) and node output values of ``graph``."""
     for value in graph.inputs:
         _value_to_pb(value, msg.inputs.add())
     msg.outputs.extend(graph.outputs)
@@ -96,6 +99,13 @@ def to_proto(graph: Graph) -> pb.Graph:
             _attr_to_pb(schema.attrs[key].type, node.attrs[key], nmsg.attrs[key])
         for out in node.outputs:
             _value_to_pb(graph.values[out], msg.values.add())
+
+
+def to_proto(graph: Graph) -> pb.Graph:
+    """The graph as a protobuf message (shapes are inferred first)."""
+    infer_shapes(graph)
+    msg = pb.Graph(ir_version=IR_VERSION, name=graph.name, producer=f"mmconv {__version__}")
+    _graph_to_pb(graph, msg)
     for name in graph.weights:
         _value_to_pb(graph.values[name], msg.weights.add())
     for key in sorted(graph.metadata):
@@ -113,16 +123,72 @@ def _value_from_pb(msg: pb.ValueInfo) -> Value:
     return Value(msg.name, _PB_TO_DTYPE[msg.dtype], shape)
 
 
-def _attr_from_pb(node: str, op: str, key: str, kind: str, msg: pb.AttrValue) -> AttrValue:
+#: How deep loop bodies may nest in a file (the IR itself allows one level: a body
+#: holds no Scan); a hostile file cannot make loading recurse further.
+MAX_BODY_DEPTH = 4
+
+
+def _attr_from_pb(node: str, op: str, key: str, kind: str, msg: pb.AttrValue,
+                  bodies: list[tuple[Graph, pb.Graph]], depth: int) -> AttrValue:
     field = msg.WhichOneof("value")
     expected = {"int": "i", "float": "f", "str": "s", "bool": "b", "ints": "ints",
-                "floats": "floats", "strs": "strings"}[kind]
+                "floats": "floats", "strs": "strings", "graph": "g"}[kind]
     if field != expected:
         raise IRError(f"node {node!r} ({op}): attribute {key!r} should be {kind}, file has {field}")
+    if kind == "graph":
+        return _body_from_pb(f"node {node!r} ({op}) attribute {key!r}", msg.g, bodies, depth)
     raw = getattr(msg, field)
     if kind in ("ints", "floats", "strs"):
         return tuple(raw.values)
     return raw
+
+
+def _body_from_pb(where: str, msg: pb.Graph, bodies: list[tuple[Graph, pb.Graph]],
+                  depth: int) -> Graph:
+    """A loop body from its message: no weights, nesting bounded."""
+    if depth >= MAX_BODY_DEPTH:
+        raise IRError(f"{where}: loop bodies nest deeper than {MAX_BODY_DEPTH} levels")
+    if msg.weights:
+        raise IRError(f"{where}: a loop body holds no weights (it reads the outer graph's "
+                      "by name), the file gives it some")
+    body = Graph(msg.name or "body")
+    try:
+        _nodes_from_pb(body, msg, bodies, depth + 1)
+    except IRError as exc:
+        raise IRError(f"{where}: {exc}") from None
+    bodies.append((body, msg))
+    return body
+
+
+def _nodes_from_pb(graph: Graph, msg: pb.Graph, bodies: list[tuple[Graph, pb.Graph]],
+                   depth: int) -> None:
+    """Inputs, nodes and outputs of ``msg`` into ``graph`` (weights already there)."""
+    for vmsg in msg.inputs:
+        value = _value_from_pb(vmsg)
+        graph.add_input(value.name, value.dtype, value.shape)
+    for nmsg in msg.nodes:
+        schema = get_schema(nmsg.op)
+        attrs = {}
+        for key, amsg in nmsg.attrs.items():
+            spec = schema.attrs.get(key)
+            if spec is None:
+                raise IRError(f"node {nmsg.name!r} ({nmsg.op}): unknown attribute {key!r}")
+            attrs[key] = _attr_from_pb(nmsg.name, nmsg.op, key, spec.type, amsg, bodies,
+                                       depth)
+        graph.add_node(nmsg.op, list(nmsg.inputs), nmsg.name, list(nmsg.outputs), **attrs)
+    graph.outputs = list(msg.outputs)
+
+
+def _check_values(graph: Graph, msg: pb.Graph, where: str = "") -> None:
+    """The values the file records must be what inference gives."""
+    for vmsg in msg.values:
+        stored = _value_from_pb(vmsg)
+        inferred = graph.values.get(stored.name)
+        if inferred is not None and inferred != stored:
+            raise IRError(
+                f"{where}value {stored.name!r} is recorded as {stored.dtype}"
+                f"{list(stored.shape)} but infers to {inferred.dtype}{list(inferred.shape)}"
+            )
 
 
 def from_proto(msg: pb.Graph, weights: dict[str, np.ndarray]) -> Graph:
@@ -133,9 +199,6 @@ def from_proto(msg: pb.Graph, weights: dict[str, np.ndarray]) -> Graph:
             f"({IR_VERSION}); upgrade mmconv"
         )
     graph = Graph(msg.name or "model")
-    for vmsg in msg.inputs:
-        value = _value_from_pb(vmsg)
-        graph.add_input(value.name, value.dtype, value.shape)
     declared = {w.name: _value_from_pb(w) for w in msg.weights}
     missing = sorted(set(declared) - set(weights))
     if missing:
@@ -148,26 +211,13 @@ def from_proto(msg: pb.Graph, weights: dict[str, np.ndarray]) -> Graph:
                 f"weights file but {value.dtype}{list(value.shape)} in the graph"
             )
         graph.add_weight(name, array)
-    for nmsg in msg.nodes:
-        schema = get_schema(nmsg.op)
-        attrs = {}
-        for key, amsg in nmsg.attrs.items():
-            spec = schema.attrs.get(key)
-            if spec is None:
-                raise IRError(f"node {nmsg.name!r} ({nmsg.op}): unknown attribute {key!r}")
-            attrs[key] = _attr_from_pb(nmsg.name, nmsg.op, key, spec.type, amsg)
-        graph.add_node(nmsg.op, list(nmsg.inputs), nmsg.name, list(nmsg.outputs), **attrs)
-    graph.outputs = list(msg.outputs)
+    bodies: list[tuple[Graph, pb.Graph]] = []
+    _nodes_from_pb(graph, msg, bodies, 0)
     graph.metadata = dict(msg.metadata)
     infer_shapes(graph)
-    for vmsg in msg.values:
-        stored = _value_from_pb(vmsg)
-        inferred = graph.values.get(stored.name)
-        if inferred is not None and inferred != stored:
-            raise IRError(
-                f"value {stored.name!r} is recorded as {stored.dtype}"
-                f"{list(stored.shape)} but infers to {inferred.dtype}{list(inferred.shape)}"
-            )
+    _check_values(graph, msg)
+    for body, bmsg in bodies:
+        _check_values(body, bmsg, f"loop body {body.name!r}: ")
     return graph
 
 

@@ -5,6 +5,11 @@ are derived here, in one place, rather than kept in the graph and patched by
 every edit (passes rewrite ``node.inputs`` freely, and a stale index is a worse
 bug than a rebuilt one).  Building an index is one linear walk, so passes
 rebuild it after each rewrite they make instead of maintaining it by hand.
+
+A loop body (a Scan's ``body`` attribute) reads outer weights by name; those reads
+count as reads by the node holding the body (:func:`reads`), so dead-code
+elimination keeps those weights and a pass never rewrites a weight in place that a
+body still reads.
 """
 
 from __future__ import annotations
@@ -15,6 +20,25 @@ if TYPE_CHECKING:  # core imports this module; the reverse is for type hints onl
     from mmconv.ir.core import Graph, Node
 
 
+def outer_reads(node: Node) -> list[str]:
+    """The names ``node``'s loop bodies read from outside themselves (outer weights),
+    sorted; empty for a node without a body."""
+    found: set[str] = set()
+    for body in node.bodies():
+        defined = {v.name for v in body.inputs} | {o for n in body.nodes for o in n.outputs}
+        for inner in body.nodes:
+            found.update(i for i in (*inner.inputs, *outer_reads(inner))
+                         if i and i not in defined)
+    return sorted(found)
+
+
+def reads(node: Node) -> list[str]:
+    """Everything ``node`` reads: its inputs (``""`` left out), then its bodies'
+    :func:`outer_reads`."""
+    names = [i for i in node.inputs if i]
+    return names + outer_reads(node) if node.attrs else names
+
+
 def producers(graph: Graph) -> dict[str, Node]:
     """Value name -> the node that outputs it (graph inputs and weights have none)."""
     return {out: node for node in graph.nodes for out in node.outputs}
@@ -22,12 +46,12 @@ def producers(graph: Graph) -> dict[str, Node]:
 
 def consumers(graph: Graph) -> dict[str, list[Node]]:
     """Value name -> the nodes that read it, in graph order (a node reading a value
-    twice is listed twice, so counts are uses, not readers)."""
+    twice is listed twice, so counts are uses, not readers).  A loop body's reads of
+    outer weights are reads by its node (:func:`reads`)."""
     result: dict[str, list[Node]] = {}
     for node in graph.nodes:
-        for name in node.inputs:
-            if name:
-                result.setdefault(name, []).append(node)
+        for name in reads(node):
+            result.setdefault(name, []).append(node)
     return result
 
 
@@ -58,7 +82,7 @@ class UseDef:
                 return
 
     def set_inputs(self, node: Node, inputs: list[str]) -> None:
-        """Make ``node`` read ``inputs``."""
+        """Make ``node`` read ``inputs`` (its bodies' reads are left as they are)."""
         for name in node.inputs:
             if name:
                 self._unlink(node, name)
@@ -80,16 +104,14 @@ class UseDef:
         self.graph.nodes.append(node)
         for name in node.outputs:
             self.producers[name] = node
-        for name in node.inputs:
-            if name:
-                self.consumers.setdefault(name, []).append(node)
+        for name in reads(node):
+            self.consumers.setdefault(name, []).append(node)
         return node
 
     def remove_node(self, node: Node) -> None:
         """Drop ``node`` from the index now and from ``graph.nodes`` at :meth:`flush`."""
-        for name in node.inputs:
-            if name:
-                self._unlink(node, name)
+        for name in reads(node):
+            self._unlink(node, name)
         for name in node.outputs:
             if self.producers.get(name) is node:
                 del self.producers[name]
@@ -103,6 +125,8 @@ class UseDef:
             if id(node) not in seen:  # a node reading ``old`` twice is listed twice
                 seen.add(id(node))
                 node.inputs = [new if i == old else i for i in node.inputs]
+                for body in node.bodies():
+                    rename_outer_reads(body, old, new)
         self.consumers.setdefault(new, []).extend(users)
         return len(users)
 
@@ -140,12 +164,28 @@ def replace_all_uses(graph: Graph, old: str, new: str, *, outputs: bool = False)
     Graph outputs are names users know (and verifiers fetch), so they are only
     renamed when ``outputs`` is true.
     """
-    changed = 0
-    for node in graph.nodes:
-        if old in node.inputs:
-            changed += node.inputs.count(old)
-            node.inputs = [new if i == old else i for i in node.inputs]
+    changed = _rename_reads(graph.nodes, old, new)
     if outputs and old in graph.outputs:
         changed += graph.outputs.count(old)
         graph.outputs = [new if o == old else o for o in graph.outputs]
+    return changed
+
+
+def rename_outer_reads(body: Graph, old: str, new: str) -> int:
+    """Make ``body`` (and the bodies inside it) read outer value ``new`` where it read
+    ``old``; a name the body defines itself is left alone.  Returns the reads changed."""
+    if old in {v.name for v in body.inputs} or any(old in n.outputs for n in body.nodes):
+        return 0
+    return _rename_reads(body.nodes, old, new)
+
+
+def _rename_reads(nodes: list[Node], old: str, new: str) -> int:
+    """Inputs of ``nodes`` and their bodies' outer reads: ``old`` -> ``new``."""
+    changed = 0
+    for node in nodes:
+        if old in node.inputs:
+            changed += node.inputs.count(old)
+            node.inputs = [new if i == old else i for i in node.inputs]
+        for body in node.bodies():
+            changed += rename_outer_reads(body, old, new)
     return changed

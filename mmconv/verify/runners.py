@@ -157,9 +157,11 @@ def _nhwc(model_shapes: list[tuple], graph: Graph) -> bool:
     """Whether a Keras/TF model was written with NHWC inputs (mmconvert --channelsLastIO):
     some rank>=3 input's declared shape is the IR shape with the channels moved last."""
     for shape, value in zip(model_shapes, graph.inputs, strict=True):
+        if value.rank < 3:  # (a rank-1 input, e.g. sequence lengths, has no axis 1)
+            continue
         ir = tuple(value.shape[1:])
         moved = (*value.shape[2:], value.shape[1])
-        if value.rank >= 3 and tuple(shape[1:]) != ir and tuple(shape[1:]) == moved:
+        if tuple(shape[1:]) != ir and tuple(shape[1:]) == moved:
             return True
     return False
 
@@ -180,8 +182,13 @@ def _feeds_nhwc(graph: Graph, inputs: Mapping[str, np.ndarray]) -> list[np.ndarr
 def run_keras(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
     """A ``.keras`` (or ``.h5``) file loaded by Keras alone: a model mmconv wrote returns
     a tensor for one output and a dict keyed by IR name for several; a source model
-    (``-sf keras --verify``) its outputs in order."""
+    (``-sf keras --verify``) its outputs in order.  mmconv's custom recurrent cells
+    (``mmconv>OnnxRecurrentCell``: peepholes, clip... that no stock layer computes;
+    ``mmconv>ScanCell``: a Scan's loop) are registered first, as importing the generated
+    model.py would."""
     keras = import_framework("keras")
+    import mmconv.emitters.keras.cells  # noqa: F401  (registers the cells)
+
     model = keras.models.load_model(str(path))
     nhwc = _nhwc([tuple(t.shape) for t in model.inputs], graph)
     feeds = _feeds_nhwc(graph, inputs) if nhwc else [inputs[v.name] for v in graph.inputs]

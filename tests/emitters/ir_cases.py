@@ -1067,6 +1067,160 @@ RECURRENT_CASES = frozenset(set(CASES) - _BEFORE_RECURRENT)
 RECURRENT_OPS = frozenset({"LSTM", "GRU", "RNN"})
 
 
+# -- Scan: the general loop (hand-written recurrences) -------------------------------
+_BEFORE_SCAN = set(CASES)
+
+
+def _scan_case(name: str, states: dict[str, np.ndarray], xs: dict[str, np.ndarray],
+               weights: dict[str, np.ndarray], body: Graph, outputs: list[str],
+               expected: list[np.ndarray], reverse: int = 0) -> Case:
+    """One Scan node ``scan`` over graph inputs ``xs`` ([N, T, ...], N and T dynamic).
+    A state whose name is in ``weights`` is a constant initial state (a [1, ...]
+    weight, CNTK's ``initial_state``); the others are graph inputs [N, ...]."""
+    g = Graph(name)
+    feeds = {}
+    for k, v in {**states, **xs}.items():
+        if k in weights:
+            continue
+        g.add_input(k, "float32", [None, None, *v.shape[2:]] if k in xs
+                    else [None, *v.shape[1:]])
+        feeds[k] = v
+    for k, v in weights.items():
+        g.add_weight(k, v)
+    g.add_node("Scan", [*states, *xs], "scan", outputs=outputs, body=body,
+               num_states=len(states), reverse=reverse)
+    g.outputs = list(outputs)
+    return Case(g, feeds, [e.astype(np.float32) for e in expected], 9, node="scan")
+
+
+def _body(inputs: dict[str, list[int | None]]) -> Graph:
+    b = Graph("step")
+    for k, shape in inputs.items():
+        b.add_input(k, "float32", shape)
+    return b
+
+
+def _elman_case(name: str, reverse: int) -> Case:
+    """h = tanh(x W + h R + b), forward or reverse; the final state and every step's h."""
+    n, t, i, h = 3, 5, 4, 6
+    x, h0 = rand(n, t, i), rand(n, h, low=-1, high=1)
+    w = {f"{name}/W": rand(i, h, low=-0.6, high=0.6),
+         f"{name}/R": rand(h, h, low=-0.6, high=0.6), f"{name}/b": rand(h, low=-0.5, high=0.5)}
+    b = _body({"h": [None, h], "x_t": [None, i]})
+    b.add_node("MatMul", ["x_t", f"{name}/W"], "xw")
+    b.add_node("MatMul", ["h", f"{name}/R"], "hr")
+    b.add_node("Add", ["xw", "hr"], "pre")
+    b.add_node("Add", ["pre", f"{name}/b"], "pre_b")
+    b.add_node("Tanh", ["pre_b"], "h_new")
+    b.outputs = ["h_new", "h_new"]
+    wx, wh, wb = w.values()
+
+    def step(hs: list, xt: list) -> tuple:
+        hn = np.tanh(xt[0] @ wx + hs[0] @ wh + wb)
+        return [hn], [hn]
+    want = ref.scan(step, [h0], [x], reverse=bool(reverse))
+    return _scan_case(name, {"h0": h0}, {"x": x}, w, b, ["h_last", "h_all"], want, reverse)
+
+
+CASES["scan_elman"] = lambda: _elman_case("scan_elman", 0)
+#: a backward Elman loop: outputs stay at their input positions
+CASES["scan_reverse_elman"] = lambda: _elman_case("scan_reverse_elman", 1)
+
+
+@case("scan_running_sum")
+def _() -> Case:  # s = s + x_t from a non-zero constant [1, H] initial state
+    n, t, h = 2, 6, 5
+    x, s0 = rand(n, t, h), rand(1, h)
+    b = _body({"s": [None, h], "x_t": [None, h]})
+    b.add_node("Add", ["s", "x_t"], "s_new")
+    b.outputs = ["s_new", "s_new"]
+    want = ref.scan(lambda hs, xt: ([hs[0] + xt[0]], [hs[0] + xt[0]]), [s0], [x])
+    return _scan_case("scan_running_sum", {"sum/init": s0}, {"x": x}, {"sum/init": s0}, b,
+                      ["sum_last", "sums"], want)
+
+
+@case("scan_future_value")
+def _() -> Case:  # CNTK FutureValue: y[:, t] = x[:, t+1], zeros at the end (reverse loop)
+    n, t, h = 3, 4, 3
+    x, s0 = rand(n, t, h), np.zeros((1, h), np.float32)
+    b = _body({"next": [None, h], "x_t": [None, h]})
+    b.outputs = ["x_t", "next"]  # the state becomes x_t; the output is the old state
+    want = ref.scan(lambda hs, xt: ([xt[0]], [hs[0]]), [s0], [x], reverse=True)
+    return _scan_case("scan_future_value", {"future/init": s0}, {"x": x},
+                      {"future/init": s0}, b, ["first", "shifted"], want, reverse=1)
+
+
+@case("scan_two_states_two_inputs")
+def _() -> Case:  # a = tanh(a A + u_t); c = c * sigmoid(v_t) + a; outputs a + c and relu(v_t)
+    n, t, h = 2, 5, 4
+    u, v = rand(n, t, h), rand(n, t, h)
+    a0, c0 = rand(n, h, low=-1, high=1), rand(1, h, low=-1, high=1)
+    w = {"loop/A": rand(h, h, low=-0.7, high=0.7), "loop/c0": c0}
+    b = _body({"a": [None, h], "c": [None, h], "u_t": [None, h], "v_t": [None, h]})
+    b.add_node("MatMul", ["a", "loop/A"], "aA")
+    b.add_node("Add", ["aA", "u_t"], "a_pre")
+    b.add_node("Tanh", ["a_pre"], "a_new")
+    b.add_node("Sigmoid", ["v_t"], "gate")
+    b.add_node("Mul", ["c", "gate"], "c_kept")
+    b.add_node("Add", ["c_kept", "a_new"], "c_new")
+    b.add_node("Add", ["a_new", "c_new"], "y_sum")
+    b.add_node("Relu", ["v_t"], "y_relu")
+    b.outputs = ["a_new", "c_new", "y_sum", "y_relu"]
+
+    def step(hs: list, xt: list) -> tuple:
+        an = np.tanh(hs[0] @ w["loop/A"] + xt[0])
+        cn = hs[1] / (1.0 + np.exp(-xt[1])) + an
+        return [an, cn], [an + cn, np.maximum(xt[1], 0.0)]
+    want = ref.scan(step, [a0, c0], [u, v])
+    return _scan_case("scan_two_states_two_inputs", {"a0": a0, "loop/c0": c0},
+                      {"u": u, "v": v}, w, b, ["a_last", "c_last", "sums", "relus"], want)
+
+
+def scan_edge_forms() -> dict[str, tuple[Graph, dict[str, np.ndarray]]]:
+    """Scan forms beyond SCAN_CASES, each (graph, feeds): no state (a per-step map with a
+    Dense; ONNX makes a body constant for it before opset 11); no step output, a rank-1
+    [1] state and a weight read inside and outside the loop."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 5, 3)).astype(np.float32)
+    w = rng.standard_normal((4, 3)).astype(np.float32)
+    g = Graph("map_only")
+    g.add_input("x", "float32", [None, None, 3])
+    g.add_weight("W", w)
+    b = Graph("step")
+    b.add_input("x_t", "float32", [None, 3])
+    b.add_node("Dense", ["x_t", "W"], "d")
+    b.add_node("Relu", ["d"], "r")
+    b.outputs = ["r"]
+    g.add_node("Scan", ["x"], "scan", outputs=["ys"], body=b, num_states=0)
+    g.outputs = ["ys"]
+    forms = {"map_only": (g, {"x": x})}
+    g = Graph("states_only")
+    g.add_input("x", "float32", [None, None, 3])
+    g.add_input("z", "float32", [None, 3])
+    g.add_weight("W", w)
+    g.add_weight("s0", np.array([0.5], np.float32))
+    g.add_weight("h0", np.full((1, 4), 0.25, np.float32))
+    b = Graph("step")
+    for name, shape in (("s", [None]), ("h", [None, 4]), ("x_t", [None, 3])):
+        b.add_input(name, "float32", shape)
+    b.add_node("ReduceSum", ["x_t"], "rs", axes=(1,), keepdims=False)
+    b.add_node("Add", ["s", "rs"], "s_new")
+    b.add_node("Dense", ["x_t", "W"], "d")
+    b.add_node("Add", ["h", "d"], "h_new")
+    b.outputs = ["s_new", "h_new"]
+    g.add_node("Scan", ["s0", "h0", "x"], "scan", outputs=["s_last", "h_last"], body=b,
+               num_states=2)
+    g.add_node("Dense", ["z", "W"], "outside")
+    g.outputs = ["s_last", "h_last", "outside"]
+    forms["states_only"] = (g, {"x": x, "z": rng.standard_normal((2, 3)).astype(np.float32)})
+    return forms
+
+
+#: The Scan cases, so a target without a Scan handler can pin them as refused.
+SCAN_CASES = frozenset(set(CASES) - _BEFORE_SCAN)
+SCAN_OPS = frozenset({"Scan"})
+
+
 # -- a whole small network, for the emitters' file/name/layout tests ----------------
 def conv_net(name: str = "convnet") -> Graph:
     """A CNTK-like small CNN: conv-BN-relu-pool twice, then flatten, dense, softmax."""

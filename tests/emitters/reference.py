@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -393,3 +393,21 @@ def recurrent(cell: str, x: np.ndarray, w: np.ndarray, r: np.ndarray,
                 ys[i, :lens[i]] = ys[i, :lens[i]][::-1].copy()
         y[:, :, d], yh[:, d], yc[:, d] = ys, h, c
     return [y, yh, yc] if cell == "LSTM" else [y, yh]
+
+
+# -- Scan -----------------------------------------------------------------------
+def scan(step: Callable[..., tuple[list[np.ndarray], list[np.ndarray]]],
+         states: Sequence[np.ndarray], xs: Sequence[np.ndarray], reverse: bool = False
+         ) -> list[np.ndarray]:
+    """IR Scan with a Python ``step(states, x_ts) -> (new_states, step_outputs)``:
+    [final states..., stacked outputs [N, T, ...]...] in float64.  A [1, ...] state is
+    broadcast over the batch; with ``reverse`` t runs T-1..0 and y[:, t] stays at t."""
+    n, t_len = xs[0].shape[:2]
+    hs = [np.broadcast_to(s.astype(np.float64), (n, *s.shape[1:])) for s in states]
+    ys: dict[int, list[np.ndarray]] = {}
+    for t in (reversed(range(t_len)) if reverse else range(t_len)):
+        hs, outs = step(hs, [x[:, t].astype(np.float64) for x in xs])
+        ys[t] = outs
+    stacked = [np.stack([ys[t][k] for t in range(t_len)], axis=1)
+               for k in range(len(ys[0]))]
+    return [*hs, *stacked]

@@ -25,6 +25,7 @@ NOT_FOLDED = {
     "GlobalAveragePool", "GlobalMaxPool", "InstanceNormalization", "LRN",
     "LayerNormalization", "MatMul", "MaxPool", "MaxRoiPool", "Resize",
     "LSTM", "GRU", "RNN",  # time loops: mmconv.ir.recurrent computes them, no folding
+    "Scan",  # likewise (mmconv.ir.scan)
 }
 
 

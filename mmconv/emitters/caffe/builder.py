@@ -25,6 +25,7 @@ from mmconv.emitters.base import check_handlers, emit_all, load_families
 from mmconv.emitters.base import missing_handlers as base_missing
 from mmconv.emitters.caffe import caffe_pb2 as pb
 from mmconv.emitters.caffe.context import FLOAT_DTYPES, HANDLERS, EmitContext, Layer
+from mmconv.emitters.caffe.no_layer import NO_LAYER_REASONS
 from mmconv.emitters.caffe.rewrite import fuse_decomposed
 from mmconv.emitters.protowire import field_header, little_endian
 from mmconv.errors import IRError, UnsupportedError
@@ -98,7 +99,7 @@ def build_network(graph: Graph) -> Network:
     # parameters must be static (layer blobs): nodes computed from weights only are
     # computed here (the frontends' passes usually did)
     graph = fuse_decomposed(folded_for_emit(graph))
-    check_handlers(graph, HANDLERS, "Caffe")
+    check_handlers(graph, HANDLERS, "Caffe", NO_LAYER_REASONS)
     for out in graph.outputs:
         if out not in graph.values:
             raise IRError(f"graph output {out!r} is not produced by any node")

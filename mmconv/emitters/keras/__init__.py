@@ -58,7 +58,9 @@ def code_to_model(code_path: Path, weights_path: Path, output_path: Path) -> Non
 
 def emit_model(graph: Graph, output_path: str | os.PathLike[str], **options: Any) -> None:
     """mmconvert: code in a temporary folder, built and saved as a ``.keras`` file that
-    ``keras.models.load_model`` loads without mmconv (no custom layers)."""
+    ``keras.models.load_model`` loads without mmconv (no custom layers; a recurrent layer
+    no stock layer computes uses the custom cell of :mod:`.cells`, registered by
+    importing the generated code)."""
     nhwc_io = EMITTER.check_options(options).get("nhwc_io", False)
     with tempfile.TemporaryDirectory(prefix="mmconv-keras-") as tmp:
         code, weights = Path(tmp) / "model.py", Path(tmp) / "weights.npz"

@@ -48,8 +48,8 @@ from mmconv.ir.infer import infer_shapes
 from mmconv.ir.passes import folded_for_emit
 
 #: The op-family modules; importing them fills HANDLERS.
-FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normalization", "pool",
-            "recurrent", "reduce", "shape", "spatial")
+FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "loop", "normalization",
+            "pool", "recurrent", "reduce", "shape", "spatial")
 
 
 def load_handlers() -> None:
@@ -131,11 +131,23 @@ def generate(graph: Graph, nhwc_io: bool = False) -> Generated:
         arrays = ", ".join(f"weights[{literal(k)}]" for k in keys)
         body.line(f"model.get_layer({literal(layer)}).set_weights([{arrays}])")
     body.line("return model")
-    return Generated(_module_text(graph, body, nhwc_io), ctx.arrays, ctx.transposes, inputs,
-                     ctx.held_values())
+    return Generated(_module_text(graph, body, nhwc_io, ctx.uses_cells), ctx.arrays,
+                     ctx.transposes, inputs, ctx.held_values())
 
 
-def _module_text(graph: Graph, body: CodeWriter, nhwc_io: bool) -> str:
+#: The line of :mod:`.cells` after which its text is pasted into generated code.
+CELLS_MARKER = "# -- pasted into generated code from here on"
+
+
+def cells_code() -> str:
+    """The custom cells' source for a generated module (read as text: the emitter must
+    not import keras)."""
+    text = Path(__file__).with_name("cells.py").read_text(encoding="utf-8")
+    start = text.index("\n", text.index(CELLS_MARKER)) + 1
+    return text[start:].strip("\n")
+
+
+def _module_text(graph: Graph, body: CodeWriter, nhwc_io: bool, cells: bool = False) -> str:
     w = CodeWriter()
     boundary = "channels-last (NHWC)" if nhwc_io else "the source's (NCHW for feature maps)"
     for text in (
@@ -156,9 +168,16 @@ def _module_text(graph: Graph, body: CodeWriter, nhwc_io: bool) -> str:
         f"OUTPUTS = {literal(list(graph.outputs))}",
         "",
         "",
-        "def load_weights(weight_file):",
     ):
         w.line(text)
+    if cells:  # what stock layers cannot compute; registered as mmconv>ClassName
+        w.line("# custom recurrent cells (mmconv/emitters/keras/cells.py): a .keras file of")
+        w.line("# this model loads once they are registered, i.e. after importing this file")
+        for line in cells_code().splitlines():
+            w.line(line)
+        w.line("")
+        w.line("")
+    w.line("def load_weights(weight_file):")
     with w.indent():
         w.line('"""Every array of the weights file (numpy .npz; nothing is unpickled)."""')
         w.line("with np.load(weight_file, allow_pickle=False) as data:")

@@ -41,7 +41,9 @@ HANDLERS: Registry[Handler] = Registry("Keras emit handler")
 
 #: Names the generated module defines or imports; IR names never shadow them.
 TAKEN = frozenset({"keras", "layers", "ops", "np", "load_weights", "weights", "KitModel",
-                   "model", "weight_file"})
+                   "model", "weight_file",
+                   # the custom cells' module-level names (.cells, pasted in when used)
+                   "OnnxRecurrentCell", "ScanCell", "_onnx_activation", "_size"})
 
 #: Snake-case names Keras gives the ``keras.ops`` operations the handlers call
 #: (``ops.add`` -> ``add``, ``add_1``...).  Keras refuses two operations of one
@@ -146,6 +148,8 @@ class EmitContext(EmitContextBase):
     #: (layer name, [weight keys]) in set_weights order
     layer_weights: list[tuple[str, list[str]]] = field(default_factory=list)
     transposes: list[Transpose] = field(default_factory=list)
+    #: whether the code uses a custom cell of :mod:`.cells` (its source is pasted in)
+    uses_cells: bool = False
 
     def __post_init__(self) -> None:
         self.namer = Namer("v", taken=TAKEN)
@@ -154,6 +158,14 @@ class EmitContext(EmitContextBase):
         self._cache: dict[tuple[str, Layout], str] = {}
         self._inputs = {v.name for v in self.graph.inputs}
         self.wants_cl = wants_channels_last(self.graph)
+
+    def nested(self, graph: Graph) -> EmitContext:
+        """A context for a loop body's functional model: its own values, layouts and
+        name space (a body value may be named like an outer one), the same code and
+        weights file, identifiers unique across both (no Python name is reassigned)."""
+        sub = EmitContext(graph, writer=self.writer, arrays=self.arrays)
+        sub.namer = self.namer.scope()
+        return sub
 
     # -- the IR side -----------------------------------------------------------
     def need_weight(self, node: Node, name: str, what: str) -> np.ndarray:

@@ -64,14 +64,17 @@ def bias_add_trap(x1: tuple[int | None, ...], x2: tuple[int | None, ...]) -> boo
     ``x1``'s axis 1 or last, into ``tf.nn.bias_add`` along the last axis (when it is
     n) or axis 1.  That equals broadcasting only when x2's axis, right-aligned
     into x1, is that axis and x2 is no longer than x1 (e.g. [R, P] + [R, 1] with
-    R == P is added along the wrong axis).
+    R == P is added along the wrong axis).  Dynamic dims are concrete when it runs
+    (inside a loop step, or an eager call): where they could line up it is a trap too.
     """
     keep = [i for i, d in enumerate(x2) if d is None or d > 1]
-    if len(keep) != 1 or x2[keep[0]] is None or len(x1) < 2:
+    if len(keep) != 1 or len(x1) < 2:
         return False
     n = x2[keep[0]]
+    if n is None:  # e.g. [N, 1, 1]: the batch may equal x1's axis 1 or last
+        return True
     if n not in (x1[1], x1[-1]):
-        return False
+        return None in (x1[1], x1[-1])
     chosen = len(x1) - 1 if x1[-1] == n else 1
     aligned = len(x1) - len(x2) + keep[0]
     return len(x2) > len(x1) or aligned != chosen

@@ -38,6 +38,8 @@ def probe(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray],
     from mmconv.emitters.keras.builder import import_keras
 
     keras = import_keras()
+    from mmconv.emitters.keras import cells  # noqa: F401  (registers the custom cells)
+
     model = keras.models.load_model(str(path))
     held = _generated_for(model, graph)
     layers = {layer.name: layer for layer in model.layers}

@@ -8,11 +8,12 @@ finds ``conv1`` in the ONNX model where it was in the source.  Dynamic dims
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import BinaryIO
 
 import numpy as np
 import onnx
-from onnx import ModelProto, TensorProto, ValueInfoProto, helper
+from onnx import ModelProto, NodeProto, TensorProto, ValueInfoProto, helper
 
 from mmconv import __version__
 from mmconv.emitters.base import emit_all, load_families
@@ -33,8 +34,8 @@ MAX_OPSET = 21
 DEFAULT_OPSET = 17
 
 #: The op-family modules; importing them fills HANDLERS.
-FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normalization", "pool",
-            "recurrent", "reduce", "shape", "spatial")
+FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "loop", "normalization",
+            "pool", "recurrent", "reduce", "shape", "spatial")
 
 #: Name of the symbolic batch dim in the model's interface.
 BATCH_DIM = "N"
@@ -143,13 +144,25 @@ def build_skeleton(graph: Graph, opset: int | None = None) -> tuple[ModelProto, 
         model.metadata_props.add(key=key, value=str(graph.metadata[key]))
     # Only weights the emitted nodes read: a folded per-element BN leaves its raw
     # statistics unused, and ONNX tools warn about dead initializers.
-    used = {name for n in ctx.nodes for name in n.input if name} | set(graph.outputs)
+    used = _reads(ctx.nodes) | set(graph.outputs)
     weights = [
         (name, array.reshape(ctx.reshaped_weights.get(name, array.shape)))
         for name, array in graph.weights.items()
         if name in used
     ]
     return model, weights
+
+
+def _reads(nodes: Iterable[NodeProto]) -> set[str]:
+    """Every name ``nodes`` read, including what their subgraphs (a Scan body) read from
+    the outer scope."""
+    names: set[str] = set()
+    for node in nodes:
+        names.update(i for i in node.input if i)
+        for attr in node.attribute:
+            for sub in (*attr.graphs, *([attr.g] if attr.HasField("g") else [])):
+                names |= _reads(sub.node)
+    return names
 
 
 def check_skeleton(model: ModelProto, weights: Weights) -> None:

@@ -18,7 +18,7 @@ reader sees them where they are used.
 from __future__ import annotations
 
 import keyword
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +59,14 @@ def _array_values(array: np.ndarray) -> object:
     return array.tolist()
 
 
-def _attribute_value(attr: AttributeProto) -> str:
+def _attribute_value(attr: AttributeProto, graphs: Mapping[str, str] | None = None,
+                     node: str = "") -> str:
     """An ONNX attribute's value as a literal that ``helper.make_attribute`` maps back
-    to the same AttributeProto (float attributes are float32)."""
+    to the same AttributeProto (float attributes are float32); a graph attribute is the
+    variable ``graphs`` names for it (written before the node list)."""
     f32 = np.dtype(np.float32)
+    if attr.type == AttributeProto.GRAPH and graphs is not None:
+        return graphs[_graph_key(node, attr.name)]
     if attr.type == AttributeProto.INT:
         return literal(int(attr.i))
     if attr.type == AttributeProto.FLOAT:
@@ -75,8 +79,8 @@ def _attribute_value(attr: AttributeProto) -> str:
         return literal([_shortest_float(v, f32) for v in attr.floats])
     if attr.type == AttributeProto.STRINGS and attr.strings:
         return literal([_text(s) for s in attr.strings])
-    # Tensors, graphs and empty lists have no unambiguous make_node spelling; no
-    # handler emits them.  Failing here keeps the code equal to the model.
+    # Tensors and empty lists have no unambiguous make_node spelling; no handler
+    # emits them.  Failing here keeps the code equal to the model.
     raise UnsupportedError(
         f"ONNX code output cannot write attribute {attr.name!r} of type "
         f"{AttributeProto.AttributeType.Name(attr.type)}; use mmconvert -df onnx"
@@ -99,18 +103,67 @@ def _keyword(name: str) -> bool:
             and name not in _MAKE_NODE_PARAMS)
 
 
-def _node_line(node: NodeProto) -> str:
+def _graph_key(node: str, attr: str) -> str:
+    return f"{node}\0{attr}"
+
+
+def _node_line(node: NodeProto, graphs: Mapping[str, str]) -> str:
     args = [literal(node.op_type), literal(list(node.input)), literal(list(node.output)),
             f"name={literal(node.name)}"]
     if node.domain:
         args.append(f"domain={literal(node.domain)}")
     plain = [a for a in node.attribute if _keyword(a.name)]
     odd = [a for a in node.attribute if not _keyword(a.name)]
-    args += [f"{a.name}={_attribute_value(a)}" for a in plain]
+    args += [f"{a.name}={_attribute_value(a, graphs, node.name)}" for a in plain]
     if odd:
-        args.append("**{" + ", ".join(f"{literal(a.name)}: {_attribute_value(a)}"
+        args.append("**{" + ", ".join(f"{literal(a.name)}: {_attribute_value(a, graphs, node.name)}"
                                       for a in odd) + "}")
     return f"helper.make_node({', '.join(args)}),"
+
+
+def _initializer_line(tensor: TensorProto, stored: dict[str, np.ndarray]) -> str:
+    """A constant inline when small, else read from the weights file (kept in ``stored``)."""
+    if _inline(tensor):
+        return _inline_constant_line(tensor)
+    stored[tensor.name] = numpy_helper.to_array(tensor)
+    return f"numpy_helper.from_array(weights[{literal(tensor.name)}], {literal(tensor.name)}),"
+
+
+def _subgraphs(w: CodeWriter, nodes: Iterable[NodeProto], stored: dict[str, np.ndarray],
+               graphs: dict[str, str]) -> None:
+    """Write each subgraph ``nodes`` hold (a Scan body), innermost first, as a variable
+    ``body_<i> = helper.make_graph(...)``; ``graphs`` maps (node, attribute) to it."""
+    for node in nodes:
+        for attr in node.attribute:
+            if attr.type != AttributeProto.GRAPH:
+                continue
+            sub = attr.g
+            _subgraphs(w, sub.node, stored, graphs)
+            var = f"body_{len(graphs)}"
+            graphs[_graph_key(node.name, attr.name)] = var
+            w.line(f"{var} = helper.make_graph(")
+            with w.indent():
+                w.line("[")
+                with w.indent():
+                    for inner in sub.node:
+                        w.line(_node_line(inner, graphs))
+                w.line("],")
+                w.line(f"{literal(sub.name)},")
+                for infos in (sub.input, sub.output):
+                    w.line("[")
+                    with w.indent():
+                        for info in infos:
+                            w.line(_value_info_line(info))
+                    w.line("],")
+                if sub.initializer:
+                    w.line("initializer=[")
+                    with w.indent():
+                        for tensor in sub.initializer:
+                            w.line(_initializer_line(tensor, stored))
+                    w.line("],")
+                else:
+                    w.line("initializer=[],")
+            w.line(")")
 
 
 def _value_info_line(info: ValueInfoProto) -> str:
@@ -183,10 +236,12 @@ def generate(model: ModelProto, weights: Weights) -> tuple[str, dict[str, np.nda
     with w.indent():
         w.line('"""The ONNX ModelProto, initializers read from ``weight_file``."""')
         w.line("weights = load_weights(weight_file)")
+        graphs: dict[str, str] = {}
+        _subgraphs(w, graph.node, stored, graphs)
         w.line("nodes = [")
         with w.indent():
             for node in graph.node:
-                w.line(_node_line(node))
+                w.line(_node_line(node, graphs))
         w.line("]")
         for kind, infos in (("inputs", graph.input), ("outputs", graph.output)):
             w.line(f"{kind} = [")
@@ -197,12 +252,7 @@ def generate(model: ModelProto, weights: Weights) -> tuple[str, dict[str, np.nda
         w.line("initializers = [")
         with w.indent():
             for tensor in graph.initializer:
-                if _inline(tensor):
-                    w.line(_inline_constant_line(tensor))
-                else:
-                    stored[tensor.name] = numpy_helper.to_array(tensor)
-                    w.line(f"numpy_helper.from_array(weights[{literal(tensor.name)}], "
-                           f"{literal(tensor.name)}),")
+                w.line(_initializer_line(tensor, stored))
             for name, array in weights:
                 stored[name] = array
                 w.line(f"numpy_helper.from_array(weights[{literal(name)}], {literal(name)}),")

@@ -18,14 +18,14 @@ import numpy as np
 from mmconv.emitters.base import emit_all, load_families
 from mmconv.emitters.base import missing_handlers as base_missing
 from mmconv.emitters.codegen import CodeWriter, literal
-from mmconv.emitters.pytorch.context import HANDLERS, TORCH_DTYPES, EmitContext
+from mmconv.emitters.pytorch.context import HANDLERS, TORCH_DTYPES, WIDTH, EmitContext
 from mmconv.emitters.pytorch.helpers import HELPERS
 from mmconv.ir.core import Graph
 from mmconv.ir.infer import infer_shapes
 
 #: The op-family modules; importing them fills HANDLERS.
 FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normalization", "pool",
-            "recurrent", "reduce", "shape", "spatial")
+            "loop", "recurrent", "reduce", "shape", "spatial")
 
 
 def load_handlers() -> None:
@@ -66,7 +66,7 @@ def _state(ctx: EmitContext) -> OrderedDict[str, np.ndarray]:
         for key, array in layer.params.items():
             state[f"{layer.attr}.{key}"] = np.asarray(array)
     for weight, attr in ctx.buffers.items():
-        state[attr] = np.asarray(ctx.graph.weights[weight])
+        state[attr] = np.asarray(ctx.root.weights[weight])
     return state
 
 
@@ -93,7 +93,9 @@ def _source(ctx: EmitContext, outputs: list[str]) -> str:
     if imports:
         w.line("")
     w.line("import torch")
-    if any("F." in text for text in [*ctx.lines, *(HELPERS[h][0] for h in ctx.helpers)]):
+    texts = [*ctx.lines, *(t for m in ctx.methods for t in m.lines),
+             *(HELPERS[h][0] for h in ctx.helpers)]
+    if any("F." in text for text in texts):
         w.line("import torch.nn.functional as F")
     w.line("from torch import nn")
     w.line("")
@@ -116,7 +118,7 @@ def _source(ctx: EmitContext, outputs: list[str]) -> str:
             for layer in ctx.layers:
                 w.line(f"self.{layer.attr} = {layer.ctor}")
             for weight, attr in ctx.buffers.items():
-                array = ctx.graph.weights[weight]
+                array = ctx.root.weights[weight]
                 w.line(f"self.register_buffer({literal(attr)}, torch.zeros("
                        f"{literal(tuple(int(d) for d in array.shape))}, "
                        f"dtype={TORCH_DTYPES[array.dtype.name]}))")
@@ -125,29 +127,32 @@ def _source(ctx: EmitContext, outputs: list[str]) -> str:
                 w.line("self.load_state_dict(torch.load(weight_file, weights_only=True))")
             w.line("self.eval()")
         w.line("")
-        _forward(w, ctx, outputs)
+        _function(w, "forward", ctx.input_vars, ctx.lines, outputs)
+        for method in ctx.methods:
+            w.line("")
+            _function(w, method.name, method.params, method.lines, method.returns)
     return w.text()
 
 
-#: Longest generated line before a signature or return is wrapped (the project's limit).
-_WIDTH = 100
 
 
-def _forward(w: CodeWriter, ctx: EmitContext, outputs: list[str]) -> None:
-    """``forward``: one line per node; a signature or return that would not fit in
-    :data:`_WIDTH` is written one item per line."""
-    params = ["self", *(f"{var}: torch.Tensor" for var in ctx.input_vars)]
+def _function(w: CodeWriter, name: str, args: list[str], lines: list[str],
+              outputs: list[str]) -> None:
+    """A method of KitModel on tensors (``forward``, a loop's step): one line per node; a
+    signature or return that would not fit in :data:`~.context.WIDTH` is written one
+    item per line."""
+    params = ["self", *(f"{var}: torch.Tensor" for var in args)]
     types = ["torch.Tensor"] * len(outputs)
     ret = types[0] if len(types) == 1 else f"tuple[{', '.join(types)}]"
-    head = f"def forward({', '.join(params)}) -> {ret}:"
-    if len(head) + 4 < _WIDTH:
+    head = f"def {name}({', '.join(params)}) -> {ret}:"
+    if len(head) + 4 < WIDTH:
         w.line(head)
     else:
-        w.line("def forward(")
+        w.line(f"def {name}(")
         with w.indent(), w.indent():
             for param in params:
                 w.line(f"{param},")
-        if len(types) == 1 or len(ret) + 10 < _WIDTH:
+        if len(types) == 1 or len(ret) + 10 < WIDTH:
             w.line(f") -> {ret}:")
         else:
             w.line(") -> tuple[")
@@ -156,10 +161,10 @@ def _forward(w: CodeWriter, ctx: EmitContext, outputs: list[str]) -> None:
                     w.line(f"{t},")
             w.line("]:")
     with w.indent():
-        for text in ctx.lines:
+        for text in lines:
             w.line(text)
         ret_line = f"return {', '.join(outputs)}"
-        if len(ret_line) + 8 < _WIDTH:
+        if len(ret_line) + 8 < WIDTH:
             w.line(ret_line)
         else:
             w.line("return (")

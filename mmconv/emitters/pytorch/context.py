@@ -11,7 +11,8 @@ generated source goes through :mod:`mmconv.emitters.codegen`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,12 +46,27 @@ MODULE_ATTRS = frozenset({
     "type", "xpu", "zero_grad",
 })
 
+#: Longest generated line before a signature, return or loop call is wrapped (the
+#: project's limit).
+WIDTH = 100
+
 #: IR dtype -> the torch dtype spelled in generated code.
 TORCH_DTYPES = {
     "float32": "torch.float32", "float64": "torch.float64", "float16": "torch.float16",
     "int8": "torch.int8", "int16": "torch.int16", "int32": "torch.int32",
     "int64": "torch.int64", "uint8": "torch.uint8", "bool": "torch.bool",
 }
+
+
+@dataclass
+class Method:
+    """A generated method of KitModel besides forward (a Scan's step): its name, the
+    local variables of its parameters, the expressions it returns and its lines."""
+
+    name: str
+    params: list[str]
+    returns: list[str]
+    lines: list[str]
 
 
 @dataclass
@@ -70,6 +86,10 @@ class EmitContext(EmitContextBase):
 
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
+        #: the outermost graph: its weights are the only ones (a loop body reads them)
+        self.root = graph
+        #: the names the loop body being emitted defines; they shadow outer weights
+        self.own: frozenset[str] = frozenset()
         #: attribute names of KitModel (layers and buffers): no nn.Module name
         self.attrs = Namer("layer", taken=MODULE_ATTRS)
         #: local variables of forward (graph inputs, node outputs)
@@ -78,6 +98,8 @@ class EmitContext(EmitContextBase):
         #: IR weight name -> buffer attribute, for weights read directly by forward code
         self.buffers: dict[str, str] = {}
         self.lines: list[str] = []
+        #: KitModel methods besides forward (loop steps), in emission order
+        self.methods: list[Method] = []
         #: names of the module-level helper functions the code needs (see helpers.py)
         self.helpers: set[str] = set()
         self.input_vars = [self.locals(v.name) for v in graph.inputs]
@@ -90,6 +112,32 @@ class EmitContext(EmitContextBase):
             raise self.unsupported(node, f"{what} needs a static shape, got {list(shape)}")
         return tuple(int(d) for d in shape)  # type: ignore[arg-type]
 
+    def weight(self, name: str) -> np.ndarray | None:
+        """The array of a weight (of the outermost graph, which a loop body reads too),
+        or None when ``name`` is computed at run time (or "", or a body value named like
+        an outer weight, which shadows it)."""
+        return self.root.weights.get(name) if name and name not in self.own else None
+
+    @contextmanager
+    def body(self, body: Graph) -> Iterator[list[str]]:
+        """Emit ``body`` (a loop body, shapes inferred) into a method of its own: inside
+        the block the handlers see ``body`` as the graph, write to fresh lines and
+        locals (yielded: the local variables of the body's inputs), and declare layers
+        and buffers on KitModel as usual.  Everything is restored when the block ends;
+        the caller reads :attr:`lines` before that."""
+        if self._taken_names is None:  # the outer names first (base class' index)
+            self._taken_names = set(self.graph.values) | {n.name for n in self.graph.nodes}
+        self._taken_names |= set(body.values) | {n.name for n in body.nodes}
+        saved = (self.graph, self.lines, self.locals, self._use_counts, self.own)
+        self.graph, self.lines, self.locals = body, [], Namer("v")
+        self._use_counts = None
+        self.own = frozenset(v.name for v in body.inputs) | {o for n in body.nodes
+                                                             for o in n.outputs}
+        try:
+            yield [self.locals(v.name) for v in body.inputs]
+        finally:
+            self.graph, self.lines, self.locals, self._use_counts, self.own = saved
+
     # -- expressions ----------------------------------------------------------
     def value(self, name: str) -> str:
         """The Python expression for an IR value inside ``forward``.
@@ -98,7 +146,7 @@ class EmitContext(EmitContextBase):
         forward code directly (not owned by a layer) becomes a buffer of
         KitModel, ``self.<name>``, registered on first use.
         """
-        if name in self.graph.weights:
+        if name in self.root.weights and name not in self.own:
             attr = self.buffers.get(name)
             if attr is None:
                 attr = self.attrs(name)
@@ -121,9 +169,11 @@ class EmitContext(EmitContextBase):
         """Declare a submodule named after ``node``; returns ``self.<attr>``.
 
         ``params`` are its state_dict entries (``weight``, ``bias``, ``running_mean``
-        ...), already in the layout and shape the module expects.
+        ...), already in the layout and shape the module expects.  The attribute is
+        fresh: a loop body's node may share its name with a node outside the body,
+        or with a weight.
         """
-        attr = self.attrs(node.name)
+        attr = self.attrs.fresh(node.name)
         self.layers.append(Layer(attr, ctor, dict(params)))
         return f"self.{attr}"
 

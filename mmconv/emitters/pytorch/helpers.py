@@ -108,69 +108,158 @@ def _resize_axis(x: torch.Tensor, axis: int, i0: list[int], i1: list[int],
 '''
 
 RECURRENT = '''
+def _rnn_act(x: torch.Tensor, name: str, alpha: float, beta: float) -> torch.Tensor:
+    \"\"\"One ONNX recurrent activation by name (alpha/beta as ONNX defines them).\"\"\"
+    if name == "Sigmoid":
+        return torch.sigmoid(x)
+    if name == "Tanh":
+        return torch.tanh(x)
+    if name == "Relu":
+        return torch.relu(x)
+    if name == "Affine":
+        return alpha * x + beta
+    if name == "LeakyRelu":
+        return F.leaky_relu(x, alpha)
+    if name == "ThresholdedRelu":
+        return torch.where(x > alpha, x, torch.zeros_like(x))
+    if name == "ScaledTanh":
+        return alpha * torch.tanh(beta * x)
+    if name == "HardSigmoid":
+        return torch.clamp(alpha * x + beta, 0.0, 1.0)
+    if name == "Elu":
+        return F.elu(x, alpha)
+    if name == "Softsign":
+        return F.softsign(x)
+    if name == "Softplus":
+        return F.softplus(x)
+    raise ValueError("unknown recurrent activation " + name)
+
+
+def _recurrent(x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor,
+               lens: typing.Optional[torch.Tensor], weight_ih: torch.Tensor,
+               weight_hh: torch.Tensor, bias: torch.Tensor, peephole: torch.Tensor,
+               kind: str, reverse: bool,
+               activations: list[str], alphas: list[float], betas: list[float], clip: float,
+               input_forget: bool, linear_before_reset: bool
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    \"\"\"ONNX LSTM/GRU/RNN, batch-first, as a time loop over ONNX-layout weights
+    (weight_ih [D, G*H, I], weight_hh [D, G*H, H], bias [D, 2*G*H], peephole [D, 3*H];
+    gate orders i,o,f,c and z,r,h): any activation list (per direction), clip,
+    input_forget, peepholes, both GRU resets, sequence_lens (zeros past a row's end,
+    its last valid state). Returns Y [N, T, D, H] and the last states [N, D, H].\"\"\"
+    hs = weight_hh.shape[2]
+    directions = weight_ih.shape[0]
+    half = bias.shape[1] // 2
+    per = len(activations) // directions
+    ys: list[torch.Tensor] = []
+    hn: list[torch.Tensor] = []
+    cn: list[torch.Tensor] = []
+    for d in range(directions):
+        acts = activations[d * per:(d + 1) * per]
+        al = alphas[d * per:(d + 1) * per]
+        be = betas[d * per:(d + 1) * per]
+        w, r, p = weight_ih[d], weight_hh[d], peephole[d]
+        wb, rb = bias[d, :half], bias[d, half:]
+        h, c = h0[:, d], c0[:, d]
+        xw = torch.matmul(x, w.t()) + wb
+        steps = x.shape[1]
+        backwards = reverse or d == 1
+        out: list[torch.Tensor] = []
+        for s in range(steps):
+            t = steps - 1 - s if backwards else s
+            g = xw[:, t]
+            gh = torch.matmul(h, r.t()) + rb
+            c_new = c
+            if kind == "LSTM":
+                a = g + gh
+                pre = a[:, :hs] + p[:hs] * c
+                i = _rnn_act(torch.clamp(pre, -clip, clip) if clip > 0 else pre,
+                             acts[0], al[0], be[0])
+                if input_forget:
+                    f = 1 - i
+                else:
+                    pre = a[:, 2 * hs:3 * hs] + p[2 * hs:] * c
+                    f = _rnn_act(torch.clamp(pre, -clip, clip) if clip > 0 else pre,
+                                 acts[0], al[0], be[0])
+                pre = a[:, 3 * hs:]
+                c_new = f * c + i * _rnn_act(torch.clamp(pre, -clip, clip) if clip > 0
+                                             else pre, acts[1], al[1], be[1])
+                pre = a[:, hs:2 * hs] + p[hs:2 * hs] * c_new
+                o = _rnn_act(torch.clamp(pre, -clip, clip) if clip > 0 else pre,
+                             acts[0], al[0], be[0])
+                h_new = o * _rnn_act(c_new, acts[2], al[2], be[2])
+            elif kind == "GRU":
+                pre = g[:, :hs] + gh[:, :hs]
+                z = _rnn_act(torch.clamp(pre, -clip, clip) if clip > 0 else pre,
+                             acts[0], al[0], be[0])
+                pre = g[:, hs:2 * hs] + gh[:, hs:2 * hs]
+                rr = _rnn_act(torch.clamp(pre, -clip, clip) if clip > 0 else pre,
+                              acts[0], al[0], be[0])
+                if linear_before_reset:
+                    pre = g[:, 2 * hs:] + rr * gh[:, 2 * hs:]
+                else:
+                    pre = g[:, 2 * hs:] + torch.matmul(rr * h, r[2 * hs:].t()) + rb[2 * hs:]
+                n = _rnn_act(torch.clamp(pre, -clip, clip) if clip > 0 else pre,
+                             acts[1], al[1], be[1])
+                h_new = (1 - z) * n + z * h
+            else:
+                pre = g + gh
+                h_new = _rnn_act(torch.clamp(pre, -clip, clip) if clip > 0 else pre,
+                                 acts[0], al[0], be[0])
+            if lens is not None:
+                live = (lens > t).unsqueeze(1)
+                h = torch.where(live, h_new, h)
+                c = torch.where(live, c_new, c)
+                out.append(torch.where(live, h_new, torch.zeros_like(h_new)))
+            else:
+                h, c = h_new, c_new
+                out.append(h)
+        if backwards:
+            out.reverse()
+        ys.append(torch.stack(out, 1))
+        hn.append(h)
+        cn.append(c)
+    return torch.stack(ys, 2), torch.stack(hn, 1), torch.stack(cn, 1)
+
+
 class _Recurrent(nn.Module):
-    \"\"\"An ONNX LSTM with peepholes or a GRU resetting before the recurrent product
-    (linear_before_reset=0, CNTK's GRU), which nn.LSTM/nn.GRU cannot compute: a time
-    loop over the ONNX-layout parameters (weight_ih [D, G*H, I], weight_hh [D, G*H, H],
-    bias [D, 2*G*H], peephole [D, 3*H]; gate orders i,o,f,c and z,r,h). Batch-first;
+    \"\"\"An ONNX LSTM/GRU/RNN that nn.LSTM/nn.GRU/nn.RNN cannot compute (peepholes, CNTK's
+    reset-before GRU, other activations, clip, input_forget, a reverse run with
+    sequence_lens): :func:`_recurrent` over the ONNX-layout parameters. Batch-first;
     returns Y [N, T, D, H] and the last states [N, D, H]. Trainable like nn.LSTM.\"\"\"
 
     def __init__(self, kind: str, input_size: int, hidden_size: int, directions: int,
-                 reverse: bool) -> None:
+                 reverse: bool, activations: list[str], alphas: list[float],
+                 betas: list[float], clip: float, input_forget: bool,
+                 linear_before_reset: bool, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
-        gates = 4 if kind == "LSTM" else 3
+        gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[kind]
         self.kind = kind
-        self.hidden_size = hidden_size
-        self.directions = directions
         self.reverse = reverse
-        self.weight_ih = nn.Parameter(torch.zeros(directions, gates * hidden_size, input_size))
+        self.activations = activations
+        self.alphas = alphas
+        self.betas = betas
+        self.clip = clip
+        self.input_forget = input_forget
+        self.linear_before_reset = linear_before_reset
+        self.weight_ih = nn.Parameter(torch.zeros(directions, gates * hidden_size, input_size,
+                                                  dtype=dtype))
         self.weight_hh = nn.Parameter(torch.zeros(directions, gates * hidden_size,
-                                                  hidden_size))
-        self.bias = nn.Parameter(torch.zeros(directions, 2 * gates * hidden_size))
-        self.peephole = nn.Parameter(torch.zeros(directions, 3 * hidden_size))
+                                                  hidden_size, dtype=dtype))
+        self.bias = nn.Parameter(torch.zeros(directions, 2 * gates * hidden_size, dtype=dtype))
+        self.peephole = nn.Parameter(torch.zeros(directions, 3 * hidden_size, dtype=dtype))
 
-    def forward(self, x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor
+    def forward(self, x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor,
+                lens: typing.Optional[torch.Tensor]
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        hs = self.hidden_size
-        half = self.bias.shape[1] // 2
-        ys: list[torch.Tensor] = []
-        hn: list[torch.Tensor] = []
-        cn: list[torch.Tensor] = []
-        for d in range(self.directions):
-            w, r, p = self.weight_ih[d], self.weight_hh[d], self.peephole[d]
-            wb, rb = self.bias[d, :half], self.bias[d, half:]
-            h, c = h0[:, d], c0[:, d]
-            xw = torch.matmul(x, w.t()) + wb
-            steps = x.shape[1]
-            backwards = self.reverse or d == 1
-            out: list[torch.Tensor] = []
-            for s in range(steps):
-                g = xw[:, steps - 1 - s] if backwards else xw[:, s]
-                if self.kind == "LSTM":
-                    a = g + torch.matmul(h, r.t()) + rb
-                    i = torch.sigmoid(a[:, :hs] + p[:hs] * c)
-                    f = torch.sigmoid(a[:, 2 * hs:3 * hs] + p[2 * hs:] * c)
-                    c = f * c + i * torch.tanh(a[:, 3 * hs:])
-                    o = torch.sigmoid(a[:, hs:2 * hs] + p[hs:2 * hs] * c)
-                    h = o * torch.tanh(c)
-                else:
-                    gh = torch.matmul(h, r[:2 * hs].t()) + rb[:2 * hs]
-                    z = torch.sigmoid(g[:, :hs] + gh[:, :hs])
-                    rr = torch.sigmoid(g[:, hs:2 * hs] + gh[:, hs:])
-                    n = torch.tanh(g[:, 2 * hs:] + torch.matmul(rr * h, r[2 * hs:].t())
-                                   + rb[2 * hs:])
-                    h = (1 - z) * n + z * h
-                out.append(h)
-            if backwards:
-                out.reverse()
-            ys.append(torch.stack(out, 1))
-            hn.append(h)
-            cn.append(c)
-        return torch.stack(ys, 2), torch.stack(hn, 1), torch.stack(cn, 1)
+        return _recurrent(x, h0, c0, lens, self.weight_ih, self.weight_hh, self.bias,
+                          self.peephole, self.kind, self.reverse, self.activations,
+                          self.alphas, self.betas, self.clip, self.input_forget,
+                          self.linear_before_reset)
 '''
 
 HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "_Recurrent": (RECURRENT, ()),
+    "_Recurrent": (RECURRENT, ("typing",)),
     "_resize_axis": (RESIZE_AXIS, ()),
     "_pool": (POOL, ()),
     "_max_roi_pool": (MAX_ROI_POOL, ("math",)),

@@ -2,15 +2,18 @@
 
 One IR node is one module (bidirectional when the IR node is), so the model stays
 retrainable and cuDNN-fast.  Weights are re-ordered from ONNX's gate order to
-PyTorch's: LSTM i,o,f,c -> i,f,g,o; GRU z,r,h -> r,z,n.  What PyTorch's cells cannot
-compute is refused, naming the node: input_forget, clip, activations other than
-the defaults (RNN: tanh or relu).  An LSTM with peepholes and a GRU with
-linear_before_reset=0 (CNTK's; nn.GRU applies the reset gate after the recurrent
-product) become the generated ``_Recurrent`` module, a time loop over the ONNX-layout
-parameters (TorchScript-compatible, trainable, slower than cuDNN's).  Reverse-only
-runs flip the time axis around a forward module; sequence_lens go through
-``pack_padded_sequence``, which gives ONNX's semantics (zeros past a sequence's end,
-its last valid state in Y_h).
+PyTorch's: LSTM i,o,f,c -> i,f,g,o; GRU z,r,h -> r,z,n.  Reverse-only runs flip the
+time axis around a forward module; sequence_lens go through ``pack_padded_sequence``,
+which gives ONNX's semantics (zeros past a sequence's end, its last valid state in Y_h).
+
+Everything those modules cannot compute exactly becomes the generated ``_Recurrent``
+module, a time loop over the ONNX-layout parameters (TorchScript-compatible,
+trainable, slower than cuDNN's): peepholes, a GRU with linear_before_reset=0 (CNTK's;
+nn.GRU applies the reset gate after the recurrent product), any other activation list
+(CNTK RNNStep's sigmoid, a relu LSTM, HardSigmoid gates, alpha/beta), clip,
+input_forget, a reverse-only run with sequence_lens.  A node whose W/R/B/P is computed
+at run time calls the loop's function ``_recurrent`` on those values.  Nothing
+recurrent is refused.
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ import numpy as np
 from mmconv.emitters.codegen import literal
 from mmconv.emitters.pytorch.context import HANDLERS, EmitContext
 from mmconv.ir.core import Node
+from mmconv.ir.ops.recurrent import DEFAULT_ACTIVATIONS, GATES, activations, num_directions
 
 #: ONNX gate blocks in PyTorch's order: LSTM iofc -> ifco (PyTorch's i, f, g, o), GRU zrh -> rzh.
 _ORDER = {"LSTM": (0, 2, 3, 1), "GRU": (1, 0, 2), "RNN": (0,)}
-_DEFAULTS = {"LSTM": ("Sigmoid", "Tanh", "Tanh"), "GRU": ("Sigmoid", "Tanh")}
 
 
 def _reorder(array: np.ndarray, op: str) -> np.ndarray:
@@ -31,73 +34,82 @@ def _reorder(array: np.ndarray, op: str) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate([blocks[i] for i in _ORDER[op]], axis=0))
 
 
-def _refusal(ctx: EmitContext, node: Node) -> str | None:
-    """Why nn.LSTM/GRU/RNN cannot compute ``node`` exactly, or None."""
+def _looped(ctx: EmitContext, node: Node) -> bool:
+    """Whether ``node`` needs the generated ``_Recurrent`` loop: anything nn.LSTM/GRU/RNN
+    cannot compute exactly (they stay the form for everything they can)."""
     op = node.op
-    if op == "LSTM" and node.attr("input_forget"):
-        return "input_forget=1 has no nn.LSTM equivalent"
-    if node.attr("clip"):
-        return "clip has no PyTorch RNN-module equivalent"
     acts = tuple(node.attr("activations"))
-    nd = 2 if node.attr("direction") == "bidirectional" else 1
+    nd = num_directions(node)
     if op == "RNN":
-        if acts and (acts[0] not in ("Tanh", "Relu") or len(set(acts)) != 1):
-            return f"nn.RNN's nonlinearity is tanh or relu (both directions), got {list(acts)}"
-    elif acts and acts != _DEFAULTS[op] * nd:
-        return f"{op} activations {list(acts)} are not PyTorch's fixed ones"
-    for port in node.inputs[1:4]:
-        if port and ctx.weight(port) is None:
-            return f"weight {port!r} is computed at run time; nn.{op} needs it constant"
-    if len(node.inputs) > 4 and node.inputs[4] and node.attr("direction") == "reverse":
-        return "a reverse-only run with sequence_lens (flip each sequence's prefix) is not " \
-               "written yet"
-    if _looped(node) and len(node.inputs) > 4 and node.inputs[4]:
-        return "sequence_lens with peepholes or a reset-before GRU is not written yet"
-    return None
-
-
-def _looped(node: Node) -> bool:
-    """Whether ``node`` needs the ``_Recurrent`` loop instead of an nn module."""
-    peepholes = node.op == "LSTM" and len(node.inputs) > 7 and bool(node.inputs[7])
-    return peepholes or (node.op == "GRU" and not node.attr("linear_before_reset"))
+        odd_acts = bool(acts) and (acts[0] not in ("Tanh", "Relu") or len(set(acts)) != 1)
+    else:
+        odd_acts = bool(acts) and acts != DEFAULT_ACTIVATIONS[op] * nd
+    lens = len(node.inputs) > 4 and bool(node.inputs[4])
+    return (odd_acts or bool(node.attr("clip"))
+            or (op == "LSTM" and bool(node.attr("input_forget")))
+            or (op == "LSTM" and len(node.inputs) > 7 and bool(node.inputs[7]))
+            or (op == "GRU" and not node.attr("linear_before_reset"))
+            or (lens and node.attr("direction") == "reverse")
+            or any(port and ctx.weight(port) is None for port in node.inputs[1:4]))
 
 
 def _emit_looped(ctx: EmitContext, node: Node) -> None:
-    """The generated ``_Recurrent`` module on ONNX-layout parameters (no re-ordering)."""
+    """The generated ``_Recurrent`` module on ONNX-layout parameters (no re-ordering);
+    weights computed at run time go to its loop function ``_recurrent`` directly."""
     op, hidden = node.op, int(node.attr("hidden_size"))
-    w, r = ctx.weight(node.inputs[1]), ctx.weight(node.inputs[2])
-    assert w is not None and r is not None
-    nd, size, g = w.shape[0], w.shape[2], w.shape[1] // hidden
-    b = ctx.weight(node.input(3)) if node.input(3) else None
-    p = ctx.weight(node.inputs[7]) if op == "LSTM" and len(node.inputs) > 7 \
-        and node.inputs[7] else None
-    if op == "LSTM" and len(node.inputs) > 7 and node.inputs[7] and p is None:
-        raise ctx.unsupported(node, "peepholes computed at run time")
-    params = {"weight_ih": np.asarray(w), "weight_hh": np.asarray(r),
-              "bias": np.zeros((nd, 2 * g * hidden), w.dtype) if b is None else np.asarray(b),
-              "peephole": np.zeros((nd, 3 * hidden), w.dtype) if p is None else np.asarray(p)}
-    reverse = node.attr("direction") == "reverse"
-    ctor = (f"{ctx.helper('_Recurrent')}({literal(op)}, {size}, {hidden}, {nd}, "
-            f"{literal(reverse)})")
-    layer = ctx.layer(node, ctor, params)
+    nd, g = num_directions(node), GATES[op]
+    size = ctx.shape(node.inputs[0])[2]
+    ports = {"weight_ih": node.input(1), "weight_hh": node.input(2), "bias": node.input(3),
+             "peephole": node.input(7) if op == "LSTM" and len(node.inputs) > 7 else ""}
+    consts = {k: ctx.weight(v) if v else None for k, v in ports.items()}
+    acts = activations(node)
+    config = [literal(op), literal(node.attr("direction") == "reverse"),
+              literal([a[0] for a in acts]),
+              literal([0.0 if a[1] is None else float(a[1]) for a in acts]),
+              literal([0.0 if a[2] is None else float(a[2]) for a in acts]),
+              literal(float(node.attr("clip"))),
+              literal(op == "LSTM" and bool(node.attr("input_forget"))),
+              literal(op == "GRU" and bool(node.attr("linear_before_reset")))]
     x = ctx.value(node.inputs[0])
     zeros = f"torch.zeros({x}.shape[0], {nd}, {hidden}, dtype={x}.dtype)"
     states = []
     for i in (5, 6):
         port = node.input(i) if len(node.inputs) > i else ""
         states.append(ctx.value(port) if port and (i == 5 or op == "LSTM") else zeros)
+    lens = ctx.value(node.inputs[4]) if len(node.inputs) > 4 and node.inputs[4] else "None"
     outs = [ctx.out(node, i) for i in range(len(node.outputs))]
     names = [*outs] + [ctx.locals(ctx.fresh(f"{node.name}_unused"))
                        for _ in range(3 - len(outs))]
-    ctx.line(f"{', '.join(names)} = {layer}({x}, {states[0]}, {states[1]})")
+    ctx.helper("_Recurrent")
+    shapes = {"weight_ih": (nd, g * hidden, size), "weight_hh": (nd, g * hidden, hidden),
+              "bias": (nd, 2 * g * hidden), "peephole": (nd, 3 * hidden)}
+    if all(consts[k] is not None or not ports[k] for k in ("bias", "peephole")) and \
+            consts["weight_ih"] is not None and consts["weight_hh"] is not None:
+        dtype = consts["weight_ih"].dtype
+        params = {k: np.zeros(shapes[k], dtype) if consts[k] is None else np.asarray(consts[k])
+                  for k in shapes}
+        keys = ("reverse", "activations", "alphas", "betas", "clip", "input_forget",
+                "linear_before_reset")
+        ctor = (f"_Recurrent({config[0]}, {size}, {hidden}, {nd}, "
+                f"{', '.join(f'{k}={v}' for k, v in zip(keys, config[1:], strict=True))}"
+                f"{ctx.dtype_kw(node.inputs[0])})")
+        layer = ctx.layer(node, ctor, params)
+        ctx.line(f"{', '.join(names)} = {layer}({x}, {states[0]}, {states[1]}, {lens})")
+        return
+    # a weight computed at run time: the loop function on the values themselves
+    args = []
+    for k, port in ports.items():
+        if port:
+            args.append(ctx.value(port))
+        else:
+            args.append(f"torch.zeros({literal(shapes[k])}, dtype={x}.dtype)")
+    ctx.line(f"{', '.join(names)} = _recurrent({x}, {states[0]}, {states[1]}, {lens}, "
+             f"{', '.join(args)}, {', '.join(config)})")
 
 
 @HANDLERS.register("LSTM", "GRU", "RNN")
 def emit_recurrent(ctx: EmitContext, node: Node) -> None:
-    why = _refusal(ctx, node)
-    if why:
-        raise ctx.unsupported(node, why)
-    if _looped(node):
+    if _looped(ctx, node):
         _emit_looped(ctx, node)
         return
     op, direction = node.op, node.attr("direction")

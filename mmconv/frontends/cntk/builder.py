@@ -20,6 +20,7 @@ from mmconv.errors import IRError, ModelFormatError, UnsupportedError, UsageErro
 from mmconv.frontends.base import BuildContext, UnsupportedOps, finish_graph
 from mmconv.frontends.cntk.converters import BLOCK_CONVERTERS, CONVERTERS
 from mmconv.frontends.cntk.criteria import drop_criteria
+from mmconv.frontends.cntk.loops import LOOP_OP
 from mmconv.frontends.cntk.model import BlockInfo, Function, Model, Variable
 from mmconv.frontends.cntk.recurrence import recognise
 from mmconv.ir.core import Graph
@@ -74,6 +75,22 @@ class Context(BuildContext):
         #: IR values that carry a time axis after the batch axis (CNTK's sequence axis):
         #: ``[batch, time, *sample]``.
         self.sequence_values: set[str] = set()
+
+    def fork(self) -> Context:
+        """A throw-away copy to try a conversion on (what it adds, weights included, stays
+        in the copy): the loop converter finds its state shapes this way."""
+        graph = Graph(self.graph.name)
+        graph.inputs = list(self.graph.inputs)
+        graph.nodes = list(self.graph.nodes)
+        graph.weights = dict(self.graph.weights)
+        graph.values = dict(self.graph.values)
+        graph.rebuild_names()
+        other = Context(self.model, graph)
+        other.values = dict(self.values)
+        other.batched_values = set(self.batched_values)
+        other.sequence_values = set(self.sequence_values)
+        other._weight_cache = dict(self._weight_cache)
+        return other
 
     # -- names -------------------------------------------------------------
     def node_name(self, unit: Unit) -> str:
@@ -194,7 +211,12 @@ class Context(BuildContext):
 def _output_names(model: Model) -> dict[str, str]:
     """Names a user may give in --dstNodeName for each function output."""
     names: dict[str, str] = {}
-    for f in model.functions:
+    functions = list(model.functions)
+    for f in model.functions:  # a loop's functions (a Scan body) whose values it outputs
+        if f.op == LOOP_OP:
+            loop = f.attrs["loop"]
+            functions += [g for g in loop.functions if g.outputs and g.outputs[0] in f.outputs]
+    for f in functions:
         if not f.outputs:
             continue
         out = f.outputs[0]
@@ -220,12 +242,20 @@ def _select_outputs(model: Model, output_names: Sequence[str] | None) -> list[st
     return drop_criteria(model)
 
 
-def _units(model: Model, functions: list[Function]) -> list[Unit]:
+def units_of(model: Model, functions: list[Function]) -> list[Unit]:
     """Group functions into converter calls: a block with a block converter is one unit,
-    converted at its root (all its inputs are computed by then)."""
+    converted at its root (all its inputs are computed by then).
+
+    Only a block wholly among ``functions``: one that a loop cuts (its root in a Scan
+    body, some inner functions outside, or the reverse) is converted function by
+    function on each side."""
+    present = {f.uid for f in functions}
+    outputs = {o for f in functions for o in f.outputs}
+    elsewhere = {b.uid for f in model.functions if f.uid not in present for b in f.blocks}
     units: list[Unit] = []
     for f in functions:
-        block = next((b for b in f.blocks if b.op_name in BLOCK_CONVERTERS and b.outputs), None)
+        block = next((b for b in f.blocks if b.op_name in BLOCK_CONVERTERS and b.outputs
+                      and b.outputs[0] in outputs and b.uid not in elsewhere), None)
         if block is None:
             units.append(Unit(f))
         elif f.outputs and f.outputs[0] == block.outputs[0]:
@@ -340,6 +370,20 @@ def _argument_order(model: Model) -> list[Variable]:
     return order + [v for v in model.inputs if v.uid not in listed]
 
 
+def run_unit(ctx: Context, unit: Unit) -> None:
+    """Call the unit's converter; a malformed attribute is a bad file, not a crash."""
+    table = BLOCK_CONVERTERS if unit.block is not None else CONVERTERS
+    try:
+        table.get(unit.op)(ctx, unit)  # type: ignore[misc]
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError,
+            OverflowError) as exc:
+        # The reader checks structure, not each op's attribute types and values; a
+        # corrupt attribute surfaces here and is reported as a bad file, not a crash.
+        raise ModelFormatError(
+            f"{ctx.model.path}: {unit.op} {unit.function.display_name!r} has malformed "
+            f"attributes or inputs ({type(exc).__name__}: {exc})") from exc
+
+
 def _uid_of(ctx: Context, value_name: str) -> str:
     return next(uid for uid, name in ctx.values.items() if name == value_name)
 
@@ -352,7 +396,7 @@ def convert_model(model: Model, *, input_shapes: list[tuple[int, ...]] | None = 
     recognise(model)
     outputs = _select_outputs(model, output_names)
     functions = model.needed(outputs)
-    units = _units(model, functions)
+    units = units_of(model, functions)
     _check_supported(model, units)
 
     graph = Graph(model.name or "model")
@@ -366,7 +410,6 @@ def convert_model(model: Model, *, input_shapes: list[tuple[int, ...]] | None = 
     per_step = UnsupportedOps()
     skipped: set[str] = set()
     for unit in progress(units, desc="converting CNTK ops", unit="op"):
-        table = BLOCK_CONVERTERS if unit.block is not None else CONVERTERS
         if any(i in skipped for i in unit.inputs):
             skipped.update(unit.outputs)  # downstream of a refused op: reported already
             continue
@@ -375,15 +418,7 @@ def convert_model(model: Model, *, input_shapes: list[tuple[int, ...]] | None = 
             per_step.record(unit.op, unit.function.display_name)
             skipped.update(unit.outputs)
             continue
-        try:
-            table.get(unit.op)(ctx, unit)  # type: ignore[misc]
-        except (TypeError, ValueError, KeyError, IndexError, AttributeError, ZeroDivisionError,
-                OverflowError) as exc:
-            # The reader checks structure, not each op's attribute types and values; a
-            # corrupt attribute surfaces here and is reported as a bad file, not a crash.
-            raise ModelFormatError(
-                f"{model.path}: {unit.op} {unit.function.display_name!r} has malformed "
-                f"attributes or inputs ({type(exc).__name__}: {exc})") from exc
+        run_unit(ctx, unit)
     per_step.raise_if_any(model.path, "ops on a sequence ([batch, time, ...]) that are not "
                           "supported yet", "only elementwise ops, Times/Dense, Splice, Slice, "
                           "Reshape, Softmax and reductions over static axes run per step")

@@ -15,10 +15,12 @@ the weights already re-ordered into ONNX's gate order.
 ``sequence.last``/``first`` (a delay of a constant, ``Where``, ``PackedIndex``,
 ``GatherPacked``) become one synthetic function (op :data:`STEP_OP`) as well.
 
-Anything else with a ``PastValue``/``FutureValue`` (a hand-written loop that is no
-such cell, a cell with self-stabilisation or a projection, a delay with a non-zero
-initial state, a one-step shift used as a feature) and ``OptimizedRNNStack``
-(cuDNN-only) is refused, all of it in one error naming each function.
+Every other ``PastValue``/``FutureValue`` (a hand-written loop that is no such cell,
+a cell with self-stabilisation or a projection, a cell with a non-zero constant
+initial state, a one-step shift used as a feature) becomes one synthetic function
+(op :data:`~.loops.LOOP_OP`, see :mod:`.loops`) that the converters turn into an IR
+``Scan``.  Refused, all in one error naming each function: delays of several steps,
+a loop mixing PastValue and FutureValue, and ``OptimizedRNNStack`` (cuDNN-only).
 
 CNTK's gate orders (Python-order weights: ``W`` is ``[input, G*H]``, ``x @ W``):
 LSTM ``i, c~, f, o``; GRU ``z, r, h~`` (``H`` holds the z and r columns of the
@@ -33,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mmconv.frontends.base import UnsupportedOps
+from mmconv.frontends.cntk.loops import LoopError, describe, loop_function
 from mmconv.frontends.cntk.model import DELAY_OPS, Axis, Function, Model
 
 #: The synthetic op a recognised cell loop becomes (attributes: see :class:`Cell`).
@@ -462,10 +465,10 @@ def _replace(model: Model, remove: set[str], new: Function) -> None:
 
 
 def recognise(model: Model) -> Model:
-    """Rewrite ``model`` in place: recurrences to :data:`CELL_OP`, sequence ends to
-    :data:`STEP_OP`; raise one error listing every loop or delay that is neither."""
+    """Rewrite ``model`` in place: cell recurrences to :data:`CELL_OP`, sequence ends to
+    :data:`STEP_OP`, every other loop or lone delay to :data:`~.loops.LOOP_OP` (an IR
+    Scan); raise one error listing every loop a Scan cannot express."""
     refused = UnsupportedOps()
-    reasons: list[str] = []
     for f in model.functions:
         if f.op == "OptimizedRNNStack":
             refused.record("OptimizedRNNStack (cuDNN-only; rebuild the model with "
@@ -491,56 +494,96 @@ def recognise(model: Model) -> Model:
                                         outputs=list(gp.outputs), attrs={"index": index},
                                         blocks=gp.blocks))
     g = _Graph(model)
-    in_refused: set[str] = set()
+    scans: list[set[str]] = []
     for loop in _loops(g):
         fns = [f for f in model.functions if f.uid in loop]
-        where = _loop_name(fns)
         try:
             cell, x_uid, h_uid = _match(g, loop)
-        except _MALFORMED as exc:  # odd attributes/arity in a hostile file: no cell either
-            exc = _NoMatch(f"malformed ({type(exc).__name__}: {exc})")
-            in_refused |= loop
-            refused.record("PastValue/FutureValue loop", where)
-            reasons.append(f"{where}: {exc}")
-            continue
-        except _NoMatch as exc:
-            in_refused |= loop
-            refused.record("PastValue/FutureValue loop", where)
-            reasons.append(f"{where}: {exc}")
+        except (_NoMatch, *_MALFORMED):  # no cell (or an odd one): the general Scan
+            scans.append(loop)
             continue
         produced = {o for f in fns for o in f.outputs}
-        if x_uid in produced:
-            in_refused |= loop
-            refused.record("PastValue/FutureValue loop", where)
-            reasons.append(f"{where}: the cell's input depends on its own state")
-            continue
         # A Combine outside the loop only groups outputs (the cell block's root, whose
         # h and c outputs are aliased through): not a use.
         used = {o for f in model.functions if f.uid not in loop and f.op != "Combine"
                 for o in f.inputs} | set(model.outputs)
-        if any(o in produced and o != h_uid for o in used):
-            in_refused |= loop
-            refused.record("PastValue/FutureValue loop", where)
-            reasons.append(f"{where}: a value inside the loop other than h is used outside")
+        if x_uid in produced or any(o in produced and o != h_uid for o in used):
+            scans.append(loop)  # the input depends on the state, or c is read: a Scan
             continue
         # Named after the Recurrence the user named (its output alias), else the loop.
         alias = [f.name for f in g.consumers.get(h_uid, []) if f.op == "NoOp" and f.name]
-        label = alias[0] if len(alias) == 1 else where.split(" ")[0]
+        label = alias[0] if len(alias) == 1 else _loop_name(fns).split(" ")[0]
         _replace(model, loop, Function(
             uid=f"{fns[-1].uid}_{cell.kind}", name="", op=CELL_OP,
             inputs=[x_uid, *(i for i in cell.initial if i)],
             outputs=[h_uid], attrs={"cell": cell, "label": label},
             blocks=_common_blocks(fns)))
     _merge_bidirectional(model)
-    for f in model.functions:
-        if f.op in DELAY_OPS and f.uid not in in_refused:
-            refused.record(f"{f.op} outside a recognised recurrence", f.display_name)
+    looped = set().union(*scans) if scans else set()
+    scans += [{f.uid} for f in model.functions if f.op in DELAY_OPS and f.uid not in looped]
+    reasons = _scans(model, scans, refused)
+    if not any(f.op in DELAY_OPS for f in model.functions):
+        model.functions = _toposort(model.functions)
     hint = ("recognised are cntk.layers.Recurrence/Fold over LSTM (peepholes allowed), GRU "
-            "and RNNStep, and sequence.first/last")
+            "and RNNStep, sequence.first/last, and any other loop of offset-1 delays "
+            "running one way (an IR Scan)")
     if reasons:
         hint = "; ".join(reasons) + "; " + hint
     refused.raise_if_any(model.path, "unsupported recurrent functions", hint)
     return model
+
+
+def _scans(model: Model, scans: list[set[str]], refused: UnsupportedOps) -> list[str]:
+    """Replace each loop (function uid set) by a :data:`~.loops.LOOP_OP` function; record
+    those a Scan cannot express in ``refused`` and return why, one reason each."""
+    reasons = []
+    for uids in scans:
+        fns = [f for f in model.functions if f.uid in uids]
+        where = _loop_name(fns)
+        used = {o for f in model.functions if f.uid not in uids and f.op != "Combine"
+                for o in f.inputs} | set(model.outputs)
+        produced = {o for f in fns for o in f.outputs}
+        alias = [f.name for f in model.functions if f.op == "NoOp" and f.name
+                 and f.inputs and f.inputs[0] in produced]
+        named = [f.name for f in fns if f.name and f.op not in DELAY_OPS]
+        label = (alias[0] if len(alias) == 1 else named[-1] if named
+                 else where.split(" ")[0])
+        try:
+            loop = describe(model, uids, used, label)
+        except (LoopError, *_MALFORMED) as exc:
+            refused.record("PastValue/FutureValue loop", where)
+            reasons.append(f"{where}: {exc}")
+            continue
+        _replace(model, uids, loop_function(loop, f"{fns[-1].uid}_Loop", _common_blocks(fns)))
+    return reasons
+
+
+def _toposort(functions: list[Function]) -> list[Function]:
+    """``functions`` (a DAG once every loop is one function) ordered so each comes after
+    the producers of its inputs, otherwise keeping their order: a loop function stands
+    where its last member stood, which may be after a reader of one of its outputs."""
+    producer = {o: f for f in functions for o in f.outputs}
+    done: set[str] = set()
+    open_: set[str] = set()  # on the current path: a (hostile) cycle is not followed
+    order: list[Function] = []
+    for root in functions:
+        stack = [(root, False)]
+        while stack:
+            f, expanded = stack.pop()
+            if f.uid in done or (not expanded and f.uid in open_):
+                continue
+            if expanded:
+                done.add(f.uid)
+                open_.discard(f.uid)
+                order.append(f)
+                continue
+            open_.add(f.uid)
+            stack.append((f, True))
+            for i in reversed(f.inputs):
+                p = producer.get(i)
+                if p is not None and p.uid not in done and p is not f:
+                    stack.append((p, False))
+    return order
 
 
 def _merge_bidirectional(model: Model) -> None:

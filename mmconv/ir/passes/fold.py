@@ -7,6 +7,7 @@ output, so targets that need static operands (a Keras kernel) get one.
 
 from __future__ import annotations
 
+from mmconv.ir import usedef
 from mmconv.ir.core import Graph, Node, Value, toposort
 from mmconv.ir.evaluate import evaluate
 
@@ -79,7 +80,7 @@ def folded_for_emit(graph: Graph) -> Graph:
     copy.values = dict(graph.values)
     copy.rebuild_names()
     if fold_constants(copy):
-        read = {i for n in copy.nodes for i in n.inputs} | set(copy.outputs)
+        read = {i for n in copy.nodes for i in usedef.reads(n)} | set(copy.outputs)
         copy.weights = {k: v for k, v in copy.weights.items() if k in read}
         copy.values = {k: v for k, v in copy.values.items()
                        if k not in graph.weights or k in copy.weights}

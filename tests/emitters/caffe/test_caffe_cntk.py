@@ -133,6 +133,20 @@ def test_console_unsupported_is_one_line(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_console_cntk_lstm_is_refused_with_the_reason(tmp_path: Path) -> None:
+    """A CNTK Recurrence(LSTM) (tests/fixtures/cntk_rnn) through mmconvert -df caffe: one
+    line naming the LSTM node and why (no Caffe LSTM file reads the same in BVLC Caffe
+    and OpenCV 4), nothing written."""
+    model = FIXTURES.parent / "cntk_rnn" / "lstm_fwd.v2.model"
+    proc = _console("mmconvert", "-sf", "cntk", "-iw", model, "-df", "caffe",
+                    "-om", tmp_path / "lstm")
+    assert proc.returncode != 0
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "(LSTM: no Caffe LSTM layer reads the same in BVLC Caffe and OpenCV 4" in \
+        proc.stderr, proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.cntk
 def test_console_verify_with_real_cntk(cntk_python: str, tmp_path: Path) -> None:
     proc = _console("mmconvert", "-sf", "cntk", "-iw", FIXTURES / "alexnet_mini.v2.model",

@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 
 from mmconv.emitters.caffe import EMITTER, HANDLERS, emit_model, missing_handlers
+from mmconv.emitters.caffe.no_layer import NO_LAYER_REASONS
 from mmconv.errors import UnsupportedError
 from mmconv.ir import all_schemas
 from mmconv.verify.compare import assert_close
 
-from ..ir_cases import CASES, refused_forms
+from ..ir_cases import CASES, RECURRENT_CASES, SCAN_CASES, refused_forms
 from .conftest import run
 
 #: IR ops with no Caffe handler: Caffe (as OpenCV reads it) has no layer for them.
@@ -30,9 +31,11 @@ NO_HANDLER = {
     # ops added for the ONNX/Keras/PyTorch sources
     "And", "Or", "Xor", "Mod", "Sin", "Cos", "Erf", "Gelu", "Gather", "Expand", "Tile",
     "DepthToSpace", "SpaceToDepth", "InstanceNormalization",
-    # recurrent layers are refused (docs/recurrent.md): Caffe's LSTM is time-major with
-    # its own gate order and OpenCV's importer reads it differently
-    "LSTM", "GRU", "RNN",
+    # recurrent layers (docs/recurrent.md, mmconv/emitters/caffe/no_layer.py): no LSTM
+    # file reads the same in BVLC Caffe and OpenCV 4 (bottoms x, cont / x or x, h0, c0;
+    # blobs W_xc, b_c, W_hc / Wh, Wx, b, h0, c0), BVLC Caffe has no GRU, OpenCV 4 does
+    # not register Caffe's RNN; the general loop (Scan): Caffe has no loop construct
+    "LSTM", "GRU", "RNN", "Scan",
 }
 #: Cases whose op has a handler but whose variant Caffe cannot express: the reason shown.
 UNSUPPORTED_CASES = {
@@ -112,3 +115,25 @@ def test_refused_forms_of_the_new_ops(tmp_path: Path) -> None:
         with pytest.raises(UnsupportedError, match=want[name]):
             emit_model(graph, tmp_path / name)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", sorted(RECURRENT_CASES | SCAN_CASES))
+def test_recurrent_refusal_says_why(name: str, tmp_path: Path) -> None:
+    """LSTM/GRU/RNN/Scan are refused up front in one line that names the node and says
+    why Caffe has no form for it (BVLC Caffe and OpenCV 4 read no common file)."""
+    c = CASES[name]()
+    ops = {n.op for n in c.graph.nodes} & set(NO_LAYER_REASONS)
+    assert ops, name
+    with pytest.raises(UnsupportedError) as info:
+        emit_model(c.graph, tmp_path / "model")
+    text = str(info.value)
+    assert "\n" not in text and "no Caffe emitter for" in text
+    for node in c.graph.nodes:
+        if node.op in ops:
+            assert f"{node.name!r} ({node.op}: {NO_LAYER_REASONS[node.op]})" in text, text
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_recurrent_reasons_cover_exactly_the_loops() -> None:
+    assert set(NO_LAYER_REASONS) == {"LSTM", "GRU", "RNN", "Scan"} <= NO_HANDLER
+    assert "W_xc, b_c, W_hc" in NO_LAYER_REASONS["LSTM"]

@@ -31,7 +31,6 @@ UNSUPPORTED_CASES = {
     "maxpool_dilated": "dilated pooling",
     "conv_transpose": "grouped transposed convolution",
     "batchnorm_per_element_runtime_scale": "must be a weight",
-    "lstm_peepholes": "peepholes",
 }
 
 

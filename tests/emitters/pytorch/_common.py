@@ -37,3 +37,19 @@ def run_both(graph: Graph, feeds: Mapping[str, np.ndarray]
                 scripted = torch.jit.script(model)
             script = _numpy(scripted(*args))
     return eager, script, emitted.source
+
+
+def assert_runs_as(graph: Graph, feeds: Mapping[str, np.ndarray],
+                   expected: list[np.ndarray], name: str) -> str:
+    """Eager and TorchScript outputs of ``graph`` equal ``expected`` (shape, and values
+    within the project's tolerance); returns the generated source."""
+    from mmconv.verify.compare import assert_close
+
+    eager, script, source = run_both(graph, feeds)
+    assert len(eager) == len(script) == len(expected)
+    for i, want in enumerate(expected):
+        want = np.asarray(want, eager[i].dtype)
+        assert eager[i].shape == want.shape, (name, i, eager[i].shape, want.shape)
+        assert_close(want, eager[i], name=f"{name} output {i} (eager)")
+        assert_close(want, script[i], name=f"{name} output {i} (TorchScript)")
+    return source

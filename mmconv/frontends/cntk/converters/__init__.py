@@ -23,7 +23,7 @@ Converter = Callable[[Any, Any], None]
 CONVERTERS: Registry[Converter] = Registry("CNTK converters")
 BLOCK_CONVERTERS: Registry[Converter] = Registry("CNTK block converters")
 
-FAMILIES = ("activation", "conv", "detection", "elementwise", "graph", "linalg", "normalization",
-            "pool", "recurrent", "reduce", "shape")
+FAMILIES = ("activation", "conv", "detection", "elementwise", "graph", "linalg", "loop",
+            "normalization", "pool", "recurrent", "reduce", "shape")
 for _family in FAMILIES:
     importlib.import_module(f"{__name__}.{_family}")

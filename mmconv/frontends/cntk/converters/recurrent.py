@@ -5,15 +5,18 @@ the ONNX-ordered weights (:class:`~mmconv.frontends.cntk.recurrence.Cell`); it
 becomes one IR ``LSTM``/``GRU``/``RNN`` node on the ``[batch, time, features]``
 sequence, its ``Y`` ``[batch, time, 1, H]`` reshaped to CNTK's ``[batch, time, H]``.
 ``sequence.first``/``last`` become a Slice of one step on the time axis and a
-Reshape dropping that axis.
+Reshape dropping that axis; ``sequence.reduce_sum``/``reduce_max`` (and the other
+reductions CNTK saves as a ``Sequence::ReduceElements`` block) an IR reduction over
+the time axis.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mmconv.frontends.cntk.converters import CONVERTERS
+from mmconv.frontends.cntk.converters import BLOCK_CONVERTERS, CONVERTERS
 from mmconv.frontends.cntk.converters._util import finish, sample_shape, unsupported
+from mmconv.frontends.cntk.model import Axis
 from mmconv.frontends.cntk.recurrence import CELL_OP, STEP_OP, Cell
 
 if TYPE_CHECKING:
@@ -80,3 +83,43 @@ def convert_sequence_step(ctx: Context, unit: Unit) -> None:
     out = ctx.add("Reshape", [step], name, sequence=False,
                   shape=(0, *sample_shape(ctx, x)))
     finish(ctx, unit, out)
+
+
+#: ReduceElements reductions -> IR ops, over the sequence axis.
+_SEQUENCE_REDUCE = {"Sum": "ReduceSum", "Max": "ReduceMax", "Min": "ReduceMin",
+                    "Mean": "ReduceMean", "Prod": "ReduceProd", "LogSum": "ReduceLogSumExp"}
+
+
+@BLOCK_CONVERTERS.register("Sequence::ReduceElements")
+def convert_sequence_reduce(ctx: Context, unit: Unit) -> None:
+    """``sequence.reduce_sum/max`` (CNTK 2.7 saves a block: ``UnpackSequence`` padded with
+    0 or -inf, then a ReduceElements over the unpacked time axis): one IR reduction over
+    axis 1.  Sequences are equally long here, so the padding never counts."""
+    root = unit.function
+    kind = str(root.attrs.get("reductionOpName", ""))
+    name = ctx.node_name(unit)
+    x = ctx.input(unit.inputs[0], unit, name) if len(unit.inputs) == 1 else ""
+    if root.op != "ReduceElements" or kind not in _SEQUENCE_REDUCE:
+        raise unsupported(ctx, unit, f"a sequence reduction by {root.op} {kind!r}")
+    if not ctx.is_sequence(x):
+        raise unsupported(ctx, unit, "a sequence reduction of a value without a sequence axis")
+    axis = root.attrs.get("axis")
+    if not isinstance(axis, Axis) or axis.static_index != len(sample_shape(ctx, x)):
+        raise unsupported(ctx, unit, f"a reduction of the unpacked sequence over {axis!r}")
+    keep = bool(root.attrs.get("reductionKeepDimensions", False))
+    finish(ctx, unit, ctx.add(_SEQUENCE_REDUCE[kind], [x], name, sequence=False, axes=(1,),
+                              keepdims=keep))
+
+
+@CONVERTERS.register("UnpackSequence")
+def convert_unpack(ctx: Context, unit: Unit) -> None:
+    """``sequence.unpack(x, padding, suppress_mask_output=True)``: the same
+    ``[batch, time, *sample]`` array, the time axis now a static one (equal lengths: no
+    padding).  The mask output is not supported."""
+    name = ctx.node_name(unit)
+    if len(unit.inputs) != 1 or len(unit.outputs) != 1:
+        raise unsupported(ctx, unit, "sequence.unpack with its mask output")
+    x = ctx.input(unit.inputs[0], unit, name)
+    if not ctx.is_sequence(x):
+        raise unsupported(ctx, unit, "sequence.unpack of a value without a sequence axis")
+    finish(ctx, unit, ctx.add("Identity", [x], name, sequence=False, batched=True))
