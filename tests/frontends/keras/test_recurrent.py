@@ -33,7 +33,8 @@ def lstm_model() -> keras.Model:
     x = L.LSTM(7, return_sequences=True, dropout=0.3, recurrent_dropout=0.2, name="lstm1")(inp)
     x = L.LSTM(6, return_sequences=True, go_backwards=True, name="lstm_back")(x)
     y, h, c = L.LSTM(4, return_state=True, name="lstm_last")(x)
-    return randomize(keras.Model(inp, [x, y, h, c], name="lstms"))
+    td = L.TimeDistributed(L.Dense(3, activation="relu"), name="per_step")(x)
+    return randomize(keras.Model(inp, [x, y, h, c, td], name="lstms"))
 
 
 def gru_model() -> keras.Model:
@@ -186,7 +187,9 @@ def test_unconvertible_options_refused(tmp_path: Path,
     b = L.GRU(2, activation="selu", name="selu_gru")(inp)
     c = L.Bidirectional(L.SimpleRNN(2, activation="gelu"), name="bi_gelu")(inp)
     d = L.RNN([L.SimpleRNNCell(2), L.SimpleRNNCell(2)], name="stacked_cells")(inp)
-    line = _refused(tmp_path, keras.Model(inp, [a, b, c, d], name="options"), capsys)
+    e = L.TimeDistributed(L.Reshape((3, 1)), name="td_reshape")(inp)
+    line = _refused(tmp_path, keras.Model(inp, [a, b, c, d, e], name="options"), capsys)
+    assert "TimeDistributed(Reshape) x1 (td_reshape)" in line
     assert "RNN(StackedRNNCells) x1 (stacked_cells)" in line
     assert "LSTM(stateful=True" in line and "(kept)" in line
     assert "GRU(activation=selu" in line and "(selu_gru)" in line
@@ -214,13 +217,14 @@ def test_masking_values(tmp_path: Path) -> None:
 
 def tagger_model() -> keras.Model:
     """Token ids of any length: Embedding -> LSTM -> GRU -> Bidirectional SimpleRNN ->
-    Dense per step; the time axis stays dynamic in the IR."""
+    TimeDistributed(Dense); the time axis stays dynamic in the IR."""
     ids = keras.Input((None,), dtype="int32", name="ids")
     x = L.Embedding(12, 4, name="emb")(ids)
     x = L.LSTM(5, return_sequences=True, name="lstm")(x)
     x = L.GRU(4, return_sequences=True, name="gru")(x)
     x = L.Bidirectional(L.SimpleRNN(3, return_sequences=True), name="bi")(x)
-    return randomize(keras.Model(ids, L.Dense(3, name="tags")(x), name="tagger"))
+    tags = L.TimeDistributed(L.Dense(3), name="tags")(x)
+    return randomize(keras.Model(ids, tags, name="tagger"))
 
 
 @pytest.mark.parametrize("target", [*TARGETS, pytest.param("cntk", marks=pytest.mark.cntk)])

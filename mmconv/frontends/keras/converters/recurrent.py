@@ -1,4 +1,5 @@
-"""Recurrent layers: LSTM, GRU, SimpleRNN, RNN(cell) and Bidirectional -> one IR node each.
+"""Recurrent layers: LSTM, GRU, SimpleRNN, RNN(cell) and Bidirectional -> one IR node each;
+TimeDistributed over a per-step layer (Dense...), which taggers put after them.
 
 The IR's recurrent ops are ONNX's, batch-major (:mod:`mmconv.ir.ops.recurrent`), which
 is Keras' own [batch, time, features] layout, so no transposes are needed. What
@@ -35,7 +36,7 @@ import numpy as np
 
 from mmconv.errors import ModelFormatError, UnsupportedError
 from mmconv.frontends.keras.context import KerasContext, Tensor, identity
-from mmconv.frontends.keras.converters import CHECKS, CONVERTERS, cfg
+from mmconv.frontends.keras.converters import CHECKS, CONVERTERS, cfg, unsupported_reason
 from mmconv.frontends.keras.converters.activation import activation_name
 from mmconv.frontends.keras.model import Layer
 from mmconv.ir.ops.recurrent import ACTIVATION_PARAMS, DEFAULT_ACTIVATIONS
@@ -356,3 +357,45 @@ def bidirectional(ctx: KerasContext, layer: Layer, xs: list[Tensor], _i: int) ->
         return result
     return [*result, *_state_outputs(ctx, layer, outs, 0, 2, h),
             *_state_outputs(ctx, layer, outs, 1, 2, h)]
+
+
+#: layers that act on the last axis alone, so TimeDistributed(layer) is the layer itself
+PER_STEP = frozenset({"Dense", "Activation", "Dropout", "GaussianNoise", "GaussianDropout",
+                      "AlphaDropout", "ActivityRegularization", "Identity", "ReLU",
+                      "LeakyReLU", "ELU"})
+
+
+def _distributed(layer: Layer) -> Layer | None:
+    """The layer TimeDistributed ``layer`` wraps, placed where its weights are (a
+    ``.keras`` file: ``<layer>/layer``; an ``.h5``: ``<layer>/<its name>/kernel``)."""
+    spec = cfg(layer, "layer")
+    if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str) or \
+            not isinstance(spec.get("config"), dict):
+        return None
+    name = spec["config"].get("name")
+    name = name if isinstance(name, str) else layer.name
+    return Layer(name, spec["class_name"], str(spec.get("module") or ""), spec["config"],
+                 (*layer.where, "layer"), h5_where=(*layer.h5_where, name))
+
+
+def check_time_distributed(layer: Layer, keras_version: str) -> str | None:
+    inner = _distributed(layer)
+    if inner is None or inner.class_name not in PER_STEP:
+        return f"TimeDistributed({inner.class_name if inner else '?'})"
+    problem = unsupported_reason(inner, keras_version)
+    return f"TimeDistributed({problem})" if problem else None
+
+
+CHECKS["TimeDistributed"] = check_time_distributed
+
+
+@CONVERTERS.register("TimeDistributed")
+def time_distributed(ctx: KerasContext, layer: Layer, xs: list[Tensor],
+                     index: int) -> list[Tensor]:
+    """TimeDistributed over a layer acting on the last axis: that layer on the whole
+    [batch, time, ...] tensor (Dense on rank > 2 is a MatMul over the last axis)."""
+    inner = _distributed(layer)
+    assert inner is not None  # check_time_distributed refused the rest
+    fn = CONVERTERS.get(inner.class_name)
+    assert fn is not None
+    return fn(ctx, inner, xs, index)
