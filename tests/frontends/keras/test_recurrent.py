@@ -75,10 +75,13 @@ def bidirectional_model() -> keras.Model:
 
 
 def embedding_classifier() -> keras.Model:
-    """Token ids -> Embedding -> Bidirectional LSTM -> LSTM -> Dense softmax."""
+    """Token ids -> Embedding -> Conv1D -> MaxPooling1D (channels-first in the IR) ->
+    Bidirectional LSTM -> LSTM -> Dense softmax."""
     model = keras.Sequential([
         keras.Input((8,), dtype="int32", name="tokens"),
         L.Embedding(20, 6, name="embed"),
+        L.Conv1D(6, 3, padding="same", activation="relu", name="conv"),
+        L.MaxPooling1D(2, name="pool"),
         L.Bidirectional(L.LSTM(5, return_sequences=True), name="bilstm"),
         L.LSTM(4, name="lstm"),
         L.Dense(3, activation="softmax", name="scores"),
