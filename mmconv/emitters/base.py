@@ -24,6 +24,7 @@ from mmconv.dispatch import Registry
 from mmconv.errors import UnsupportedError, UsageError
 from mmconv.ir import usedef
 from mmconv.ir.core import Graph, Node, Shape
+from mmconv.ir.passes import folded_for_emit
 
 
 class IRQueries:
@@ -156,6 +157,23 @@ class EmitContextBase(IRQueries):
             return norm_axis(int(node.attr(attr)), rank)
         except ValueError as exc:
             raise self.unsupported(node, str(exc)) from None
+
+
+def body_view(outer: Graph, body: Graph) -> Graph:
+    """A loop body (IR ``Scan``) as its handlers need to see it: the body's nodes with the
+    outermost graph's weights it reads by name (a body holds none), weights-only body
+    nodes folded as the top graph's are; a body value named like an outer weight
+    shadows it.  Emitters that write the body with the same handlers as the top graph
+    emit this graph."""
+    view = Graph(body.name)
+    view.inputs, view.outputs, view.nodes = list(body.inputs), list(body.outputs), \
+        list(body.nodes)
+    own = {v.name for v in body.inputs} | {o for n in body.nodes for o in n.outputs}
+    view.weights = {k: v for k, v in outer.weights.items() if k not in own}
+    view.values = {k: v for k, v in outer.values.items() if k in view.weights}
+    view.values.update(body.values)
+    view.rebuild_names()
+    return folded_for_emit(view)
 
 
 # -- op families -------------------------------------------------------------------------

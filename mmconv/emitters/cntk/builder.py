@@ -29,7 +29,7 @@ from mmconv.ir.passes import folded_for_emit
 
 #: The op-family modules; importing them fills HANDLERS.
 FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normalization", "pool",
-            "recurrent", "reduce", "shape", "spatial")
+            "loop", "recurrent", "reduce", "shape", "spatial")
 
 
 def load_handlers() -> None:
@@ -93,6 +93,25 @@ def _gru_reset_after(shape, activation, name):
                        + r * C.slice(ph, -1, 2 * shape, 3 * shape))
         return (1 - z) * c + z * dh
     return gru
+''',
+    "_close_loop": '''\
+def _close_loop(delayed, holder, new):
+    """Close a recurrence (ForwardDeclaration.resolve_to): the placeholder the delay
+    reads becomes the new state, so step t reads the state step t - 1 (t + 1) made."""
+    if isinstance(new, C.Function):
+        new = new.output
+    delayed.replace_placeholders({holder: new})
+''',
+    "_valid_steps": '''\
+def _valid_steps(seq, lengths):
+    """1 at the steps of each sequence before its length (IR sequence_lens), else 0:
+    the step's 1-based position (a running count closed by past_value) <= length."""
+    ones = C.sequence.broadcast_as(C.constant(1, dtype=seq.dtype), seq)
+    count = C.placeholder(shape=ones.shape, dynamic_axes=seq.dynamic_axes)
+    before = C.sequence.past_value(count, initial_state=0)
+    position = C.plus(before, ones)
+    before.replace_placeholders({count: position.output})
+    return C.less_equal(position, C.sequence.broadcast_as(lengths, seq))
 ''',
     "_set_params": '''\
 def _set_params(w, layer, keys):

@@ -52,6 +52,8 @@ class EmitContext(EmitContextBase):
 
     handlers = HANDLERS
     target = "CNTK 2.7 target"
+    #: True in a loop body's context: values there are one step of a sequence
+    in_loop = False
 
     def __init__(self, graph: Graph, options: dict[str, Any] | None = None) -> None:
         self.graph = graph
@@ -75,6 +77,24 @@ class EmitContext(EmitContextBase):
                                  if v.dtype in FLOAT_DTYPES), "float32")
         for value in graph.inputs:
             self._batched[value.name] = bool(value.shape) and value.shape[0] is None
+
+    def nested(self, graph: Graph) -> EmitContext:
+        """A context for a loop body (IR ``Scan``): ``graph`` is the body with the outer
+        weights, its values get their own identifiers and batch/sequence marks (a body may
+        reuse an outer value's name) while the code lines, the weights file, the helpers
+        and the identifier namer stay this context's, so the body's nodes are emitted by
+        the same handlers into the same module."""
+        child = EmitContext(graph, self.options)
+        child.lines, child.weights, child.helpers = self.lines, self.weights, self.helpers
+        child.namer, child._weight_keys = self.namer, self._weight_keys
+        child.float_dtype = self.float_dtype
+        child.in_loop = True
+        return child
+
+    def bind(self, name: str, ident: str, batched: bool = True) -> None:
+        """Make IR value ``name`` the existing Python identifier ``ident`` (a body input)."""
+        self._idents[name] = ident
+        self._batched[name] = batched
 
     # -- the IR side ------------------------------------------------------------
     def is_weight(self, name: str) -> bool:

@@ -13,8 +13,14 @@ last state is ``sequence.first``); initial states go through ``RecurrenceFrom``.
 A GRU with linear_before_reset=1 (PyTorch's and Keras's GRU), which cntk.layers.GRU
 cannot compute, is the generated ``_gru_reset_after`` block: the same parameters
 plus the recurrent bias ``bh``, in a BlockFunction ``Recurrence`` runs like CNTK's
-own.  Refused per node: sequence_lens (feed unequal sequences as CNTK sequences
-instead), clip, input_forget, gate activations other than sigmoid, LSTM g != h.
+own.  Refused per node: clip, input_forget, gate activations other than sigmoid, LSTM g != h.
+``sequence_lens`` (ONNX: each batch entry runs over its first ``len`` steps, Y is
+zero after them, Y_h/Y_c are the last valid states; reverse starts at ``len - 1``)
+keeps the cells as they are: the generated ``_valid_steps`` marks the steps before
+each length, ``sequence.gather`` packs them into sequences of their own lengths
+(which CNTK runs natively, ``go_backwards`` and ``sequence.last``/``first``
+included), and ``sequence.scatter`` puts Y back onto every step with zeros after.
+Lengths must be >= 1: CNTK has no empty sequence.
 """
 
 from __future__ import annotations
@@ -48,9 +54,12 @@ def _activation(ctx: EmitContext, node: Node, nd: int) -> str:
 
 
 def _refuse(ctx: EmitContext, node: Node) -> None:
-    if len(node.inputs) > 4 and node.inputs[4]:
-        raise ctx.unsupported(node, "sequence_lens: CNTK sequences carry their own lengths; "
-                              "equal-length [N, T, ...] input only")
+    if ctx.in_loop:
+        raise ctx.unsupported(node, "a recurrent layer inside a Scan body is not written")
+    lens = node.input(4)
+    if lens and (lens in ctx.sequence or not ctx.batched(lens) or ctx.rank(lens) != 1):
+        raise ctx.unsupported(node, f"sequence_lens {lens!r} {list(ctx.shape(lens))} must be a "
+                              "run-time [N] value (one length per batch entry)")
     if node.attr("clip"):
         raise ctx.unsupported(node, "clip has no cntk.layers equivalent")
     if node.op == "LSTM" and node.attr("input_forget"):
@@ -108,6 +117,11 @@ def emit_recurrent(ctx: EmitContext, node: Node) -> None:
         if not ctx.batched(x_name) or len(ctx.sample_shape(x_name)) != 2:
             raise ctx.unsupported(node, f"X {list(ctx.shape(x_name))} must be [N, T, input]")
         x = ctx.let(f"C.to_sequence({x})", "sequence")
+    valid = ""
+    if node.input(4):  # sequence_lens: run each sequence over its own steps only
+        ctx.helpers.add("_valid_steps")
+        valid = ctx.let(f"_valid_steps({x}, {ctx.ref(node.input(4))})", "valid")
+        x = ctx.let(f"C.sequence.gather({x}, {valid})", "packed")
     states = [node.input(i) if len(node.inputs) > i else "" for i in (5, 6)]
     states = states[:2 if op == "LSTM" else 1]
     ctx.helpers.add("_set_params")
@@ -150,8 +164,10 @@ def emit_recurrent(ctx: EmitContext, node: Node) -> None:
 
     seq = seqs[0] if nd == 1 else f"C.splice({seqs[0]}, {seqs[1]}, axis=0)"
     y = f"C.reshape({seq}, {ints((nd, hidden))})"
-    if static_time:
-        y = f"C.sequence.unpack({y}, 0, no_mask_output=True)"
+    if valid:  # back onto every step, zeros past each sequence's length (ONNX's Y)
+        y = f"C.sequence.scatter({y}, {valid})"
+    if static_time:  # named, as every output: graph outputs are found by name
+        y = f"C.sequence.unpack({y}, 0, no_mask_output=True, {ctx.name_kw(node)})"
     outs = node.outputs
     ctx.assign(node, y if static_time else f"C.alias({y}, {ctx.name_kw(node)})",
                batched=True, sequence=not static_time)

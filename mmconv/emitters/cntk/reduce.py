@@ -2,7 +2,8 @@
 
 Reductions run over a sample's static axes; one over the batch axis (IR axis
 0 of a batched value, or "all axes") has no per-sample meaning and is
-refused.  CNTK keeps a reduced axis with size 1; without keepdims the result
+refused.  Sum, Max, Min and Mean over the time axis alone of a sequence (IR axis 1)
+are CNTK's sequence reductions.  CNTK keeps a reduced axis with size 1; without keepdims the result
 is reshaped to the IR's output shape.
 """
 
@@ -30,11 +31,37 @@ def _finish(ctx: EmitContext, node: Node, expr: str, keepdims: bool) -> None:
     ctx.assign(node, f"C.reshape({reduced}, {ints(target)}, {ctx.name_kw(node)})")  # type: ignore[arg-type]
 
 
+#: Reductions over a sequence's time axis (IR axis 1 of a CNTK sequence).
+SEQUENCE_REDUCE = {"ReduceSum": "C.sequence.reduce_sum", "ReduceMax": "C.sequence.reduce_max"}
+
+
+def _over_time(ctx: EmitContext, node: Node) -> None:
+    """A reduction over the time axis of a sequence, as ``C.sequence.reduce_sum/max``
+    (what ``cntk.sequence.reduce_*`` models hold); Mean is the sum over the length
+    (a sum of ones), Min the negated max of the negation.  The result is an ordinary
+    batched value."""
+    x = ctx.ref(node.inputs[0])
+    if node.op == "ReduceMin":
+        expr = f"C.negate(C.sequence.reduce_max(C.negate({x})))"
+    elif node.op == "ReduceMean":
+        ones = f"C.sequence.broadcast_as(C.constant(1, dtype={x}.dtype), {x})"
+        expr = f"C.element_divide(C.sequence.reduce_sum({x}), C.sequence.reduce_sum({ones}))"
+    else:
+        expr = f"{SEQUENCE_REDUCE[node.op]}({x})"
+    shape = ctx.shape(node.outputs[0])[1:]
+    ctx.assign(node, f"C.reshape({expr}, {ints(shape)}, {ctx.name_kw(node)})",  # type: ignore[arg-type]
+               batched=True, sequence=False)
+
+
 @HANDLERS.register(*REDUCE)
 def emit_reduce(ctx: EmitContext, node: Node) -> None:
     x = node.inputs[0]
     rank = ctx.rank(x)
     axes = [int(a) % rank for a in node.attr("axes")] or list(range(rank))
+    if x in ctx.sequence and sorted(set(axes)) == [1] and \
+            node.op in ("ReduceSum", "ReduceMax", "ReduceMin", "ReduceMean"):
+        _over_time(ctx, node)
+        return
     cntk_axes = tuple(ctx.axis(x, a) for a in sorted(set(axes)))
     _finish(ctx, node, f"{REDUCE[node.op]}({ctx.ref(x)}, axis={literal(cntk_axes)}",
             bool(node.attr("keepdims")))

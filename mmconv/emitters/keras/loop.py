@@ -20,27 +20,11 @@ from __future__ import annotations
 
 import math
 
-from mmconv.emitters.base import emit_all
+from mmconv.emitters.base import body_view, emit_all
 from mmconv.emitters.codegen import literal
 from mmconv.emitters.keras.context import HANDLERS, EmitContext, identity
 from mmconv.errors import UnsupportedError
 from mmconv.ir.core import Graph, Node
-from mmconv.ir.passes import folded_for_emit
-
-
-def _body_graph(outer: Graph, body: Graph) -> Graph:
-    """The body with the outermost graph's weights it reads by name (weights-only body
-    nodes folded, as the top graph's are); a body value named like an outer weight
-    shadows it."""
-    view = Graph(body.name)
-    view.inputs, view.outputs, view.nodes = list(body.inputs), list(body.outputs), \
-        list(body.nodes)
-    own = {v.name for v in body.inputs} | {o for n in body.nodes for o in n.outputs}
-    view.weights = {k: v for k, v in outer.weights.items() if k not in own}
-    view.values = {k: v for k, v in outer.values.items() if k in view.weights}
-    view.values.update(body.values)
-    view.rebuild_names()
-    return folded_for_emit(view)
 
 
 def _static(ctx: EmitContext, node: Node, dims: tuple, what: str) -> list[int]:
@@ -131,7 +115,7 @@ def emit_scan(ctx: EmitContext, node: Node) -> None:
     steps = [_static(ctx, node, ctx.shape(x)[2:], f"scan input {x!r}") for x in xs]
     outs = [_static(ctx, node, ctx.shape(y)[2:], f"scan output {y!r}")
             for y in node.outputs[count:]]
-    model = _emit_body(ctx, node, _body_graph(ctx.graph, body), states + steps)
+    model = _emit_body(ctx, node, body_view(ctx.graph, body), states + steps)
 
     # the scan inputs as one [N, T, F] sequence
     parts = [_flat(ctx, ctx.plain(x), shape, f"{x}_steps", True, ctx.dtype_kw(x))

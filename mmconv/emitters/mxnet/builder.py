@@ -29,7 +29,7 @@ from mmconv.ir.passes import folded_for_emit
 
 #: The op-family modules; importing them fills HANDLERS.
 FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normalization", "pool",
-            "reduce", "shape", "spatial")
+            "recurrent", "reduce", "shape", "spatial")
 
 
 def load_handlers() -> None:

@@ -27,14 +27,14 @@ from mmconv.ir import Graph, all_schemas
 from mmconv.runtimes.cntk import run_model, run_script
 from mmconv.verify.compare import assert_close
 
-from ..ir_cases import CASES, SCAN_CASES
+from ..ir_cases import CASES
 
 HERE = Path(__file__).parent
 RUN_CODE = HERE / "run_code.py"
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "cntk"
 
 #: IR ops with no CNTK handler (the builder names each such node in one error).
-EXPECTED_MISSING: set[str] = {"Scan"}  # until the CNTK Scan lands (branch cntkscan)
+EXPECTED_MISSING: set[str] = set()
 
 #: Cases CNTK 2.7 cannot express, each refused with an UnsupportedError naming the node.
 EXPECTED_UNSUPPORTED = {
@@ -46,8 +46,6 @@ EXPECTED_UNSUPPORTED = {
     "cumsum_batch_axis",  # along the dynamic batch axis
     "gather_runtime_indices_of_activation",  # CNTK's gather wants a weight table
     "max_roi_pool",  # boxes not in the per-sample form of CNTK's roipooling
-    "lstm_sequence_lens",  # CNTK sequences carry their own lengths
-    *SCAN_CASES,  # until the CNTK Scan lands (branch cntkscan)
 }
 
 #: Fixtures whose conversion CNTK -> IR -> CNTK is not expected to work (none).

@@ -57,14 +57,11 @@ TARGET_REFUSED: dict[str, dict[str, str]] = {
     # what stock Keras layers cannot (peepholes ...) through its custom cell
     "pytorch": {},
     "keras": {},
-    # a reduction over the time axis is no per-step op for the CNTK emitter (yet)
-    "cntk": {"seq_reduce_sum": "(ReduceSum): it works along the batch or sequence axis",
-             "seq_reduce_max": "(ReduceMax): it works along the batch or sequence axis"},
+    # loops as recurrences closed by past_value/future_value, time reductions as
+    # sequence.reduce_sum/max
+    "cntk": {},
     "onnx": {},
 }
-# Until the CNTK emitter's Scan handler is merged it names the Scan node it lacks a
-# handler for (the lead reconciles this list when merging it).
-TARGET_REFUSED["cntk"].update({n: "(Scan)" for n in SCAN_FIXTURES})
 FORMATS = ("v2", "v1")
 MANIFEST = json.loads((RNN_FIXTURES / "MANIFEST.json").read_text())["fixtures"]
 #: The formats each fixture has (CNTK cannot save sequence.reduce_* as v1: UnpackSequence).
