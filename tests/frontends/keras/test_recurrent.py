@@ -248,3 +248,41 @@ def test_dynamic_time(target: str, tmp_path: Path, request: pytest.FixtureReques
         result = compare(f"tagger T={steps} -> {target}", predict(model, [ids])[0],
                          np.asarray(got[0]))
         assert result.passed, str(result)
+
+
+@pytest.mark.parametrize("damage", ["units", "cell", "no_args", "bi_layer"])
+def test_damaged_recurrent_config_is_one_line(damage: str, tmp_path: Path) -> None:
+    """Junk where a recurrent layer's config has structure: one MmconvError line."""
+    import json
+    import zipfile
+
+    from mmconv.errors import MmconvError
+
+    inp = keras.Input((4, 3), name="seq")
+    x = L.RNN(L.LSTMCell(2), return_sequences=True, name="cell_rnn")(inp)
+    y = L.Bidirectional(L.GRU(2), name="bi")(x)
+    src = tmp_path / "ok.keras"
+    keras.Model(inp, [x, y], name="damaged").save(str(src))
+    with zipfile.ZipFile(src) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    config = json.loads(members["config.json"])
+    layers = {la["name"]: la for la in config["config"]["layers"]}
+    if damage == "units":
+        layers["cell_rnn"]["config"]["cell"]["config"]["units"] = "two"
+    elif damage == "cell":
+        layers["cell_rnn"]["config"]["cell"] = {"class_name": {"a": 1}, "config": {}}
+    elif damage == "no_args":
+        layers["cell_rnn"]["inbound_nodes"][0]["args"] = []
+    else:
+        layers["bi"]["config"]["layer"] = ["LSTM"]
+    bad = tmp_path / "bad.keras"
+    with zipfile.ZipFile(bad, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, json.dumps(config) if name == "config.json" else data)
+    with pytest.raises(MmconvError) as info:
+        keras_frontend.convert(None, str(bad))
+    message = str(info.value)
+    assert "\n" not in message and str(bad) in message
+    assert {"units": "RNN(units='two') x1 (cell_rnn)", "cell": "RNN(?) x1 (cell_rnn)",
+            "no_args": "layer 'cell_rnn' is called on no tensor",
+            "bi_layer": "Bidirectional(?) x1 (bi)"}[damage] in message
