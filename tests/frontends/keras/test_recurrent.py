@@ -283,6 +283,6 @@ def test_damaged_recurrent_config_is_one_line(damage: str, tmp_path: Path) -> No
         keras_frontend.convert(None, str(bad))
     message = str(info.value)
     assert "\n" not in message and str(bad) in message
-    assert {"units": "RNN(units='two') x1 (cell_rnn)", "cell": "RNN(?) x1 (cell_rnn)",
+    assert {"units": "RNN(units='two') x1 (cell_rnn)", "cell": "RNN(a damaged cell config) x1",
             "no_args": "layer 'cell_rnn' is called on no tensor",
-            "bi_layer": "Bidirectional(?) x1 (bi)"}[damage] in message
+            "bi_layer": "Bidirectional(a damaged layer config) x1 (bi)"}[damage] in message

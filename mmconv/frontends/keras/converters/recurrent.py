@@ -64,7 +64,8 @@ def as_layer(layer: Layer) -> Layer:
     if not isinstance(cell, dict) or not isinstance(cell.get("config"), dict) or \
             not isinstance(cell.get("class_name"), str) or cell["class_name"] not in CELLS:
         what = cell.get("class_name") if isinstance(cell, dict) else None
-        return replace(layer, class_name=f"RNN({what if isinstance(what, str) else '?'})")
+        what = what if isinstance(what, str) else "a damaged cell config"
+        return replace(layer, class_name=f"RNN({what})")
     config = {**cell["config"], **{k: layer.config[k] for k in RNN_OPTIONS
                                    if k in layer.config}}
     return replace(layer, class_name=CELLS[cell["class_name"]], config=config)
@@ -126,7 +127,7 @@ def _inner(layer: Layer, key: str) -> Layer | None:
         return None
     if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str) or \
             not isinstance(spec.get("config"), dict):
-        return Layer(layer.name, "?", "", {}, layer.where)
+        return Layer(layer.name, "a damaged layer config", "", {}, layer.where)
     return as_layer(Layer(str(spec["config"].get("name", layer.name)), spec["class_name"],
                           str(spec.get("module") or ""), spec["config"], layer.where))
 
