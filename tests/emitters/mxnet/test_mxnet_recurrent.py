@@ -3,8 +3,9 @@
 The IR cases (test_mxnet_ops.py) check the numbers; here: the symbol's shape (one
 ``RNN`` node, ``SwapAxis`` only at the edges), the flat parameter vector's layout
 read back against MXNet's documented order, float16/float64 layers, and the CNTK
-recurrent fixtures (tests/fixtures/cntk_rnn, made by real CNTK 2.7) through
-``mmconvert -df mxnet``, run in mxnet 1.9.1 against CNTK's outputs, and the
+recurrent fixtures (tests/fixtures/cntk_rnn, made by real CNTK 2.7; the loops the
+frontend makes IR Scan of too) through ``mmconvert -df mxnet``, run in mxnet 1.9.1
+against CNTK's outputs, and the
 torch nn.LSTM/GRU/RNN nets of tests/frontends/onnx/test_recurrent.py (exported by the
 real torch.onnx) against onnxruntime.
 """
@@ -31,6 +32,7 @@ RNN_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "cntk_rnn"
 
 #: The CNTK cell fixtures: every one runs (the GRU, peephole, relu-LSTM and sigmoid-RNNStep
 #: cells through the _foreach loop, the others the fused RNN), and the time reductions.
+#: The Scan fixtures (the frontend's SCAN_FIXTURES) run too, each Scan as a _foreach.
 CNTK_RUN = ["bi_stack", "bilstm", "elman_loop", "first_classifier", "fold_lstm",
             "gru_bwd", "gru_from_state", "gru_fwd", "last_classifier", "lstm_bwd",
             "lstm_fwd", "lstm_peephole", "lstm_relu", "lstm_stack2", "rnnstep",
@@ -254,25 +256,33 @@ def _io(name: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
         return {n: io[f"in_{i}"] for i, n in enumerate(names)}, io["out_0"]
 
 
+def _scan_fixtures() -> list[str]:
+    from tests.frontends.cntk.test_recurrent import SCAN_FIXTURES
+
+    return SCAN_FIXTURES
+
+
 @pytest.fixture(scope="module")
 def cntk_results(tmp_path_factory: pytest.TempPathFactory, mxnet_python: str
                  ) -> dict[str, np.ndarray]:
-    """Each runnable CNTK fixture through ``mmconvert -df mxnet``, all run in one process."""
+    """Each CNTK fixture (cells, and the loops the frontend makes IR Scan of) through
+    ``mmconvert -df mxnet``, all run in one process."""
     tmp = tmp_path_factory.mktemp("mxnet_cntk_rnn")
     jobs = []
-    for name in CNTK_RUN:
+    names = CNTK_RUN + _scan_fixtures()
+    for name in names:
         model = str(RNN_FIXTURES / f"{name}.v2.model")
         assert mmconvert.main(["-sf", "cntk", "-iw", model, "-df", "mxnet",
                                "-om", str(tmp / name)]) == 0
         graph = convert(None, model)
         feeds, _ = _io(name)
         jobs.append((tmp / name, graph, {v.name: feeds[v.name] for v in graph.inputs}))
-    return {name: got[0] for name, got in zip(CNTK_RUN, run_all(jobs, mxnet_python),
+    return {name: got[0] for name, got in zip(names, run_all(jobs, mxnet_python),
                                               strict=True)}
 
 
 @pytest.mark.mxnet
-@pytest.mark.parametrize("name", CNTK_RUN)
+@pytest.mark.parametrize("name", CNTK_RUN + _scan_fixtures())
 def test_cntk_fixture_matches_cntk(name: str, cntk_results: dict[str, np.ndarray]) -> None:
     _, want = _io(name)
     assert_close(want, cntk_results[name], name=name)
@@ -300,23 +310,6 @@ def test_every_converted_cntk_fixture_is_classified() -> None:
 
     assert set(CNTK_RUN) | set(SCAN_FIXTURES) == set(CONVERTED)
     assert not set(CNTK_RUN) & set(SCAN_FIXTURES)
-
-
-def _scan_fixtures() -> list[str]:
-    from tests.frontends.cntk.test_recurrent import SCAN_FIXTURES
-
-    return SCAN_FIXTURES
-
-
-@pytest.mark.parametrize("name", _scan_fixtures())
-def test_cntk_scan_fixture_refused_in_one_line(name: str, tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
-    """Loops that are no cell become IR Scan, which MXNet refuses by name (the contract)."""
-    code = mmconvert.main(["-sf", "cntk", "-iw", str(RNN_FIXTURES / f"{name}.v2.model"),
-                           "-df", "mxnet", "-om", str(tmp_path / name)])
-    err = capsys.readouterr().err
-    assert code != 0 and "(Scan): IR op Scan has no MXNet emit handler" in err, err
-    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.fixture(scope="module")
