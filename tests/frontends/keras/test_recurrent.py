@@ -1,7 +1,8 @@
-"""Keras recurrent layers (LSTM, GRU both reset_after forms, SimpleRNN, Bidirectional with
-every merge mode, return_sequences/return_state, go_backwards, initial states, stacked,
-an Embedding classifier) against Keras' own output through each target; masks and
-stateful layers refused in one line."""
+"""Keras recurrent layers (LSTM, GRU both reset_after forms, SimpleRNN, RNN over each cell,
+Bidirectional with every merge mode, return_sequences/return_state, go_backwards, initial
+states, stacked, TimeDistributed(Dense), an Embedding classifier, a dynamic time axis)
+against Keras' own output through each target; masks, stateful layers, activations ONNX
+lacks and damaged configs refused in one line."""
 
 from __future__ import annotations
 
