@@ -415,6 +415,20 @@ def fx_lstm_float64():
                      inputs=inputs)
 
 
+@fixture
+def fx_loop_prev_output():
+    """A hand-written loop whose previous state is an output too: splice(h, past_value(h))
+    (the CNTK target must not alias the delay: CNTK 2.7 fails on that at run time)."""
+    x = C.sequence.input_variable(4, name="x")
+    hp = C.placeholder(5)
+    prev = C.sequence.past_value(hp)
+    r = C.tanh(C.times(x, C.parameter((4, 5), name="W"))
+               + C.times(prev, C.parameter((5, 5), name="U")), name="step")
+    r.replace_placeholders({hp: r.output})
+    z = C.splice(r, prev, name="with_prev")
+    return _spec("loop_prev_output", z, ["loop"], ["PastValue loop", "Splice of h and its delay"])
+
+
 def main(argv=None):
     return cmb.main(argv, doc=__doc__, script=__file__, builders=FIXTURES, build=base.build,
                     default_out="tests/fixtures/cntk_rnn", noun="fixture",

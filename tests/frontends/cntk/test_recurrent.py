@@ -40,7 +40,7 @@ CONVERTED = {
     "lstm_projection": ["Scan"], "lstm_stabilized": ["Scan"], "gru_initial_state": ["Scan"],
     "cumsum_loop": ["Scan"], "future_feature": ["Scan", "GRU"],
     "handwritten_future": ["Scan", "Scan"], "loop_reductions": ["Scan", "Scan"],
-    "loop_conditioned": ["Scan"],
+    "loop_conditioned": ["Scan"], "loop_prev_output": ["Scan"],
     # sequence.broadcast_as: a per-sequence value repeated at every step (a small Scan)
     "broadcast_feature": ["Scan"],
     # CNTK 2.7's sequence.reduce_sum/max: an unpack and a reduction, no loop (v2 only)
