@@ -328,6 +328,10 @@ class Emitter:
     #: runtime, and the line saying how; None when the file cannot be computed that way
     offline_runner: Callable[[Path], tuple[Callable[..., list[np.ndarray]], str] | None] | None \
         = field(default=None, compare=False)
+    #: makes this process able to load the target's model files when they need more than
+    #: the runtime (Keras: registers mmconv's custom recurrent cells, as importing the
+    #: generated code would); the verify runners call it before loading a file
+    runtime_setup: Callable[[], None] | None = field(default=None, compare=False)
 
     def option(self, name: str) -> Option | None:
         return next((o for o in self.options if o.name == name), None)

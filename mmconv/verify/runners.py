@@ -187,7 +187,11 @@ def run_keras(path: Path, graph: Graph, inputs: Mapping[str, np.ndarray]) -> lis
     ``mmconv>ScanCell``: a Scan's loop) are registered first, as importing the generated
     model.py would."""
     keras = import_framework("keras")
-    import mmconv.emitters.keras.cells  # noqa: F401  (registers the cells)
+    from mmconv.emitters import get_emitter
+
+    setup = get_emitter("keras").runtime_setup
+    if setup is not None:
+        setup()
 
     model = keras.models.load_model(str(path))
     nhwc = _nhwc([tuple(t.shape) for t in model.inputs], graph)

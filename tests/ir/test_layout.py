@@ -258,6 +258,45 @@ def test_fan_out_to_outputs_only_is_not_split() -> None:
     _check(build, left=2)  # the input's and the one the two outputs share
 
 
+def _split_directions(g: Graph, y: str) -> None:
+    """What tf2onnx writes after a bidirectional LSTM: the time-major [T, 2, N, H]
+    output sliced per direction, each squeezed, concatenated on the last axis, and
+    transposed back to batch-major; here from a batch-major [N, T, 2, H] value."""
+    t = g.add_node("Transpose", [y], "y_time_major", perm=(1, 2, 0, 3)).outputs[0]
+    parts = []
+    for d in range(2):
+        g.add_node("Slice", [t], f"dir{d}", starts=(d,), ends=(d + 1,), axes=(1,))
+        parts.append(g.add_node("Reshape", [f"dir{d}"], f"squeeze{d}",
+                                shape=(5, -1, 3)).outputs[0])
+    g.add_node("Concat", parts, "both", axis=2)
+    g.add_node("Transpose", ["both"], "out", perm=(1, 0, 2))
+    g.outputs = ["out"]
+
+
+def test_transposes_meeting_after_chains_are_split_and_cancel() -> None:
+    """Copies of the Transpose sink down each Slice -> Reshape chain, meet at the Concat
+    and cancel against the Transpose after it: no Transpose left."""
+    def build() -> Graph:
+        g = Graph("bidirectional")
+        g.add_input("y", "float32", (None, 5, 2, 3))
+        _split_directions(g, "y")
+        return g
+    _check(build, left=0)
+
+
+def test_chains_reaching_different_ends_are_not_split() -> None:
+    """Chains that do not meet (each direction its own output) keep the one Transpose."""
+    g = Graph("apart")
+    g.add_input("y", "float32", (None, 5, 2, 3))
+    t = g.add_node("Transpose", ["y"], "t", perm=(1, 2, 0, 3)).outputs[0]
+    for d in range(2):
+        g.add_node("Slice", [t], f"dir{d}", starts=(d,), ends=(d + 1,), axes=(1,))
+        g.add_node("Reshape", [f"dir{d}"], f"squeeze{d}", shape=(5, -1, 3))
+    g.outputs = ["squeeze0", "squeeze1"]
+    infer_shapes(g)
+    assert optimize_layout(g) == 0
+
+
 def test_channels_first_graph_is_untouched() -> None:
     g = Graph("plain")
     g.add_input("x", "float32", (None, 3, 4, 4))

@@ -109,8 +109,8 @@ def offline_runner(output_path: Path) -> tuple[Any, str] | None:
     def run(path: Path, graph: Graph, inputs: Any) -> list[np.ndarray]:
         return run_saved_program(path, graph, inputs)[0]
 
-    return run, NOTICE.format(ops="conv, pooling, batch_norm and the other ops coremltools "
-                                  "has no value inference for")
+    return run, NOTICE.format(ops="conv, pooling, batch_norm, lstm/gru/rnn and the other ops "
+                                  "coremltools has no value inference for")
 
 
 EMITTER = Emitter(

@@ -29,7 +29,11 @@ from mmconv.ir.infer import infer_shapes
 
 #: The op-family modules; importing them fills HANDLERS.
 FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normalization", "pool",
-            "reduce", "shape", "spatial")
+            "recurrent", "reduce", "shape", "spatial")
+
+#: IR ops that run over a time axis (a dynamic one gets its own message: fix it with
+#: --inputShape)
+RECURRENT_OPS = ("LSTM", "GRU", "RNN", "Scan")
 
 #: The MIL opset the program is written in: iOS15 / macOS12, the first with ML Programs
 #: (every op used here exists there; newer targets only add ops).  _ENTRY_POINTS spells it
@@ -80,10 +84,18 @@ def specialize(graph: Graph, batch: int) -> Graph:
     """A copy of ``graph`` whose inputs have axis 0 fixed to ``batch`` when dynamic,
     with shapes inferred again; nodes and weight arrays are shared, not copied."""
     fixed = Graph(graph.name)
+    recurrent = any(node.op in RECURRENT_OPS for node in graph.nodes)
     for value in graph.inputs:
         shape = list(value.shape)
         if shape and shape[0] is None:
             shape[0] = batch
+        if any(d is None for d in shape) and recurrent and len(shape) >= 2 and shape[1] is None:
+            raise UnsupportedError(
+                f"input {value.name!r} has a dynamic time axis {list(value.shape)}; the Core ML "
+                "target needs a fixed number of time steps: pass --inputShape with it first "
+                "(the shape without the batch, e.g. --inputShape "
+                f"{','.join(['T', *('?' if d is None else str(d) for d in shape[2:])])} for T "
+                "steps; a CNTK sequence input takes the same spelling)")
         if any(d is None for d in shape):
             raise UnsupportedError(
                 f"input {value.name!r} has dynamic axes {list(value.shape)} besides the batch; "

@@ -182,6 +182,10 @@ def _check_consts(path: Path, consts: dict[str, Any], emitted: Emitted,
             report.derived_checked += 1
 
 
+#: NeuralNetwork layers that split a MIL weight into one array per gate
+_RECURRENT_LAYERS = ("uniDirectionalLSTM", "biDirectionalLSTM", "gru", "simpleRecurrent")
+
+
 def _weight_arrays(message: Any) -> Iterator[np.ndarray]:
     """Every float array stored in a NeuralNetwork layer's WeightParams, recursively."""
     for desc, value in message.ListFields():
@@ -214,6 +218,12 @@ def _check_network(path: Path, nn: Any, emitted: Emitted, report: CheckReport) -
     # coremltools may store a kernel in a layer's own layout (a transposed matmul weight):
     # then the same values, in another order.
     by_values = {np.sort(a).tobytes() for a in arrays}
+    # a recurrent layer stores MIL's stacked gate weights [G*H, D] as one array per gate
+    for layer in nn.layers:
+        if layer.WhichOneof("layer") in _RECURRENT_LAYERS:
+            parts = list(_weight_arrays(layer))
+            by_values.update(np.sort(np.concatenate(parts[i:j])).tobytes()
+                             for i in range(len(parts)) for j in range(i + 2, len(parts) + 1))
     for ident, key in emitted.const_keys.items():
         array = np.asarray(emitted.arrays[key])
         if array.dtype != np.float32 or array.size < 2:

@@ -196,6 +196,20 @@ class EmitContext(EmitContextBase):
         self.ops.append((op, self.mil[ident]))
         return Ref(ident)
 
+    def call_multi(self, op: str, outputs: Sequence[str], **kwargs: object) -> list[Ref]:
+        """One ``y, h = mb.<op>(...)`` line for an op with several outputs (lstm, gru,
+        rnn): the op is named ``<node>_<op>``, coremltools names its outputs
+        ``<name>_0``, ``<name>_1``...; the Python variables are ``<node>_<op>_<output>``."""
+        base = self._fresh(op)
+        mil = self.mil[base]
+        idents = [self._helper(f"{base}_{hint}") for hint in outputs]
+        self._mil_used.update(f"{mil}_{i}" for i in range(len(outputs)))
+        args = ", ".join(f"{key}={_render(value)}" for key, value in kwargs.items()
+                         if value is not None)
+        self.lines.append(f"{', '.join(idents)} = mb.{op}({args}, name={literal(mil)})")
+        self.ops.append((op, f"{mil}_0"))
+        return [Ref(i) for i in idents]
+
     def input_cast(self, name: str, dtype: str) -> None:
         """A model input Core ML carries in another dtype (bool as int32, float16 as float32
         at the iOS15 opset): cast to the IR's dtype (MIL name) for the ops."""

@@ -10,9 +10,11 @@ semantics:
   constant inputs in a scratch MIL function and its value taken;
 - for the ops coremltools gives no value for (conv, conv_transpose, pools,
   batch_norm, local_response_norm, instance_norm, depth/space rearrangements,
-  upsampling, one_hot) and cumsum (whose exclusive form raises in coremltools
-  9), the definitions below, written from the MIL op documentation in
-  coremltools' sources.
+  upsampling, one_hot, lstm/gru/rnn) and cumsum (whose exclusive form raises
+  in coremltools 9), the definitions below, written from the MIL op
+  documentation in coremltools' sources (for lstm/gru/rnn also from Apple's
+  iOS15 runtime tests of those ops, where the op docs leave a point open: see
+  :mod:`mmconv.emitters.coreml.recurrent`).
 
 This checks everything the converter decides (op choice, attribute values,
 pad order, weight layout, wiring) against the source model's outputs; it does
@@ -311,6 +313,136 @@ def cumsum(x: np.ndarray, axis: int = 0, exclusive: bool = False,
     return out.astype(x.dtype)
 
 
+#: MIL recurrent activations with no parameter (the ones the emitter writes)
+_RNN_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)),
+    "tanh": np.tanh,
+    "relu": lambda v: np.maximum(v, 0.0),
+}
+
+
+def _rnn_act(name: Any) -> Callable[[np.ndarray], np.ndarray]:
+    fn = _RNN_ACTIVATIONS.get(str(name).lower())
+    if fn is None:
+        raise UnsupportedError(f"recurrent activation {name!r} is not evaluated here")
+    return fn
+
+
+def _run(x: np.ndarray, h0: np.ndarray, backwards: bool,
+         step: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """x [T, B, I] time-major; ``step(x_t, h) -> h``.  The outputs in the order the steps
+    ran (a reverse run's first output is the last input's: Apple's runtime tests)."""
+    order = range(x.shape[0] - 1, -1, -1) if backwards else range(x.shape[0])
+    h, outs = h0, []
+    for t in order:
+        h = step(x[t], h)
+        outs.append(h)
+    return np.stack(outs), h
+
+
+def _lstm_direction(x: np.ndarray, h0: np.ndarray, c0: np.ndarray, w_ih: np.ndarray,
+                    w_hh: np.ndarray, bias: np.ndarray | None, peephole: np.ndarray | None,
+                    backwards: bool, acts: tuple[Any, Any, Any], clip: Any
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MIL lstm, one direction: gates i, f, o, z in W/R/bias rows; peepholes i, f (on
+    c_{t-1}) and o (on c_t); ``clip`` bounds the cell state (Apple's runtime tests)."""
+    hidden = w_hh.shape[1]
+    f_rec, f_cell, f_out = (_rnn_act(a) for a in acts)
+    b = np.zeros(4 * hidden) if bias is None else np.asarray(bias, np.float64)
+    p = np.zeros(3 * hidden) if peephole is None else np.asarray(peephole, np.float64)
+    w_ih, w_hh = np.asarray(w_ih, np.float64), np.asarray(w_hh, np.float64)
+    cell = {"c": np.asarray(c0, np.float64)}
+
+    def step(xt: np.ndarray, h: np.ndarray) -> np.ndarray:
+        c = cell["c"]
+        pre = xt @ w_ih.T + h @ w_hh.T + b
+        gi, gf, go, gz = np.split(pre, 4, axis=-1)
+        i = f_rec(gi + p[:hidden] * c)
+        f = f_rec(gf + p[hidden:2 * hidden] * c)
+        c = f * c + i * f_cell(gz)
+        if clip is not None:
+            c = np.clip(c, -float(clip), float(clip))
+        o = f_rec(go + p[2 * hidden:] * c)
+        cell["c"] = c
+        return o * f_out(c)
+
+    seq, h = _run(np.asarray(x, np.float64), np.asarray(h0, np.float64), backwards, step)
+    return seq, h, cell["c"]
+
+
+@_op("lstm")
+def lstm(x: np.ndarray, initial_h: np.ndarray, initial_c: np.ndarray, weight_ih: np.ndarray,
+         weight_hh: np.ndarray, bias: np.ndarray | None = None,
+         peephole: np.ndarray | None = None, weight_ih_back: np.ndarray | None = None,
+         weight_hh_back: np.ndarray | None = None, bias_back: np.ndarray | None = None,
+         peephole_back: np.ndarray | None = None, direction: str = "forward",
+         output_sequence: bool = False, recurrent_activation: str = "sigmoid",
+         cell_activation: str = "tanh", activation: str = "tanh", clip: Any = None
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MIL lstm (iOS15): x [T, B, I], states [B, D*H]; bidirectional: the forward half
+    then the backward half (its sequence at the input positions, as NeuralNetwork.proto's
+    bidirectional LSTM says)."""
+    acts = (recurrent_activation, cell_activation, activation)
+    hidden = np.asarray(weight_hh).shape[1]
+    if direction == "bidirectional":
+        yf, hf, cf = _lstm_direction(x, initial_h[:, :hidden], initial_c[:, :hidden],
+                                     weight_ih, weight_hh, bias, peephole, False, acts, clip)
+        yb, hb, cb = _lstm_direction(x, initial_h[:, hidden:], initial_c[:, hidden:],
+                                     weight_ih_back, weight_hh_back, bias_back, peephole_back,
+                                     True, acts, clip)
+        seq = np.concatenate([yf, yb[::-1]], axis=-1)
+        last = np.concatenate([yf[-1:], yb[-1:]], axis=-1)
+        h, c = np.concatenate([hf, hb], axis=-1), np.concatenate([cf, cb], axis=-1)
+    else:
+        seq, h, c = _lstm_direction(x, initial_h, initial_c, weight_ih, weight_hh, bias,
+                                    peephole, direction == "reverse", acts, clip)
+        last = seq[-1:]
+    y = seq if output_sequence else last
+    return tuple(a.astype(np.float32) for a in (y, h, c))  # type: ignore[return-value]
+
+
+@_op("gru")
+def gru(x: np.ndarray, initial_h: np.ndarray, weight_ih: np.ndarray, weight_hh: np.ndarray,
+        bias: np.ndarray | None = None, direction: str = "forward",
+        output_sequence: bool = False, recurrent_activation: str = "sigmoid",
+        activation: str = "tanh") -> tuple[np.ndarray, np.ndarray]:
+    """MIL gru: gates r, o, z in W/R/bias rows; the candidate reads ``R_o (r * h)`` (the
+    reset-before form Apple's runtime tests and NeuralNetwork.proto compute)."""
+    f_rec, f_out = _rnn_act(recurrent_activation), _rnn_act(activation)
+    hidden = np.asarray(weight_hh).shape[1]
+    w_ih, w_hh = np.asarray(weight_ih, np.float64), np.asarray(weight_hh, np.float64)
+    b = np.zeros(3 * hidden) if bias is None else np.asarray(bias, np.float64)
+    wr, wo, wz = np.split(w_ih, 3)
+    rr, ro, rz = np.split(w_hh, 3)
+    br, bo, bz = np.split(b, 3)
+
+    def step(xt: np.ndarray, h: np.ndarray) -> np.ndarray:
+        z = f_rec(xt @ wz.T + h @ rz.T + bz)
+        r = f_rec(xt @ wr.T + h @ rr.T + br)
+        o = f_out(xt @ wo.T + (r * h) @ ro.T + bo)
+        return (1 - z) * o + z * h
+
+    seq, h = _run(np.asarray(x, np.float64), np.asarray(initial_h, np.float64),
+                  direction == "reverse", step)
+    y = seq if output_sequence else seq[-1:]
+    return y.astype(np.float32), h.astype(np.float32)
+
+
+@_op("rnn")
+def rnn(x: np.ndarray, initial_h: np.ndarray, weight_ih: np.ndarray, weight_hh: np.ndarray,
+        bias: np.ndarray | None = None, direction: str = "forward",
+        output_sequence: bool = False, activation: str = "tanh"
+        ) -> tuple[np.ndarray, np.ndarray]:
+    """MIL rnn: h = activation(W x + R h + bias)."""
+    f = _rnn_act(activation)
+    w_ih, w_hh = np.asarray(weight_ih, np.float64), np.asarray(weight_hh, np.float64)
+    b = np.zeros(w_hh.shape[0]) if bias is None else np.asarray(bias, np.float64)
+    seq, h = _run(np.asarray(x, np.float64), np.asarray(initial_h, np.float64),
+                  direction == "reverse", lambda xt, h: f(xt @ w_ih.T + h @ w_hh.T + b))
+    y = seq if output_sequence else seq[-1:]
+    return y.astype(np.float32), h.astype(np.float32)
+
+
 def _load_program(path: Path) -> Any:
     ct = import_coremltools()
     from coremltools.converters.mil.frontend.milproto.load import load
@@ -351,7 +483,11 @@ def run_program(path: str | Path, feeds: Mapping[str, np.ndarray]
                         else _plain(env[var.name])) for k, var in op.inputs.items()}
             numpy_op = NUMPY_OPS.get(op.op_type)
             if numpy_op is not None:
-                env[out] = numpy_op(**args)
+                result = numpy_op(**args)
+                if isinstance(result, tuple):  # lstm/gru/rnn: one array per output
+                    env.update({v.name: a for v, a in zip(op.outputs, result, strict=True)})
+                else:
+                    env[out] = result
                 ours.add(op.op_type)
                 continue
             try:

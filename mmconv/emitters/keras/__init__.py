@@ -68,6 +68,12 @@ def emit_model(graph: Graph, output_path: str | os.PathLike[str], **options: Any
         save_keras(build_from_code(code, weights), Path(output_path))
 
 
+def register_cells() -> None:
+    """Register mmconv's custom recurrent cells with Keras, so a ``.keras`` file holding
+    one (peepholes, a Scan's loop...) loads in this process."""
+    from mmconv.emitters.keras import cells  # noqa: F401  (registration is the import)
+
+
 EMITTER = Emitter(
     name="keras",
     summary="Keras 3 functional-model code + npz weights; a .keras file",
@@ -81,4 +87,5 @@ EMITTER = Emitter(
     probe=probe,
     weights_suffix=".npy",
     options=(NHWC_IO,),
+    runtime_setup=register_cells,
 )

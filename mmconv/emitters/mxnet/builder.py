@@ -28,8 +28,8 @@ from mmconv.ir.infer import infer_shapes
 from mmconv.ir.passes import folded_for_emit
 
 #: The op-family modules; importing them fills HANDLERS.
-FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "normalization", "pool",
-            "reduce", "shape", "spatial")
+FAMILIES = ("activation", "conv", "detection", "elementwise", "linalg", "loop", "normalization",
+            "pool", "recurrent", "reduce", "shape", "spatial")
 
 
 def load_handlers() -> None:
@@ -60,7 +60,8 @@ class Built:
                 + [(f"aux:{k}", v) for k, v in self.auxs.items()])
 
 
-def _live(graph: Graph) -> set[str]:
+def live_nodes(graph: Graph) -> set[str]:
+    """The names of the nodes ``graph``'s outputs depend on."""
     producers = graph.producers()
     live: set[str] = set()
     stack = list(graph.outputs)
@@ -85,7 +86,7 @@ def build(graph: Graph) -> Built:
     ctx = EmitContext(graph)
     for value in graph.inputs:
         ctx.entries[value.name] = ctx.variable(value.name)
-    live = _live(graph)
+    live = live_nodes(graph)
     def stand_in(node: Node) -> None:
         """A failed node's outputs as placeholders, so its consumers are still checked
         without repeating its error."""

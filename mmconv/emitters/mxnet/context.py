@@ -116,6 +116,11 @@ class EmitContext(EmitContextBase):
         return self.variable(self.helper_name(hint), np.asarray(array))
 
     # -- values -----------------------------------------------------------------------
+    def value_node_name(self, out: str) -> str:
+        """The name of the node computing IR value ``out``: the value's own (IR value
+        names are unique and reserved from the start); a loop body's are renamed."""
+        return out
+
     def is_weight(self, name: str) -> bool:
         return name in self.graph.weights
 
@@ -134,8 +139,7 @@ class EmitContext(EmitContextBase):
         With ``out`` the node computes IR value ``out`` and is named after it;
         otherwise it is a helper named ``<ir node>/<hint or op>``.
         """
-        # IR value names are unique and reserved in _taken from the start
-        name = out if out is not None else self.helper_name(hint or op)
+        name = self.value_node_name(out) if out is not None else self.helper_name(hint or op)
         idx = self.sym.add(SymNode(op, name, list(inputs),
                                    {k: v for k, v in attrs.items() if v is not None},
                                    num_outputs))

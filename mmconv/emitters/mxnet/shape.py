@@ -5,7 +5,8 @@
   values; it is written as it is.
 - Flatten: ``Flatten`` is MXNet's axis-1 flatten; other axes are a ``Reshape``.
 - Slice: ``slice`` with one (begin, end, step) per axis, ``None`` for "all";
-  indices are clamped at emit time as ONNX does wherever the dim is static.
+  indices are clamped at emit time as ONNX does wherever the dim is static; on a
+  dynamic axis (step 1) MXNet clamps negative and too-large indices itself.
 - Gather: ``take``; Expand: ``broadcast_to`` (``broadcast_like`` for the batch);
   Tile: ``tile``.
 - Pad: ``Pad`` (constant, edge, reflect), which pads the trailing axes of a
@@ -96,8 +97,10 @@ def emit_slice(ctx: EmitContext, node: Node) -> None:
             raise ctx.unsupported(node, "slice step 0")
         dim = shape[a]
         if dim is None:
-            if st != 1 or s < 0:
-                raise ctx.unsupported(node, f"a stepped or from-the-end slice of dynamic axis {a}")
+            # step 1: MXNet reads negative begin/end and clamps as Python (= ONNX) slicing
+            # does, at run time (CNTK's sequence.last is [-1:] of the dynamic time axis)
+            if st != 1:
+                raise ctx.unsupported(node, f"a stepped slice of dynamic axis {a}")
             begin[a] = s or None
             end[a] = None if e >= OPEN_END else e
         else:

@@ -47,6 +47,9 @@ class SymNode:
     attrs: dict[str, AttrValue] = field(default_factory=dict)
     #: all outputs, hidden ones included (BatchNorm: 3)
     num_outputs: int = 1
+    #: the loop body of a control-flow operator (``_foreach``): written inline as the
+    #: node's ``subgraphs``, as nnvm's SaveJSON does
+    subgraphs: list[SymbolGraph] = field(default_factory=list)
 
 
 @dataclass
@@ -64,8 +67,31 @@ class SymbolGraph:
         self.nodes.append(node)
         return len(self.nodes) - 1
 
-    def to_json(self) -> str:
-        """The symbol file's text: deterministic (same graph, same bytes)."""
+    def input_order(self) -> list[int]:
+        """The variables in the order MXNet's ``list_inputs`` gives them (nnvm's DFS from
+        the heads, inputs in order): what a loop's ``*_locs`` attributes index."""
+        seen: set[int] = set()
+        order: list[int] = []
+
+        def visit(i: int) -> None:
+            stack = [(i, False)]
+            while stack:
+                idx, done = stack.pop()
+                if done:
+                    if self.nodes[idx].op == "null":
+                        order.append(idx)
+                    continue
+                if idx in seen:
+                    continue
+                seen.add(idx)
+                stack.append((idx, True))
+                stack.extend((src, False) for src, _ in reversed(self.nodes[idx].inputs))
+
+        for src, _ in self.heads:
+            visit(src)
+        return order
+
+    def _parts(self) -> tuple[list[dict[str, object]], list[int], list[int], list[list[int]]]:
         nodes = []
         for node in self.nodes:
             entry: dict[str, object] = {"op": node.op, "name": node.name}
@@ -73,12 +99,25 @@ class SymbolGraph:
             if attrs:
                 entry["attrs"] = attrs
             entry["inputs"] = [[src, out, 0] for src, out in node.inputs]
+            if node.subgraphs:
+                entry["subgraphs"] = [sub.as_dict() for sub in node.subgraphs]
             nodes.append(entry)
         row_ptr = [0]
         for node in self.nodes:
             row_ptr.append(row_ptr[-1] + node.num_outputs)
         arg_nodes = [i for i, n in enumerate(self.nodes) if n.op == "null"]
         heads = [[src, out, 0] for src, out in self.heads]
+        return nodes, arg_nodes, row_ptr, heads
+
+    def as_dict(self) -> dict[str, object]:
+        """A subgraph as nnvm writes it inside its node (no ``attrs``)."""
+        nodes, arg_nodes, row_ptr, heads = self._parts()
+        return {"nodes": nodes, "arg_nodes": arg_nodes, "node_row_ptr": row_ptr,
+                "heads": heads}
+
+    def to_json(self) -> str:
+        """The symbol file's text: deterministic (same graph, same bytes)."""
+        nodes, arg_nodes, row_ptr, heads = self._parts()
         # one node per line: diffable, and close to what MXNet itself writes
         lines = ["{", '  "nodes": [']
         lines += [f"    {_dump(n)}," for n in nodes]

@@ -19,26 +19,34 @@ from mmconv.errors import ModelFormatError, UsageError
 from mmconv.frontends.base import UnsupportedOps, finish_graph_keeping
 from mmconv.frontends.keras.context import KerasContext, Tensor, channels_first, identity
 from mmconv.frontends.keras.converters import CONVERTERS, converter_key, unsupported_reason
+from mmconv.frontends.keras.masking import check_masks
 from mmconv.frontends.keras.model import Layer, Ref, Spec, walk_layers
 from mmconv.frontends.keras.reader import KerasFile
 from mmconv.ir.core import Graph
 from mmconv.progress import bar as progress_bar
 
+#: layers whose input's time axis (axis 1) may stay dynamic in the IR
+RECURRENT = frozenset({"LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional"})
 DTYPES = {"float32", "float64", "float16", "int32", "int64", "uint8", "int8", "int16", "bool"}
 
 
 def check_supported(kf: KerasFile, spec: Spec) -> None:
-    """One error naming every layer no converter handles (and why, when known)."""
+    """One error naming every layer no converter handles (and why, when known); a layer
+    fed a Keras mask first (its own line: the mask's helper ops are no reason)."""
+    check_masks(kf.path, spec)
     missing = UnsupportedOps()
+    code = False
     for layer in walk_layers(spec):
         if layer.inner is not None or layer.class_name == "InputLayer":
             continue
         reason = unsupported_reason(layer, kf.keras_version)
         if reason is not None:
             missing.record(reason, layer.name)
+            code = code or reason.startswith(("Lambda", "TFOpLambda", "SlicingOpLambda",
+                                              "custom layer"))
     missing.raise_if_any(kf.path, "Keras layers mmconv cannot convert",
                          "Lambda and custom layers hold Python code that is not in the file; "
-                         "rebuild the model from stock layers")
+                         "rebuild the model from stock layers" if code else "")
 
 
 def _call(ctx: KerasContext, layer: Layer, inputs: list[Tensor], index: int) -> list[Tensor]:
@@ -141,9 +149,11 @@ def build_graph(kf: KerasFile, spec: Spec, *,
         raise UsageError(f"--inputShape gives {len(input_shapes)} shapes, the model has "
                          f"{len(spec.input_shapes)} inputs")
     tensors = []
+    recurrent = any(la.class_name in RECURRENT for la in walk_layers(spec))
     for i, (name, shape, dtype) in enumerate(zip(_input_names(spec), spec.input_shapes,
                                                  spec.input_dtypes, strict=True)):
-        shape = _resolve_shape(kf.path, name, shape, input_shapes[i] if input_shapes else None)
+        shape = _resolve_shape(kf.path, name, shape, input_shapes[i] if input_shapes else None,
+                               time_may_vary=recurrent)
         if dtype not in DTYPES:
             raise ModelFormatError(f"{kf.path}: input {name!r} has dtype {dtype!r}")
         rank = len(shape)
@@ -181,13 +191,19 @@ def _rename(graph: Graph, old: str, new: str) -> str:
     return new
 
 
-def _resolve_shape(path: str, name: str, shape: tuple, given: tuple[int, ...] | None) -> tuple:
+def _resolve_shape(path: str, name: str, shape: tuple, given: tuple[int, ...] | None,
+                   time_may_vary: bool = False) -> tuple:
+    """The input's IR shape: the batch may stay dynamic, and in a model with recurrent
+    layers so may axis 1 (a [batch, time, ...] sequence, or [batch, time] token ids)."""
     if given is not None:
         if len(given) != len(shape) - 1:
             raise UsageError(f"--inputShape {','.join(map(str, given))}: input {name!r} has "
                              f"{len(shape) - 1} axes besides the batch")
         return (shape[0], *given)
-    if any(d is None for d in shape[1:]):
+    free = [i for i, d in enumerate(shape) if d is None and i > 0]
+    if free == [1] and time_may_vary:
+        return tuple(shape)
+    if free:
         raise UsageError(f"{path}: input {name!r} has dynamic axes {list(shape)}; give its "
                          "shape without the batch with --inputShape (e.g. 224,224,3)")
     return tuple(shape)

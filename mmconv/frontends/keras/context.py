@@ -147,12 +147,19 @@ class KerasContext(BuildContext):
         return [self.keras_order(t, name) for t in ts], identity(max(len(t.perm) for t in ts))
 
     # -- weights -------------------------------------------------------------------
-    def variables(self, layer: Layer, expected: Sequence[tuple[str, tuple[int, ...]]]
-                  ) -> dict[str, Any]:
+    def variables(self, layer: Layer, expected: Sequence[tuple[str, tuple[int, ...]]],
+                  parts: Sequence[tuple[str, ...]] = ((),)) -> dict[str, Any]:
         """The layer's variables as h5py datasets, checked against the shapes the
-        config implies (a file whose weights disagree with its config is refused)."""
-        found = self.store.variables(layer.where if self.store.kind == "keras"
-                                     else layer.h5_where, layer.name)
+        config implies (a file whose weights disagree with its config is refused).
+
+        ``parts``: sub-paths under the layer holding them in a ``.keras`` file, in order
+        (an RNN's ``("cell",)``; a Bidirectional's forward then backward cell); in an
+        ``.h5`` they are the layer's variables that many levels further down."""
+        if self.store.kind == "keras":
+            found = [v for p in parts for v in self.store.variables((*layer.where, *p),
+                                                                    layer.name)]
+        else:
+            found = self.store.variables(layer.h5_where, layer.name, 1 + len(parts[0]))
         if len(found) != len(expected):
             raise ModelFormatError(
                 f"{self.path}: layer {layer.name!r} ({layer.class_name}) has {len(found)} "

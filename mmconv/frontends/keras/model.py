@@ -35,6 +35,8 @@ class Layer:
     calls: list[list[Ref]] = field(default_factory=list)
     #: each call's raw positional args (keras.ops nodes mix tensors and numbers)
     call_args: list[list] = field(default_factory=list)
+    #: each call's raw keyword args (Keras 3; an RNN's ``mask`` shows up here)
+    call_kwargs: list[dict] = field(default_factory=list)
     #: the model spec when this layer is itself a model
     inner: Spec | None = None
     #: legacy h5 weights: the nested layer's name path
@@ -70,7 +72,7 @@ def snake_case(name: str) -> str:
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
-def _refs(obj: Any) -> list[Ref]:
+def tensor_refs(obj: Any) -> list[Ref]:
     """Every Keras 3 ``__keras_tensor__`` inside call args, in order."""
     out: list[Ref] = []
     if isinstance(obj, dict):
@@ -82,16 +84,18 @@ def _refs(obj: Any) -> list[Ref]:
             out.append((hist[0], hist[1], hist[2]))
         else:
             for v in obj.values():
-                out.extend(_refs(v))
+                out.extend(tensor_refs(v))
     elif isinstance(obj, list):
         for v in obj:
-            out.extend(_refs(v))
+            out.extend(tensor_refs(v))
     return out
 
 
 def _call_inputs(node: Any, layer: str) -> list[Ref]:
-    if isinstance(node, dict):  # Keras 3
-        return _refs(node.get("args", []))
+    if isinstance(node, dict):  # Keras 3; an RNN's initial states follow its input
+        kwargs = node.get("kwargs")
+        states = kwargs.get("initial_state") if isinstance(kwargs, dict) else None
+        return tensor_refs(node.get("args", [])) + tensor_refs(states or [])
     if isinstance(node, list):  # Keras 2: [[name, node_index, tensor_index, kwargs], ...]
         refs = []
         for item in node:
@@ -176,6 +180,8 @@ def parse(model: dict, where: tuple[str, ...] = (), h5_where: tuple[str, ...] = 
                 raise ConfigError(f"layer {lname!r}: inbound_nodes is not a list")
             layer.calls = [_call_inputs(n, lname) for n in nodes]
             layer.call_args = [n.get("args", []) if isinstance(n, dict) else [] for n in nodes]
+            layer.call_kwargs = [n["kwargs"] if isinstance(n, dict) and
+                                 isinstance(n.get("kwargs"), dict) else {} for n in nodes]
         layers.append(layer)
     if sequential:
         if not input_shapes and layers:

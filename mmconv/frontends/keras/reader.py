@@ -89,12 +89,16 @@ class WeightStore:
     #: .keras: vars-group name attribute -> group path, per container path
     _named: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    def variables(self, where: tuple[str, ...], layer_name: str) -> list[Any]:
+    def variables(self, where: tuple[str, ...], layer_name: str, depth: int = 1) -> list[Any]:
         """The variables of the layer at ``where`` (its weights-file path, see
-        :mod:`mmconv.frontends.keras.model`) in the layer's own variable order."""
+        :mod:`mmconv.frontends.keras.model`) in the layer's own variable order.
+
+        ``depth``: in an ``.h5``, how many path parts stand between the layer's name and a
+        variable's (1: ``dense/kernel``; an RNN's cell adds one: ``lstm/lstm_cell/kernel``;
+        a Bidirectional's wrapped layers one more)."""
         if self.kind == "keras":
             return self._keras_vars(where)
-        return self._h5_vars(where, layer_name)
+        return self._h5_vars(where, layer_name, depth)
 
     def _keras_vars(self, where: tuple[str, ...]) -> list[Any]:
         group = self.h5.get("/".join((*where, "vars")))
@@ -103,7 +107,7 @@ class WeightStore:
         keys = sorted(group.keys(), key=lambda k: int(k) if k.isdigit() else -1)
         return [group[k] for k in keys]
 
-    def _h5_vars(self, where: tuple[str, ...], layer_name: str) -> list[Any]:
+    def _h5_vars(self, where: tuple[str, ...], layer_name: str, depth: int = 1) -> list[Any]:
         # where = (top-level layer name, ..., this layer's name)
         root = self.h5.get("model_weights", self.h5)
         top = root.get(where[0])
@@ -114,7 +118,7 @@ class WeightStore:
         picked = []
         for name in names:
             parts = name.split("/")
-            if (len(parts) >= 2 and parts[-2] == layer_name) or \
+            if (len(parts) > depth and parts[-1 - depth] == layer_name) or \
                     (len(where) == 1 and len(parts) == 1):
                 picked.append(name)
         if len(where) > 1 and not picked:

@@ -13,7 +13,7 @@ of inputs and outputs are recorded in the metadata for ``--verify``.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -240,8 +240,25 @@ class OnnxContext(BuildContext):
 
 
 # -- validation ---------------------------------------------------------------------------
+def subgraph_reads(proto: Any) -> set[str]:
+    """The outer-scope names a node's subgraphs (a Scan body) read: what their nodes use
+    that the subgraph neither receives, holds nor computes (a loop body may read any
+    value of the enclosing graph by name, not only its node's inputs)."""
+    reads: set[str] = set()
+    for a in proto.attribute:
+        for g in ([a.g] if a.type == a.GRAPH else list(a.graphs) if a.type == a.GRAPHS else []):
+            own = {i.name for i in g.input} | {t.name for t in g.initializer} | {
+                o for n in g.node for o in n.output}
+            for n in g.node:
+                reads |= {i for i in n.input if i and i not in own}
+                reads |= subgraph_reads(n) - own
+            reads |= {o.name for o in g.output if o.name not in own}
+    return reads
+
+
 def _used(model: OnnxModel, output_names: Sequence[str]) -> list[Any]:
-    """The nodes the outputs depend on, in file order (ONNX requires topological order)."""
+    """The nodes the outputs depend on, in file order (ONNX requires topological order);
+    what a node's subgraphs read from the outer scope counts as its inputs."""
     producer = {o: n for n in model.graph.node for o in n.output if o}
     keep: set[int] = set()
     stack = [producer[o] for o in output_names if o in producer]
@@ -250,20 +267,38 @@ def _used(model: OnnxModel, output_names: Sequence[str]) -> list[Any]:
         if id(n) in keep:
             continue
         keep.add(id(n))
-        stack.extend(producer[i] for i in n.input if i in producer)
+        stack.extend(producer[i] for i in [*n.input, *subgraph_reads(n)] if i in producer)
     return [n for n in model.graph.node if id(n) in keep]
 
 
+#: Ops with a subgraph that a converter takes (If is refused; a Loop that is not a
+#: for-loop over a sequence is refused by its converter).
+LOOPS = frozenset({"Scan", "Loop"})
+
+
 def check_supported(model: OnnxModel, nodes: list[Any]) -> None:
-    """One error listing every node the frontend cannot convert, with counts."""
+    """One error listing every node the frontend cannot convert, with counts (a Scan's
+    body nodes too)."""
     missing = UnsupportedOps()
+    _check_nodes(model, nodes, missing, in_body=False)
+    missing.raise_if_any(model.path, "ONNX ops mmconv cannot convert",
+                         "see docs/onnx-source.md for what is supported")
+
+
+def _check_nodes(model: OnnxModel, nodes: Sequence[Any], missing: UnsupportedOps,
+                 in_body: bool) -> None:
     for proto in nodes:
         name = proto.name or (proto.output[0] if len(proto.output) else proto.op_type)
         if proto.domain not in DEFAULT_DOMAINS:
             missing.record(f"{proto.domain}.{proto.op_type}", name)
             continue
-        if len(proto.attribute) and any(a.type in (a.GRAPH, a.GRAPHS) for a in proto.attribute):
+        bodies = [a.g for a in proto.attribute if a.type == a.GRAPH]
+        if any(a.type == a.GRAPHS for a in proto.attribute) or (
+                bodies and proto.op_type not in LOOPS):
             missing.record(f"{proto.op_type} (control flow)", name)
+            continue
+        if bodies and in_body:
+            missing.record(f"{proto.op_type} (a loop inside a loop body)", name)
             continue
         if CONVERTERS.get(proto.op_type, model.opset) is None:
             versions = CONVERTERS.versions(proto.op_type)
@@ -280,8 +315,9 @@ def check_supported(model: OnnxModel, nodes: list[Any]) -> None:
                                        f"malformed attributes ({first_line(exc)})") from None
             if qualifier:
                 missing.record(f"{proto.op_type}({qualifier})", name)
-    missing.raise_if_any(model.path, "ONNX ops mmconv cannot convert",
-                         "see docs/onnx-source.md for what is supported")
+                continue
+        for body in bodies:
+            _check_nodes(model, body.node, missing, in_body=True)
 
 
 # -- inputs and outputs -------------------------------------------------------------------
@@ -351,7 +387,7 @@ def _recurrent(model: OnnxModel) -> bool:
     differ between the two runs), so a value depending on the time is never taken
     for a static one: it is used only where a dynamic axis is copied in place (a
     Reshape's 0), and refused elsewhere like a batch-dependent one."""
-    return any(n.op_type in ("LSTM", "GRU", "RNN") for n in model.graph.node)
+    return any(n.op_type in ("LSTM", "GRU", "RNN", "Scan", "Loop") for n in model.graph.node)
 
 
 def _rename_value(graph: Graph, old: str, new: str) -> None:
@@ -426,6 +462,23 @@ def _fold(ctx: OnnxContext, proto: Any) -> bool:
     return True
 
 
+def convert_nodes(ctx: OnnxContext, nodes: Iterable[Any]) -> None:
+    """Convert ``nodes`` in order into ``ctx``'s graph: evaluated when their inputs are
+    known, else by their converter (checked by :func:`check_supported` before)."""
+    for proto in nodes:
+        if _fold(ctx, proto):
+            continue
+        node = OnnxNode(proto, ctx.node_name(proto), parse_attrs(ctx.model, proto))
+        convert = CONVERTERS.get(proto.op_type, ctx.opset)
+        assert convert is not None  # check_supported saw to it
+        try:
+            convert(ctx, node)
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError,
+                ZeroDivisionError, OverflowError) as exc:
+            raise ModelFormatError(f"{ctx.where(node)} has malformed attributes or inputs "
+                                   f"({type(exc).__name__}: {first_line(exc)})") from None
+
+
 def convert_model(model: OnnxModel, *, input_shapes: list[tuple[int, ...]] | None = None,
                   input_names: list[str] | None = None,
                   output_names: list[str] | None = None,
@@ -448,18 +501,7 @@ def convert_model(model: OnnxModel, *, input_shapes: list[tuple[int, ...]] | Non
     graph = Graph(sanitize(model.graph.name or "model", "model"))
     ctx = OnnxContext(model, graph)
     source_inputs = _declare_inputs(ctx, input_shapes, input_names)
-    for proto in progress(nodes, desc="converting ONNX ops", unit="op"):
-        if _fold(ctx, proto):
-            continue
-        node = OnnxNode(proto, ctx.node_name(proto), parse_attrs(model, proto))
-        convert = CONVERTERS.get(proto.op_type, model.opset)
-        assert convert is not None  # check_supported saw to it
-        try:
-            convert(ctx, node)
-        except (TypeError, ValueError, KeyError, IndexError, AttributeError,
-                ZeroDivisionError, OverflowError) as exc:
-            raise ModelFormatError(f"{ctx.where(node)} has malformed attributes or inputs "
-                                   f"({type(exc).__name__}: {first_line(exc)})") from None
+    convert_nodes(ctx, progress(nodes, desc="converting ONNX ops", unit="op"))
     graph_out = []
     for o in outputs:
         if o not in ctx.values:

@@ -129,6 +129,21 @@ def _shape_override(names: list[str] | None, shapes: list[tuple[int, ...]] | Non
     return {n: [None, *s] for n, s in zip(names, shapes, strict=True)}
 
 
+#: Appended to an error about a Loop tf2onnx wrote (a TF while_loop mmconv cannot read).
+LOOP_HINT = ("tf2onnx writes Keras GRU and SimpleRNN as a Loop, which mmconv converts "
+             "when the time length is fixed: export the model with one "
+             "(keras.Input((T, features))), or convert the .keras file with -sf keras")
+
+
+def _for_tensorflow(message: str, onnx_path: str, path: str) -> str:
+    """The ONNX frontend's one-line error as a TensorFlow user reads it: the SavedModel
+    named instead of the temporary ONNX file, and for a Loop what to do instead."""
+    message = message.replace(onnx_path, f"{path} (as tf2onnx converts it)")
+    if "Loop '" in message or "Loop (" in message:
+        message += f"; {LOOP_HINT}"
+    return message
+
+
 def convert(network: str | None, weights: str | None, *,
             input_shapes: list[tuple[int, ...]] | None = None,
             input_names: list[str] | None = None,
@@ -151,8 +166,12 @@ def convert(network: str | None, weights: str | None, *,
         onnx_path = Path(tmp) / "model.onnx"
         onnx_path.write_bytes(proto.SerializeToString())
         del proto
-        graph = get_frontend("onnx").convert(None, str(onnx_path),
-                                             channels_first_io=channels_first_io)
+        try:
+            graph = get_frontend("onnx").convert(None, str(onnx_path),
+                                                 channels_first_io=channels_first_io)
+        except UnsupportedError as exc:
+            raise UnsupportedError(_for_tensorflow(str(exc), str(onnx_path), str(path))) \
+                from None
     graph.metadata["source_framework"] = "tensorflow"
     graph.metadata["source_path"] = how
     return graph

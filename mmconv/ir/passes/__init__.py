@@ -12,6 +12,8 @@
   channels-last source keeps them only at model inputs/outputs;
   :func:`channels_first_boundaries` (not a default pass; ``--channelsFirstIO``) then
   makes those inputs/outputs channels-first.
+- :mod:`.reversal` -- :func:`fold_reversals`: time-axis reversals (Slices with step -1)
+  around a Scan become its ``reverse``; two in a row cancel.
 - :mod:`.manager` -- :class:`PassManager` (passes to a fixed point) and
   :func:`run_default_passes`.
 
@@ -27,10 +29,11 @@ from mmconv.ir.passes.identities import remove_identities
 from mmconv.ir.passes.layout import channels_first_boundaries, optimize_layout
 from mmconv.ir.passes.lrn import fuse_lrn
 from mmconv.ir.passes.manager import DEFAULT_PASSES, Pass, PassManager, run_default_passes
+from mmconv.ir.passes.reversal import fold_reversals
 
 __all__ = [
     "DEFAULT_PASSES", "FOLD_MAX_GROWTH", "Pass", "PassManager", "channels_first_boundaries",
-    "eliminate_dead",
-    "fold_constants", "folded_for_emit", "fuse_bias", "fuse_lrn", "optimize_layout",
+    "eliminate_dead", "fold_constants", "fold_reversals", "folded_for_emit", "fuse_bias",
+    "fuse_lrn", "optimize_layout",
     "remove_identities", "run_default_passes",
 ]

@@ -22,8 +22,10 @@ until it meets its inverse:
   only when it removes at least one Transpose, so it never adds one.  A Transpose
   read by several such ops is split into one per reader first, but only when a
   copy can cancel (a reader is a Transpose, or a binary op or Concat where the
-  copies meet again, as in swish's ``x * sigmoid(x)``): splitting for readers that
-  would only carry a copy to a model output would add Transposes.
+  copies meet again, as in swish's ``x * sigmoid(x)``, or the readers start chains
+  of one-input ops that all end in one such op, as tf2onnx's per-direction
+  ``Slice -> Squeeze -> Concat`` after a bidirectional LSTM): splitting for readers
+  that would only carry a copy to a model output would add Transposes.
 - **flatten into Dense**: ``Transpose -> Flatten (or a [N, -1] Reshape) -> Dense``
   (or ``MatMul`` by a constant) flattens the untransposed tensor and permutes the
   weight's rows instead -- the NHWC flatten before a classifier.
@@ -201,7 +203,8 @@ def _split(graph: Graph, node: Node, uses: UseDef) -> bool:
     # with another copy at a binary op or Concat reading two runtime values (swish's
     # ``x * sigmoid(x)``, a residual Add).  Readers that would only carry their copy
     # down to an output are left alone.
-    if not any(u.op == "Transpose" or _merge_point(graph, u, out, uses) for u in users):
+    if not any(u.op == "Transpose" or _merge_point(graph, u, out, uses) for u in users) \
+            and not _chains_meet(graph, users, p, out, uses):
         return False
     seen: set[int] = {id(users[0])}
     for user in list(users[1:]):
@@ -215,6 +218,34 @@ def _split(graph: Graph, node: Node, uses: UseDef) -> bool:
 
 #: How far back :func:`_merge_point` looks for the split value (nodes visited).
 MERGE_SEARCH = 64
+#: How many one-input ops :func:`_chains_meet` follows down from each reader.
+CHAIN_SEARCH = 8
+
+
+def _chains_meet(graph: Graph, users: list[Node], p: Perm, value: str, uses: UseDef) -> bool:
+    """True when every reader starts a chain of one-input sinkable ops (each the only
+    reader of the one before) that all end in the same merge point, arriving with the
+    same permutation: copies sunk down each chain meet and sink on together.  What
+    tf2onnx writes after a bidirectional LSTM: ``Transpose -> Slice -> Squeeze`` per
+    direction, then ``Concat``."""
+    ends = set()
+    for user in users:
+        node, perm = user, p
+        for _ in range(CHAIN_SEARCH):
+            if _merge_point(graph, node, value, uses):
+                break
+            if node.op not in SINKABLE or len(_data_inputs(node)) != 1 or \
+                    node.outputs[0] in uses.outputs:
+                return False
+            remapped = _remap_attrs(graph, node, perm)
+            nxt = uses.only_user(node.outputs[0])
+            if remapped is None or nxt is None:
+                return False
+            node, perm = nxt, remapped[1]
+        else:
+            return False
+        ends.add((id(node), perm))
+    return len(ends) == 1
 
 
 def _merge_point(graph: Graph, node: Node, value: str, uses: UseDef) -> bool:

@@ -25,6 +25,7 @@ from mmconv.ir.passes.fold import fold_constants
 from mmconv.ir.passes.identities import remove_identities
 from mmconv.ir.passes.layout import optimize_layout
 from mmconv.ir.passes.lrn import fuse_lrn
+from mmconv.ir.passes.reversal import fold_reversals
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,8 @@ def _name(p: Pass) -> str:
 #: The clean-ups every frontend wants (see each pass's module).  Layout before the
 #: fusions: sunk Transposes expose Conv -> Add(bias) pairs to fuse_bias.
 DEFAULT_PASSES: tuple[Pass, ...] = (
-    remove_identities, fold_constants, optimize_layout, fuse_lrn, fuse_bias, eliminate_dead,
+    remove_identities, fold_constants, optimize_layout, fold_reversals, fuse_lrn, fuse_bias,
+    eliminate_dead,
 )
 
 

@@ -71,6 +71,8 @@ MIL_OPS = {
     "ReduceL2": {"reduce_l2_norm"}, "Tile": {"tile"}, "Expand": {"tile"},
     "Gather": {"gather"}, "DepthToSpace": {"depth_to_space", "pixel_shuffle"},
     "SpaceToDepth": {"space_to_depth"}, "Resize": {"upsample_nearest_neighbor"},
+    # with a fixed time length (test_coreml_recurrent.py)
+    "LSTM": {"lstm"}, "GRU": {"gru"}, "RNN": {"rnn"},
 }
 
 SUFFIXES = (".mlpackage", ".mlmodel")
@@ -141,8 +143,9 @@ def test_concat_with_a_batch_two_constant_builds_with_batch_2(ct, tmp_path: Path
 
 def test_every_ir_op_has_a_handler() -> None:
     """A new IR op must get a Core ML handler (which may refuse it with a reason)."""
-    # LSTM/GRU/RNN have no Core ML handler yet, Scan is refused (test_recurrent_cases_refused)
-    assert sorted(missing_handlers()) == sorted(RECURRENT_OPS | SCAN_OPS)
+    # Scan is refused (test_recurrent_cases_refused); LSTM/GRU/RNN: test_coreml_recurrent.py
+    assert sorted(missing_handlers()) == sorted(SCAN_OPS)
+    assert set(HANDLERS) >= RECURRENT_OPS
     assert "MaxRoiPool" in HANDLERS  # refuses, by name, rather than "no handler"
 
 
@@ -153,18 +156,21 @@ def test_every_ir_op_has_its_mil_ops_pinned() -> None:
     unpinned = {s.name for s in all_schemas()} - set(MIL_OPS) - {
         "MaxRoiPool", "Abs", "Ceil", "Floor", "Exp", "Sqrt", "Round", "Sign", "Not", "Identity",
         "Equal", "Greater", "GreaterOrEqual", "Less", "LessOrEqual", "ReduceMin", "ReduceProd",
-        "ReduceLogSumExp"} - RECURRENT_OPS - SCAN_OPS  # refused (test_recurrent_cases_refused)
+        "ReduceLogSumExp"} - SCAN_OPS  # refused (test_recurrent_cases_refused)
     assert unpinned == set()
 
 
 @pytest.mark.parametrize("name", sorted(RECURRENT_CASES | SCAN_CASES))
 def test_recurrent_cases_refused(ct, name: str, tmp_path: Path) -> None:
-    """LSTM/GRU/RNN and Scan are refused in one line (the node, or the dynamic time axis Core ML
-    cannot hold), and nothing is written."""
+    """As the cases stand (a dynamic time axis) LSTM/GRU/RNN are refused in one line that
+    says to fix the steps with --inputShape (with them fixed: test_coreml_recurrent.py);
+    Scan is refused by name.  Nothing is written."""
     case = CASES[name]()
     with pytest.raises(UnsupportedError) as info:
         emit_model(case.graph, tmp_path / "m.mlpackage")
     message = str(info.value)
     assert "\n" not in message
-    assert repr(case.node) in message or "dynamic axes" in message, message
+    assert repr(case.node) in message or "dynamic time axis" in message, message
+    if name in RECURRENT_CASES:
+        assert "--inputShape" in message, message
     assert list(tmp_path.iterdir()) == []

@@ -4,8 +4,9 @@ Each case's graph is written as ``NAME-symbol.json`` + ``NAME-0000.params`` by
 ``emit_model`` (no MXNet involved) and run in the real mxnet 1.9.1 env, both
 with ``load_checkpoint`` + ``Module`` and with ``gluon.SymbolBlock.imports``
 (all cases in one mxnet process per API); outputs are compared with the
-case's numpy oracle.  Every case of the catalogue runs (the refusals that
-remain are pinned in test_mxnet_emitter.py).
+case's numpy oracle.  Every case of the catalogue runs, the Scan loops included (as
+``_foreach``; more Scan forms in test_mxnet_scan.py); refusals are pinned in
+test_mxnet_emitter.py.
 """
 
 from __future__ import annotations
@@ -19,15 +20,13 @@ import pytest
 from mmconv.emitters.mxnet import EMITTER, HANDLERS, emit_model, missing_handlers
 from mmconv.verify.compare import assert_close
 
-from ..ir_cases import CASES, RECURRENT_CASES, RECURRENT_OPS, SCAN_CASES, SCAN_OPS
+from ..ir_cases import CASES
 from .conftest import run_all
 
 pytestmark = pytest.mark.mxnet
 
-#: Every case runs but the recurrent ones (LSTM/GRU/RNN have no MXNet handler yet, see
-#: docs/recurrent.md; Scan loops are refused: pinned below); other refusals are pinned in
-#: test_mxnet_emitter.py.
-RUNNABLE = sorted(set(CASES) - RECURRENT_CASES - SCAN_CASES)
+#: Every case runs, the Scan loops included.
+RUNNABLE = sorted(CASES)
 
 
 @pytest.fixture(scope="module")
@@ -91,22 +90,8 @@ def test_dilated_pooling(tmp_path: Path, mxnet_python: str) -> None:
 
 
 def test_every_ir_op_has_a_handler() -> None:
-    assert sorted(missing_handlers()) == sorted(RECURRENT_OPS | SCAN_OPS)
+    assert missing_handlers() == []
     assert EMITTER.handlers is HANDLERS
-
-
-@pytest.mark.parametrize("name", sorted(RECURRENT_CASES | SCAN_CASES))
-def test_recurrent_cases_refused_by_node(name: str, tmp_path: Path) -> None:
-    from mmconv.errors import UnsupportedError
-
-    case = CASES[name]()
-    with pytest.raises(UnsupportedError, match=f"node {case.node!r}"):
-        emit_model(case.graph, tmp_path / name)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_the_refusals_are_few() -> None:
-    assert len(RUNNABLE) >= 160, len(RUNNABLE)
 
 
 def test_code_of_every_case(tmp_path: Path, mxnet_python: str) -> None:

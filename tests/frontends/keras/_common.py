@@ -5,7 +5,7 @@ with Keras' own predict."""
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,19 +93,26 @@ def convert_run(path: Path, target: str, folder: Path, inputs: Sequence[np.ndarr
         if "--channelsFirstIO" in extra and x.ndim >= 3:
             x = np.ascontiguousarray(x.transpose(0, x.ndim - 1, *range(1, x.ndim - 1)))
         feeds[v.name] = x
-    runner = TARGET_RUNNERS.get(target) or RUNNERS.get(target)
-    assert runner is not None
-    got = runner(out, graph, feeds)
+    got = runner_for(target)(out, graph, feeds)
     if "--channelsFirstIO" in extra:
         got = [g.transpose(0, *range(2, g.ndim), 1) if g.ndim >= 3 else g for g in got]
     return got
 
 
+def runner_for(target: str) -> Any:
+    """The function running a written ``target`` model: ``runner(path, graph, feeds)``."""
+    runner = TARGET_RUNNERS.get(target) or RUNNERS.get(target)
+    assert runner is not None
+    return runner
+
+
 def check(model: Any, folder: Path, targets: Sequence[str] = ("onnx",),
-          formats: Sequence[str] = ("keras",), extra: Sequence[str] = ()) -> float:
+          formats: Sequence[str] = ("keras",), extra: Sequence[str] = (),
+          inputs: Callable[[Any], list[np.ndarray]] = sample) -> float:
     """Convert ``model`` saved in each format to each target and compare every output
-    with Keras' own (max|a-b| <= 1e-4 * max(1, max|ref|)); returns the worst error."""
-    inputs = sample(model)
+    with Keras' own (max|a-b| <= 1e-4 * max(1, max|ref|)); returns the worst error.
+    ``inputs(model)`` makes the batch (default: standard normal floats)."""
+    inputs = inputs(model)
     refs = predict(model, inputs)
     worst = 0.0
     for fmt in formats:

@@ -25,6 +25,11 @@ Converter = Callable[..., list]
 
 CONVERTERS: Registry[Converter] = Registry("Keras layer converters")
 
+#: layer options a converter cannot express, checked before anything is built (so every
+#: problem is reported at once): class name -> ``fn(layer, keras_version) -> reason or
+#: None``; filled by the family modules next to their converters
+CHECKS: dict[str, Callable[[Layer, str], str | None]] = {}
+
 #: layer modules whose classes are Keras' own (anything else is a custom layer)
 KERAS_MODULES = ("keras.layers", "keras.src.layers", "keras.src.applications", "keras",
                  "keras.src.ops", "keras.src.models", "tf_keras", "")
@@ -54,6 +59,11 @@ def unsupported_reason(layer: Layer, keras_version: str) -> str | None:
         return f"custom layer {layer.class_name}"
     if converter_key(layer) not in CONVERTERS:
         return converter_key(layer)
+    check = CHECKS.get(converter_key(layer))
+    if check is not None:
+        problem = check(layer, keras_version)
+        if problem:
+            return problem
     act = layer.config.get("activation")
     if act is not None:
         problem = activation_problem(act)
@@ -70,6 +80,7 @@ def cfg(layer: Layer, key: str, default: Any = None) -> Any:
 
 
 # the families register themselves; imported last, as they use the helpers above
-FAMILIES = ("activation", "conv", "core", "merge", "normalization", "pool", "reshaping")
+FAMILIES = ("activation", "conv", "core", "merge", "normalization", "pool", "recurrent",
+            "reshaping")
 for _family in FAMILIES:
     importlib.import_module(f"{__name__}.{_family}")

@@ -27,7 +27,7 @@ CHUNK_ROWS = 4096
 
 @CONVERTERS.register("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
                      "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization",
-                     "StochasticDepth", "Masking", "Identity")
+                     "StochasticDepth", "Identity")
 def identity_layer(ctx: KerasContext, layer: Layer, xs: list[Tensor], _i: int) -> list[Tensor]:
     """Training-time only (noise, dropout, regularization): the input unchanged."""
     return [xs[0]]
@@ -267,3 +267,40 @@ def custom_scale(ctx: KerasContext, layer: Layer, xs: list[Tensor], _i: int) -> 
                      np.array(float(cfg(layer, "scale")), dtype=ctx.dtype(values[0])))
     scaled = ctx.add("Mul", [values[1], s], f"{layer.name}/scaled")
     return [Tensor(ctx.add("Add", [values[0], scaled], layer.name), perm)]
+
+
+@CONVERTERS.register("Embedding")
+def embedding(ctx: KerasContext, layer: Layer, xs: list[Tensor], _i: int) -> list[Tensor]:
+    """A Gather of the ``embeddings`` table rows (Keras casts non-integer ids to int32).
+    ``mask_zero`` only makes a mask: :mod:`mmconv.frontends.keras.masking` refuses it
+    where a layer would use it."""
+    t = ctx.unflat(xs[0], layer.name)
+    rows, width = int(cfg(layer, "input_dim")), int(cfg(layer, "output_dim"))
+    table = ctx.read(layer, "embeddings",
+                     ctx.variables(layer, [("embeddings", (rows, width))])["embeddings"])
+    ids = ctx.keras_order(t, layer.name)
+    if ctx.dtype(ids) not in ("int32", "int64"):
+        ids = ctx.add("Cast", [ids], f"{layer.name}/ids", to="int32")
+    w = ctx.weight(layer, "embeddings", table, str(table.dtype) if table.dtype.kind == "f"
+                   else "float32")
+    return [Tensor(ctx.add("Gather", [w, ids], layer.name, axis=0), identity(len(t.perm) + 1))]
+
+
+@CONVERTERS.register("Masking")
+def masking(ctx: KerasContext, layer: Layer, xs: list[Tensor], _i: int) -> list[Tensor]:
+    """Keras zeroes a step whose features all equal ``mask_value``: ``x * any(x !=
+    mask_value)`` over the last axis (the input itself when mask_value is 0). The mask
+    it makes matters only to layers :mod:`mmconv.frontends.keras.masking` refuses."""
+    value = float(cfg(layer, "mask_value", 0.0))
+    if value == 0.0:
+        return [xs[0]]
+    t = ctx.unflat(xs[0], layer.name)
+    dtype = ctx.dtype(t.value)
+    same = ctx.add("Equal", [t.value, ctx.constant(f"{layer.name}/mask_value",
+                                                   np.array(value, dtype=dtype))],
+                   f"{layer.name}/equal")
+    differs = ctx.add("Cast", [ctx.add("Not", [same], f"{layer.name}/not_equal")],
+                      f"{layer.name}/differs", to=dtype)
+    live = ctx.add("ReduceMax", [differs], f"{layer.name}/live", axes=[ctx.ir_axis(t, -1)],
+                   keepdims=True)
+    return [ctx.like(t, ctx.add("Mul", [t.value, live], layer.name))]

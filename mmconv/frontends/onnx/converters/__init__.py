@@ -25,7 +25,7 @@ Converter = Callable[[Any, Any], None]
 #: opset 7 is the oldest the frontend reads (from 7 ONNX broadcasts like numpy)
 CONVERTERS: VersionedRegistry[Converter] = VersionedRegistry("ONNX converters", min_version=7)
 
-FAMILIES = ("activation", "conv", "elementwise", "graph", "linalg", "normalization", "pool",
-            "recurrent", "reduce", "resize", "shape")
+FAMILIES = ("activation", "conv", "elementwise", "graph", "linalg", "loop", "normalization",
+            "pool", "recurrent", "reduce", "resize", "scan", "shape")
 for _family in FAMILIES:
     importlib.import_module(f"{__name__}.{_family}")

@@ -1,5 +1,5 @@
 """Shape manipulation: Reshape/Flatten/Squeeze/Unsqueeze, Transpose, Concat/Split/Slice,
-Gather, Expand/Tile, Pad, DepthToSpace/SpaceToDepth.
+ReverseSequence (whole sequences), Gather, Expand/Tile, Pad, DepthToSpace/SpaceToDepth.
 
 Shape operands (Reshape's target, Slice's starts, Pad's pads ...) must be known at
 conversion time; a target that depends on the batch size (a folded ``Shape ->
@@ -149,14 +149,31 @@ def split_13(ctx: OnnxContext, node: OnnxNode) -> None:
     _split(ctx, node, ints(split.reshape(-1)) if split is not None else None)
 
 
+#: A Slice end at or past this takes the rest of the axis, whatever its length (INT32_MAX,
+#: what exporters write for "to the end").
+_WHOLE = 2**31 - 1
+
+
 def _slice(ctx: OnnxContext, node: OnnxNode, starts: tuple, ends: tuple, axes: tuple | None,
            steps: tuple | None) -> None:
     x = ctx.x(node, 0)
-    rank = len(ctx.shape(x))
-    attrs: dict[str, object] = {"starts": starts, "ends": ends}
-    if axes is not None:
-        attrs["axes"] = tuple(norm_axis(a, rank) for a in axes)
-    if steps is not None and any(s != 1 for s in steps):
+    shape = ctx.shape(x)
+    rank = len(shape)
+    axes = tuple(norm_axis(a, rank) for a in axes) if axes is not None else \
+        tuple(range(len(starts)))
+    steps = steps or (1,) * len(starts)
+    # an axis sliced whole (tf2onnx's strided_slice writes [0:INT_MAX] on the batch)
+    # is left out, so targets that cannot slice the batch axis never see it
+    keep = [i for i, (b, e, a, st) in enumerate(zip(starts, ends, axes, steps, strict=True))
+            if not (st == 1 and b == 0 and (e >= _WHOLE or (shape[a] is not None
+                                                              and e >= shape[a])))]
+    if not keep:
+        ctx.set(node, x)
+        return
+    starts, ends = tuple(starts[i] for i in keep), tuple(ends[i] for i in keep)
+    axes, steps = tuple(axes[i] for i in keep), tuple(steps[i] for i in keep)
+    attrs: dict[str, object] = {"starts": starts, "ends": ends, "axes": axes}
+    if any(s != 1 for s in steps):
         attrs["steps"] = steps
     clamp = np.iinfo(np.int64)
     attrs["starts"] = tuple(max(min(v, clamp.max), clamp.min) for v in starts)
@@ -179,6 +196,23 @@ def slice_10(ctx: OnnxContext, node: OnnxNode) -> None:
 
     starts, ends = get(1, "the starts"), get(2, "the ends")
     _slice(ctx, node, starts or (), ends or (), get(3, "the axes"), get(4, "the steps"))
+
+
+@CONVERTERS.register("ReverseSequence", since=10)
+def reverse_sequence(ctx: OnnxContext, node: OnnxNode) -> None:
+    """Every sequence reversed whole (all ``sequence_lens`` the static time length, what
+    tf2onnx writes for ``tf.reverse`` over time in a backward RNN): a Slice with step -1.
+    Ragged lengths have no IR op and are refused."""
+    x = ctx.x(node, 0)
+    rank = len(ctx.shape(x))
+    axis = norm_axis(int(node.attr("time_axis", 0)), rank)
+    time = ctx.shape(x)[axis]
+    k = ctx.known.get(node.input(1))
+    if time is None or k is None or not np.all(k.a == time) or not np.all(k.b == time):
+        raise UnsupportedError(f"{ctx.where(node)}: only every sequence reversed whole "
+                               "(sequence_lens all equal to a static time length) is supported")
+    ctx.set(node, ctx.add("Slice", [x], node.name, starts=(-1,),
+                          ends=(np.iinfo(np.int64).min,), axes=(axis,), steps=(-1,)))
 
 
 @CONVERTERS.register("Gather", since=1)

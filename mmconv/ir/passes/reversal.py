@@ -1,0 +1,125 @@
+"""Sequence reversals folded away: into a Scan's direction, into each other, into a pick.
+
+A backward recurrence reaches the IR from TensorFlow as ``reverse(x) -> forward loop
+-> reverse(y)`` (tf2onnx's ``ReverseSequence`` around a ``while_loop`` for
+``go_backwards`` and ``Bidirectional``), the reversals being Slices with step -1 on
+the time axis.  Targets whose time axis is a dynamic sequence axis (CNTK) cannot
+reverse it, and every target runs a backward loop natively, so:
+
+- a **Scan** whose scan inputs are all reversed on the time axis (axis 1) reads
+  them unreversed with its ``reverse`` flipped, and each scan output is reversed
+  after it instead (the same values: step t of the forward loop over the reversed
+  sequence is step T-1-t of the backward loop); done only when that removes at
+  least as many reversals as it adds;
+- two reversals of the same axis in a row cancel;
+- the first (last) element of a reversed axis is the last (first) element of the
+  original: ``reverse(y)[:, -1:]`` is ``y[:, :1]`` (a go_backwards layer's output).
+
+Exact (no arithmetic changes).  The body of a Scan is not touched.
+"""
+
+from __future__ import annotations
+
+from mmconv.ir.core import Graph, Node
+from mmconv.ir.ops.loop import scan_layout
+from mmconv.ir.registry import check_node
+from mmconv.ir.usedef import UseDef
+
+#: A Slice bound at or beyond this (either sign) reaches the end of any axis.
+FAR = 2**31 - 1
+
+
+def _one_axis(graph: Graph, node: Node) -> tuple[int, int, int, int] | None:
+    """(axis, start, end, step) of a Slice along one axis, or None."""
+    value = graph.values.get(node.inputs[0])
+    if node.op != "Slice" or len(node.attr("starts")) != 1 or value is None:
+        return None  # no shape yet: a Slice this sweep made, seen on the next one
+    rank = len(value.shape)
+    axes = node.attr("axes") or (0,)
+    steps = node.attr("steps") or (1,)
+    axis = int(axes[0]) + rank if int(axes[0]) < 0 else int(axes[0])
+    return axis, int(node.attr("starts")[0]), int(node.attr("ends")[0]), int(steps[0])
+
+
+def reversed_axis(graph: Graph, node: Node | None) -> int | None:
+    """The axis ``node`` reverses whole (a Slice ``[-1::-1]``), or None."""
+    if node is None:
+        return None
+    one = _one_axis(graph, node)
+    if one is None:
+        return None
+    axis, start, end, step = one
+    return axis if step == -1 and (start == -1 or start >= FAR) and end <= -FAR else None
+
+
+def fold_reversals(graph: Graph) -> int:
+    """Apply the rules of the module docstring once over the graph; returns the rewrites."""
+    if not any(n.op == "Slice" for n in graph.nodes):
+        return 0
+    uses = UseDef(graph)
+    changed = 0
+    for node in list(graph.nodes):
+        if uses.is_removed(node):
+            continue
+        if node.op == "Scan":
+            changed += _into_scan(graph, node, uses)
+        elif node.op == "Slice":
+            changed += _cancel(graph, node, uses)
+    uses.flush()
+    if changed:
+        graph.rebuild_names()  # the pass manager re-infers shapes (and the node order)
+    return changed
+
+
+def _into_scan(graph: Graph, node: Node, uses: UseDef) -> int:
+    s, _, k = scan_layout(node)
+    flips = [uses.producer(x) for x in node.inputs[s:]]
+    if any(reversed_axis(graph, f) != 1 for f in flips):
+        return 0
+    removed = sum(uses.only_user(f.outputs[0]) is node for f in flips if f is not None)
+    outs = node.outputs[s:]
+    if any(o in uses.outputs for o in outs) or k > removed:
+        return 0
+    uses.set_inputs(node, [*node.inputs[:s], *(f.inputs[0] for f in flips if f is not None)])
+    node.attrs["reverse"] = 1 - int(node.attr("reverse"))
+    for y in outs:
+        if not uses.users(y):
+            continue
+        flipped = graph.new_name(f"{y}/reversed")
+        uses.replace_all_uses(y, flipped)
+        flip = Node(flipped, "Slice", [y], [flipped], {
+            "starts": (-1,), "ends": (-(2**63),), "axes": (1,), "steps": (-1,)})
+        check_node(flip)
+        uses.add_node(flip)
+    for f in flips:
+        if f is not None and not uses.users(f.outputs[0]):
+            uses.remove_node(f)
+    return 1
+
+
+def _cancel(graph: Graph, node: Node, uses: UseDef) -> int:
+    """A Slice reading a reversal of the same axis: both go, or the pick moves."""
+    src = uses.producer(node.inputs[0])
+    axis = reversed_axis(graph, src)
+    one = _one_axis(graph, node)
+    if src is None or axis is None or one is None or one[0] != axis:
+        return 0
+    out = node.outputs[0]
+    if reversed_axis(graph, node) == axis:
+        if out in uses.outputs:  # keeps its name: an Identity, which hands it upstream
+            uses.set_inputs(node, [src.inputs[0]])
+            node.op, node.attrs = "Identity", {}
+            check_node(node)
+        else:
+            uses.replace_all_uses(out, src.inputs[0])
+            uses.remove_node(node)
+    elif one[1:] in ((-1, FAR, 1), (-1, 2**63 - 1, 1), (0, 1, 1)):
+        # the last element of the reversed axis is the first of the original, and back
+        first = one[1] == -1
+        uses.set_inputs(node, [src.inputs[0]])
+        node.attrs["starts"], node.attrs["ends"] = ((0,), (1,)) if first else ((-1,), (FAR,))
+    else:
+        return 0
+    if not uses.users(src.outputs[0]) and src.outputs[0] not in uses.outputs:
+        uses.remove_node(src)
+    return 1
