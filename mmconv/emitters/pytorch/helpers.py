@@ -136,20 +136,22 @@ def _rnn_act(x: torch.Tensor, name: str, alpha: float, beta: float) -> torch.Ten
 
 
 def _recurrent(x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor,
-               lens: typing.Optional[torch.Tensor], weight_ih: torch.Tensor,
-               weight_hh: torch.Tensor, bias: torch.Tensor, peephole: torch.Tensor,
-               kind: str, reverse: bool,
-               activations: list[str], alphas: list[float], betas: list[float], clip: float,
-               input_forget: bool, linear_before_reset: bool
+               lengths: typing.Optional[torch.Tensor], weights: list[torch.Tensor],
+               kind: str, reverse: bool, activations: list[str], alphas: list[float],
+               betas: list[float], clip: float, input_forget: bool,
+               linear_before_reset: bool
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    \"\"\"ONNX LSTM/GRU/RNN, batch-first, as a time loop over ONNX-layout weights
-    (weight_ih [D, G*H, I], weight_hh [D, G*H, H], bias [D, 2*G*H], peephole [D, 3*H];
-    gate orders i,o,f,c and z,r,h): any activation list (per direction), clip,
-    input_forget, peepholes, both GRU resets, sequence_lens (zeros past a row's end,
-    its last valid state). Returns Y [N, T, D, H] and the last states [N, D, H].\"\"\"
-    hs = weight_hh.shape[2]
-    directions = weight_ih.shape[0]
-    half = bias.shape[1] // 2
+    \"\"\"ONNX LSTM/GRU/RNN as a time loop over PyTorch-layout parameters: x [N, T, I]
+    (batch first), h0/c0 [D, N, H]; ``weights`` holds per direction weight_ih [G*H, I],
+    weight_hh [G*H, H], bias_ih [G*H], bias_hh [G*H] and the peepholes [3*H] in
+    PyTorch's gate orders (LSTM i,f,g,o, peepholes i,f,o; GRU r,z,n). Computes any
+    activation list (per direction, ONNX's names and alpha/beta), clip, input_forget,
+    peepholes, both GRU resets (linear_before_reset False: the reset gate scales h
+    before the recurrent product), a reverse-only run and ``lengths`` (zeros past a
+    row's end, its last valid state). Returns output [N, T, D*H], h_n and c_n [D, N, H]
+    (nn.LSTM's layouts).\"\"\"
+    hs = h0.shape[2]
+    directions = h0.shape[0]
     per = len(activations) // directions
     ys: list[torch.Tensor] = []
     hn: list[torch.Tensor] = []
@@ -158,9 +160,8 @@ def _recurrent(x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor,
         acts = activations[d * per:(d + 1) * per]
         al = alphas[d * per:(d + 1) * per]
         be = betas[d * per:(d + 1) * per]
-        w, r, p = weight_ih[d], weight_hh[d], peephole[d]
-        wb, rb = bias[d, :half], bias[d, half:]
-        h, c = h0[:, d], c0[:, d]
+        w, r, wb, rb, p = weights[5 * d:5 * d + 5]
+        h, c = h0[d], c0[d]
         xw = torch.matmul(x, w.t()) + wb
         steps = x.shape[1]
         backwards = reverse or d == 1
@@ -178,23 +179,23 @@ def _recurrent(x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor,
                 if input_forget:
                     f = 1 - i
                 else:
-                    pre = a[:, 2 * hs:3 * hs] + p[2 * hs:] * c
+                    pre = a[:, hs:2 * hs] + p[hs:2 * hs] * c
                     f = _rnn_act(torch.clamp(pre, -clip, clip) if clip > 0 else pre,
                                  acts[0], al[0], be[0])
-                pre = a[:, 3 * hs:]
+                pre = a[:, 2 * hs:3 * hs]
                 c_new = f * c + i * _rnn_act(torch.clamp(pre, -clip, clip) if clip > 0
                                              else pre, acts[1], al[1], be[1])
-                pre = a[:, hs:2 * hs] + p[hs:2 * hs] * c_new
+                pre = a[:, 3 * hs:] + p[2 * hs:] * c_new
                 o = _rnn_act(torch.clamp(pre, -clip, clip) if clip > 0 else pre,
                              acts[0], al[0], be[0])
                 h_new = o * _rnn_act(c_new, acts[2], al[2], be[2])
             elif kind == "GRU":
                 pre = g[:, :hs] + gh[:, :hs]
-                z = _rnn_act(torch.clamp(pre, -clip, clip) if clip > 0 else pre,
-                             acts[0], al[0], be[0])
-                pre = g[:, hs:2 * hs] + gh[:, hs:2 * hs]
                 rr = _rnn_act(torch.clamp(pre, -clip, clip) if clip > 0 else pre,
                               acts[0], al[0], be[0])
+                pre = g[:, hs:2 * hs] + gh[:, hs:2 * hs]
+                z = _rnn_act(torch.clamp(pre, -clip, clip) if clip > 0 else pre,
+                             acts[0], al[0], be[0])
                 if linear_before_reset:
                     pre = g[:, 2 * hs:] + rr * gh[:, 2 * hs:]
                 else:
@@ -206,8 +207,8 @@ def _recurrent(x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor,
                 pre = g + gh
                 h_new = _rnn_act(torch.clamp(pre, -clip, clip) if clip > 0 else pre,
                                  acts[0], al[0], be[0])
-            if lens is not None:
-                live = (lens > t).unsqueeze(1)
+            if lengths is not None:
+                live = (lengths > t).unsqueeze(1)
                 h = torch.where(live, h_new, h)
                 c = torch.where(live, c_new, c)
                 out.append(torch.where(live, h_new, torch.zeros_like(h_new)))
@@ -219,47 +220,161 @@ def _recurrent(x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor,
         ys.append(torch.stack(out, 1))
         hn.append(h)
         cn.append(c)
-    return torch.stack(ys, 2), torch.stack(hn, 1), torch.stack(cn, 1)
+    return torch.cat(ys, 2), torch.stack(hn, 0), torch.stack(cn, 0)
 
 
-class _Recurrent(nn.Module):
-    \"\"\"An ONNX LSTM/GRU/RNN that nn.LSTM/nn.GRU/nn.RNN cannot compute (peepholes, CNTK's
-    reset-before GRU, other activations, clip, input_forget, a reverse run with
-    sequence_lens): :func:`_recurrent` over the ONNX-layout parameters. Batch-first;
-    returns Y [N, T, D, H] and the last states [N, D, H]. Trainable like nn.LSTM.\"\"\"
+class _OnnxLoop:
+    \"\"\"What OnnxLSTM, OnnxGRU and OnnxRNN share: the ONNX attributes nn.LSTM/GRU/RNN
+    have no argument for (the defaults are what the nn.* class computes) and the run of
+    :func:`_recurrent` over the module's own parameters (``_flat_weights``: nn.*'s
+    names, layout and gate order; one layer only).\"\"\"
 
-    def __init__(self, kind: str, input_size: int, hidden_size: int, directions: int,
-                 reverse: bool, activations: list[str], alphas: list[float],
-                 betas: list[float], clip: float, input_forget: bool,
-                 linear_before_reset: bool, dtype: torch.dtype = torch.float32) -> None:
-        super().__init__()
-        gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[kind]
+    def _setup(self, kind: str, activations: typing.Optional[list[str]],
+               alphas: typing.Optional[list[float]], betas: typing.Optional[list[float]],
+               clip: float, reverse: bool, input_forget: bool,
+               linear_before_reset: bool) -> None:
+        if self.num_layers != 1 or self.proj_size != 0:
+            raise ValueError(f"{type(self).__name__} runs one layer without projection")
+        if reverse and self.bidirectional:
+            raise ValueError(f"{type(self).__name__}: reverse is for one direction")
+        directions = 2 if self.bidirectional else 1
+        if activations is None:
+            nonlinearity = "Relu" if self.mode == "RNN_RELU" else "Tanh"
+            activations = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"],
+                           "RNN": [nonlinearity]}[kind] * directions
         self.kind = kind
+        self.activations = list(activations)
+        self.alphas = list(alphas) if alphas else [0.0] * len(activations)
+        self.betas = list(betas) if betas else [0.0] * len(activations)
+        self.clip = float(clip)
         self.reverse = reverse
-        self.activations = activations
-        self.alphas = alphas
-        self.betas = betas
-        self.clip = clip
         self.input_forget = input_forget
         self.linear_before_reset = linear_before_reset
-        self.weight_ih = nn.Parameter(torch.zeros(directions, gates * hidden_size, input_size,
-                                                  dtype=dtype))
-        self.weight_hh = nn.Parameter(torch.zeros(directions, gates * hidden_size,
-                                                  hidden_size, dtype=dtype))
-        self.bias = nn.Parameter(torch.zeros(directions, 2 * gates * hidden_size, dtype=dtype))
-        self.peephole = nn.Parameter(torch.zeros(directions, 3 * hidden_size, dtype=dtype))
 
-    def forward(self, x: torch.Tensor, h0: torch.Tensor, c0: torch.Tensor,
-                lens: typing.Optional[torch.Tensor]
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return _recurrent(x, h0, c0, lens, self.weight_ih, self.weight_hh, self.bias,
-                          self.peephole, self.kind, self.reverse, self.activations,
-                          self.alphas, self.betas, self.clip, self.input_forget,
-                          self.linear_before_reset)
+    def _loop(self, input: torch.Tensor, h0: typing.Optional[torch.Tensor],
+              c0: typing.Optional[torch.Tensor], lengths: typing.Optional[torch.Tensor],
+              peepholes: list[torch.Tensor]
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = input if self.batch_first else input.transpose(0, 1)
+        directions = 2 if self.bidirectional else 1
+        hidden = self.hidden_size
+        zeros = x.new_zeros([directions, x.shape[0], hidden])
+        flat = self._flat_weights
+        per = len(flat) // directions
+        gates = flat[0].shape[0]
+        weights: list[torch.Tensor] = []
+        for d in range(directions):
+            weights += flat[per * d:per * d + 2]
+            if self.bias:
+                weights += flat[per * d + 2:per * d + 4]
+            else:
+                weights += [x.new_zeros([gates]), x.new_zeros([gates])]
+            weights.append(peepholes[d] if len(peepholes) > 0 else x.new_zeros([3 * hidden]))
+        y, h, c = _recurrent(x, zeros if h0 is None else h0, zeros if c0 is None else c0,
+                             lengths, weights, self.kind, self.reverse, self.activations,
+                             self.alphas, self.betas, self.clip, self.input_forget,
+                             self.linear_before_reset)
+        return (y if self.batch_first else y.transpose(0, 1)), h, c
+
+
+class OnnxLSTM(_OnnxLoop, nn.LSTM):
+    \"\"\"An nn.LSTM (same constructor, parameters, names, layouts and gate order i,f,g,o;
+    one layer) for the ONNX LSTMs nn.LSTM cannot compute; forward runs the time loop
+    :func:`_recurrent` (TorchScript-compatible, trainable, slower than cuDNN). Extra
+    keyword arguments, each defaulting to nn.LSTM's computation: ``peepholes`` (adds
+    the parameters weight_peephole_l0[_reverse], [3*H], gates i,f,o: c enters the i
+    and f gates, the new c the o gate), ``activations``/``alphas``/``betas`` (ONNX's
+    f,g,h names per direction), ``clip`` (gate pre-activations clamped to +-clip),
+    ``input_forget`` (f = 1 - i), ``reverse`` (one direction read back to front).
+    forward(input, hx, lengths): nn.LSTM's input/hx/outputs; ``lengths`` [N] gives
+    zeros past each row's end and its last valid state in (h_n, c_n).\"\"\"
+
+    def __init__(self, *args: typing.Any, peepholes: bool = False,
+                 activations: typing.Optional[list[str]] = None,
+                 alphas: typing.Optional[list[float]] = None,
+                 betas: typing.Optional[list[float]] = None, clip: float = 0.0,
+                 reverse: bool = False, input_forget: bool = False,
+                 **kwargs: typing.Any) -> None:
+        nn.LSTM.__init__(self, *args, **kwargs)
+        self._setup("LSTM", activations, alphas, betas, clip, reverse, input_forget, True)
+        if peepholes:
+            kw = {"dtype": self.weight_ih_l0.dtype, "device": self.weight_ih_l0.device}
+            self.weight_peephole_l0 = nn.Parameter(torch.zeros(3 * self.hidden_size, **kw))
+            if self.bidirectional:
+                self.weight_peephole_l0_reverse = nn.Parameter(
+                    torch.zeros(3 * self.hidden_size, **kw))
+
+    def forward(self, input: torch.Tensor,
+                hx: typing.Optional[tuple[torch.Tensor, torch.Tensor]] = None,
+                lengths: typing.Optional[torch.Tensor] = None
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        peepholes: list[torch.Tensor] = []
+        if hasattr(self, "weight_peephole_l0"):
+            peepholes.append(self.weight_peephole_l0)
+        if hasattr(self, "weight_peephole_l0_reverse"):
+            peepholes.append(self.weight_peephole_l0_reverse)
+        h0: typing.Optional[torch.Tensor] = None
+        c0: typing.Optional[torch.Tensor] = None
+        if hx is not None:
+            h0, c0 = hx
+        y, h, c = self._loop(input, h0, c0, lengths, peepholes)
+        return y, (h, c)
+
+
+class OnnxGRU(_OnnxLoop, nn.GRU):
+    \"\"\"An nn.GRU (same constructor, parameters, names, layouts and gate order r,z,n;
+    one layer) for the ONNX GRUs nn.GRU cannot compute; forward runs the time loop
+    :func:`_recurrent` (TorchScript-compatible, trainable, slower than cuDNN). Extra
+    keyword arguments, each defaulting to nn.GRU's computation:
+    ``linear_before_reset=False`` applies the reset gate before the recurrent product,
+    n = tanh(W_in x + b_in + W_hn (r * h) + b_hn) (CNTK's GRU, ONNX's default; nn.GRU
+    computes r * (W_hn h + b_hn)), ``activations``/``alphas``/``betas`` (ONNX's f,g
+    names per direction), ``clip``, ``reverse`` (one direction read back to front).
+    forward(input, hx, lengths): nn.GRU's input/hx/outputs; ``lengths`` [N] gives zeros
+    past each row's end and its last valid state in h_n.\"\"\"
+
+    def __init__(self, *args: typing.Any, linear_before_reset: bool = True,
+                 activations: typing.Optional[list[str]] = None,
+                 alphas: typing.Optional[list[float]] = None,
+                 betas: typing.Optional[list[float]] = None, clip: float = 0.0,
+                 reverse: bool = False, **kwargs: typing.Any) -> None:
+        nn.GRU.__init__(self, *args, **kwargs)
+        self._setup("GRU", activations, alphas, betas, clip, reverse, False,
+                    linear_before_reset)
+
+    def forward(self, input: torch.Tensor, hx: typing.Optional[torch.Tensor] = None,
+                lengths: typing.Optional[torch.Tensor] = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        y, h, _ = self._loop(input, hx, None, lengths, [])
+        return y, h
+
+
+class OnnxRNN(_OnnxLoop, nn.RNN):
+    \"\"\"An nn.RNN (same constructor, parameters, names and layouts; one layer) for the
+    ONNX RNNs nn.RNN cannot compute; forward runs the time loop :func:`_recurrent`
+    (TorchScript-compatible, trainable, slower than cuDNN). Extra keyword arguments,
+    each defaulting to nn.RNN's computation: ``activations`` (ONNX's names per
+    direction, e.g. ["Sigmoid"] for CNTK's RNNStep; they replace ``nonlinearity``),
+    ``alphas``/``betas``, ``clip``, ``reverse`` (one direction read back to front).
+    forward(input, hx, lengths): nn.RNN's input/hx/outputs; ``lengths`` [N] gives zeros
+    past each row's end and its last valid state in h_n.\"\"\"
+
+    def __init__(self, *args: typing.Any, activations: typing.Optional[list[str]] = None,
+                 alphas: typing.Optional[list[float]] = None,
+                 betas: typing.Optional[list[float]] = None, clip: float = 0.0,
+                 reverse: bool = False, **kwargs: typing.Any) -> None:
+        nn.RNN.__init__(self, *args, **kwargs)
+        self._setup("RNN", activations, alphas, betas, clip, reverse, False, True)
+
+    def forward(self, input: torch.Tensor, hx: typing.Optional[torch.Tensor] = None,
+                lengths: typing.Optional[torch.Tensor] = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        y, h, _ = self._loop(input, hx, None, lengths, [])
+        return y, h
 '''
 
 HELPERS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "_Recurrent": (RECURRENT, ("typing",)),
+    "_recurrent": (RECURRENT, ("typing",)),
     "_resize_axis": (RESIZE_AXIS, ()),
     "_pool": (POOL, ()),
     "_max_roi_pool": (MAX_ROI_POOL, ("math",)),

@@ -1,19 +1,21 @@
 """LSTM, GRU and RNN as ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` with ``batch_first=True``.
 
 One IR node is one module (bidirectional when the IR node is), so the model stays
-retrainable and cuDNN-fast.  Weights are re-ordered from ONNX's gate order to
-PyTorch's: LSTM i,o,f,c -> i,f,g,o; GRU z,r,h -> r,z,n.  Reverse-only runs flip the
-time axis around a forward module; sequence_lens go through ``pack_padded_sequence``,
-which gives ONNX's semantics (zeros past a sequence's end, its last valid state in Y_h).
+retrainable and cuDNN-fast.  Weights are re-ordered once, here, from ONNX's gate order
+to PyTorch's: LSTM i,o,f,c -> i,f,g,o (peepholes i,o,f -> i,f,o); GRU z,r,h -> r,z,n.
+Reverse-only runs flip the time axis around a forward module; sequence_lens go through
+``pack_padded_sequence``, which gives ONNX's semantics (zeros past a sequence's end, its
+last valid state in Y_h).
 
-Everything those modules cannot compute exactly becomes the generated ``_Recurrent``
-module, a time loop over the ONNX-layout parameters (TorchScript-compatible,
-trainable, slower than cuDNN's): peepholes, a GRU with linear_before_reset=0 (CNTK's;
-nn.GRU applies the reset gate after the recurrent product), any other activation list
-(CNTK RNNStep's sigmoid, a relu LSTM, HardSigmoid gates, alpha/beta), clip,
-input_forget, a reverse-only run with sequence_lens.  A node whose W/R/B/P is computed
-at run time calls the loop's function ``_recurrent`` on those values.  Nothing
-recurrent is refused.
+What those modules cannot compute exactly becomes the generated subclass ``OnnxLSTM``,
+``OnnxGRU`` or ``OnnxRNN`` (helpers.py): an nn.LSTM/GRU/RNN with the same constructor
+arguments, parameters and names, whose forward is a TorchScript-compatible time loop
+(trainable, slower than cuDNN): peepholes (its only extra parameters), a GRU with
+linear_before_reset=0 (CNTK's; nn.GRU applies the reset gate after the recurrent
+product), any other activation list (CNTK RNNStep's sigmoid, a relu LSTM, HardSigmoid
+gates, alpha/beta), clip, input_forget, a reverse-only run with sequence_lens.  A node
+whose W/R/B/P is computed at run time calls the loop's function ``_recurrent`` on
+those values, re-ordered in forward.  Nothing recurrent is refused.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from mmconv.emitters.pytorch.context import HANDLERS, EmitContext
 from mmconv.ir.core import Node
 from mmconv.ir.ops.recurrent import DEFAULT_ACTIVATIONS, GATES, activations, num_directions
 
-#: ONNX gate blocks in PyTorch's order: LSTM iofc -> ifco (PyTorch's i, f, g, o), GRU zrh -> rzh.
-_ORDER = {"LSTM": (0, 2, 3, 1), "GRU": (1, 0, 2), "RNN": (0,)}
+#: ONNX gate blocks in PyTorch's order: LSTM iofc -> ifco (PyTorch's i, f, g, o), GRU zrh
+#: -> rzh; "P" the LSTM peepholes iof -> ifo.
+_ORDER = {"LSTM": (0, 2, 3, 1), "GRU": (1, 0, 2), "RNN": (0,), "P": (0, 2, 1)}
 
 
 def _reorder(array: np.ndarray, op: str) -> np.ndarray:
@@ -34,9 +37,20 @@ def _reorder(array: np.ndarray, op: str) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate([blocks[i] for i in _ORDER[op]], axis=0))
 
 
+def _reorder_expr(value: str, op: str, hidden: int, start: int = 0) -> str:
+    """Code re-ordering axis 1 of a run-time [D, blocks*H, ...] value (from ``start``) as
+    :func:`_reorder` does a constant."""
+    order = _ORDER[op]
+    if order == (0,):
+        return f"{value}[:, {start}:{start + hidden}]"
+    parts = [f"{value}[:, {start + i * hidden}:{start + (i + 1) * hidden}]" for i in order]
+    return f"torch.cat([{', '.join(parts)}], 1)"
+
+
 def _looped(ctx: EmitContext, node: Node) -> bool:
-    """Whether ``node`` needs the generated ``_Recurrent`` loop: anything nn.LSTM/GRU/RNN
-    cannot compute exactly (they stay the form for everything they can)."""
+    """Whether ``node`` needs the time loop (an Onnx* subclass or, for weights computed
+    at run time, ``_recurrent``): anything nn.LSTM/GRU/RNN cannot compute exactly (they
+    stay the form for everything they can)."""
     op = node.op
     acts = tuple(node.attr("activations"))
     nd = num_directions(node)
@@ -46,6 +60,7 @@ def _looped(ctx: EmitContext, node: Node) -> bool:
         odd_acts = bool(acts) and acts != DEFAULT_ACTIVATIONS[op] * nd
     lens = len(node.inputs) > 4 and bool(node.inputs[4])
     return (odd_acts or bool(node.attr("clip"))
+            or bool(node.attr("activation_alpha")) or bool(node.attr("activation_beta"))
             or (op == "LSTM" and bool(node.attr("input_forget")))
             or (op == "LSTM" and len(node.inputs) > 7 and bool(node.inputs[7]))
             or (op == "GRU" and not node.attr("linear_before_reset"))
@@ -53,70 +68,104 @@ def _looped(ctx: EmitContext, node: Node) -> bool:
             or any(port and ctx.weight(port) is None for port in node.inputs[1:4]))
 
 
-def _emit_looped(ctx: EmitContext, node: Node) -> None:
-    """The generated ``_Recurrent`` module on ONNX-layout parameters (no re-ordering);
-    weights computed at run time go to its loop function ``_recurrent`` directly."""
+def _loop_config(node: Node) -> dict[str, object]:
+    """The ONNX attributes nn.* has no argument for, as the loop takes them."""
+    acts = activations(node)
+    return {"reverse": node.attr("direction") == "reverse",
+            "activations": [a[0] for a in acts],
+            "alphas": [0.0 if a[1] is None else float(a[1]) for a in acts],
+            "betas": [0.0 if a[2] is None else float(a[2]) for a in acts],
+            "clip": float(node.attr("clip")),
+            "input_forget": node.op == "LSTM" and bool(node.attr("input_forget")),
+            "linear_before_reset": node.op != "GRU" or bool(node.attr("linear_before_reset"))}
+
+
+def _subclass_kwargs(node: Node, peepholes: bool, relu: bool) -> list[str]:
+    """The Onnx* subclass' keyword arguments that differ from the nn.* computation its
+    defaults give (activations default to nn.*'s, nonlinearity included)."""
+    config = _loop_config(node)
+    nd = num_directions(node)
+    default = ["Relu"] * nd if relu else list(DEFAULT_ACTIVATIONS[node.op]) * nd
+    kw = ["peepholes=True"] if peepholes else []
+    if config["activations"] != default:
+        kw.append(f"activations={literal(config['activations'])}")
+    for key in ("alphas", "betas"):
+        if any(config[key]):  # type: ignore[attr-defined]
+            kw.append(f"{key}={literal(config[key])}")
+    if config["clip"]:
+        kw.append(f"clip={literal(config['clip'])}")
+    for key in ("reverse", "input_forget"):
+        if config[key]:
+            kw.append(f"{key}=True")
+    if not config["linear_before_reset"]:
+        kw.append("linear_before_reset=False")
+    return kw
+
+
+def _emit_function(ctx: EmitContext, node: Node) -> None:
+    """A W/R/B/P computed at run time: the loop function ``_recurrent`` on those values,
+    re-ordered to PyTorch's layout in forward."""
     op, hidden = node.op, int(node.attr("hidden_size"))
     nd, g = num_directions(node), GATES[op]
-    size = ctx.shape(node.inputs[0])[2]
-    ports = {"weight_ih": node.input(1), "weight_hh": node.input(2), "bias": node.input(3),
-             "peephole": node.input(7) if op == "LSTM" and len(node.inputs) > 7 else ""}
-    consts = {k: ctx.weight(v) if v else None for k, v in ports.items()}
-    acts = activations(node)
-    config = [literal(op), literal(node.attr("direction") == "reverse"),
-              literal([a[0] for a in acts]),
-              literal([0.0 if a[1] is None else float(a[1]) for a in acts]),
-              literal([0.0 if a[2] is None else float(a[2]) for a in acts]),
-              literal(float(node.attr("clip"))),
-              literal(op == "LSTM" and bool(node.attr("input_forget"))),
-              literal(op == "GRU" and bool(node.attr("linear_before_reset")))]
     x = ctx.value(node.inputs[0])
-    zeros = f"torch.zeros({x}.shape[0], {nd}, {hidden}, dtype={x}.dtype)"
+    ctx.helper("_recurrent")
+
+    def local(what: str, expr: str) -> str:
+        var = ctx.locals(ctx.fresh(f"{node.name}_{what}"))
+        ctx.line(f"{var} = {expr}")
+        return var
+
+    w = local("weight_ih", _reorder_expr(ctx.value(node.input(1)), op, hidden))
+    r = local("weight_hh", _reorder_expr(ctx.value(node.input(2)), op, hidden))
+    if node.input(3):
+        bias = ctx.value(node.input(3))
+        b_ih = local("bias_ih", _reorder_expr(bias, op, hidden))
+        b_hh = local("bias_hh", _reorder_expr(bias, op, hidden, g * hidden))
+    else:
+        b_ih = b_hh = local("bias", f"{x}.new_zeros([{nd}, {g * hidden}])")
+    peephole = node.input(7) if op == "LSTM" and len(node.inputs) > 7 else ""
+    p = (local("peephole", _reorder_expr(ctx.value(peephole), "P", hidden)) if peephole
+         else local("peephole", f"{x}.new_zeros([{nd}, {3 * hidden}])"))
+    weights = ", ".join(f"{v}[{d}]" for d in range(nd) for v in (w, r, b_ih, b_hh, p))
+    zeros = f"{x}.new_zeros([{nd}, {x}.shape[0], {hidden}])"
     states = []
     for i in (5, 6):
         port = node.input(i) if len(node.inputs) > i else ""
-        states.append(ctx.value(port) if port and (i == 5 or op == "LSTM") else zeros)
+        states.append(f"{ctx.value(port)}.transpose(0, 1)" if port and (i == 5 or op == "LSTM")
+                      else zeros)
     lens = ctx.value(node.inputs[4]) if len(node.inputs) > 4 and node.inputs[4] else "None"
+    seq, h, c = (ctx.locals(ctx.fresh(f"{node.name}_{k}")) for k in ("seq", "h", "c"))
+    config = ", ".join(literal(v) for v in _loop_config(node).values())
+    ctx.line(f"{seq}, {h}, {c} = _recurrent({x}, {states[0]}, {states[1]}, {lens}, "
+             f"[{weights}], {literal(op)}, {config})")
+    _outputs(ctx, node, seq, h, c)
+
+
+def _outputs(ctx: EmitContext, node: Node, seq: str, h: str, c: str) -> None:
+    """Y [N, T, D, H], Y_h and Y_c [N, D, H] from nn.*'s output and states."""
     outs = [ctx.out(node, i) for i in range(len(node.outputs))]
-    names = [*outs] + [ctx.locals(ctx.fresh(f"{node.name}_unused"))
-                       for _ in range(3 - len(outs))]
-    ctx.helper("_Recurrent")
-    shapes = {"weight_ih": (nd, g * hidden, size), "weight_hh": (nd, g * hidden, hidden),
-              "bias": (nd, 2 * g * hidden), "peephole": (nd, 3 * hidden)}
-    if all(consts[k] is not None or not ports[k] for k in ("bias", "peephole")) and \
-            consts["weight_ih"] is not None and consts["weight_hh"] is not None:
-        dtype = consts["weight_ih"].dtype
-        params = {k: np.zeros(shapes[k], dtype) if consts[k] is None else np.asarray(consts[k])
-                  for k in shapes}
-        keys = ("reverse", "activations", "alphas", "betas", "clip", "input_forget",
-                "linear_before_reset")
-        ctor = (f"_Recurrent({config[0]}, {size}, {hidden}, {nd}, "
-                f"{', '.join(f'{k}={v}' for k, v in zip(keys, config[1:], strict=True))}"
-                f"{ctx.dtype_kw(node.inputs[0])})")
-        layer = ctx.layer(node, ctor, params)
-        ctx.line(f"{', '.join(names)} = {layer}({x}, {states[0]}, {states[1]}, {lens})")
-        return
-    # a weight computed at run time: the loop function on the values themselves
-    args = []
-    for k, port in ports.items():
-        if port:
-            args.append(ctx.value(port))
-        else:
-            args.append(f"torch.zeros({literal(shapes[k])}, dtype={x}.dtype)")
-    ctx.line(f"{', '.join(names)} = _recurrent({x}, {states[0]}, {states[1]}, {lens}, "
-             f"{', '.join(args)}, {', '.join(config)})")
+    ctx.line(f"{outs[0]} = {seq}.reshape({seq}.shape[0], {seq}.shape[1], "
+             f"{literal(num_directions(node))}, {literal(int(node.attr('hidden_size')))})")
+    if len(outs) > 1:
+        ctx.line(f"{outs[1]} = {h}.transpose(0, 1)")
+    if len(outs) > 2:
+        ctx.line(f"{outs[2]} = {c}.transpose(0, 1)")
 
 
 @HANDLERS.register("LSTM", "GRU", "RNN")
 def emit_recurrent(ctx: EmitContext, node: Node) -> None:
-    if _looped(ctx, node):
-        _emit_looped(ctx, node)
+    looped = _looped(ctx, node)
+    if looped and any(port and ctx.weight(port) is None for port in node.inputs[1:4]
+                      + node.inputs[7:8]):
+        _emit_function(ctx, node)
         return
     op, direction = node.op, node.attr("direction")
     hidden = int(node.attr("hidden_size"))
     w, r = ctx.weight(node.inputs[1]), ctx.weight(node.inputs[2])
     assert w is not None and r is not None
     b = ctx.weight(node.input(3)) if node.input(3) else None
+    p = ctx.weight(node.input(7)) if op == "LSTM" and len(node.inputs) > 7 and \
+        node.inputs[7] else None
     nd, size = w.shape[0], w.shape[2]
     params: dict[str, np.ndarray] = {}
     for d in range(nd):
@@ -126,16 +175,26 @@ def emit_recurrent(ctx: EmitContext, node: Node) -> None:
         if b is not None:
             params[f"bias_ih{sfx}"] = _reorder(b[d, :b.shape[1] // 2], op)
             params[f"bias_hh{sfx}"] = _reorder(b[d, b.shape[1] // 2:], op)
+    if p is not None:
+        for d in range(nd):
+            params["weight_peephole_l0" + ("_reverse" if d else "")] = _reorder(p[d], "P")
     kw = [f"{size}", f"{hidden}", "batch_first=True"]
     if b is None:
         kw.append("bias=False")
     if nd == 2:
         kw.append("bidirectional=True")
-    if op == "RNN" and tuple(node.attr("activations"))[:1] == ("Relu",):
+    acts = tuple(node.attr("activations"))
+    relu = op == "RNN" and acts[:1] == ("Relu",) and len(set(acts)) == 1
+    if relu:
         kw.append("nonlinearity='relu'")
+    if looped:
+        kw += _subclass_kwargs(node, p is not None, relu)
     x_name = node.inputs[0]
-    ctor = f"nn.{op}({', '.join(kw)}{ctx.dtype_kw(x_name)})"
-    layer = ctx.layer(node, ctor, params)
+    cls = f"nn.{op}"
+    if looped:
+        ctx.helper("_recurrent")  # the module defining the Onnx* subclasses
+        cls = f"Onnx{op}"
+    layer = ctx.layer(node, f"{cls}({', '.join(kw)}{ctx.dtype_kw(x_name)})", params)
 
     x = ctx.value(x_name)
     lens = ctx.value(node.inputs[4]) if len(node.inputs) > 4 and node.inputs[4] else ""
@@ -152,26 +211,22 @@ def emit_recurrent(ctx: EmitContext, node: Node) -> None:
     elif op != "LSTM" and states[0]:
         state_arg = f", {states[0]}"
 
-    seq = ctx.fresh(f"{node.name}_seq")
-    seq_v = ctx.locals(seq)
+    seq = ctx.locals(ctx.fresh(f"{node.name}_seq"))
     last = ctx.locals(ctx.fresh(f"{node.name}_state"))
-    inp = f"torch.flip({x}, [1])" if direction == "reverse" else x
-    if lens:
-        packed = ("nn.utils.rnn.pack_padded_sequence("
-                  f"{inp}, {lens}.to(torch.int64).cpu(), batch_first=True, "
-                  "enforce_sorted=False)")
-        ctx.line(f"{seq_v}, {last} = {layer}({packed}{state_arg})")
-        ctx.line(f"{seq_v} = nn.utils.rnn.pad_packed_sequence({seq_v}, batch_first=True, "
-                 f"total_length={x}.shape[1])[0]")
+    if looped:  # the subclass reads lengths and runs a reverse-only node itself
+        lens_arg = f"{state_arg or ', None'}, {lens}" if lens else state_arg
+        ctx.line(f"{seq}, {last} = {layer}({x}{lens_arg})")
     else:
-        ctx.line(f"{seq_v}, {last} = {layer}({inp}{state_arg})")
-    if direction == "reverse":
-        ctx.line(f"{seq_v} = torch.flip({seq_v}, [1])")
-    outs = [ctx.out(node, i) for i in range(len(node.outputs))]
-    ctx.line(f"{outs[0]} = {seq_v}.reshape({seq_v}.shape[0], {seq_v}.shape[1], "
-             f"{literal(nd)}, {literal(hidden)})")
-    if len(outs) > 1:
-        h_last = f"{last}[0]" if op == "LSTM" else last
-        ctx.line(f"{outs[1]} = {h_last}.transpose(0, 1)")
-    if len(outs) > 2:
-        ctx.line(f"{outs[2]} = {last}[1].transpose(0, 1)")
+        inp = f"torch.flip({x}, [1])" if direction == "reverse" else x
+        if lens:
+            packed = ("nn.utils.rnn.pack_padded_sequence("
+                      f"{inp}, {lens}.to(torch.int64).cpu(), batch_first=True, "
+                      "enforce_sorted=False)")
+            ctx.line(f"{seq}, {last} = {layer}({packed}{state_arg})")
+            ctx.line(f"{seq} = nn.utils.rnn.pad_packed_sequence({seq}, batch_first=True, "
+                     f"total_length={x}.shape[1])[0]")
+        else:
+            ctx.line(f"{seq}, {last} = {layer}({inp}{state_arg})")
+        if direction == "reverse":
+            ctx.line(f"{seq} = torch.flip({seq}, [1])")
+    _outputs(ctx, node, seq, f"{last}[0]" if op == "LSTM" else last, f"{last}[1]")

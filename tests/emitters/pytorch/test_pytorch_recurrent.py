@@ -40,8 +40,9 @@ REFERENCE_FORMS: dict[str, dict[str, object]] = {
 def test_loop_against_reference(name: str) -> None:
     c = _rnn_case(**REFERENCE_FORMS[name])  # type: ignore[arg-type]
     source = assert_runs_as(c.graph, c.feeds, c.expected, name)
-    assert "_Recurrent(" in source and "nn.LSTM(" not in source and "nn.GRU(" not in source \
-        and "nn.RNN(" not in source
+    cell = REFERENCE_FORMS[name]["cell"]
+    assert f" = Onnx{cell}(" in source and f"class Onnx{cell}(_OnnxLoop, nn.{cell})" in source
+    assert "nn.LSTM(" not in source and "nn.GRU(" not in source and "nn.RNN(" not in source
 
 
 def _ir_case(cell: str, direction: str = "forward", runtime_w: bool = False,
@@ -98,8 +99,9 @@ def test_loop_against_ir_numpy(name: str) -> None:
     source = assert_runs_as(graph, feeds, expected, name)
     runtime = bool(IR_FORMS[name].get("runtime_w"))
     # a runtime weight calls the loop function in forward; constants make a submodule
-    assert (" = _recurrent(" in source) == runtime
-    assert (" = _Recurrent(" in source) != runtime
+    model = source.split("class KitModel(")[1]
+    assert (" = _recurrent(" in model) == runtime
+    assert (f" = Onnx{IR_FORMS[name]['cell']}(" in source) != runtime
 
 
 def test_expressible_forms_stay_nn_modules() -> None:
@@ -110,7 +112,7 @@ def test_expressible_forms_stay_nn_modules() -> None:
         from mmconv.emitters.pytorch import emit
 
         source = emit(_rnn_case(**kw).graph).source  # type: ignore[arg-type]
-        assert module in source and "_Recurrent" not in source, kw
+        assert module in source and "_recurrent" not in source and "Onnx" not in source, kw
 
 
 def test_float64_loop_loads_its_weight_file(tmp_path: Path) -> None:
