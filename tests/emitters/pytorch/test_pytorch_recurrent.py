@@ -138,3 +138,88 @@ def test_float64_loop_loads_its_weight_file(tmp_path: Path) -> None:
         got = module.KitModel(str(tmp_path / "m.pth"))(torch.from_numpy(x))
     assert got.dtype == torch.float64
     assert_close(run(g.nodes[0], [x, w, r])[0], got.detach().numpy(), name="float64 RNN")
+
+
+CNTK_RNN = Path(__file__).resolve().parents[2] / "fixtures" / "cntk_rnn"
+
+#: CNTK fixture -> the class of each IR cell's module, in node order (CNTK's GRU is
+#: reset-before, its peephole LSTMs and RNNStep's sigmoid need the loop; bi_stack's
+#: second layer is a bidirectional reset-before GRU)
+CNTK_CELLS = {
+    "gru_fwd": ["OnnxGRU"],
+    "lstm_peephole": ["OnnxLSTM"],
+    "rnnstep": ["OnnxRNN"],
+    "bi_stack": ["OnnxLSTM", "OnnxGRU"],
+    "lstm_fwd": ["LSTM"],
+}
+
+
+def _cntk_model(name: str, tmp_path: Path) -> tuple[Graph, object, dict[str, np.ndarray]]:
+    """The CNTK fixture's IR, its mmtocode KitModel (eager, weight file loaded) and the
+    fixture's inputs."""
+    from mmconv.emitters.pytorch import emit_code
+    from mmconv.emitters.pytorch.script import import_code
+    from mmconv.frontends.cntk import convert
+
+    graph = convert(None, str(CNTK_RNN / f"{name}.v2.model"))
+    emit_code(graph, tmp_path / "m.py", tmp_path / "m.pth")
+    io = np.load(CNTK_RNN / f"{name}.io.npz", allow_pickle=False)
+    feeds = {str(n): io[f"in_{i}"] for i, n in enumerate(io["input_names"])}
+    with import_code(tmp_path / "m.py") as module:
+        model = module.KitModel(str(tmp_path / "m.pth"))
+    return graph, model, feeds
+
+
+@pytest.mark.parametrize("name", sorted(CNTK_CELLS))
+def test_cntk_cells_are_one_nn_module_each(name: str, tmp_path: Path) -> None:
+    """Every IR cell is exactly one module that IS-A nn.LSTM/GRU/RNN (a subclass only
+    for what nn.* cannot compute), holding nn.*'s parameter names plus, for peepholes,
+    weight_peephole_l0[_reverse] alone."""
+    from torch import nn
+
+    graph, model, _ = _cntk_model(name, tmp_path)
+    cells = [n for n in graph.nodes if n.op in ("LSTM", "GRU", "RNN")]
+    layers = [m for m in model.modules() if isinstance(m, nn.RNNBase)]  # type: ignore[attr-defined]
+    assert [type(m).__name__ for m in layers] == CNTK_CELLS[name]
+    for node, layer in zip(cells, layers, strict=True):
+        assert isinstance(layer, getattr(nn, node.op)), (node.op, type(layer))
+        sfx = ["_l0", "_l0_reverse"][: 2 if node.attr("direction") == "bidirectional" else 1]
+        want = {f"{k}{s}" for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+                for s in sfx}
+        if len(node.inputs) > 7 and node.inputs[7]:
+            want |= {f"weight_peephole{s}" for s in sfx}
+        assert {k for k, _ in layer.named_parameters()} == want
+
+
+@pytest.mark.parametrize("name", ["bi_stack", "rnnstep"])
+def test_cntk_cells_script_save_and_train(name: str, tmp_path: Path) -> None:
+    """torch.jit.script of the KitModel (no trace), saved and loaded: the recurrent
+    submodules keep their class names and run at a new number of steps like the IR's
+    numpy oracle; the state_dict loads with weights_only=True; gradients reach every
+    parameter of the eager model."""
+    import warnings
+
+    import torch
+
+    from mmconv.ir.scan import run_graph
+
+    graph, model, feeds = _cntk_model(name, tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(torch.jit.script(model), str(tmp_path / "m.pt"))
+        loaded = torch.jit.load(str(tmp_path / "m.pt"))
+    names = [m.original_name for m in loaded.modules()]
+    assert [n for n in names if n in ("OnnxLSTM", "OnnxGRU", "OnnxRNN", "LSTM")] == \
+        CNTK_CELLS[name]
+    x = rand(3, 7, feeds["x"].shape[2])  # the fixture has 5 steps
+    want = run_graph(graph, {"x": x})[0]
+    with torch.no_grad():
+        got = loaded(torch.from_numpy(x))
+    assert_close(want, got.numpy(), name=f"{name} TorchScript at T=7")
+
+    state = torch.load(tmp_path / "m.pth", weights_only=True)
+    model.load_state_dict(state, strict=True)  # type: ignore[attr-defined]
+    model.zero_grad()  # type: ignore[attr-defined]
+    model(torch.from_numpy(x)).square().sum().backward()  # type: ignore[operator]
+    for key, param in model.named_parameters():  # type: ignore[attr-defined]
+        assert param.grad is not None and bool(param.grad.abs().sum() > 0), key
