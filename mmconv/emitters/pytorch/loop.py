@@ -6,8 +6,8 @@ and buffers like any others, so the model stays one state_dict and trainable.
 ``forward`` broadcasts ``[1, ...]`` initial states over the batch (``expand``), calls
 the step on ``x[:, t]`` for t = 0 .. T-1 (T-1 .. 0 when reverse), and stacks each step
 output on axis 1 (back in input order when reverse).  Plain Python control flow on
-tensors, so ``torch.jit.script`` compiles it with T dynamic, like the ``_Recurrent``
-loop of the recurrent layers.
+tensors, so ``torch.jit.script`` compiles it with T dynamic, like the time loop of the
+``OnnxLSTM``/``OnnxGRU``/``OnnxRNN`` recurrent layers.
 """
 
 from __future__ import annotations

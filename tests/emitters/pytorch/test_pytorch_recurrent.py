@@ -1,8 +1,11 @@
 """LSTM/GRU/RNN forms nn.LSTM/nn.GRU/nn.RNN cannot compute, through the generated
-``_Recurrent`` loop (eager and TorchScript), against numpy: the emitter tests' own oracle
-(reference.py, via ir_cases' recurrent case builder) where it covers the form, else the
-IR's numpy implementation (mmconv.ir.recurrent, itself checked against onnxruntime in
-tests/ir/test_recurrent.py) for clip, input_forget and activation alpha/beta."""
+subclasses OnnxLSTM(nn.LSTM)/OnnxGRU(nn.GRU)/OnnxRNN(nn.RNN) and their time loop (eager
+and TorchScript), against numpy: the emitter tests' own oracle (reference.py, via
+ir_cases' recurrent case builder) where it covers the form, else the IR's numpy
+implementation (mmconv.ir.recurrent, itself checked against onnxruntime in
+tests/ir/test_recurrent.py) for clip, input_forget and activation alpha/beta; and CNTK
+fixtures: one nn.*-derived module per IR cell, scripted, saved, run at a new length,
+trained."""
 
 from __future__ import annotations
 
@@ -88,6 +91,8 @@ IR_FORMS: dict[str, dict[str, object]] = {
                                  "activations": ("Sigmoid", "ThresholdedRelu"),
                                  "activation_alpha": (0.2,)},
     "lstm_runtime_weight": {"cell": "LSTM", "runtime_w": True},
+    "gru_runtime_weight_bidirectional": {"cell": "GRU", "runtime_w": True,
+                                         "direction": "bidirectional"},
     "rnn_runtime_weight_sigmoid": {"cell": "RNN", "runtime_w": True,
                                    "activations": ("Sigmoid",)},
 }
