@@ -228,3 +228,34 @@ def test_cntk_cells_script_save_and_train(name: str, tmp_path: Path) -> None:
     model(torch.from_numpy(x)).square().sum().backward()  # type: ignore[operator]
     for key, param in model.named_parameters():  # type: ignore[attr-defined]
         assert param.grad is not None and bool(param.grad.abs().sum() > 0), key
+
+
+def test_subclass_defaults_compute_what_nn_computes() -> None:
+    """OnnxLSTM/OnnxGRU/OnnxRNN with only nn.*'s constructor arguments and nn.*'s
+    state_dict give nn.*'s outputs and states (batch_first either way, given hx, relu,
+    bidirectional): the parameters really are nn.*'s, names, layouts and gate orders."""
+    import torch
+    from torch import nn
+
+    from mmconv.emitters.pytorch import emit
+    from mmconv.emitters.pytorch.script import code_module
+
+    source = emit(_rnn_case(cell="RNN", activations=("Sigmoid",)).graph).source
+    torch.manual_seed(0)
+    with code_module(source) as module:
+        for op, kw in (("LSTM", {"bidirectional": True, "batch_first": True}),
+                       ("GRU", {"batch_first": False}),
+                       ("RNN", {"nonlinearity": "relu", "bidirectional": True})):
+            ref = getattr(nn, op)(3, 4, **kw)
+            sub = getattr(module, f"Onnx{op}")(3, 4, **kw)
+            assert isinstance(sub, getattr(nn, op))
+            sub.load_state_dict(ref.state_dict(), strict=True)
+            x = torch.randn(5, 2, 3)  # [T, N, I] or [N, T, I]
+            h = torch.randn(2 if kw.get("bidirectional") else 1,
+                            5 if kw.get("batch_first") else 2, 4)
+            hx = (h, torch.randn_like(h)) if op == "LSTM" else h
+            want, got = ref(x, hx), sub(x, hx)
+            want_h = want[1] if op != "LSTM" else torch.cat(want[1])
+            got_h = got[1] if op != "LSTM" else torch.cat(got[1])
+            assert_close(want[0].detach().numpy(), got[0].detach().numpy(), name=op)
+            assert_close(want_h.detach().numpy(), got_h.detach().numpy(), name=f"{op} h_n")
