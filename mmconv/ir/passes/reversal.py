@@ -41,6 +41,12 @@ def _one_axis(graph: Graph, node: Node) -> tuple[int, int, int, int] | None:
     return axis, int(node.attr("starts")[0]), int(node.attr("ends")[0]), int(steps[0])
 
 
+def whole_reversal(start: int, end: int, step: int) -> bool:
+    """Whether a Slice ``start:end:step`` of one axis takes all of it back to front
+    whatever its length (``[-1::-1]``, the end past the start of any axis)."""
+    return step == -1 and (start == -1 or start >= FAR) and end <= -FAR
+
+
 def reversed_axis(graph: Graph, node: Node | None) -> int | None:
     """The axis ``node`` reverses whole (a Slice ``[-1::-1]``), or None."""
     if node is None:
@@ -49,7 +55,7 @@ def reversed_axis(graph: Graph, node: Node | None) -> int | None:
     if one is None:
         return None
     axis, start, end, step = one
-    return axis if step == -1 and (start == -1 or start >= FAR) and end <= -FAR else None
+    return axis if whole_reversal(start, end, step) else None
 
 
 def fold_reversals(graph: Graph) -> int:
