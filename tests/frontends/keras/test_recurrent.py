@@ -251,6 +251,45 @@ def test_dynamic_time(target: str, tmp_path: Path, request: pytest.FixtureReques
         assert result.passed, str(result)
 
 
+def backwards_tagger() -> keras.Model:
+    """Steps of any length through go_backwards layers returning their sequences (Keras
+    gives them in processing order: the IR flips the reverse run's outputs back), one
+    stacked on another, a TimeDistributed(Dense) on a flipped sequence and a forward
+    LSTM's last output after one."""
+    inp = keras.Input((None, 3), name="steps")
+    x = L.LSTM(5, return_sequences=True, go_backwards=True, name="lstm_back")(inp)
+    td = L.TimeDistributed(L.Dense(4), name="per_step")(x)
+    g = L.GRU(4, return_sequences=True, go_backwards=True, name="gru_back")(x)
+    r = L.SimpleRNN(3, return_sequences=True, go_backwards=True, name="rnn_back")(td)
+    last = L.LSTM(2, name="lstm_last")(r)
+    return randomize(keras.Model(inp, [x, td, g, r, last], name="backwards_tagger"))
+
+
+@pytest.mark.parametrize("target", ["onnx", "pytorch",
+                                    pytest.param("cntk", marks=pytest.mark.cntk)])
+def test_dynamic_time_go_backwards(target: str, tmp_path: Path,
+                                   request: pytest.FixtureRequest) -> None:
+    """A go_backwards sequence with a dynamic length: flipped by torch.flip / CNTK's
+    generated _reversed_sequence; one conversion, run at two lengths."""
+    if target == "cntk":
+        request.getfixturevalue("cntk_python")
+    model = backwards_tagger()
+    path = tmp_path / "back.keras"
+    model.save(str(path))
+    out = tmp_path / f"back-{target}{EXT[target]}"
+    assert mmconvert.main(["-sf", "keras", "-iw", str(path), "-df", target, "-om", str(out)]) == 0
+    graph = keras_frontend.convert(None, str(path))
+    assert graph.inputs[0].shape == (None, None, 3)
+    for steps in (4, 7):
+        x = np.random.default_rng(steps).standard_normal((2, steps, 3)).astype("float32")
+        got = runner_for(target)(out, graph, {graph.inputs[0].name: x})
+        refs = predict(model, [x])
+        assert len(got) == len(refs) == 5
+        for i, (ref, have) in enumerate(zip(refs, got, strict=True)):
+            result = compare(f"backwards[{i}] T={steps} -> {target}", ref, np.asarray(have))
+            assert result.passed, str(result)
+
+
 @pytest.mark.parametrize("damage", ["units", "cell", "no_args", "bi_layer"])
 def test_damaged_recurrent_config_is_one_line(damage: str, tmp_path: Path) -> None:
     """Junk where a recurrent layer's config has structure: one MmconvError line."""
