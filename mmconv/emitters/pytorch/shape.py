@@ -134,10 +134,9 @@ def _mirrored_text(start: int, end: int, step: int, size: str) -> str:
         a = ""
     else:
         a = f"min({-start - 1}, {size} - 1)"
+    b = "" if -end - 1 >= 2**31 - 1 else str(-end - 1)  # end -m: m - 1, or all of it
     if end >= 0:
-        b = f"{-(end + 1)}"
-    else:
-        b = "" if -end - 1 >= 2**31 - 1 else str(-end - 1)
+        b = str(-(end + 1))
     c = "" if step == 1 else f":{step}"
     return f"{a}:{b}{c}"
 
