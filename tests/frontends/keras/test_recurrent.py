@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from mmconv.cli import mmconvert
+from mmconv.ir import Graph
 from mmconv.verify.compare import compare
 from tests.frontends.keras._common import (
     EXT,
@@ -231,17 +232,24 @@ def tagger_model() -> keras.Model:
     return randomize(keras.Model(ids, tags, name="tagger"))
 
 
+def _convert(model: keras.Model, target: str, tmp_path: Path,
+             request: pytest.FixtureRequest) -> tuple[Path, Graph]:
+    """``model`` saved as .keras and converted to ``target`` by mmconvert: (the output
+    file, the IR graph the frontend makes of it)."""
+    if target == "cntk":
+        request.getfixturevalue("cntk_python")
+    path = tmp_path / f"{model.name}.keras"
+    model.save(str(path))
+    out = tmp_path / f"{model.name}-{target}{EXT[target]}"
+    assert mmconvert.main(["-sf", "keras", "-iw", str(path), "-df", target, "-om", str(out)]) == 0
+    return out, keras_frontend.convert(None, str(path))
+
+
 @pytest.mark.parametrize("target", [*TARGETS, pytest.param("cntk", marks=pytest.mark.cntk)])
 def test_dynamic_time(target: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """One conversion, run at two sequence lengths."""
-    if target == "cntk":
-        request.getfixturevalue("cntk_python")
     model = tagger_model()
-    path = tmp_path / "tagger.keras"
-    model.save(str(path))
-    out = tmp_path / f"tagger-{target}{EXT[target]}"
-    assert mmconvert.main(["-sf", "keras", "-iw", str(path), "-df", target, "-om", str(out)]) == 0
-    graph = keras_frontend.convert(None, str(path))
+    out, graph = _convert(model, target, tmp_path, request)
     assert graph.inputs[0].shape == (None, None)
     for steps in (5, 9):
         ids = np.random.default_rng(steps).integers(0, 12, (2, steps)).astype("int32")
@@ -273,14 +281,8 @@ def test_dynamic_time_go_backwards(target: str, tmp_path: Path,
                                    request: pytest.FixtureRequest) -> None:
     """A go_backwards sequence with a dynamic length: flipped by torch.flip / CNTK's
     generated _reversed_sequence; one conversion, run at two lengths."""
-    if target == "cntk":
-        request.getfixturevalue("cntk_python")
     model = backwards_tagger()
-    path = tmp_path / "back.keras"
-    model.save(str(path))
-    out = tmp_path / f"back-{target}{EXT[target]}"
-    assert mmconvert.main(["-sf", "keras", "-iw", str(path), "-df", target, "-om", str(out)]) == 0
-    graph = keras_frontend.convert(None, str(path))
+    out, graph = _convert(model, target, tmp_path, request)
     assert graph.inputs[0].shape == (None, None, 3)
     flips = [n.name for n in graph.nodes if n.op == "Slice" and n.attr("steps") == (-1,)]
     assert flips == ["lstm_back", "gru_back"]
