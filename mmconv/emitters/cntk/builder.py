@@ -122,7 +122,7 @@ def _reversed_sequence(seq, name):
     product with 0 and 1), O(T^2 D) per sequence; to_sequence_like repacks it."""
     one = C.sequence.broadcast_as(C.constant(1, shape=(1,), dtype=seq.dtype), seq)
     count = C.placeholder(shape=(1,), dynamic_axes=seq.dynamic_axes)
-    before = C.sequence.past_value(count, initial_state=0)
+    before = C.sequence.past_value(count, initial_state=C.constant(0, dtype=seq.dtype))
     position = C.plus(before, one)  # 1-based
     before.replace_placeholders({count: position.output})
     steps, mask = C.sequence.unpack(seq, 0, no_mask_output=False).outputs

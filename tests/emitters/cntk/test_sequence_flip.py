@@ -23,9 +23,10 @@ from mmconv.verify.compare import assert_close
 FLIP = {"starts": (-1,), "ends": (-(2**31),), "axes": (1,), "steps": (-1,)}
 
 
-def _graph(sample: tuple[int, ...], **slice_attrs: tuple[int, ...]) -> Graph:
+def _graph(sample: tuple[int, ...], dtype: str = "float32",
+           **slice_attrs: tuple[int, ...]) -> Graph:
     g = Graph("flip")
-    g.add_input("x", "float32", [None, None, *sample])
+    g.add_input("x", dtype, [None, None, *sample])
     g.add_node("Tanh", ["x"], "t")  # a computed sequence, not only the input
     g.add_node("Slice", ["t"], "flipped", **(slice_attrs or FLIP))
     g.add_node("Add", ["flipped", "x"], "mixed")
@@ -34,21 +35,22 @@ def _graph(sample: tuple[int, ...], **slice_attrs: tuple[int, ...]) -> Graph:
 
 
 @pytest.mark.cntk
-@pytest.mark.parametrize("sample", [(4,), (2, 3)])
+@pytest.mark.parametrize(("sample", "dtype"), [((4,), "float32"), ((2, 3), "float32"),
+                                              ((4,), "float64")])
 def test_reversed_sequence_matches_numpy(cntk_python: str, tmp_path: Path,
-                                         sample: tuple[int, ...]) -> None:
-    graph = _graph(sample)
+                                         sample: tuple[int, ...], dtype: str) -> None:
+    graph = _graph(sample, dtype)
     path = tmp_path / "flip.model"
     cntk_emitter.emit_model(graph, path)
     rng = np.random.default_rng(3)
-    feeds = [{"x": rng.uniform(-2, 2, (n, t, *sample)).astype(np.float32)}
+    feeds = [{"x": rng.uniform(-2, 2, (n, t, *sample)).astype(dtype)}
              for n, t in ((3, 6), (2, 1))]
     got = run_models([RunRequest(path, f, list(graph.outputs)) for f in feeds])
     for f, have in zip(feeds, got, strict=True):
         want = run_graph(graph, f)
         assert_close(np.tanh(f["x"])[:, ::-1], want[0], name="oracle")  # it flips
         for name, w, h in zip(graph.outputs, want, have, strict=True):
-            assert h.shape == w.shape, (name, h.shape)
+            assert h.shape == w.shape and h.dtype == dtype, (name, h.shape, h.dtype)
             assert_close(w, h, name=name)
 
 
@@ -57,4 +59,4 @@ def test_other_time_slices_refused() -> None:
     with pytest.raises(UnsupportedError, match=r"node 'flipped' \(Slice\): a slice of the "
                        r"sequence axis other than .* all of it reversed \(fix the length "
                        "with --inputShape\\)"):
-        build_code(_graph((4,), **every_other))
+        build_code(_graph((4,), "float32", **every_other))
