@@ -431,6 +431,59 @@ def recurrent_inference(b: Bench) -> list[Row]:
              "max_abs_diff_onnx": f"{errs['onnx']:.1e}"}]
 
 
+@section("Recurrent, static T (one IR 2-layer BiLSTM with a static vs a sequence time axis, "
+         "in CNTK)")
+def recurrent_static_time(b: Bench) -> list[Row]:
+    """One IR graph (2 stacked bidirectional LSTMs, input 32, hidden 64, random weights)
+    emitted for CNTK twice: with a static T = 50 (what ONNX, Keras and TensorFlow
+    sources give: ``to_sequence``/``unpack`` around each layer) and with a dynamic T (a
+    CNTK sequence input, what a CNTK source gives); both timed in the same CNTK process
+    on the same seeded batch of 16 (best of N), with CNTK's default threads and with one
+    thread, and their max output difference."""
+    import numpy as np
+
+    from mmconv.emitters import get_emitter
+    from mmconv.ir import Graph
+
+    roundtrip = _load_script("bench_cntk_roundtrip")
+    # many runs: a model takes ~0.02-0.06 s, and the best of few is noisy under load
+    steps, size, hidden, batch, runs = 50, 32, 64, 16, max(30, 10 * b.repeat)
+    paths = {}
+    for form in ("sequence", "static"):
+        rng = np.random.default_rng(0)
+        g = Graph(f"lstm2_bidirectional_{form}")
+        g.add_input("x", "float32", [None, None if form == "sequence" else steps, size])
+        prev = "x"
+        for layer, width in ((1, size), (2, 2 * hidden)):
+            for k, shape in (("W", (2, 4 * hidden, width)), ("R", (2, 4 * hidden, hidden)),
+                             ("B", (2, 8 * hidden))):
+                g.add_weight(f"l{layer}/{k}", rng.uniform(-0.2, 0.2, shape).astype(np.float32))
+            g.add_node("LSTM", [prev, f"l{layer}/W", f"l{layer}/R", f"l{layer}/B"], f"l{layer}",
+                       outputs=[f"l{layer}"], hidden_size=hidden, direction="bidirectional")
+            merged = (0, 0, 2 * hidden) if form == "sequence" else (-1, steps, 2 * hidden)
+            prev = g.add_node("Reshape", [f"l{layer}"], f"l{layer}/merged",
+                              shape=merged).outputs[0]
+        g.outputs = [prev]
+        paths[form] = b.scratch / f"lstm2_{form}.model"
+        with quiet():
+            get_emitter("cntk").emit_model(g, paths[form])
+    rows = []
+    for threads in (0, 1):
+        got = roundtrip.time_in_cntk([paths["sequence"], paths["static"]], batch, runs,
+                                     steps=steps, threads=threads)
+        seq_s, static_s = got["best_s"]
+        rows.append({"model": "IR 2x BiLSTM 32->64, T=50", "batch": batch,
+                     "cntk_threads": threads or "default",
+                     "sequence_input_s": round(seq_s, 4), "static_t_s": round(static_s, 4),
+                     "static_over_sequence": round(static_s / seq_s, 3),
+                     "max_abs_diff": f"{got['max_abs_diff'][1]:.1e}",
+                     "primitives": got["primitives"]})
+    for path in paths.values():
+        for f in path.parent.glob(path.name + "*"):
+            f.unlink()
+    return rows
+
+
 def _cntk_outputs(b: Bench, src: Path, x: Any) -> Any:
     """CNTK's own output of ``src`` on the batch of sequences ``x`` (its first output)."""
     import numpy as np

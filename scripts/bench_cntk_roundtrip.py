@@ -44,8 +44,10 @@ warnings.filterwarnings("ignore")
 import numpy as np
 import cntk as C
 
-batch, runs, warmup, steps = (int(a) for a in sys.argv[1:5])
-models = [C.load_model(p) for p in sys.argv[5:]]
+batch, runs, warmup, steps, threads = (int(a) for a in sys.argv[1:6])
+if threads:
+    C.cntk_py.set_max_num_cputhreads(threads)
+models = [C.load_model(p) for p in sys.argv[6:]]
 arg = models[0].arguments[0]
 shape = tuple(arg.shape)
 if len(arg.dynamic_axes) == 2:  # a sequence input: a batch of equal-length sequences
@@ -106,20 +108,22 @@ def _convert(src: Path, dst: Path, repeat: int) -> float:
     return best
 
 
-def time_in_cntk(paths: list[Path], batch: int, runs: int, warmup: int = 3, steps: int = 1
-                 ) -> dict[str, Any]:
+def time_in_cntk(paths: list[Path], batch: int, runs: int, warmup: int = 3, steps: int = 1,
+                 threads: int = 0) -> dict[str, Any]:
     """Best inference time of each CNTK model on one seeded batch, in one CNTK process.
 
     The input is ``np.random.RandomState(0).standard_normal((batch, *shape))``, with
     ``shape`` led by ``steps`` when the model's input is a sequence
     (other benchmarks feed the same batch to other runtimes); runs alternate the
-    models so load on the machine hits all alike.
+    models so load on the machine hits all alike.  ``threads`` > 0 caps CNTK's CPU
+    threads (``set_max_num_cputhreads``; 0 keeps its default, one per core): on a
+    shared machine CNTK's threads waiting on each other can cost more than the model.
     """
     with tempfile.TemporaryDirectory(prefix="mmconv-bench-") as tmp:
         timer = Path(tmp) / "timer.py"
         timer.write_text(_TIMER)
         proc = run_script(timer, [str(batch), str(runs), str(warmup), str(steps),
-                                  *map(str, paths)],
+                                  str(threads), *map(str, paths)],
                           timeout=3600, what="CNTK timing")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
