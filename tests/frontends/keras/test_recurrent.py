@@ -275,8 +275,7 @@ def backwards_tagger() -> keras.Model:
     return randomize(keras.Model(inp, [x, td, g, last], name="backwards_tagger"))
 
 
-@pytest.mark.parametrize("target", ["onnx", "pytorch",
-                                    pytest.param("cntk", marks=pytest.mark.cntk)])
+@pytest.mark.parametrize("target", [*TARGETS, pytest.param("cntk", marks=pytest.mark.cntk)])
 def test_dynamic_time_go_backwards(target: str, tmp_path: Path,
                                    request: pytest.FixtureRequest) -> None:
     """A go_backwards sequence with a dynamic length: flipped by torch.flip / CNTK's
