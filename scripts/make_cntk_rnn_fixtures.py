@@ -387,6 +387,48 @@ def fx_conv_on_sequence():
                      notes="a Convolution on a sequence: refused by name")
 
 
+@fixture
+def fx_bi_rnnstep_norms():
+    """BatchNormalization on the sequence (per step), a bidirectional RNNStep pair
+    (sigmoid: its activations listed per direction), LayerNormalization and a Dense per
+    step (a reduction over a sequence's sample axes in the CNTK target)."""
+    x = C.sequence.input_variable(4, name="x")
+    h = L.BatchNormalization(name="bn")(x)
+    h = _bi(lambda: L.RNNStep(5), h, "bi")
+    h = L.LayerNormalization(name="ln")(h)
+    z = L.Dense(3, name="fc")(h)
+    return _spec("bi_rnnstep_norms", z, ["rnn", "normalization", "dense"],
+                 ["BatchNormalization on a sequence", "bidirectional RNNStep",
+                  "LayerNormalization", "Dense per step"])
+
+
+@fixture
+def fx_lstm_float64():
+    """A float64 model (cntk.layers built under default_options(dtype=float64)):
+    Recurrence(LSTM) then Dense.  onnxruntime has no double LSTM; the CNTK target must
+    build its cells in float64."""
+    x = C.sequence.input_variable(4, dtype=np.float64, name="x")
+    with L.default_options(dtype=np.float64):
+        z = L.Dense(3, name="fc")(L.Recurrence(L.LSTM(5), name="rec")(x))
+    inputs = [_seq_inputs("lstm_float64", 4)[0].astype(np.float64)]
+    return base.Spec(z, ["recurrent", "lstm", "dense"], ["float64 Recurrence(LSTM)", "Dense"],
+                     inputs=inputs)
+
+
+@fixture
+def fx_loop_prev_output():
+    """A hand-written loop whose previous state is an output too: splice(h, past_value(h))
+    (the CNTK target must not alias the delay: CNTK 2.7 fails on that at run time)."""
+    x = C.sequence.input_variable(4, name="x")
+    hp = C.placeholder(5)
+    prev = C.sequence.past_value(hp)
+    r = C.tanh(C.times(x, C.parameter((4, 5), name="W"))
+               + C.times(prev, C.parameter((5, 5), name="U")), name="step")
+    r.replace_placeholders({hp: r.output})
+    z = C.splice(r, prev, name="with_prev")
+    return _spec("loop_prev_output", z, ["loop"], ["PastValue loop", "Splice of h and its delay"])
+
+
 def main(argv=None):
     return cmb.main(argv, doc=__doc__, script=__file__, builders=FIXTURES, build=base.build,
                     default_out="tests/fixtures/cntk_rnn", noun="fixture",

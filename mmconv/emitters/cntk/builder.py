@@ -242,23 +242,35 @@ def build_code(graph: Graph, **options: object) -> tuple[str, dict[str, np.ndarr
     w.line("def KitModel(weight_file):")
     with w.indent():
         w.line("_w = _Weights(weight_file)")
-        for line in input_lines:
-            w.line(line)
-        for line in ctx.lines:
-            w.line(line)
-        outs = []
-        for out in graph.outputs:
-            if out in graph.weights or any(v.name == out for v in graph.inputs):
-                ident = ctx.namer(f"{out}/output")
-                w.line(f"{ident} = C.alias({ctx.ref(out)}, name={literal(out)})")
-                outs.append(ident)
-            else:
-                outs.append(ctx.ident(out))
-        if len(outs) == 1:
-            w.line(f"return {outs[0]}")
+        if any(v.dtype == "float64" for v in graph.inputs):
+            # cntk.layers blocks (LSTM, GRU, RNNStep, Recurrence's initial state) make
+            # float32 parameters unless told: a float64 model needs them in float64
+            w.line("with C.layers.default_options(dtype=np.float64):")
+            with w.indent():
+                _kit_body(w, ctx, graph, input_lines)
         else:
-            w.line(f"return C.combine([{', '.join(outs)}])")
+            _kit_body(w, ctx, graph, input_lines)
     return w.text(), ctx.weights
+
+
+def _kit_body(w: CodeWriter, ctx: EmitContext, graph: Graph, input_lines: list[str]) -> None:
+    """KitModel's statements after the weights: inputs, nodes, the returned Function."""
+    for line in input_lines:
+        w.line(line)
+    for line in ctx.lines:
+        w.line(line)
+    outs = []
+    for out in graph.outputs:
+        if out in graph.weights or any(v.name == out for v in graph.inputs):
+            ident = ctx.namer(f"{out}/output")
+            w.line(f"{ident} = C.alias({ctx.ref(out)}, name={literal(out)})")
+            outs.append(ident)
+        else:
+            outs.append(ctx.ident(out))
+    if len(outs) == 1:
+        w.line(f"return {outs[0]}")
+    else:
+        w.line(f"return C.combine([{', '.join(outs)}])")
 
 
 def _live_nodes(graph: Graph, roi_inputs: Mapping[str, tuple[str, str]]) -> set[str]:

@@ -142,6 +142,12 @@ def emit_scan(ctx: EmitContext, node: Node) -> None:
         if static_time:
             ctx.assign(node, f"C.sequence.unpack({new}, 0, no_mask_output=True, "
                        f"{ctx.name_kw(node, out)})", out=out, batched=True, sequence=False)
+        elif new in delayed:
+            # the previous step's state itself: CNTK 2.7 fails to evaluate an alias of a
+            # delay inside a loop ("_Map_base::at"); a reshape to its own shape runs
+            shape = ints(ctx.shape(out)[2:])  # type: ignore[arg-type]
+            ctx.assign(node, f"C.reshape({new}, {shape}, {ctx.name_kw(node, out)})", out=out,
+                       batched=True, sequence=True)
         else:
             ctx.assign(node, f"C.alias({new}, {ctx.name_kw(node, out)})", out=out,
                        batched=True, sequence=True)

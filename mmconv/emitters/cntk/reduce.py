@@ -26,8 +26,9 @@ def _finish(ctx: EmitContext, node: Node, expr: str, keepdims: bool) -> None:
         ctx.assign(node, f"{expr}, {ctx.name_kw(node)})")
         return
     reduced = ctx.let(expr + ")", "keepdims")
-    out = ctx.shape(node.outputs[0])
-    target = out[1:] if ctx.batched(node.inputs[0]) else out
+    x = node.inputs[0]
+    lead = 2 if x in ctx.sequence else 1 if ctx.batched(x) else 0  # CNTK's dynamic axes
+    target = ctx.shape(node.outputs[0])[lead:]
     ctx.assign(node, f"C.reshape({reduced}, {ints(target)}, {ctx.name_kw(node)})")  # type: ignore[arg-type]
 
 

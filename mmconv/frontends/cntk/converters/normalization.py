@@ -7,12 +7,19 @@ True: one statistic per channel (IR params of shape [C]); False (the default of
 ``cntk.layers.BatchNormalization``, ``map_rank=0``): one per element of the
 sample, params reshaped to the sample shape.  ``blendTimeConstant`` and the
 sample count only matter while training.
+
+On a sequence (``[batch, time, *sample]``, e.g. ``Sequential([BatchNormalization(),
+Recurrence(...)])``) the IR op would take time for the channel axis, so the inference
+form is folded into one per-step ``x * a + b`` (``a = scale / sqrt(var + eps)``,
+``b = bias - mean * a``), shaped to broadcast over the sample.
 """
 
 from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from mmconv.frontends.cntk.converters import BLOCK_CONVERTERS, CONVERTERS
 from mmconv.frontends.cntk.converters._util import finish, sample_shape, start, unsupported
@@ -47,8 +54,25 @@ def convert_batch_norm(ctx: Context, unit: Unit) -> None:
                 f"(spatial={spatial})")
         params.append(ctx.weight(uid, layer, role, arr.reshape(target), key="bn"))
     eps = float(a.get("epsilon", 1e-5))
+    if ctx.is_sequence(x):
+        out = _per_step(ctx, x, name, layer, params, eps, spatial, len(sample))
+        finish(ctx, unit, out)
+        return
     out = ctx.add("BatchNormalization", [x, *params], name, epsilon=eps, spatial=spatial)
     finish(ctx, unit, out)
+
+
+def _per_step(ctx: Context, x: str, name: str, layer: str, params: list[str], eps: float,
+              spatial: bool, rank: int) -> str:
+    """BN's inference form on a sequence: ``x * a + b`` with the statistics folded."""
+    scale, bias, mean, var = (ctx.constant_array(p).astype(np.float64) for p in params)
+    mul = scale / np.sqrt(var + eps)
+    add = bias - mean * mul
+    shape = (mul.shape[0], *(1,) * (rank - 1)) if spatial else mul.shape
+    dtype = ctx.constant_array(params[0]).dtype
+    a = ctx.constant(f"{layer}/scale_folded", mul.reshape(shape).astype(dtype))
+    b = ctx.constant(f"{layer}/bias_folded", add.reshape(shape).astype(dtype))
+    return ctx.add("Add", [ctx.add("Mul", [x, a], f"{name}/scale"), b], name)
 
 
 @BLOCK_CONVERTERS.register("LocalResponseNormalization")

@@ -46,15 +46,16 @@ def convert_cell(ctx: Context, unit: Unit) -> None:
     if cell.kind == "LSTM" and cell.P is not None:
         weights += [""] * (6 - len(weights)) + [
             ctx.constant(ctx.graph.unique_name(f"{name}/P"), cell.P)]
+    # activations are listed once per direction (a merged pair's directions are alike)
+    nd = 2 if cell.direction == "bidirectional" else 1
     if cell.kind == "RNN":
-        attrs["activations"] = (cell.activation,)
+        attrs["activations"] = (cell.activation,) * nd
     elif cell.activation != "Tanh":
         g = cell.activation
-        attrs["activations"] = ("Sigmoid", g, g) if cell.kind == "LSTM" else ("Sigmoid", g)
+        attrs["activations"] = (("Sigmoid", g, g) if cell.kind == "LSTM" else ("Sigmoid", g)) * nd
     y = ctx.add(cell.kind, [x, *weights], name, **attrs)
     # Y [N, T, 1, H] -> CNTK's [N, T, H]; a merged bidirectional pair's [N, T, 2, H] is
     # the splice of the forward and the backward output, [N, T, 2H], named as the Splice
-    nd = 2 if cell.direction == "bidirectional" else 1
     out = ctx.node_name(unit) if unit.function.name else ctx.graph.unique_name(f"{name}_out")
     finish(ctx, unit, ctx.add("Reshape", [y], out, shape=(0, 0, nd * cell.hidden)))
 
