@@ -108,7 +108,7 @@ def _valid_steps(seq, lengths):
     the step's 1-based position (a running count closed by past_value) <= length."""
     ones = C.sequence.broadcast_as(C.constant(1, dtype=seq.dtype), seq)
     count = C.placeholder(shape=ones.shape, dynamic_axes=seq.dynamic_axes)
-    before = C.sequence.past_value(count, initial_state=0)
+    before = C.sequence.past_value(count, initial_state=C.constant(0, dtype=seq.dtype))
     position = C.plus(before, ones)
     before.replace_placeholders({count: position.output})
     return C.less_equal(position, C.sequence.broadcast_as(lengths, seq))
