@@ -104,3 +104,86 @@ def test_two_reversals_cancel_and_other_slices_stay() -> None:
     assert part.inputs == ["x"]
     middle = next(n for n in g.nodes if n.name == "middle")
     assert middle.inputs == ["r3"]
+
+
+def _lstm(g: Graph, x: str, name: str, direction: str, hidden: int = 4) -> list[str]:
+    """An LSTM over ``x`` [N, T, 3 or hidden] with random weights: [Y, Y_h, Y_c]."""
+    rng = np.random.default_rng(len(name))
+    width = 3 if x in ("x", "r1") else hidden
+    for key, shape in (("W", (1, 4 * hidden, width)), ("R", (1, 4 * hidden, hidden)),
+                       ("B", (1, 8 * hidden))):
+        g.add_weight(f"{name}/{key}", rng.uniform(-0.5, 0.5, shape).astype(np.float32))
+    outs = [f"{name}/Y", f"{name}/Y_h", f"{name}/Y_c"]
+    g.add_node("LSTM", [x, f"{name}/W", f"{name}/R", f"{name}/B"], name, outputs=outs,
+               hidden_size=hidden, direction=direction)
+    return outs
+
+
+def test_stacked_go_backwards_sequences_lose_their_reversals() -> None:
+    """Keras LSTM(go_backwards, return_sequences) twice, then a ReLU and an LSTM's last
+    output: the second backward run over the first's flipped outputs is a forward run
+    over them, whose own reversal moves through the Reshape and cancels with the first's."""
+    def build() -> Graph:
+        g = _graph()
+        seq = "x"
+        for k in range(2):
+            y = _lstm(g, seq, f"back{k}", "reverse")[0]
+            g.add_node("Reshape", [y], f"back{k}/sequence", shape=(0, 0, 4))
+            g.add_node("Slice", [f"back{k}/sequence"], f"back{k}/flipped", **REV)
+            seq = f"back{k}/flipped"
+        g.add_node("Relu", [seq], "relu")
+        _, h, _ = _lstm(g, "relu", "last", "forward")
+        g.outputs = [h]
+        return g
+    after = _same(build)
+    assert "Slice" not in [n.op for n in after.nodes]
+    directions = {n.name: n.attr("direction") for n in after.nodes if n.op == "LSTM"}
+    assert directions == {"back0": "reverse", "back1": "forward", "last": "forward"}
+
+
+def test_reversal_moves_through_per_step_ops_and_cancels() -> None:
+    """reverse -> Dense -> tanh -> softmax(features) -> reverse is the ops alone; a
+    softmax over time or a bias varying along time keeps its reversal."""
+    def build(blocker: str = "") -> Graph:
+        g = _graph()
+        g.add_weight("W", np.random.default_rng(1).standard_normal((3, 2)).astype(np.float32))
+        g.add_weight("b", np.array([0.5, -1.0], np.float32))
+        g.add_weight("per_time", np.arange(5, dtype=np.float32).reshape(5, 1))
+        g.add_node("Slice", ["x"], "r1", **REV)
+        g.add_node("MatMul", ["r1", "W"], "dense")
+        g.add_node("Add", ["dense", "per_time" if blocker == "bias" else "b"], "biased")
+        g.add_node("Tanh", ["biased"], "act")
+        g.add_node("Softmax", ["act"], "soft", axis=1 if blocker == "softmax" else -1)
+        g.add_node("Slice", ["soft"], "r2", **REV)
+        g.outputs = ["r2"]
+        return g
+    after = _same(build)
+    assert [n.op for n in after.nodes] == ["MatMul", "Add", "Tanh", "Softmax"]
+    for blocker in ("bias", "softmax"):
+        after = _same(lambda b=blocker: build(b))
+        assert sum(n.op == "Slice" for n in after.nodes) == 2, blocker
+
+
+def test_forward_lstm_last_output_after_a_reversal_is_a_backward_run() -> None:
+    """Keras LSTM(go_backwards, return_sequences) -> LSTM (last output only): the
+    reversal goes, the second LSTM runs backwards."""
+    def build() -> Graph:
+        g = _graph()
+        g.add_node("Slice", ["x"], "r1", **REV)
+        _, h, c = _lstm(g, "r1", "fwd", "forward")
+        g.outputs = [h, c]
+        return g
+    after = _same(build)
+    assert [n.op for n in after.nodes] == ["LSTM"]
+    assert after.nodes[0].attr("direction") == "reverse" and after.nodes[0].inputs[0] == "x"
+
+
+def test_reversed_sequence_that_is_an_output_stays() -> None:
+    def build() -> Graph:
+        g = _graph()
+        g.add_node("Slice", ["x"], "r1", **REV)
+        _lstm(g, "r1", "fwd", "forward")
+        g.outputs = ["r1", "fwd/Y"]
+        return g
+    after = _same(build)
+    assert next(n for n in after.nodes if n.op == "LSTM").attr("direction") == "forward"

@@ -108,10 +108,31 @@ def _valid_steps(seq, lengths):
     the step's 1-based position (a running count closed by past_value) <= length."""
     ones = C.sequence.broadcast_as(C.constant(1, dtype=seq.dtype), seq)
     count = C.placeholder(shape=ones.shape, dynamic_axes=seq.dynamic_axes)
-    before = C.sequence.past_value(count, initial_state=0)
+    before = C.sequence.past_value(count, initial_state=C.constant(0, dtype=seq.dtype))
     position = C.plus(before, ones)
     before.replace_placeholders({count: position.output})
     return C.less_equal(position, C.sequence.broadcast_as(lengths, seq))
+''',
+    "_reversed_sequence": '''\
+def _reversed_sequence(seq, name):
+    """Each sequence back to front (step t is step L-1-t of its own sequence): CNTK 2.7
+    has no negative-stride slice and no gather from a batched tensor, so the steps are
+    unpacked ([T, D] per sequence) and multiplied by the mirror matrix J (J[t, s] = 1
+    where s = L-1-t), built from each step's position: exact for finite values (a
+    product with 0 and 1), O(T^2 D) per sequence; to_sequence_like repacks it."""
+    one = C.sequence.broadcast_as(C.constant(1, shape=(1,), dtype=seq.dtype), seq)
+    count = C.placeholder(shape=(1,), dynamic_axes=seq.dynamic_axes)
+    before = C.sequence.past_value(count, initial_state=C.constant(0, dtype=seq.dtype))
+    position = C.plus(before, one)  # 1-based
+    before.replace_placeholders({count: position.output})
+    steps, mask = C.sequence.unpack(seq, 0, no_mask_output=False).outputs
+    length = C.sequence.broadcast_as(C.reduce_sum(mask, axis=0), seq)
+    slots = C.reshape(C.sequence.broadcast_as(
+        C.sequence.unpack(position, -1, no_mask_output=True), seq), (-1,))
+    mirror = C.sequence.unpack(C.equal(slots, C.minus(length, C.minus(position, 1))), 0,
+                               no_mask_output=True)
+    flat = C.reshape(steps, (-1, int(np.prod(seq.shape))))
+    return C.reshape(C.to_sequence_like(C.times(mirror, flat), seq), seq.shape, name=name)
 ''',
     "_set_params": '''\
 def _set_params(w, layer, keys):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from mmconv.emitters.cntk.context import HANDLERS, EmitContext, ints
 from mmconv.emitters.codegen import literal
 from mmconv.ir.core import Node
+from mmconv.ir.passes.reversal import whole_reversal
 
 
 def _reshape(ctx: EmitContext, node: Node) -> None:
@@ -79,7 +80,9 @@ def _indices(start: int, end: int, step: int, dim: int) -> range:
 @HANDLERS.register("Slice")
 def emit_slice(ctx: EmitContext, node: Node) -> None:
     """``C.slice`` with begin/end/strides per axis; a negative step (the mirror of a
-    symmetric pad) as a splice of the single positions, since CNTK 2.7 slices forward only."""
+    symmetric pad) as a splice of the single positions, since CNTK 2.7 slices forward only.
+    On a sequence's (dynamic) time axis: its first or last step, or all of it reversed
+    (the generated ``_reversed_sequence``)."""
     x = node.inputs[0]
     rank = ctx.rank(x)
     starts, ends = list(node.attr("starts")), list(node.attr("ends"))
@@ -87,6 +90,11 @@ def emit_slice(ctx: EmitContext, node: Node) -> None:
     steps = list(node.attr("steps")) or [1] * len(starts)
     sample = ctx.sample_shape(x)
     if x in ctx.sequence and 1 in axes:
+        if axes == [1] and whole_reversal(int(starts[0]), int(ends[0]), int(steps[0])):
+            # a sequence back to front (a go_backwards layer's output in Keras' order)
+            ctx.helpers.add("_reversed_sequence")
+            ctx.assign(node, f"_reversed_sequence({ctx.ref(x)}, {literal(node.outputs[0])})")
+            return
         # one step of a sequence (how frontends write sequence.first/last): CNTK's own op,
         # kept [N, 1, ...] as the IR has it
         one = axes == [1] and steps == [1]
@@ -94,7 +102,8 @@ def emit_slice(ctx: EmitContext, node: Node) -> None:
                 "C.sequence.last" if one and starts[0] == -1 and ends[0] >= 2**31 - 1 else "")
         if not pick:
             raise ctx.unsupported(node, "a slice of the sequence axis other than its first "
-                                  "or last step")
+                                  "or last step or all of it reversed (fix the length with "
+                                  "--inputShape)")
         ctx.assign(node, f"C.reshape({pick}({ctx.ref(x)}), {ints((1, *sample))}, "
                          f"{ctx.name_kw(node)})", sequence=False)
         return

@@ -106,11 +106,12 @@ def emit_slice(ctx: EmitContext, node: Node) -> None:
         if step > 0:
             index[axis] = _slice_text(start, end, step, size)
             continue
+        flips.append(axis)
         if size is None:
-            raise ctx.unsupported(node, f"a negative step on axis {axis} of dynamic size")
+            index[axis] = _mirrored_text(start, end, -step, f"{ctx.value(x_name)}.shape[{axis}]")
+            continue
         start = _clamp(start + size if start < 0 else start, 0, size - 1)
         end = _clamp(end + size if end < 0 else end, -1, size - 1)
-        flips.append(axis)
         # after flipping, element i sits at size - 1 - i
         index[axis] = _slice_text(size - 1 - start, size - 1 - end, -step, size)
     x = ctx.value(x_name)
@@ -119,6 +120,25 @@ def emit_slice(ctx: EmitContext, node: Node) -> None:
     while index and index[-1] == ":":
         index.pop()
     ctx.assign(node, f"{x}[{', '.join(index)}]" if index else x)
+
+
+def _mirrored_text(start: int, end: int, step: int, size: str) -> str:
+    """``a:b:c`` over the flipped axis of runtime length ``size`` for an ONNX slice with
+    step ``-step`` (element i sits at size - 1 - i): start s >= 0 is -(s + 1) and end
+    -m is m - 1, Python's clamping being ONNX's there; a start -k is k - 1 but capped at
+    size - 1 (ONNX clamps it to the first element); an end e >= 0 is -(e + 1), with
+    Python's empty ``:0`` written as such."""
+    if start >= 0:
+        a = f"{-(start + 1)}" if start + 1 < 2**31 - 1 else ""
+    elif start == -1:
+        a = ""
+    else:
+        a = f"min({-start - 1}, {size} - 1)"
+    b = "" if -end - 1 >= 2**31 - 1 else str(-end - 1)  # end -m: m - 1, or all of it
+    if end >= 0:
+        b = str(-(end + 1))
+    c = "" if step == 1 else f":{step}"
+    return f"{a}:{b}{c}"
 
 
 def _slice_text(start: int, end: int, step: int, size: int | None) -> str:

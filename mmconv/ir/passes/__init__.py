@@ -13,7 +13,8 @@
   :func:`channels_first_boundaries` (not a default pass; ``--channelsFirstIO``) then
   makes those inputs/outputs channels-first.
 - :mod:`.reversal` -- :func:`fold_reversals`: time-axis reversals (Slices with step -1)
-  around a Scan become its ``reverse``; two in a row cancel.
+  around a Scan become its ``reverse``, before an LSTM/GRU/RNN its direction; two in a
+  row cancel; a reversal moves through per-step ops.
 - :mod:`.manager` -- :class:`PassManager` (passes to a fixed point) and
   :func:`run_default_passes`.
 

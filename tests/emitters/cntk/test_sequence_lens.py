@@ -11,12 +11,14 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import mmconv.emitters.cntk as cntk_emitter
 from mmconv.errors import UnsupportedError
 from mmconv.ir import Graph
 from mmconv.ir.core import Value
+from mmconv.ir.infer import infer_shapes
 from mmconv.runtimes.cntk import RunRequest, run_models
 from mmconv.verify.compare import assert_close
 
@@ -31,12 +33,29 @@ CASES = {
                                        True),
     "rnn_relu_reverse": ({"cell": "RNN", "direction": "reverse",
                           "activations": ("Relu",)}, False),
+    # float64: the valid-steps count's initial state must be float64 too
+    "gru_float64": ({"cell": "GRU"}, False),
 }
+
+
+def _as_float64(case: Case) -> Case:
+    """``case`` in float64: float inputs, weights, feeds and references."""
+    g = case.graph
+    g.inputs = [Value(v.name, "float64", v.shape) if v.dtype == "float32" else v
+                for v in g.inputs]
+    g.weights = {k: w.astype(np.float64) if w.dtype == np.float32 else w
+                 for k, w in g.weights.items()}
+    g.values = {}
+    feeds = {k: v.astype(np.float64) if v.dtype == np.float32 else v
+             for k, v in case.feeds.items()}
+    return dataclasses.replace(case, graph=infer_shapes(g), feeds=feeds)
 
 
 def _case(name: str) -> Case:
     kwargs, static_t = CASES[name]
     case = _rnn_case(seq_lens=True, **kwargs)  # type: ignore[arg-type]
+    if name.endswith("_float64"):
+        case = _as_float64(case)
     if static_t:  # the same graph with X [N, 6, size]: to_sequence/unpack inside
         x = case.graph.inputs[0]
         fixed = Value(x.name, x.dtype, (None, case.feeds["x"].shape[1], *x.shape[2:]))

@@ -173,9 +173,9 @@ def test_runner_for_verify(tmp_path: Path, data: np.ndarray) -> None:
 # -- errors and atomicity ------------------------------------------------------------
 def _bad_graph() -> Graph:
     g = Graph("bad")
-    g.add_input("x", "float32", [None, 4, 5])
-    g.add_node("Slice", ["x"], "rev0", starts=(-1,), ends=(-100,), axes=(0,), steps=(-1,))
-    g.add_node("Relu", ["rev0"], "ok")
+    g.add_input("x", "float32", [None, 4, 5, 6, 7])
+    g.add_node("Pad", ["x"], "pad4", pads=(0, 1, 1, 1, 1, 0, 1, 1, 1, 1), mode="reflect")
+    g.add_node("Relu", ["pad4"], "ok")
     g.add_weight("W", np.ones((2, 2, 1, 1, 1, 1), np.float32))
     g.add_input("y", "float32", [None, 2, 3, 3, 3, 3])
     g.add_node("Conv", ["y", "W"], "conv4d")
@@ -187,7 +187,7 @@ def test_all_unsupported_nodes_in_one_error(tmp_path: Path) -> None:
     with pytest.raises(UnsupportedError) as info:
         torch_emitter.emit_code(_bad_graph(), tmp_path / "m.py", tmp_path / "m.pth")
     message = str(info.value)
-    assert "2 nodes" in message and "'rev0' (Slice)" in message
+    assert "2 nodes" in message and "'pad4' (Pad)" in message
     assert "'conv4d' (Conv)" in message and "\n" not in message
     assert list(tmp_path.iterdir()) == []
 

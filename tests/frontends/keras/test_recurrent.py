@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from mmconv.cli import mmconvert
+from mmconv.ir import Graph
 from mmconv.verify.compare import compare
 from tests.frontends.keras._common import (
     EXT,
@@ -231,17 +232,24 @@ def tagger_model() -> keras.Model:
     return randomize(keras.Model(ids, tags, name="tagger"))
 
 
+def _convert(model: keras.Model, target: str, tmp_path: Path,
+             request: pytest.FixtureRequest) -> tuple[Path, Graph]:
+    """``model`` saved as .keras and converted to ``target`` by mmconvert: (the output
+    file, the IR graph the frontend makes of it)."""
+    if target == "cntk":
+        request.getfixturevalue("cntk_python")
+    path = tmp_path / f"{model.name}.keras"
+    model.save(str(path))
+    out = tmp_path / f"{model.name}-{target}{EXT[target]}"
+    assert mmconvert.main(["-sf", "keras", "-iw", str(path), "-df", target, "-om", str(out)]) == 0
+    return out, keras_frontend.convert(None, str(path))
+
+
 @pytest.mark.parametrize("target", [*TARGETS, pytest.param("cntk", marks=pytest.mark.cntk)])
 def test_dynamic_time(target: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """One conversion, run at two sequence lengths."""
-    if target == "cntk":
-        request.getfixturevalue("cntk_python")
     model = tagger_model()
-    path = tmp_path / "tagger.keras"
-    model.save(str(path))
-    out = tmp_path / f"tagger-{target}{EXT[target]}"
-    assert mmconvert.main(["-sf", "keras", "-iw", str(path), "-df", target, "-om", str(out)]) == 0
-    graph = keras_frontend.convert(None, str(path))
+    out, graph = _convert(model, target, tmp_path, request)
     assert graph.inputs[0].shape == (None, None)
     for steps in (5, 9):
         ids = np.random.default_rng(steps).integers(0, 12, (2, steps)).astype("int32")
@@ -249,6 +257,47 @@ def test_dynamic_time(target: str, tmp_path: Path, request: pytest.FixtureReques
         result = compare(f"tagger T={steps} -> {target}", predict(model, [ids])[0],
                          np.asarray(got[0]))
         assert result.passed, str(result)
+
+
+def backwards_tagger() -> keras.Model:
+    """Steps of any length through go_backwards layers returning their sequences (Keras
+    gives them in processing order: the IR flips the reverse run's outputs back), one
+    stacked on another, a TimeDistributed(Dense) on a flipped sequence; the flips of
+    the sequences that are no output fold away (fold_reversals): rnn_back -> gru_back2
+    -> lstm_last become backward, forward, forward runs with no flip between."""
+    inp = keras.Input((None, 3), name="steps")
+    x = L.LSTM(5, return_sequences=True, go_backwards=True, name="lstm_back")(inp)
+    td = L.TimeDistributed(L.Dense(4), name="per_step")(x)
+    g = L.GRU(4, return_sequences=True, go_backwards=True, name="gru_back")(x)
+    r = L.SimpleRNN(3, return_sequences=True, go_backwards=True, name="rnn_back")(td)
+    r = L.GRU(3, return_sequences=True, go_backwards=True, name="gru_back2")(r)
+    last = L.LSTM(2, name="lstm_last")(r)
+    return randomize(keras.Model(inp, [x, td, g, last], name="backwards_tagger"))
+
+
+@pytest.mark.parametrize("target", [*TARGETS, pytest.param("cntk", marks=pytest.mark.cntk)])
+def test_dynamic_time_go_backwards(target: str, tmp_path: Path,
+                                   request: pytest.FixtureRequest) -> None:
+    """A go_backwards sequence with a dynamic length: flipped by torch.flip / CNTK's
+    generated _reversed_sequence; one conversion, run at two lengths."""
+    model = backwards_tagger()
+    out, graph = _convert(model, target, tmp_path, request)
+    assert graph.inputs[0].shape == (None, None, 3)
+    flips = [n.name for n in graph.nodes if n.op == "Slice" and n.attr("steps") == (-1,)]
+    assert flips == ["lstm_back", "gru_back"]
+    directions = {n.name: n.attr("direction") for n in graph.nodes
+                  if n.op in ("LSTM", "GRU", "RNN")}
+    assert directions == {"lstm_back/LSTM": "reverse", "gru_back/GRU": "reverse",
+                          "rnn_back/RNN": "reverse", "gru_back2/GRU": "forward",
+                          "lstm_last/LSTM": "forward"}
+    for steps in (4, 7):
+        x = np.random.default_rng(steps).standard_normal((2, steps, 3)).astype("float32")
+        got = runner_for(target)(out, graph, {graph.inputs[0].name: x})
+        refs = predict(model, [x])
+        assert len(got) == len(refs) == 4
+        for i, (ref, have) in enumerate(zip(refs, got, strict=True)):
+            result = compare(f"backwards[{i}] T={steps} -> {target}", ref, np.asarray(have))
+            assert result.passed, str(result)
 
 
 @pytest.mark.parametrize("damage", ["units", "cell", "no_args", "bi_layer"])
