@@ -153,10 +153,26 @@ def test_weights_computed_at_run_time_refused(ct, tmp_path: Path) -> None:
 
 
 # -- CNTK fixtures (real CNTK 2.7 outputs) through mmconvert --inputShape ----------------
+#: Cell fixtures the Core ML target refuses, and what its one-line error says.
+CNTK_REFUSED = {"lstm_float64": "input 'x' is float64; Core ML model inputs hold float32"}
+
+
 def _cntk_cell_fixtures() -> list[str]:
     from tests.frontends.cntk.test_recurrent import CONVERTED
 
-    return sorted(n for n, ops in CONVERTED.items() if "Scan" not in ops)
+    return sorted(n for n, ops in CONVERTED.items()
+                  if "Scan" not in ops and n not in CNTK_REFUSED)
+
+
+@pytest.mark.parametrize("name", sorted(CNTK_REFUSED))
+def test_cntk_fixture_refused(name: str, tmp_path: Path,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / f"{name}.mlpackage"
+    assert mmconvert.main(["-sf", "cntk", "-iw", str(RNN_FIXTURES / f"{name}.v2.model"),
+                           "-df", "coreml", "-om", str(out), "--inputShape", "5,4"]) != 0
+    err = capsys.readouterr().err
+    assert CNTK_REFUSED[name] in err and err.count("\n") == 1, err
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("name", _cntk_cell_fixtures())

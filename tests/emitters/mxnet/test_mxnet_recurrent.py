@@ -33,9 +33,9 @@ RNN_FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "cntk_rnn"
 #: The CNTK cell fixtures: every one runs (the GRU, peephole, relu-LSTM and sigmoid-RNNStep
 #: cells through the _foreach loop, the others the fused RNN), and the time reductions.
 #: The Scan fixtures (the frontend's SCAN_FIXTURES) run too, each Scan as a _foreach.
-CNTK_RUN = ["bi_stack", "bilstm", "elman_loop", "first_classifier", "fold_lstm",
+CNTK_RUN = ["bi_rnnstep_norms", "bi_stack", "bilstm", "elman_loop", "first_classifier", "fold_lstm",
             "gru_bwd", "gru_from_state", "gru_fwd", "last_classifier", "lstm_bwd",
-            "lstm_fwd", "lstm_peephole", "lstm_relu", "lstm_stack2", "rnnstep",
+            "lstm_float64", "lstm_fwd", "lstm_peephole", "lstm_relu", "lstm_stack2", "rnnstep",
             "rnnstep_tanh", "seq_reduce_max", "seq_reduce_sum", "tagger"]
 
 
