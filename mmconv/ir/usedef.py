@@ -14,6 +14,7 @@ body still reads.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # core imports this module; the reverse is for type hints only
@@ -37,6 +38,25 @@ def reads(node: Node) -> list[str]:
     :func:`outer_reads`."""
     names = [i for i in node.inputs if i]
     return names + outer_reads(node) if node.attrs else names
+
+
+def live_nodes(graph: Graph, reading: Callable[[Node], Iterable[str]] | None = None
+               ) -> list[Node]:
+    """The nodes ``graph``'s outputs depend on, in graph order.  ``reading(node)`` says
+    what a node reads (default :func:`reads`); an emitter narrows it where it computes a
+    node from fewer inputs (CNTK's recognised MaxRoiPool).  Nodes are told apart by
+    identity: a pass may leave two nodes of one name behind until names are rebuilt."""
+    reading = reading or reads
+    by_output = producers(graph)
+    live: set[int] = set()
+    stack = [by_output[o] for o in graph.outputs if o in by_output]
+    while stack:
+        node = stack.pop()
+        if id(node) in live:
+            continue
+        live.add(id(node))
+        stack.extend(by_output[i] for i in reading(node) if i in by_output)
+    return [n for n in graph.nodes if id(n) in live]
 
 
 def producers(graph: Graph) -> dict[str, Node]:

@@ -22,7 +22,7 @@ from mmconv.emitters.cntk.context import HANDLERS, EmitContext, ints
 from mmconv.emitters.cntk.detection import roi_pattern
 from mmconv.emitters.codegen import CodeWriter, literal
 from mmconv.errors import IRError, UnsupportedError
-from mmconv.ir import serde
+from mmconv.ir import serde, usedef
 from mmconv.ir.core import Graph
 from mmconv.ir.infer import infer_shapes
 from mmconv.ir.passes import folded_for_emit
@@ -212,7 +212,10 @@ def build_code(graph: Graph, **options: object) -> tuple[str, dict[str, np.ndarr
             found = roi_pattern(graph, node)
             if found is not None:
                 ctx.roi_inputs[node.name] = found
-    live = _live_nodes(graph, ctx.roi_inputs)
+    # a recognised MaxRoiPool reads (feature map, boxes): its batch-index column is
+    # then not computed at all
+    live = {n.name for n in usedef.live_nodes(
+        graph, lambda node: ctx.roi_inputs.get(node.name, usedef.reads(node)))}
     problems: list[str] = []
     input_lines = []
     for value in graph.inputs:
@@ -271,21 +274,6 @@ def _kit_body(w: CodeWriter, ctx: EmitContext, graph: Graph, input_lines: list[s
         w.line(f"return {outs[0]}")
     else:
         w.line(f"return C.combine([{', '.join(outs)}])")
-
-
-def _live_nodes(graph: Graph, roi_inputs: Mapping[str, tuple[str, str]]) -> set[str]:
-    """Names of the nodes the outputs need, reading a recognized MaxRoiPool's inputs as
-    (feature map, boxes): its batch-index column is then not computed at all."""
-    producers = graph.producers()
-    live: set[str] = set()
-    stack = list(graph.outputs)
-    while stack:
-        node = producers.get(stack.pop())
-        if node is None or node.name in live:
-            continue
-        live.add(node.name)
-        stack.extend(roi_inputs.get(node.name, [i for i in node.inputs if i]))
-    return live
 
 
 def weights_bytes(weights: Mapping[str, np.ndarray]) -> bytes:

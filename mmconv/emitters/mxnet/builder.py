@@ -23,6 +23,7 @@ from mmconv.emitters.mxnet.symbol import SymbolGraph
 from mmconv.errors import IRError
 from mmconv.formats.mxnet import checkpoint_paths
 from mmconv.fsutil import atomic_path
+from mmconv.ir import usedef
 from mmconv.ir.core import Graph, Node
 from mmconv.ir.infer import infer_shapes
 from mmconv.ir.passes import folded_for_emit
@@ -60,20 +61,6 @@ class Built:
                 + [(f"aux:{k}", v) for k, v in self.auxs.items()])
 
 
-def live_nodes(graph: Graph) -> set[str]:
-    """The names of the nodes ``graph``'s outputs depend on."""
-    producers = graph.producers()
-    live: set[str] = set()
-    stack = list(graph.outputs)
-    while stack:
-        node = producers.get(stack.pop())
-        if node is None or node.name in live:
-            continue
-        live.add(node.name)
-        stack.extend(i for i in node.inputs if i)
-    return live
-
-
 def build(graph: Graph) -> Built:
     """The symbol graph and parameters of ``graph``; one UnsupportedError lists every node
     MXNet cannot express."""
@@ -86,7 +73,7 @@ def build(graph: Graph) -> Built:
     ctx = EmitContext(graph)
     for value in graph.inputs:
         ctx.entries[value.name] = ctx.variable(value.name)
-    live = live_nodes(graph)
+    live = {n.name for n in usedef.live_nodes(graph)}
     def stand_in(node: Node) -> None:
         """A failed node's outputs as placeholders, so its consumers are still checked
         without repeating its error."""

@@ -30,10 +30,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from mmconv.emitters.base import body_view, emit_all
-from mmconv.emitters.mxnet.builder import live_nodes
 from mmconv.emitters.mxnet.context import HANDLERS, EmitContext, Entry
 from mmconv.emitters.mxnet.symbol import AttrValue, SymbolGraph, SymNode
 from mmconv.errors import UnsupportedError
+from mmconv.ir import usedef
 from mmconv.ir.core import Graph, Node
 from mmconv.ir.ops.loop import scan_layout
 
@@ -186,7 +186,7 @@ def emit_scan(ctx: EmitContext, node: Node) -> None:
         for out in failed.outputs:
             sub.entries[out] = body.var(f"{out}/unsupported")
 
-    live = live_nodes(view)
+    live = {n.name for n in usedef.live_nodes(view)}
     try:
         emit_all(sub, (n for n in view.nodes if n.name in live), "MXNet", on_error=stand_in)
     except UnsupportedError as exc:
