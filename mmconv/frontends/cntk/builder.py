@@ -410,14 +410,25 @@ def convert_model(model: Model, *, input_shapes: list[tuple[int, ...]] | None = 
 
     per_step = UnsupportedOps()
     skipped: set[str] = set()
-    for unit in progress(units, desc="converting CNTK ops", unit="op"):
+    looped: set[int] = set()  # units a per-step Scan computed
+    for k, unit in enumerate(progress(units, desc="converting CNTK ops", unit="op")):
+        if k in looped:
+            continue
         if any(i in skipped for i in unit.inputs):
             skipped.update(unit.outputs)  # downstream of a refused op: reported already
             continue
         if unit.op in NOT_PER_STEP and any(
                 ctx.is_sequence(ctx.values.get(i, "")) for i in unit.inputs):
-            per_step.record(unit.op, unit.function.display_name)
-            skipped.update(unit.outputs)
+            from mmconv.frontends.cntk.per_step import convert_per_step, run_of
+
+            run = run_of(ctx, units, k)
+            if run is None:
+                per_step.record(unit.op, unit.function.display_name)
+                skipped.update(unit.outputs)
+                continue
+            used = {i for u in units[k + len(run):] for i in u.inputs} | set(outputs)
+            convert_per_step(ctx, run, used)
+            looped.update(range(k, k + len(run)))
             continue
         run_unit(ctx, unit)
     per_step.raise_if_any(model.path, "ops on a sequence ([batch, time, ...]) that are not "
