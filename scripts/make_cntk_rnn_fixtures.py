@@ -378,13 +378,31 @@ def fx_gru_from_state():
 
 @fixture
 def fx_conv_on_sequence():
-    """A convolution applied to every step of a sequence of images (refused for now)."""
+    """A convolution applied to every step of a sequence of images (a per-step Scan)."""
     x = C.sequence.input_variable((2, 6, 6), name="frames")
     z = L.Convolution((3, 3), 3, pad=True, name="conv")(x)
     rng = np.random.RandomState(cmb.seed_for("conv_on_sequence") + 7)
     inputs = [np.asarray(rng.normal(0.0, 1.0, (BATCH, STEPS, 2, 6, 6)), dtype=np.float32)]
     return base.Spec(z, ["recurrent", "conv"], ["Convolution per step"], inputs=inputs,
-                     notes="a Convolution on a sequence: refused by name")
+                     notes="a Convolution on a sequence: a state-less Scan over the steps")
+
+
+@fixture
+def fx_frame_cnn_lstm():
+    """A per-frame CNN feature extractor (Convolution + ReLU, MaxPooling, Dense) over a
+    sequence of small images, Recurrence(LSTM) over the features, and a Dense classifier
+    on sequence.last: the video/OCR-style model users build."""
+    x = C.sequence.input_variable((2, 6, 6), name="frames")
+    h = L.Convolution((3, 3), 4, pad=True, activation=C.relu, name="conv")(x)
+    h = L.MaxPooling((2, 2), strides=(2, 2), name="pool")(h)
+    h = L.Dense(6, activation=C.relu, name="feat")(h)
+    h = L.Recurrence(L.LSTM(5), name="rec")(h)
+    z = L.Dense(3, name="fc")(C.sequence.last(h, name="last"))
+    rng = np.random.RandomState(cmb.seed_for("frame_cnn_lstm") + 7)
+    inputs = [np.asarray(rng.normal(0.0, 1.0, (BATCH, STEPS, 2, 6, 6)), dtype=np.float32)]
+    return base.Spec(z, ["recurrent", "conv", "lstm", "dense"],
+                     ["Convolution per step", "MaxPooling per step", "Dense per step",
+                      "Recurrence(LSTM)", "sequence.last", "Dense"], inputs=inputs)
 
 
 @fixture

@@ -66,7 +66,7 @@ def convert_per_step(ctx: Context, run: list[Unit], used_outside: set[str]) -> N
     per-sequence value it reads is a state the body returns unchanged.  The run's
     values that later units or the model's outputs read are the scan outputs."""
     first = run[0]
-    label = ctx.node_name(first)
+    label = ctx.layer_name(first, ctx.node_name(first))
     reads: list[str] = []
     for u in run:
         for uid in _outside(ctx, run, u) or []:
@@ -106,7 +106,9 @@ def _name_of(run: list[Unit], uid: str, label: str) -> str:
     """The name the user gave the unit computing ``uid`` (``conv``), else the run's."""
     for u in run:
         if uid in u.outputs:
-            name = u.block.name if u.block is not None else u.function.name
-            if name and not name.startswith("_"):
-                return name
+            blocks = [b.name for b in reversed(u.function.blocks) if uid in b.outputs]
+            for name in (u.block.name if u.block is not None else "", u.function.name,
+                         *blocks):
+                if name and not name.startswith("_"):
+                    return name
     return f"{label}/y"

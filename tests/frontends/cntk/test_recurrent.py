@@ -48,12 +48,14 @@ CONVERTED = {
     # per-step ops the IR cannot apply to [batch, time, ...] (Convolution, Pooling): a
     # state-less Scan over the steps, one per run of such ops
     "conv_on_sequence": ["Scan"],
+    # a per-frame CNN (Convolution+ReLU, MaxPooling, Dense: one Scan) feeding an LSTM
+    "frame_cnn_lstm": ["Scan", "LSTM"],
 }
 #: Fixtures the frontend refuses, and what the one-line error must say.
 REFUSED: dict[str, str] = {}
 #: Fixtures the IR's numpy evaluator cannot run (it has no Conv/Pooling): the targets'
 #: runtimes check them against CNTK instead.
-NO_NUMPY_EVAL = {"conv_on_sequence"}
+NO_NUMPY_EVAL = {"conv_on_sequence", "frame_cnn_lstm"}
 RECURRENT_OPS = ("LSTM", "GRU", "RNN", "Scan")
 SCAN_FIXTURES = sorted(n for n, ops in CONVERTED.items() if "Scan" in ops)
 #: What a target cannot express (its emitter refuses the node by name).
@@ -146,10 +148,28 @@ def test_loops_become_scans(name: str, fmt: str) -> None:
             assert shape[0] is None or (shape[0] == 1 and state in graph.weights)
     loops = {"gru_initial_state": [(0, 1)], "handwritten_future": [(1, 1), (0, 1)],
              "lstm_stabilized": [(0, 2)], "lstm_projection": [(0, 2)],
-             "loop_conditioned": [(0, 2)]}  # h, and the per-sequence c passed on
+             "loop_conditioned": [(0, 2)],  # h, and the per-sequence c passed on
+             # per-step ops: state-less, forward
+             "conv_on_sequence": [(0, 0)], "frame_cnn_lstm": [(0, 0)]}
     if name in loops:  # (reverse, number of states) per Scan, in graph order
         assert [(n.attrs.get("reverse", 0), n.attrs["num_states"]) for n in scans] == \
             loops[name]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_per_frame_cnn_is_one_scan(fmt: str) -> None:
+    """The per-frame feature extractor (Convolution+ReLU, MaxPooling, Dense+ReLU) is one
+    state-less Scan whose body runs on [batch, C, H, W] steps; the LSTM reads its output
+    sequence with time still dynamic."""
+    graph = convert(None, _model("frame_cnn_lstm", fmt))
+    scan = next(n for n in graph.nodes if n.op == "Scan")
+    body = scan.attrs["body"]
+    assert [n.op for n in body.nodes if n.op in ("Conv", "MaxPool", "Dense", "Relu")] == \
+        ["Conv", "Relu", "MaxPool", "Dense", "Relu"]
+    assert body.inputs[0].shape == (None, 2, 6, 6)
+    assert graph.values[scan.outputs[0]].shape == (None, None, 6)
+    lstm = next(n for n in graph.nodes if n.op == "LSTM")
+    assert lstm.inputs[0] == scan.outputs[0]
 
 
 @pytest.mark.parametrize(("name", "fmt"), _cases(CONVERTED))
