@@ -28,8 +28,9 @@ from mmconv.progress import progress
 
 BATCH_AXIS = "defaultBatchAxis"
 #: Converters written for [batch, *sample] values only: on a sequence ([batch, time,
-#: *sample]) they would treat time as a sample axis, so they are refused there
-#: (BatchNormalization folds itself into a per-step multiply-add there).
+#: *sample]) they would treat time as a sample axis, so there they (and the per-step ops
+#: after them) run in a state-less Scan over the steps (:mod:`.per_step`);
+#: BatchNormalization folds itself into a per-step multiply-add instead.
 NOT_PER_STEP = frozenset({"Convolution", "Pooling", "ROIPooling",
                           "TransposeAxes", "TransposeTimes", "LocalResponseNormalization",
                           "Hardmax"})
