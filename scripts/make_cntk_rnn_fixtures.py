@@ -406,6 +406,22 @@ def fx_frame_cnn_lstm():
 
 
 @fixture
+def fx_pool_on_sequence():
+    """Per-step ops other than Convolution on a sequence of images: AveragePooling,
+    swapaxes (TransposeAxes) and hardmax, then a Dense per step added to a Dense of
+    the raw frames (a value from outside the per-step run)."""
+    x = C.sequence.input_variable((3, 4, 4), name="frames")
+    h = L.AveragePooling((2, 2), strides=(2, 2), name="pool")(x)
+    h = C.hardmax(C.swapaxes(h, 0, 2, name="swap"), name="hard")
+    z = C.plus(L.Dense(4, name="fc")(h), L.Dense(4, name="skip")(x), name="out")
+    rng = np.random.RandomState(cmb.seed_for("pool_on_sequence") + 7)
+    inputs = [np.asarray(rng.normal(0.0, 1.0, (BATCH, STEPS, 3, 4, 4)), dtype=np.float32)]
+    return base.Spec(z, ["recurrent", "pooling", "dense"],
+                     ["AveragePooling per step", "TransposeAxes per step", "Hardmax per step",
+                      "Dense per step"], inputs=inputs)
+
+
+@fixture
 def fx_bi_rnnstep_norms():
     """BatchNormalization on the sequence (per step), a bidirectional RNNStep pair
     (sigmoid: its activations listed per direction), LayerNormalization and a Dense per

@@ -433,8 +433,8 @@ def convert_model(model: Model, *, input_shapes: list[tuple[int, ...]] | None = 
             continue
         run_unit(ctx, unit)
     per_step.raise_if_any(model.path, "ops on a sequence ([batch, time, ...]) that are not "
-                          "supported yet", "only elementwise ops, Times/Dense, Splice, Slice, "
-                          "Reshape, Softmax and reductions over static axes run per step")
+                          "supported yet", "a per-step op (run as a Scan over the steps) may "
+                          "read sequences and weights only")
     missing = [o for o in outputs if o not in ctx.values]
     if missing:
         raise IRError(f"{model.path}: outputs {missing} were not produced")

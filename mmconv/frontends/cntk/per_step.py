@@ -9,7 +9,8 @@ CNTK computes, with time left dynamic.  The body is built by the same per-op
 converters as the rest of the model (:class:`~.body.BodyContext`: nodes in the body,
 weights outside), and takes in the longest run of consecutive units that can follow
 the first one per step (``Convolution -> ReLU -> MaxPooling -> Dense``), so a
-per-frame feature extractor is one loop, not one per op.
+per-frame feature extractor is one loop, not one per op.  The outside values a run
+reads are sequences (its scan inputs) and weights (read by name).
 """
 
 from __future__ import annotations
@@ -31,15 +32,17 @@ def _per_step_op(unit: Unit) -> bool:
 
 
 def _outside(ctx: Context, run: list[Unit], unit: Unit) -> list[str] | None:
-    """The values ``unit`` reads from before the run that a body can take (sequences as
-    scan inputs, per-sequence values as states passed on), None if one is neither."""
+    """The sequences ``unit`` reads from before the run (the scan inputs); None if it
+    reads another outside value (CNTK cannot combine a sequence with a per-sequence
+    value without ``sequence.broadcast_as``, which ends a run, so that is a value
+    without a batch axis computed at run time)."""
     produced = {o for u in run for o in u.outputs}
     out = []
     for uid in unit.inputs:
         if uid in produced or ctx.is_weight(uid):
             continue
         v = ctx.values.get(uid)
-        if v is None or not ctx.batched(v):
+        if v is None or not ctx.is_sequence(v):
             return None
         out.append(uid)
     return out
@@ -62,41 +65,35 @@ def run_of(ctx: Context, units: list[Unit], start: int) -> list[Unit] | None:
 
 
 def convert_per_step(ctx: Context, run: list[Unit], used_outside: set[str]) -> None:
-    """``run`` (see :func:`run_of`) as one state-less IR ``Scan`` over its sequences; a
-    per-sequence value it reads is a state the body returns unchanged.  The run's
-    values that later units or the model's outputs read are the scan outputs."""
+    """``run`` (see :func:`run_of`) as one state-less IR ``Scan`` over the sequences it
+    reads; its values that later units or the model's outputs read are the scan
+    outputs."""
     first = run[0]
     label = ctx.layer_name(first, ctx.node_name(first))
-    reads: list[str] = []
+    steps: list[str] = []
     for u in run:
         for uid in _outside(ctx, run, u) or []:
-            if uid not in reads:
-                reads.append(uid)
-    held = [u for u in reads if not ctx.is_sequence(ctx.values[u])]
-    steps = [u for u in reads if ctx.is_sequence(ctx.values[u])]
-    produced = [o for u in run for o in u.outputs]
-    outputs = [o for o in produced if o in used_outside]
+            if uid not in steps:
+                steps.append(uid)
+    outputs = [o for u in run for o in u.outputs if o in used_outside]
     taken: set[str] = set()
     ys = [_fresh(ctx.graph, _name_of(run, uid, label), taken) for uid in outputs]
-    finals = [_fresh(ctx.graph, f"{label}/final{i}", taken) for i in range(len(held))]
     node_name = _fresh(ctx.graph, f"{label}/per_step", taken)
 
     body = BodyContext(ctx, f"{label}/body", taken)
     g = body.graph
-    for uid in [*held, *steps]:
+    for uid in steps:
         v = ctx.values[uid]
-        lead = 1 if uid in held else 2
-        b = g.unique_name(f"{v}/{'held' if uid in held else 't'}")
-        g.add_input(b, ctx.dtype(v), (None, *ctx.shape(v)[lead:]))
+        b = g.unique_name(f"{v}/t")
+        g.add_input(b, ctx.dtype(v), (None, *ctx.shape(v)[2:]))
         body.batched_values.add(b)
         body.values[uid] = b
     for u in run:
         run_unit(body, u)
-    outs = [body.values[u] for u in held] + [body.values[o] for o in outputs]
-    node = ctx.add_node("Scan", [*(ctx.values[u] for u in held), *(ctx.values[u] for u in steps)],
-                        node_name, outputs=[*finals, *ys], body=body.graph_of(outs),
-                        num_states=len(held), reverse=0)
-    ctx.batched_values.update(node.outputs)
+    ctx.add_node("Scan", [ctx.values[u] for u in steps], node_name, outputs=ys,
+                 body=body.graph_of([body.values[o] for o in outputs]), num_states=0,
+                 reverse=0)
+    ctx.batched_values.update(ys)
     ctx.sequence_values.update(ys)
     for uid, y in zip(outputs, ys, strict=True):
         ctx.values[uid] = y

@@ -50,12 +50,15 @@ CONVERTED = {
     "conv_on_sequence": ["Scan"],
     # a per-frame CNN (Convolution+ReLU, MaxPooling, Dense: one Scan) feeding an LSTM
     "frame_cnn_lstm": ["Scan", "LSTM"],
+    # AveragePooling, TransposeAxes, Hardmax per step, the run added to a Dense of the
+    # raw frames (v2: a second scan input; v1: an Add after the Scan)
+    "pool_on_sequence": ["Scan"],
 }
 #: Fixtures the frontend refuses, and what the one-line error must say.
 REFUSED: dict[str, str] = {}
 #: Fixtures the IR's numpy evaluator cannot run (it has no Conv/Pooling): the targets'
 #: runtimes check them against CNTK instead.
-NO_NUMPY_EVAL = {"conv_on_sequence", "frame_cnn_lstm"}
+NO_NUMPY_EVAL = {"conv_on_sequence", "frame_cnn_lstm", "pool_on_sequence"}
 RECURRENT_OPS = ("LSTM", "GRU", "RNN", "Scan")
 SCAN_FIXTURES = sorted(n for n, ops in CONVERTED.items() if "Scan" in ops)
 #: What a target cannot express (its emitter refuses the node by name).
@@ -150,7 +153,8 @@ def test_loops_become_scans(name: str, fmt: str) -> None:
              "lstm_stabilized": [(0, 2)], "lstm_projection": [(0, 2)],
              "loop_conditioned": [(0, 2)],  # h, and the per-sequence c passed on
              # per-step ops: state-less, forward
-             "conv_on_sequence": [(0, 0)], "frame_cnn_lstm": [(0, 0)]}
+             "conv_on_sequence": [(0, 0)], "frame_cnn_lstm": [(0, 0)],
+             "pool_on_sequence": [(0, 0)]}
     if name in loops:  # (reverse, number of states) per Scan, in graph order
         assert [(n.attrs.get("reverse", 0), n.attrs["num_states"]) for n in scans] == \
             loops[name]
