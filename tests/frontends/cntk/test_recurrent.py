@@ -176,6 +176,23 @@ def test_per_frame_cnn_is_one_scan(fmt: str) -> None:
     assert lstm.inputs[0] == scan.outputs[0]
 
 
+def test_per_step_op_reading_a_run_time_kernel_is_refused() -> None:
+    """A per-step Convolution whose kernel is an input without a batch axis (neither a
+    sequence nor a weight: no scan input, and a Scan body reads only outer weights by
+    name) is refused in one line naming the op."""
+    from mmconv.frontends.cntk.builder import convert_model
+
+    model = read_model(_model("conv_on_sequence", "v1"))
+    conv = next(f for f in model.functions if f.op == "Convolution")
+    kernel = model.variables[conv.inputs[0]]
+    kernel.kind, kernel.value = "input", None
+    with pytest.raises(UnsupportedError) as err:
+        convert_model(model)
+    text = str(err.value)
+    assert "\n" not in text and "ops on a sequence" in text and "Convolution x1" in text
+    assert "may read sequences and weights only" in text
+
+
 @pytest.mark.parametrize(("name", "fmt"), _cases(CONVERTED))
 def test_onnx_cli_matches_cntk(name: str, fmt: str, tmp_path: Path) -> None:
     """``python -m mmconv mmconvert -sf cntk -iw M -df onnx``, run by onnxruntime."""
