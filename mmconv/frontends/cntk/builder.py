@@ -22,6 +22,7 @@ from mmconv.frontends.cntk.converters import BLOCK_CONVERTERS, CONVERTERS
 from mmconv.frontends.cntk.criteria import drop_criteria
 from mmconv.frontends.cntk.loops import LOOP_OP
 from mmconv.frontends.cntk.model import BlockInfo, Function, Model, Variable
+from mmconv.frontends.cntk.per_step import per_step_function, run_of
 from mmconv.frontends.cntk.recurrence import recognise
 from mmconv.ir.core import Graph
 from mmconv.progress import progress
@@ -420,15 +421,13 @@ def convert_model(model: Model, *, input_shapes: list[tuple[int, ...]] | None = 
             continue
         if unit.op in NOT_PER_STEP and any(
                 ctx.is_sequence(ctx.values.get(i, "")) for i in unit.inputs):
-            from mmconv.frontends.cntk.per_step import convert_per_step, run_of
-
             run = run_of(ctx, units, k)
             if run is None:
                 per_step.record(unit.op, unit.function.display_name)
                 skipped.update(unit.outputs)
                 continue
             used = {i for u in units[k + len(run):] for i in u.inputs} | set(outputs)
-            convert_per_step(ctx, run, used)
+            run_unit(ctx, Unit(per_step_function(run, used)))
             looped.update(range(k, k + len(run)))
             continue
         run_unit(ctx, unit)
