@@ -146,10 +146,10 @@ def convert_loop(ctx: Context, unit: Unit) -> None:
     # the loop's values keep the names the user gave them (``elman``); the node and its
     # final states are named after the loop
     taken: set[str] = set()
-    ys = [_fresh(ctx.graph, _output_name(loop, uid, label, k), taken)
+    ys = [fresh_name(ctx.graph, _output_name(loop, uid, label, k), taken)
           for k, uid in enumerate(loop.outputs)]
-    name = _fresh(ctx.graph, f"{label}/scan", taken)
-    finals = [_fresh(ctx.graph, f"{label}/final{i}", taken)
+    name = fresh_name(ctx.graph, f"{label}/scan", taken)
+    finals = [fresh_name(ctx.graph, f"{label}/final{i}", taken)
               for i in range(len(loop.delays) + len(held))]
     body = _body(ctx, unit, loop, shapes, steps, held, label, taken)[0]
     node = ctx.add_node("Scan", [*inits, *(ctx.values[u] for u in held),
@@ -162,7 +162,9 @@ def convert_loop(ctx: Context, unit: Unit) -> None:
         ctx.values[uid] = y
 
 
-def _fresh(graph: Graph, base: str, taken: set[str]) -> str:
+def fresh_name(graph: Graph, base: str, taken: set[str]) -> str:
+    """A name from ``base`` that neither ``graph`` nor ``taken`` (the names the body being
+    built claims) has; claimed in ``taken``."""
     name, i = graph.unique_name(base), 0
     while name in taken:
         i += 1
@@ -369,8 +371,8 @@ def convert_broadcast(ctx: Context, unit: Unit) -> None:
     else:
         sample = tuple(ctx.shape(v)[1:])  # type: ignore[arg-type]
     taken: set[str] = set()
-    y = _fresh(ctx.graph, name, taken)
-    final = _fresh(ctx.graph, f"{name}/final", taken)
+    y = fresh_name(ctx.graph, name, taken)
+    final = fresh_name(ctx.graph, f"{name}/final", taken)
     body = BodyContext(ctx, f"{name}/body", taken | {name})
     g = body.graph
     held = g.add_input(g.unique_name(f"{name}/held"), ctx.dtype(v), (None, *sample)).name

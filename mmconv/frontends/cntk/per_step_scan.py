@@ -9,7 +9,7 @@ drives the converters), reached through the :data:`~.per_step.PER_STEP_OP` conve
 
 from __future__ import annotations
 
-from mmconv.frontends.cntk.body import BodyContext, _fresh
+from mmconv.frontends.cntk.body import BodyContext, fresh_name
 from mmconv.frontends.cntk.builder import Context, Unit, run_unit
 from mmconv.frontends.cntk.per_step import outside_reads
 
@@ -28,8 +28,8 @@ def convert_per_step(ctx: Context, unit: Unit) -> None:
                 steps.append(uid)
     outputs = list(unit.outputs)
     taken: set[str] = set()
-    ys = [_fresh(ctx.graph, _name_of(run, uid, label), taken) for uid in outputs]
-    node_name = _fresh(ctx.graph, f"{label}/per_step", taken)
+    ys = [fresh_name(ctx.graph, _name_of(run, uid, label), taken) for uid in outputs]
+    node_name = fresh_name(ctx.graph, f"{label}/per_step", taken)
 
     body = BodyContext(ctx, f"{label}/body", taken)
     g = body.graph
