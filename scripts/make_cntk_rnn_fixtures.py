@@ -232,6 +232,19 @@ def fx_future_feature():
 
 
 @fixture
+def fx_delay2_feature():
+    """Delays of more than one step, no loop: x + past_value(x, time_step=2) +
+    future_value(x, 0.5, time_step=3) (Scans whose states hold the last 2 or 3 steps)."""
+    x = C.sequence.input_variable(4, name="x")
+    h = C.plus(C.plus(x, C.sequence.past_value(x, time_step=2)),
+               C.sequence.future_value(x, initial_state=0.5, time_step=3), name="delays")
+    z = L.Dense(3, name="out")(h)
+    return _spec("delay2_feature", z, ["loop"], ["PastValue time_step=2",
+                                                 "FutureValue time_step=3"],
+                 notes="delays of k > 1 steps: Scans holding the last k values")
+
+
+@fixture
 def fx_lstm_relu():
     """LSTM(5, activation=relu) and GRU(4, activation=relu) stacked: non-default activations."""
     x = C.sequence.input_variable(4, name="x")

@@ -192,6 +192,11 @@ def _initial(ctx: Context, unit: Unit, d: Function, shape: tuple[int, ...], dtyp
         if ctx.is_sequence(v) or not ctx.batched(v) or tuple(ctx.shape(v)[1:]) != shape:
             raise _fail(ctx, unit, f"an initial state of shape {list(ctx.shape(v))} for a "
                         f"state of shape [batch, {', '.join(map(str, shape))}]")
+        k = _offset(d)
+        if k > 1:  # the initial value k times: [batch, k, *shape]
+            one = ctx.add("Reshape", [v], ctx.graph.unique_name(f"{name}/one"),
+                          shape=(0, 1, *shape))
+            v = ctx.add("Concat", [one] * k, ctx.graph.unique_name(name), axis=1)
         return v
     arr = np.asarray(ctx.array(uid)) if uid else np.zeros((), dtype)
     try:
@@ -200,7 +205,9 @@ def _initial(ctx: Context, unit: Unit, d: Function, shape: tuple[int, ...], dtyp
     except ValueError:
         raise _fail(ctx, unit, f"an initial state of shape {list(arr.shape)} for a state "
                     f"of shape {list(shape)}") from None
-    return ctx.constant(name, np.ascontiguousarray(full, dtype=dtype).reshape(1, *shape))
+    full = np.ascontiguousarray(full, dtype=dtype).reshape(1, *shape)
+    k = _offset(d)
+    return ctx.constant(name, np.repeat(full[:, None], k, axis=1) if k > 1 else full)
 
 
 def _body(ctx: Context, unit: Unit, loop: Loop, shapes: list[tuple[int, ...]],
@@ -219,7 +226,15 @@ def _body(ctx: Context, unit: Unit, loop: Loop, shapes: list[tuple[int, ...]],
         return v
 
     for i, d in enumerate(loop.delays):
-        declare(d.outputs[0], f"{name}/state{i}", shapes[i], dtype)
+        k = _offset(d)
+        state = declare(d.outputs[0], f"{name}/state{i}", (k, *shapes[i]) if k > 1 else shapes[i],
+                        dtype)
+        if k > 1:  # the delay's output: the oldest of the k values held
+            first = body.add("Slice", [state], g.unique_name(f"{state}/first"), starts=(0,),
+                             ends=(1,), axes=(1,))
+            body.values[d.outputs[0]] = body.add("Reshape", [first],
+                                                 g.unique_name(f"{state}/oldest"),
+                                                 shape=(0, *shapes[i]))
     for uid in held:
         v = ctx.values[uid]
         declare(uid, f"{v}/held", ctx.shape(v)[1:], ctx.dtype(v))
@@ -242,7 +257,21 @@ def _body(ctx: Context, unit: Unit, loop: Loop, shapes: list[tuple[int, ...]],
         # is written so, which the emitters recognise (CNTK's cannot delay it)
         outs.append(v)
     new = [tuple(body.shape(v)[1:]) for v in outs[: len(loop.delays)]]
+    for i, d in enumerate(loop.delays):
+        k = _offset(d)
+        if k > 1 and new[i] == tuple(shapes[i]):  # the k values held, shifted by one
+            state = g.inputs[i].name
+            rest = body.add("Slice", [state], g.unique_name(f"{state}/rest"), starts=(1,),
+                            ends=(k,), axes=(1,))
+            step = body.add("Reshape", [outs[i]], g.unique_name(f"{state}/newest"),
+                            shape=(0, 1, *shapes[i]))
+            outs[i] = body.add("Concat", [rest, step], g.unique_name(f"{state}/next"), axis=1)
     return body.graph_of(outs), new  # type: ignore[return-value]
+
+
+def _offset(d: Function) -> int:
+    """How many steps the delay reaches back (or ahead): CNTK's ``time_step``."""
+    return int(d.attrs.get("offset", 1))
 
 
 def _reconcile(body: BodyContext, unit: Unit) -> None:

@@ -16,6 +16,10 @@ the initial state.  A lone delay is the same thing with the body an identity: it
 state is ``x_t`` and its step output the state it was given (``x_{t-1}`` for a
 PastValue, ``x_{t+1}`` for a FutureValue, the initial state at the edge).
 PastValue loops run forward, FutureValue loops backwards (``reverse``).
+A delay of k > 1 steps (``time_step=k``, attribute ``offset``) keeps the last k values:
+its state is ``[batch, k, ...]``, its output ``state[:, 0]`` (the value k steps away,
+or the initial value for the first k steps, as CNTK fills them) and its new state
+``concat(state[:, 1:], x_t[:, None])``; its initial state is the initial value k times.
 """
 
 from __future__ import annotations
@@ -74,8 +78,8 @@ def describe(model: Model, uids: set[str], used_outside: set[str], label: str) -
         raise LoopError("a loop mixing PastValue and FutureValue")
     for d in delays:
         offset = int(d.attrs.get("offset", 1))
-        if offset != 1:
-            raise LoopError(f"a delay of {offset} steps (offset != 1)")
+        if offset < 1:
+            raise LoopError(f"a delay of {offset} steps (offset < 1)")
         if not d.inputs or len(d.inputs) > 2 or len(d.outputs) != 1:
             raise LoopError(f"a delay with {len(d.inputs)} inputs")
     produced = {o for f in fns for o in f.outputs}

@@ -41,6 +41,8 @@ CONVERTED = {
     "cumsum_loop": ["Scan"], "future_feature": ["Scan", "GRU"],
     "handwritten_future": ["Scan", "Scan"], "loop_reductions": ["Scan", "Scan"],
     "loop_conditioned": ["Scan"], "loop_prev_output": ["Scan"],
+    # delays of 2 and 3 steps (time_step=k): Scans whose states hold the last k values
+    "delay2_feature": ["Scan", "Scan"],
     # sequence.broadcast_as: a per-sequence value repeated at every step (a small Scan)
     "broadcast_feature": ["Scan"],
     # CNTK 2.7's sequence.reduce_sum/max: an unpack and a reduction, no loop (v2 only)
@@ -55,7 +57,7 @@ CONVERTED = {
     "pool_on_sequence": ["Scan"],
 }
 #: Fixtures the frontend refuses: none left (conv_on_sequence converts since per-step ops
-#: run as a Scan); what it still refuses (delays of 2 steps, mixed delays, ...) is checked
+#: run as a Scan); what it still refuses (offset 0, mixed delays, ...) is checked
 #: on changed models by test_loops_a_scan_cannot_say_are_refused.
 REFUSED: dict[str, str] = {}
 #: Fixtures the IR's numpy evaluator cannot run (it has no Conv/Pooling): the targets'
@@ -279,18 +281,18 @@ def _check_target(target: str, name: str, fmt: str, tmp_path: Path,
 
 
 @pytest.mark.parametrize(("name", "change", "message"), [
-    ("future_feature", "offset", "FutureValue5 ... : a delay of 2 steps (offset != 1)"),
+    ("future_feature", "offset", "FutureValue5 ... : a delay of 0 steps (offset < 1)"),
     ("lstm_projection", "mixed", ": a loop mixing PastValue and FutureValue"),
 ])
 def test_loops_a_scan_cannot_say_are_refused(name: str, change: str, message: str) -> None:
-    """A delay of several steps, and a loop with both delays (CNTK itself cannot run
-    one), are refused in one line naming the loop."""
+    """A delay of no step (offset 0: no file CNTK writes has one), and a loop with both
+    delays (CNTK itself cannot run one), are refused in one line naming the loop."""
     from mmconv.frontends.cntk.builder import convert_model
 
     model = read_model(_model(name, "v1"))
     delay = next(f for f in model.functions if f.op in ("PastValue", "FutureValue"))
     if change == "offset":
-        delay.attrs["offset"] = 2
+        delay.attrs["offset"] = 0
     else:
         delay.op = "FutureValue" if delay.op == "PastValue" else "PastValue"
     with pytest.raises(UnsupportedError) as err:
