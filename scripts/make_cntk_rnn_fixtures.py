@@ -245,6 +245,20 @@ def fx_delay2_feature():
 
 
 @fixture
+def fx_delay2_loop():
+    """A hand-written loop reaching two steps back: h_t = tanh(x_t W + h_{t-2} U), the
+    first two steps from initial_state=0.2 (a Scan whose state holds h_{t-2}, h_{t-1})."""
+    x = C.sequence.input_variable(4, name="x")
+    hp = C.placeholder(5)
+    r = C.tanh(C.times(x, C.parameter((4, 5), name="W"))
+               + C.times(C.sequence.past_value(hp, initial_state=0.2, time_step=2),
+                         C.parameter((5, 5), name="U")), name="step")
+    r.replace_placeholders({hp: r.output})
+    return _spec("delay2_loop", r, ["loop"], ["PastValue loop time_step=2"],
+                 notes="a loop through a delay of 2 steps: a Scan holding 2 states")
+
+
+@fixture
 def fx_lstm_relu():
     """LSTM(5, activation=relu) and GRU(4, activation=relu) stacked: non-default activations."""
     x = C.sequence.input_variable(4, name="x")
