@@ -259,6 +259,22 @@ def fx_delay2_loop():
 
 
 @fixture
+def fx_delay2_from_state():
+    """x + past_value(x, initial_state=h0, time_step=2): the first two steps read h0, a
+    non-sequence input (a computed initial state, repeated for the 2 values held)."""
+    x = C.sequence.input_variable(4, name="x")
+    h0 = C.input_variable(4, name="h0")
+    z = C.plus(x, C.sequence.past_value(x, initial_state=h0, time_step=2), name="delayed")
+    rng = np.random.RandomState(cmb.seed_for("delay2_from_state") + 7)
+    inputs = []
+    for a in z.arguments:
+        steps = (BATCH, 4) if a.name == "h0" else (BATCH, STEPS, 4)
+        inputs.append(np.asarray(rng.normal(0.0, 1.0, steps), dtype=np.float32))
+    return base.Spec(z, ["recurrent", "loop"], ["PastValue time_step=2 from a state"],
+                     inputs=inputs)
+
+
+@fixture
 def fx_lstm_relu():
     """LSTM(5, activation=relu) and GRU(4, activation=relu) stacked: non-default activations."""
     x = C.sequence.input_variable(4, name="x")

@@ -42,7 +42,7 @@ CONVERTED = {
     "handwritten_future": ["Scan", "Scan"], "loop_reductions": ["Scan", "Scan"],
     "loop_conditioned": ["Scan"], "loop_prev_output": ["Scan"],
     # delays of 2 and 3 steps (time_step=k): Scans whose states hold the last k values
-    "delay2_feature": ["Scan", "Scan"], "delay2_loop": ["Scan"],
+    "delay2_feature": ["Scan", "Scan"], "delay2_loop": ["Scan"], "delay2_from_state": ["Scan"],
     # sequence.broadcast_as: a per-sequence value repeated at every step (a small Scan)
     "broadcast_feature": ["Scan"],
     # CNTK 2.7's sequence.reduce_sum/max: an unpack and a reduction, no loop (v2 only)
