@@ -185,7 +185,8 @@ def _initial(ctx: Context, unit: Unit, d: Function, shape: tuple[int, ...], dtyp
              name: str) -> str:
     """The delay's initial state: a [1, *shape] constant (zeros when none is given, CNTK's
     ``initial_state=`` scalar or array broadcast to the state), or a computed
-    ``[batch, *shape]`` value (``RecurrenceFrom``)."""
+    ``[batch, *shape]`` value (``RecurrenceFrom``); for a delay of k > 1 steps that value
+    k times (``[1 or batch, k, *shape]``: CNTK gives the first k steps the initial value)."""
     uid = d.inputs[1] if len(d.inputs) > 1 else ""
     if uid and not ctx.is_weight(uid):
         v = ctx.values[uid]
