@@ -158,10 +158,9 @@ CNTK_REFUSED = {"lstm_float64": "input 'x' is float64; Core ML model inputs hold
 
 
 def _cntk_cell_fixtures() -> list[str]:
-    from tests.frontends.cntk.test_recurrent import CONVERTED
+    from tests.frontends.cntk.test_recurrent import CELL_FIXTURES
 
-    return sorted(n for n, ops in CONVERTED.items()
-                  if "Scan" not in ops and n not in CNTK_REFUSED)
+    return [n for n in CELL_FIXTURES if n not in CNTK_REFUSED]
 
 
 @pytest.mark.parametrize("name", sorted(CNTK_REFUSED))
